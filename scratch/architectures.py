@@ -1,0 +1,103 @@
+"""Architectures as plain descriptions, named in a registry.
+
+A description is JSON-compatible data (no NumPy objects), so the same dict builds the
+scratch model (``scratch.build_model``) and its Keras twin (``keras_ref.build_keras``)::
+
+    {
+      "name": "blog",
+      "input_shape": [28, 28, 1],          # one image, channels-last, no batch axis
+      "preprocess": "center",              # "center": x/255 - 0.5   "scale": x/255
+      "loss": {"class_name": "SparseCategoricalCrossentropy", "from_logits": true},
+      "layers": [{"class_name": "Conv2D", "config": {"filters": 8, "kernel_size": 3}}, ...]
+    }
+
+Layer configs use Keras's argument names; anything left out takes Keras's default.
+"""
+
+import copy
+import json
+
+PREPROCESS = ("center", "scale")
+
+BLOG = {
+    "name": "blog",
+    "description": "the seed tutorial network: Conv 3x3 x8 (valid, no activation) -> "
+                   "MaxPool 2 -> Dense 10 logits",
+    "input_shape": [28, 28, 1],
+    "preprocess": "center",
+    "loss": {"class_name": "SparseCategoricalCrossentropy", "from_logits": True},
+    "layers": [
+        {"class_name": "Conv2D", "config": {"filters": 8, "kernel_size": [3, 3], "padding": "valid"}},
+        {"class_name": "MaxPooling2D", "config": {"pool_size": [2, 2]}},
+        {"class_name": "Flatten", "config": {}},
+        {"class_name": "Dense", "config": {"units": 10}},
+    ],
+}
+
+LENET = {
+    "name": "lenet",
+    "description": "the classic Keras MNIST convnet: Conv 32 relu -> MaxPool -> Conv 64 relu "
+                   "-> MaxPool -> Flatten -> Dropout 0.5 -> Dense 10 logits",
+    "input_shape": [28, 28, 1],
+    "preprocess": "scale",
+    "loss": {"class_name": "SparseCategoricalCrossentropy", "from_logits": True},
+    "layers": [
+        {"class_name": "Conv2D", "config": {"filters": 32, "kernel_size": [3, 3], "activation": "relu"}},
+        {"class_name": "MaxPooling2D", "config": {"pool_size": [2, 2]}},
+        {"class_name": "Conv2D", "config": {"filters": 64, "kernel_size": [3, 3], "activation": "relu"}},
+        {"class_name": "MaxPooling2D", "config": {"pool_size": [2, 2]}},
+        {"class_name": "Flatten", "config": {}},
+        {"class_name": "Dropout", "config": {"rate": 0.5}},
+        {"class_name": "Dense", "config": {"units": 10}},
+    ],
+}
+
+REGISTRY = {"blog": BLOG, "lenet": LENET}
+
+
+def get_architecture(arch):
+    """A deep copy of a description: from a registry name, a JSON file path, or a dict.
+
+    Raises ``ValueError`` naming the problem (unknown name, unreadable file, missing keys).
+    """
+    if isinstance(arch, dict):
+        desc = copy.deepcopy(arch)
+        source = "architecture dict"
+    elif isinstance(arch, str) and arch in REGISTRY:
+        return copy.deepcopy(REGISTRY[arch])
+    elif isinstance(arch, str) and arch.endswith(".json"):
+        source = f"architecture file {arch}"
+        try:
+            with open(arch) as f:
+                desc = json.load(f)
+        except OSError as e:
+            raise ValueError(f"{source}: cannot read it ({e.strerror})") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{source}: not valid JSON ({e})") from None
+    else:
+        raise ValueError(f"unknown architecture {arch!r}; use one of {sorted(REGISTRY)} or a .json file")
+    return validate(desc, source)
+
+
+def validate(desc, source="architecture"):
+    """Check the keys of a description and fill the defaults; returns it."""
+    if not isinstance(desc, dict):
+        raise ValueError(f"{source}: expected a JSON object, received {type(desc).__name__}")
+    for key in ("input_shape", "layers"):
+        if key not in desc:
+            raise ValueError(f"{source}: missing key {key!r}")
+    shape = desc["input_shape"]
+    if not isinstance(shape, list) or len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape):
+        raise ValueError(f"{source}: input_shape must be [height, width, channels], received {shape!r}")
+    if not isinstance(desc["layers"], list) or not desc["layers"]:
+        raise ValueError(f"{source}: 'layers' must be a non-empty list of layer configs")
+    for i, spec in enumerate(desc["layers"]):
+        if not isinstance(spec, dict) or "class_name" not in spec:
+            raise ValueError(f"{source}: layer {i} must be {{'class_name': ..., 'config': {{...}}}}, received {spec!r}")
+        spec.setdefault("config", {})
+    desc.setdefault("name", "custom")
+    desc.setdefault("preprocess", "scale")
+    if desc["preprocess"] not in PREPROCESS:
+        raise ValueError(f"{source}: preprocess must be one of {PREPROCESS}, received {desc['preprocess']!r}")
+    desc.setdefault("loss", {"class_name": "SparseCategoricalCrossentropy", "from_logits": True})
+    return desc

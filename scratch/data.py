@@ -1,0 +1,113 @@
+"""MNIST loading and preprocessing, offline first.
+
+``load_mnist(path=None)`` looks, in order, at: the explicit ``path``; ``$MNIST_PATH``; the
+repository's committed ``data/mnist.npz`` (checked against the SHA-256 sums in
+``data/README.md``); Keras's cache ``~/.keras/datasets/mnist.npz``. It verifies keys, shapes
+and dtypes and, when nothing is found, fails with one message listing every place it looked.
+It never downloads (the machines have no network); a user online can fill Keras's cache
+with ``keras.datasets.mnist.load_data()``.
+"""
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+REPO_COPY = Path(__file__).resolve().parent.parent / "data" / "mnist.npz"
+KERAS_CACHE = Path("~/.keras/datasets/mnist.npz")
+
+EXPECTED = {
+    "x_train": ((60000, 28, 28), np.uint8),
+    "y_train": ((60000,), np.uint8),
+    "x_test": ((10000, 28, 28), np.uint8),
+    "y_test": ((10000,), np.uint8),
+}
+
+# SHA-256 of each array's raw C-order bytes, as published in data/README.md.
+SHA256 = {
+    "x_train": "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
+    "y_train": "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13",
+    "x_test": "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
+    "y_test": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
+}
+
+
+class DataError(ValueError):
+    """The data file is missing, unreadable or not MNIST-shaped."""
+
+
+def candidate_paths(path=None):
+    """``[(where, Path)]`` in the order ``load_mnist`` tries them."""
+    found = []
+    if path is not None:
+        found.append(("explicit path", Path(path)))
+    if os.environ.get("MNIST_PATH"):
+        found.append(("$MNIST_PATH", Path(os.environ["MNIST_PATH"])))
+    found.append(("repository copy", REPO_COPY))
+    found.append(("Keras cache", KERAS_CACHE.expanduser()))
+    return found
+
+
+def _read(path):
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except Exception as e:  # zip/npz/pickle errors all mean the same thing to the user
+        raise DataError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
+    for key, (shape, dtype) in EXPECTED.items():
+        if key not in arrays:
+            raise DataError(f"{path}: missing array {key!r} (found {sorted(arrays)})")
+        a = arrays[key]
+        if a.shape != shape or a.dtype != dtype:
+            raise DataError(f"{path}: array {key!r} should be {np.dtype(dtype).name}{shape}, "
+                            f"found {a.dtype}{a.shape}")
+    return arrays
+
+
+def verify_checksums(arrays, where="data"):
+    """Raise ``DataError`` if any array's SHA-256 differs from the published one."""
+    for key, digest in SHA256.items():
+        got = hashlib.sha256(np.ascontiguousarray(arrays[key]).tobytes()).hexdigest()
+        if got != digest:
+            raise DataError(f"{where}: array {key!r} has SHA-256 {got[:16]}..., expected {digest[:16]}... "
+                            f"(corrupt or modified file)")
+
+
+def load_mnist(path=None):
+    """``(x_train, y_train), (x_test, y_test)`` as uint8 arrays, Keras's layout.
+
+    Shapes: ``x_train (60000, 28, 28)``, ``y_train (60000,)``, ``x_test (10000, 28, 28)``,
+    ``y_test (10000,)``. An explicit ``path`` that does not exist is an error (no fallback).
+    """
+    looked = []
+    for where, p in candidate_paths(path):
+        if not p.is_file():
+            if where == "explicit path":
+                raise DataError(f"MNIST file not found at {p} (explicit path)")
+            looked.append(f"{where}: {p}")
+            continue
+        arrays = _read(p)
+        if where == "repository copy":
+            verify_checksums(arrays, str(p))
+        return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+    raise DataError("MNIST not found; looked at " + "; ".join(looked) +
+                    ". Pass a path, set MNIST_PATH, or restore data/mnist.npz.")
+
+
+def preprocess(x, mode="scale", dtype="float32"):
+    """uint8 images ``(N, 28, 28)`` or ``(N, 28, 28, 1)`` -> ``(N, 28, 28, 1)`` floats.
+
+    ``mode="scale"``: ``x / 255``; ``mode="center"``: ``x / 255 - 0.5`` (the seed tutorial).
+    """
+    if mode not in ("scale", "center"):
+        raise ValueError(f"preprocess: mode must be 'scale' or 'center', received {mode!r}")
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4:
+        raise ValueError(f"preprocess: expected images (N, H, W) or (N, H, W, C), received shape {x.shape}")
+    out = x.astype(dtype) / np.dtype(dtype).type(255)
+    if mode == "center":
+        out -= np.dtype(dtype).type(0.5)
+    return out

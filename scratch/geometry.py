@@ -1,0 +1,59 @@
+"""Output sizes and padding, computed in one place.
+
+Conv2D, the pooling layers, the Keras twin and the tests all use these helpers, so the
+padding arithmetic exists exactly once.
+
+Keras (``keras/src/ops/operation_utils.py``) computes, per spatial axis of length ``n``,
+window ``k`` and stride ``s``::
+
+    valid: out = floor((n - k) / s) + 1          (needs n >= k)
+    same:  out = ceil(n / s)
+           pad_total = max((out - 1) * s + k - n, 0)
+           pad_before = pad_total // 2, pad_after = pad_total - pad_before
+
+so when the total is odd the extra row/column goes at the bottom/right.
+"""
+
+PADDINGS = ("valid", "same")
+
+
+def normalize_tuple(value, name, layer):
+    """``3`` -> ``(3, 3)``; ``(3, 2)`` stays. Positive ints only, else ``ValueError``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value, value)
+    try:
+        value = tuple(value)
+    except TypeError:
+        raise ValueError(f"{layer}: {name} must be an int or a pair of ints, received {value!r}") from None
+    if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+        raise ValueError(f"{layer}: {name} must be a positive int or a pair of positive ints, received {value!r}")
+    return value
+
+
+def normalize_padding(padding, layer):
+    """Lower-case ``'valid'`` or ``'same'``, else ``ValueError`` quoting the value."""
+    p = padding.lower() if isinstance(padding, str) else padding
+    if p not in PADDINGS:
+        raise ValueError(f"{layer}: padding must be one of {PADDINGS}, received {padding!r}")
+    return p
+
+
+def output_length(n, k, s, padding):
+    """Length of one spatial output axis (``None`` stays ``None``)."""
+    if n is None:
+        return None
+    if padding == "same":
+        return -(-n // s)
+    return (n - k) // s + 1 if n >= k else 0
+
+
+def same_pads(n, k, s):
+    """``(before, after)`` zero/-inf padding of one axis for Keras 'same'."""
+    out = -(-n // s)
+    total = max((out - 1) * s + k - n, 0)
+    return total // 2, total - total // 2
+
+
+def pads(n, k, s, padding):
+    """``(before, after)`` for one axis; ``(0, 0)`` for 'valid'."""
+    return same_pads(n, k, s) if padding == "same" else (0, 0)

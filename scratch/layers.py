@@ -1,0 +1,605 @@
+"""Layers: one class each, ``forward`` next to ``backward``.
+
+Every layer follows one protocol:
+
+- ``build(input_shape)`` with the batch axis first, as in Keras (``(None, 28, 28, 1)``), or
+  lazily on the first call; it creates ``params`` (``kernel``, ``bias``) and ``grads`` with
+  the same keys.
+- ``forward(x, training=False)`` returns the output and caches what ``backward`` needs.
+- ``backward(dy)`` returns ``dx`` (``dL/dx``), fills ``grads`` and never modifies ``dy``
+  or the cache.
+- ``get_weights()`` / ``set_weights()`` in Keras order, with shape checks;
+  ``get_config()`` / ``from_config()`` with Keras's argument names.
+
+Arrays are channels-last (NHWC). Kernels are HWIO ``(kh, kw, in, out)``, dense kernels
+``(in, out)``: Keras's own layouts, so weights move over unchanged. A layer computes in its
+``dtype`` (float32 unless asked for float64) and refuses input of another dtype rather than
+silently changing precision.
+"""
+
+import numpy as np
+
+from . import geometry, initializers
+
+ACTIVATIONS = (None, "linear", "relu", "softmax")
+
+
+def _normalize_activation(activation, layer):
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"{layer}: unknown activation {activation!r}; supported: {ACTIVATIONS}")
+    return None if activation == "linear" else activation
+
+
+def _softmax(z):
+    """Row-wise softmax over the last axis, shifted by the max so ``exp`` never overflows."""
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    e /= e.sum(axis=-1, keepdims=True)
+    return e
+
+
+def _softmax_backward(y, dy):
+    """``dz = y * (dy - sum(dy * y))`` over the last axis (the softmax Jacobian applied)."""
+    return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
+
+
+class Layer:
+    """Base class: naming, dtype, lazy build, input checks, weights and config."""
+
+    weight_names = ()  # Keras order of ``get_weights()``
+
+    def __init__(self, name=None, dtype="float32"):
+        self.name = name
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"{self.label}: dtype must be float32 or float64, received {dtype!r}")
+        self.params = {}
+        self.grads = {}
+        self.built = False
+        self.input_shape = None
+        self.output_shape = None
+        self.seed = None  # initializer seed; a model sets it from its own seed
+        self.input_grad = True  # a model turns it off for its first layer (dx unused)
+
+    # -- naming and config -------------------------------------------------------------
+    @property
+    def label(self):
+        return f"{type(self).__name__} {self.name!r}" if self.name else type(self).__name__
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    # -- build -------------------------------------------------------------------------
+    def build(self, input_shape):
+        """Check ``input_shape`` (batch axis first), create parameters, set ``output_shape``."""
+        input_shape = tuple(None if d is None else int(d) for d in input_shape)
+        self._check_shape(input_shape)
+        self.input_shape = input_shape
+        rng = np.random.default_rng(self.seed)
+        self._build(input_shape, rng)
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.output_shape = self.compute_output_shape(input_shape)
+        self.built = True
+
+    def _build(self, input_shape, rng):
+        pass
+
+    def _check_shape(self, shape):
+        pass
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def count_params(self):
+        return int(sum(p.size for p in self.params.values()))
+
+    # -- calling -------------------------------------------------------------------------
+    def __call__(self, x, training=False):
+        return self.forward(x, training=training)
+
+    def _check_input(self, x):
+        """Validate at the door: an ndarray of this layer's dtype and a compatible shape."""
+        if not isinstance(x, np.ndarray):
+            raise ValueError(f"{self.label}: expected a NumPy array, received {type(x).__name__}")
+        if x.dtype != self.dtype:
+            raise ValueError(
+                f"{self.label}: expected {self.dtype.name} input, received {x.dtype}; cast it "
+                f"explicitly or build the layer with dtype={x.dtype.name!r}"
+            )
+        if not self.built:
+            self.build((None,) + x.shape[1:])
+            return
+        expected = self.input_shape
+        if x.ndim != len(expected) or any(e is not None and e != d for e, d in zip(expected[1:], x.shape[1:])):
+            if len(expected) == 4 and x.ndim == 4 and expected[3] == x.shape[3]:
+                self._check_shape((None,) + x.shape[1:])  # new spatial size: still valid?
+                return
+            raise ValueError(
+                f"{self.label}: expected input shape {expected} (batch first), received {x.shape}"
+            )
+
+    def forward(self, x, training=False):
+        raise NotImplementedError
+
+    def backward(self, dy):
+        raise NotImplementedError
+
+    # -- weights -----------------------------------------------------------------------
+    def get_weights(self):
+        """Copies of the parameters in Keras order (``[kernel, bias]``)."""
+        return [self.params[k].copy() for k in self.weight_names if k in self.params]
+
+    def set_weights(self, weights):
+        """Set parameters from a list in Keras order; count, shape and finiteness checked."""
+        names = [k for k in self.weight_names if k in self.params]
+        weights = list(weights)
+        if len(weights) != len(names):
+            raise ValueError(
+                f"{self.label}: expected {len(names)} weight arrays {names}, received {len(weights)}"
+            )
+        for k, w in zip(names, weights):
+            w = np.asarray(w)
+            if w.shape != self.params[k].shape:
+                raise ValueError(
+                    f"{self.label}: weight {k!r} expected shape {self.params[k].shape}, received {w.shape}"
+                )
+            if not np.issubdtype(w.dtype, np.floating):
+                raise ValueError(f"{self.label}: weight {k!r} must be floating point, received {w.dtype}")
+            if not np.all(np.isfinite(w)):
+                raise ValueError(f"{self.label}: weight {k!r} contains NaN or inf")
+            self.params[k][...] = w  # in place: the optimizer and the model keep their references
+
+
+def _check_rank4(layer, shape):
+    if len(shape) != 4:
+        raise ValueError(
+            f"{layer.label}: expected 4-D input (batch, height, width, channels), "
+            f"received shape {shape}"
+        )
+
+
+class Conv2D(Layer):
+    """2-D convolution (cross-correlation, as Keras), channels-last.
+
+    Shapes::
+
+        x:      (N, H, W, C)
+        kernel: (kh, kw, C, F)          bias: (F,)
+        y:      (N, H_out, W_out, F)    H_out = floor((H + pad_total - kh) / sh) + 1
+
+    Forward, with ``X`` the im2col matrix of the padded input (one row per output pixel,
+    columns ordered ``(kh, kw, C)`` like the kernel) and ``K = kernel.reshape(kh*kw*C, F)``::
+
+        z = X @ K + b            y = act(z)
+
+    Backward, with ``G = dL/dz`` reshaped to ``(N*H_out*W_out, F)``::
+
+        dL/dkernel = X.T @ G     dL/dbias = sum over rows of G
+        dL/dX      = G @ K.T     then col2im: each window's rows are added back into the
+                                 input positions they came from (a loop over kernel offsets).
+
+    The gradient w.r.t. the input is a "full" correlation with the flipped kernel; col2im
+    computes the same thing without forming it.
+    """
+
+    weight_names = ("kernel", "bias")
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 name=None, dtype="float32"):
+        super().__init__(name=name, dtype=dtype)
+        if not isinstance(filters, int) or isinstance(filters, bool) or filters <= 0:
+            raise ValueError(f"{self.label}: filters must be a positive int, received {filters!r}")
+        self.filters = filters
+        self.kernel_size = geometry.normalize_tuple(kernel_size, "kernel_size", self.label)
+        self.strides = geometry.normalize_tuple(strides, "strides", self.label)
+        self.padding = geometry.normalize_padding(padding, self.label)
+        self.activation = _normalize_activation(activation, self.label)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        initializers.get(kernel_initializer, self.label)
+        initializers.get(bias_initializer, self.label)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                "padding": self.padding, "activation": self.activation or "linear",
+                "use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
+                "bias_initializer": self.bias_initializer}
+
+    def _check_shape(self, shape):
+        _check_rank4(self, shape)
+        if self.built and shape[3] != self.input_shape[3]:
+            raise ValueError(
+                f"{self.label}: expected {self.input_shape[3]} input channels, received {shape[3]}"
+            )
+        if self.padding == "valid":
+            for n, k, axis in zip(shape[1:3], self.kernel_size, ("height", "width")):
+                if n is not None and n < k:
+                    raise ValueError(
+                        f"{self.label}: kernel_size {self.kernel_size} is larger than the input "
+                        f"{axis} {n} with padding='valid' (input shape {shape})"
+                    )
+
+    def _build(self, input_shape, rng):
+        kh, kw = self.kernel_size
+        shape = (kh, kw, input_shape[3], self.filters)
+        self.params["kernel"] = initializers.get(self.kernel_initializer, self.label)(shape, rng, self.dtype)
+        if self.use_bias:
+            self.params["bias"] = initializers.get(self.bias_initializer, self.label)((self.filters,), rng, self.dtype)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, _ = input_shape
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        return (n, geometry.output_length(h, kh, sh, self.padding),
+                geometry.output_length(w, kw, sw, self.padding), self.filters)
+
+    def _pad(self, x):
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        ph = geometry.pads(x.shape[1], kh, sh, self.padding)
+        pw = geometry.pads(x.shape[2], kw, sw, self.padding)
+        if ph == (0, 0) and pw == (0, 0):
+            return x, ph, pw
+        return np.pad(x, ((0, 0), ph, pw, (0, 0))), ph, pw
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        xp, ph, pw = self._pad(x)
+        n, hp, wp, c = xp.shape
+        ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
+        # im2col: Python loops over the kh*kw kernel offsets only, never over pixels.
+        cols = np.empty((n, ho, wo, kh, kw, c), dtype=self.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                cols[:, :, :, i, j, :] = xp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
+        cols = cols.reshape(n * ho * wo, kh * kw * c)
+        z = cols @ self.params["kernel"].reshape(kh * kw * c, self.filters)
+        if self.use_bias:
+            z += self.params["bias"]
+        z = z.reshape(n, ho, wo, self.filters)
+        if self.activation == "relu":
+            np.maximum(z, 0, out=z)
+        elif self.activation == "softmax":
+            z = _softmax(z)
+        self._cache = (x.shape, xp.shape, ph, pw, cols, z)
+        return z
+
+    def backward(self, dy):
+        x_shape, xp_shape, ph, pw, cols, y = self._cache
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        n, ho, wo, f = y.shape
+        c = x_shape[3]
+        if self.activation == "relu":
+            dz = dy * (y > 0)  # gradient 0 at exactly 0, as Keras
+        elif self.activation == "softmax":
+            dz = _softmax_backward(y, dy)
+        else:
+            dz = dy
+        g = dz.reshape(n * ho * wo, f)
+        self.grads["kernel"] = (cols.T @ g).reshape(kh, kw, c, f)
+        if self.use_bias:
+            self.grads["bias"] = g.sum(axis=0)
+        if not self.input_grad:
+            return None
+        dcols = (g @ self.params["kernel"].reshape(kh * kw * c, f).T).reshape(n, ho, wo, kh, kw, c)
+        dxp = np.zeros(xp_shape, dtype=self.dtype)
+        for i in range(kh):  # col2im: add each offset's contribution back, overlaps accumulate
+            for j in range(kw):
+                dxp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :] += dcols[:, :, :, i, j, :]
+        return dxp[:, ph[0]:xp_shape[1] - ph[1], pw[0]:xp_shape[2] - pw[1], :]
+
+
+class _Pooling2D(Layer):
+    """Shared geometry and validation of the 2-D pooling layers."""
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", name=None, dtype="float32"):
+        super().__init__(name=name, dtype=dtype)
+        self.pool_size = geometry.normalize_tuple(pool_size, "pool_size", self.label)
+        self.strides = self.pool_size if strides is None else geometry.normalize_tuple(strides, "strides", self.label)
+        self.padding = geometry.normalize_padding(padding, self.label)
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": list(self.pool_size),
+                "strides": list(self.strides), "padding": self.padding}
+
+    def _check_shape(self, shape):
+        _check_rank4(self, shape)
+        if self.padding == "valid":
+            for n, k, axis in zip(shape[1:3], self.pool_size, ("height", "width")):
+                if n is not None and n < k:
+                    raise ValueError(
+                        f"{self.label}: pool_size {self.pool_size} is larger than the input "
+                        f"{axis} {n} with padding='valid' (input shape {shape})"
+                    )
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        return (n, geometry.output_length(h, ph, sh, self.padding),
+                geometry.output_length(w, pw, sw, self.padding), c)
+
+    def _geometry(self, x_shape):
+        (kh, kw), (sh, sw) = self.pool_size, self.strides
+        ph = geometry.pads(x_shape[1], kh, sh, self.padding)
+        pw = geometry.pads(x_shape[2], kw, sw, self.padding)
+        hp, wp = x_shape[1] + sum(ph), x_shape[2] + sum(pw)
+        return ph, pw, (hp - kh) // sh + 1, (wp - kw) // sw + 1
+
+    def _windows(self, ho, wo):
+        """``(i, j, row_slice, col_slice)`` for each window offset, in row-major order."""
+        (kh, kw), (sh, sw) = self.pool_size, self.strides
+        for i in range(kh):
+            for j in range(kw):
+                yield slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw)
+
+
+class MaxPooling2D(_Pooling2D):
+    """Max pooling, channels-last.
+
+    Shapes: ``x: (N, H, W, C)`` -> ``y: (N, H_out, W_out, C)``.
+
+    Forward: ``y = max over the window``; with ``padding='same'`` the padding is ``-inf`` so
+    it never wins. Backward: each window sends its ``dy`` to one cell, the first maximum in
+    row-major order (what TensorFlow's MaxPoolGrad does when a window has ties); windows that
+    overlap add their contributions.
+    """
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        ph, pw, ho, wo = self._geometry(x.shape)
+        xp = x if ph == (0, 0) and pw == (0, 0) else np.pad(
+            x, ((0, 0), ph, pw, (0, 0)), constant_values=-np.inf)
+        y = None
+        for rs, cs in self._windows(ho, wo):  # loop over the window's offsets only
+            if y is None:
+                y = xp[:, rs, cs, :].copy()
+            else:
+                np.maximum(y, xp[:, rs, cs, :], out=y)
+        self._cache = (x.shape, xp, ph, pw, y)
+        return y
+
+    def backward(self, dy):
+        x_shape, xp, ph, pw, y = self._cache
+        ho, wo = y.shape[1:3]
+        dxp = np.zeros(xp.shape, dtype=self.dtype)
+        taken = np.zeros(y.shape, dtype=bool)
+        for rs, cs in self._windows(ho, wo):
+            hit = xp[:, rs, cs, :] == y
+            hit &= ~taken  # an earlier cell of this window already holds the max
+            taken |= hit
+            dxp[:, rs, cs, :] += np.where(hit, dy, 0)
+        return dxp[:, ph[0]:xp.shape[1] - ph[1], pw[0]:xp.shape[2] - pw[1], :]
+
+
+class AveragePooling2D(_Pooling2D):
+    """Average pooling, channels-last.
+
+    Shapes: ``x: (N, H, W, C)`` -> ``y: (N, H_out, W_out, C)``.
+
+    Forward: ``y = sum over the window / count``, where ``count`` is the number of real
+    (non-padding) cells in the window, as Keras's 'same' average pooling.
+    Backward: every real cell of a window receives ``dy / count``.
+    """
+
+    def _counts(self, x_shape, ph, pw, ho, wo):
+        ones = np.zeros((1, x_shape[1] + sum(ph), x_shape[2] + sum(pw), 1), dtype=self.dtype)
+        ones[:, ph[0]:ph[0] + x_shape[1], pw[0]:pw[0] + x_shape[2], :] = 1
+        count = np.zeros((1, ho, wo, 1), dtype=self.dtype)
+        for rs, cs in self._windows(ho, wo):
+            count += ones[:, rs, cs, :]
+        return count
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        ph, pw, ho, wo = self._geometry(x.shape)
+        xp = x if ph == (0, 0) and pw == (0, 0) else np.pad(x, ((0, 0), ph, pw, (0, 0)))
+        total = np.zeros((x.shape[0], ho, wo, x.shape[3]), dtype=self.dtype)
+        for rs, cs in self._windows(ho, wo):
+            total += xp[:, rs, cs, :]
+        count = self._counts(x.shape, ph, pw, ho, wo)
+        self._cache = (x.shape, xp.shape, ph, pw, count)
+        return total / count
+
+    def backward(self, dy):
+        x_shape, xp_shape, ph, pw, count = self._cache
+        ho, wo = dy.shape[1:3]
+        share = dy / count
+        dxp = np.zeros(xp_shape, dtype=self.dtype)
+        for rs, cs in self._windows(ho, wo):
+            dxp[:, rs, cs, :] += share
+        return dxp[:, ph[0]:xp_shape[1] - ph[1], pw[0]:xp_shape[2] - pw[1], :]
+
+
+class Dense(Layer):
+    """Fully connected layer on the last axis.
+
+    Shapes: ``x: (N, in)`` -> ``y: (N, units)``; kernel ``(in, units)``, bias ``(units,)``.
+
+    Forward ``z = x @ W + b, y = act(z)``. Backward ``dW = x.T @ dz``, ``db = sum_n dz``,
+    ``dx = dz @ W.T``.
+    """
+
+    weight_names = ("kernel", "bias")
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", name=None, dtype="float32"):
+        super().__init__(name=name, dtype=dtype)
+        if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
+            raise ValueError(f"{self.label}: units must be a positive int, received {units!r}")
+        self.units = units
+        self.activation = _normalize_activation(activation, self.label)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        initializers.get(kernel_initializer, self.label)
+        initializers.get(bias_initializer, self.label)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "activation": self.activation or "linear", "use_bias": self.use_bias,
+                "kernel_initializer": self.kernel_initializer,
+                "bias_initializer": self.bias_initializer}
+
+    def _check_shape(self, shape):
+        if len(shape) != 2:
+            raise ValueError(
+                f"{self.label}: expected 2-D input (batch, features), received shape {shape}; "
+                f"put a Flatten layer before it"
+            )
+        if self.built and shape[1] != self.input_shape[1]:
+            raise ValueError(f"{self.label}: expected {self.input_shape[1]} input features, received {shape[1]}")
+
+    def _build(self, input_shape, rng):
+        self.params["kernel"] = initializers.get(self.kernel_initializer, self.label)(
+            (input_shape[1], self.units), rng, self.dtype)
+        if self.use_bias:
+            self.params["bias"] = initializers.get(self.bias_initializer, self.label)((self.units,), rng, self.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.units)
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        z = x @ self.params["kernel"]
+        if self.use_bias:
+            z += self.params["bias"]
+        if self.activation == "relu":
+            np.maximum(z, 0, out=z)
+        elif self.activation == "softmax":
+            z = _softmax(z)
+        self._cache = (x, z)
+        return z
+
+    def backward(self, dy):
+        x, y = self._cache
+        if self.activation == "relu":
+            dz = dy * (y > 0)
+        elif self.activation == "softmax":
+            dz = _softmax_backward(y, dy)
+        else:
+            dz = dy
+        self.grads["kernel"] = x.T @ dz
+        if self.use_bias:
+            self.grads["bias"] = dz.sum(axis=0)
+        return dz @ self.params["kernel"].T if self.input_grad else None
+
+
+class Flatten(Layer):
+    """``(N, H, W, C)`` -> ``(N, H*W*C)``, row-major over (H, W, C) as Keras on channels-last.
+
+    Backward reshapes ``dy`` back to the input shape.
+    """
+
+    def _check_shape(self, shape):
+        if len(shape) < 2:
+            raise ValueError(f"{self.label}: expected input with a batch axis and at least one more, received shape {shape}")
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        return (input_shape[0], None if None in rest else int(np.prod(rest)))
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        self._cache = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dy):
+        return dy.reshape(self._cache)
+
+
+class ReLU(Layer):
+    """``y = max(x, 0)``; backward ``dx = dy * (x > 0)`` (gradient 0 at exactly 0, as Keras)."""
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        self._cache = x > 0
+        return np.maximum(x, 0)
+
+    def backward(self, dy):
+        return dy * self._cache
+
+
+class Softmax(Layer):
+    """Softmax over the last axis; backward ``dx = y * (dy - sum(dy * y))``.
+
+    For training, prefer logits and a loss with ``from_logits=True``: it is stabler and its
+    gradient is fused (see ``scratch.losses``).
+    """
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        y = _softmax(x)
+        self._cache = y
+        return y
+
+    def backward(self, dy):
+        return _softmax_backward(self._cache, dy)
+
+
+class Dropout(Layer):
+    """Inverted dropout: when training, ``y = x * keep / (1 - rate)``; identity otherwise.
+
+    ``keep`` is drawn from this layer's own generator (seeded by ``seed``), so the same seed
+    gives the same masks. ``fixed_mask`` (a boolean array shaped like the input, or
+    broadcastable to it) replaces the random draw: the parity tests inject the same mask in
+    both engines that way. Backward: ``dx = dy * keep / (1 - rate)``.
+    """
+
+    def __init__(self, rate, seed=None, name=None, dtype="float32"):
+        super().__init__(name=name, dtype=dtype)
+        if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate < 1:
+            raise ValueError(f"{self.label}: rate must be a number in [0, 1), received {rate!r}")
+        self.rate = float(rate)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.fixed_mask = None
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        if not training or self.rate == 0:
+            self._cache = None
+            return x
+        if self.fixed_mask is not None:
+            keep = np.asarray(self.fixed_mask, dtype=bool)
+            if np.broadcast_shapes(keep.shape, x.shape) != x.shape:
+                raise ValueError(f"{self.label}: fixed_mask shape {keep.shape} does not fit input {x.shape}")
+        else:
+            keep = self.rng.random(x.shape) >= self.rate
+        scale = keep * self.dtype.type(1.0 / (1.0 - self.rate))
+        self._cache = scale.astype(self.dtype, copy=False)
+        return x * self._cache
+
+    def backward(self, dy):
+        return dy if self._cache is None else dy * self._cache
+
+
+LAYERS = {cls.__name__: cls for cls in (Conv2D, MaxPooling2D, AveragePooling2D, Dense, Flatten,
+                                        ReLU, Softmax, Dropout)}
+
+
+def deserialize(spec, dtype=None):
+    """Build a layer from ``{"class_name": ..., "config": {...}}`` (Keras's own layout)."""
+    if not isinstance(spec, dict) or "class_name" not in spec:
+        raise ValueError(f"layer spec must be a dict with 'class_name' and 'config', received {spec!r}")
+    name = spec["class_name"]
+    if name not in LAYERS:
+        raise ValueError(f"unknown layer class {name!r}; supported: {sorted(LAYERS)}")
+    config = dict(spec.get("config", {}))
+    if dtype is not None:
+        config["dtype"] = dtype
+    try:
+        return LAYERS[name].from_config(config)
+    except TypeError as e:
+        raise ValueError(f"{name}: bad config {config!r}: {e}") from None
+
+
+def serialize(layer):
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
