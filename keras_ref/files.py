@@ -1,0 +1,169 @@
+"""Weight files across the engines: scratch ``.npz`` checkpoints, Keras ``.weights.h5`` and ``.keras``.
+
+Any of the three loads into either engine::
+
+    model = load_weights_file("blog.weights.h5", arch="blog")        # -> scratch.Sequential
+    keras_model = load_keras_model("blog.npz")                       # -> keras.Sequential
+    save_keras_weights(model, "blog.weights.h5")                     # or "blog.keras", atomically
+
+Arrays are copied unchanged (bit-identical in the same dtype). With ``arch`` given, the file
+must fit it: a missing, extra or differently shaped weight is refused with a ``ValueError``
+naming the file, the layer, the weight and both shapes.
+"""
+
+import os
+import tempfile
+
+import h5py
+import keras
+import numpy as np
+
+import scratch
+
+from .convert import from_keras, to_keras
+
+SUFFIXES = (".npz", ".weights.h5", ".keras")
+IGNORED_SETTINGS = ("name", "dtype", "seed", "kernel_initializer", "bias_initializer")
+
+
+def _kind(path, what):
+    path = os.fspath(path)
+    for suffix in SUFFIXES:
+        if path.endswith(suffix):
+            return suffix
+    raise ValueError(f"{what}: {path}: unknown file type; expected one of {SUFFIXES}")
+
+
+def _conform(model, arch, dtype, path):
+    """``model`` rebuilt in ``dtype`` and, with ``arch``, checked against it layer by layer."""
+    target = scratch.build_model(arch if arch is not None else model.get_config(), dtype=dtype)
+    if arch is not None:
+        if model.input_shape[1:] != target.input_shape[1:]:
+            raise ValueError(f"{path}: input shape {model.input_shape[1:]} does not fit the architecture's "
+                             f"{target.input_shape[1:]}")
+        if len(model.layers) != len(target.layers):
+            raise ValueError(f"{path}: {len(model.layers)} layers ({[la.name for la in model.layers]}) where the "
+                             f"architecture has {len(target.layers)} ({[la.name for la in target.layers]})")
+        for got, want in zip(model.layers, target.layers):
+            if type(got) is not type(want):
+                raise ValueError(f"{path}: layer {want.name!r} should be a {type(want).__name__}, the file has "
+                                 f"{type(got).__name__} {got.name!r}")
+            a, b = (
+                {k: v for k, v in la.get_config().items() if k not in IGNORED_SETTINGS} for la in (got, want)
+            )
+            for key in sorted(set(a) | set(b)):
+                if a.get(key) != b.get(key):
+                    raise ValueError(f"{path}: layer {want.name!r} has {key}={a.get(key)!r} in the file, "
+                                     f"{b.get(key)!r} in the architecture")
+            _check_shapes(path, want, [w.shape for w in got.get_weights()])
+    else:
+        target.preprocess, target.loss_spec = model.preprocess, model.loss_spec
+    for got, want in zip(model.layers, target.layers):
+        want.set_weights(got.get_weights())
+    return target
+
+
+def _check_shapes(path, layer, shapes):
+    """Refuse ``shapes`` (a file's arrays for scratch ``layer``) unless they fit its weights."""
+    names = [k for k in layer.weight_names if k in layer.params]
+    if len(shapes) != len(names):
+        raise ValueError(f"{path}: layer {layer.name!r} ({type(layer).__name__}) expects {len(names)} weight arrays "
+                         f"{names}, the file has {len(shapes)}")
+    for k, shape in zip(names, shapes):
+        if tuple(shape) != layer.params[k].shape:
+            raise ValueError(f"{path}: layer {layer.name!r} weight {k!r} expects shape {layer.params[k].shape}, "
+                             f"the file has {tuple(shape)}")
+
+
+def _check_h5(path, model):
+    """Check a Keras ``.weights.h5`` against scratch ``model`` before Keras reads it.
+
+    Keras 3 stores each layer's variables as ``layers/<name>/vars/0``, ``/1``... in order.
+    """
+    try:
+        with h5py.File(path, "r") as f:
+            if "layers" not in f:
+                raise ValueError(f"{path}: not a Keras 3 .weights.h5 file (no 'layers' group)")
+            stored = {name: [f["layers"][name]["vars"][str(i)].shape for i in range(len(f["layers"][name]["vars"]))]
+                      for name in f["layers"] if "vars" in f["layers"][name]}
+    except OSError as e:
+        raise ValueError(f"{path}: not a readable HDF5 file ({e})") from None
+    expected = {layer.name for layer in model.layers}
+    extra = sorted(set(stored) - expected)
+    if extra:
+        raise ValueError(f"{path}: layers {extra} are not in the architecture (its layers: {sorted(expected)})")
+    for layer in model.layers:
+        if layer.name not in stored:
+            raise ValueError(f"{path}: layer {layer.name!r} ({type(layer).__name__}) is missing from the file")
+        _check_shapes(path, layer, stored[layer.name])
+
+
+def load_weights_file(path, arch=None, dtype="float32"):
+    """A scratch ``Sequential`` from a ``.npz`` checkpoint, a ``.weights.h5`` (needs ``arch``) or a ``.keras`` file.
+
+    ``arch`` (registry name, .json path or dict) fixes the structure, preprocessing and loss;
+    the file must fit it. Without it, ``.npz`` and ``.keras`` use the structure they hold (a
+    ``.npz`` checkpoint also restores its optimizer when no ``arch`` is given).
+    """
+    path = os.fspath(path)
+    kind = _kind(path, "load_weights_file")
+    if not os.path.isfile(path):
+        raise ValueError(f"load_weights_file: {path}: file not found")
+    if kind == ".npz":
+        if arch is None:
+            return scratch.load_checkpoint(path, dtype=dtype)[0]
+        return _conform(scratch.load_checkpoint(path)[0], arch, dtype, path)
+    if kind == ".weights.h5":
+        if arch is None:
+            raise ValueError(f"load_weights_file: {path}: a .weights.h5 file holds no architecture; give arch=")
+        model = scratch.build_model(arch, dtype=dtype)
+        _check_h5(path, model)
+        keras_model = to_keras(model)
+        keras_model.load_weights(path)
+        for layer, klayer in zip(model.layers, keras_model.layers):
+            layer.set_weights([np.asarray(w) for w in klayer.get_weights()])
+        return model
+    try:
+        keras_model = keras.models.load_model(path, compile=False)
+    except Exception as e:  # zip, JSON and deserialization errors all mean "not a usable .keras file"
+        raise ValueError(f"load_weights_file: {path}: not a readable .keras file ({type(e).__name__}: {e})") from None
+    try:
+        model = from_keras(keras_model)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+    return _conform(model, arch, dtype, path)
+
+
+def load_keras_model(path, arch=None, dtype="float32"):
+    """A Keras ``Sequential`` from a ``.npz`` checkpoint, a ``.weights.h5`` (needs ``arch``) or a ``.keras`` file."""
+    return to_keras(load_weights_file(path, arch=arch, dtype=dtype))
+
+
+def save_keras_weights(model, path):
+    """Write scratch ``model``'s weights as Keras ``.weights.h5`` (or a whole ``.keras`` model), atomically.
+
+    Keras writes to a temporary file with the right suffix beside ``path``, which is then
+    renamed over ``path``: an interrupted save leaves the previous file intact.
+    """
+    path = os.fspath(path)
+    kind = _kind(path, "save_keras_weights")
+    if kind == ".npz":
+        raise ValueError(f"save_keras_weights: {path}: use model.save() for a scratch .npz checkpoint")
+    if not isinstance(model, scratch.Sequential):
+        raise ValueError(f"save_keras_weights: expected a scratch.Sequential, received {type(model).__name__}")
+    keras_model = to_keras(model)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=kind)
+    os.close(fd)
+    try:
+        if kind == ".keras":
+            keras_model.save(tmp, overwrite=True)
+        else:
+            keras_model.save_weights(tmp, overwrite=True)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
