@@ -399,6 +399,8 @@ def load_checkpoint(path, dtype=None):
         raise ValueError(f"checkpoint {path}: not a readable .npz file ({type(e).__name__}: {e})") from None
     if data.get("format", np.array("")).item() != CHECKPOINT_FORMAT:
         raise ValueError(f"checkpoint {path}: not a scratch checkpoint (no format tag {CHECKPOINT_FORMAT!r})")
+    if "format_version" not in data:
+        raise ValueError(f"checkpoint {path}: no 'format_version' entry")
     version = int(data["format_version"])
     if version > CHECKPOINT_VERSION:
         raise ValueError(f"checkpoint {path}: format version {version} is newer than this code's {CHECKPOINT_VERSION}")
@@ -408,7 +410,10 @@ def load_checkpoint(path, dtype=None):
         opt_spec = json.loads(data["optimizer"].item())
     except (KeyError, ValueError) as e:
         raise ValueError(f"checkpoint {path}: corrupt config or metadata ({e})") from None
-    model = Sequential.from_config(config, dtype=dtype)
+    try:
+        model = Sequential.from_config(config, dtype=dtype)
+    except ValueError as e:
+        raise ValueError(f"checkpoint {path}: {e}") from None
     weights = [data[k] for k in sorted(k for k in data if k.startswith("weight_"))]
     try:
         model.set_weights(weights)
