@@ -1,48 +1,420 @@
-"""Command line: train the scratch engine on MNIST (the Keras and comparison commands follow).
+"""Train, evaluate, compare and use the MNIST CNN, with the NumPy engine or its Keras twin.
 
-    python train.py scratch [--arch blog] [--epochs 3] [--batch-size 32] [--lr 0.005] [--seed 0]
+    python train.py scratch [--arch blog] [--epochs 3] [--optimizer adam] [--lr 0.005] ...
+    python train.py keras   (the same options; the same seed gives the same initial weights and batches)
+    python train.py scratch --resume runs/<folder>          continue an interrupted run
+    python train.py eval WEIGHTS [--engine scratch|keras]   test accuracy of saved weights
+    python train.py compare [--arch blog] [--epochs 3]      both engines side by side
+    python train.py predict --weights FILE IMAGE...         classify your own digits
+    python train.py convert SRC DST [--arch blog]           weights from one engine's format to the other's
+
+Weights: .npz (scratch checkpoint), .weights.h5 (Keras, needs --arch) or .keras.
 """
 
 import argparse
+import math
 import sys
 import time
+from pathlib import Path
+
+import numpy as np
 
 import scratch
+from cli import runs
+from cli.engines import DEFAULT_LR, OPTIMIZERS, KerasEngine, ScratchEngine, load_scratch_model
+
+DEFAULTS = {"arch": "blog", "epochs": 3, "batch_size": 32, "optimizer": "adam", "lr": None, "seed": 0,
+            "limit": None, "dtype": "float32", "data": None, "init_from": None}
+RESUMABLE_CHANGES = ("epochs", "data")  # what --resume lets you change; the rest is the run's
+N_TRAIN = 60000
 
 
-def cmd_scratch(args):
-    desc = scratch.get_architecture(args.arch)
-    (x_train, y_train), (x_test, y_test) = scratch.load_mnist(args.data)
-    x_train = scratch.preprocess(x_train, desc["preprocess"], args.dtype)
-    x_test = scratch.preprocess(x_test, desc["preprocess"], args.dtype)
-    model = scratch.build_model(desc, dtype=args.dtype, seed=args.seed)
-    model.summary()
-    model.compile(scratch.Adam(args.lr))
-    start = time.perf_counter()
-    model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
-    loss, acc = model.evaluate(x_test, y_test)
-    print(f"test loss {loss:.4f} - test accuracy {acc:.4f} ({acc * 100:.2f}%) - "
-          f"wall time {time.perf_counter() - start:.1f} s")
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (and exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, received {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, received {text!r}")
+    return value
+
+
+def learning_rate(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, received {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, received {text!r}")
+    return value
+
+
+def seed_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, received {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, received {text!r}")
+    return value
+
+
+def build_parser():
+    p = ArgumentParser(prog="train.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, metavar="{scratch,keras,eval,compare,predict,convert}")
+
+    model_opts = ArgumentParser(add_help=False)
+    model_opts.add_argument("--arch", help="registry name (blog, lenet) or a JSON architecture file (default blog)")
+    model_opts.add_argument("--epochs", type=positive_int, help="epochs in all (default 3)")
+    model_opts.add_argument("--batch-size", type=positive_int, help="images per step (default 32)")
+    model_opts.add_argument("--optimizer", choices=OPTIMIZERS,
+                            help="sgd, momentum (SGD, momentum 0.9), nesterov, adam (default adam)")
+    model_opts.add_argument("--lr", type=learning_rate,
+                            help="learning rate (default " + ", ".join(f"{k} {v}" for k, v in DEFAULT_LR.items()) + ")")
+    model_opts.add_argument("--seed", type=seed_int, help="initial weights, batch order, dropout (default 0)")
+    model_opts.add_argument("--limit", type=positive_int, help="train on the first N training images only")
+    model_opts.add_argument("--dtype", choices=("float32", "float64"), help="compute precision (default float32)")
+    model_opts.add_argument("--data", help="MNIST .npz (default: $MNIST_PATH, data/mnist.npz, Keras's cache)")
+    model_opts.add_argument("--out", help="output folder (default a new folder under runs/)")
+    model_opts.add_argument("--init-from", metavar="FILE", help="start from weights saved by either engine")
+    model_opts.add_argument("--no-plots", action="store_true", help="skip the pictures")
+
+    for engine, text in (("scratch", "train with the NumPy engine"), ("keras", "train the Keras 3 twin")):
+        s = sub.add_parser(engine, parents=[model_opts], help=text, description=text)
+        s.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last completed epoch")
+        if engine == "scratch":
+            s.add_argument("--no-convert", action="store_true",
+                           help="do not write model.weights.h5 for Keras (it needs TensorFlow, in a child process)")
+
+    c = sub.add_parser("compare", parents=[model_opts], help="train both engines on the same batches",
+                       description="Train both engines from the same initial weights on the same batches; "
+                                   "per epoch, each one's loss and accuracy and their largest weight difference.")
+    del c  # no options of its own
+
+    e = sub.add_parser("eval", help="test loss and accuracy of saved weights")
+    e.add_argument("weights", metavar="WEIGHTS", help=".npz, .weights.h5 (needs --arch) or .keras")
+    e.add_argument("--engine", choices=("scratch", "keras"), default="scratch")
+    e.add_argument("--arch", help="architecture the weights must fit (needed for .weights.h5)")
+    e.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    e.add_argument("--data", help="MNIST .npz")
+    e.add_argument("--limit", type=positive_int, help="evaluate on the first N test images only")
+
+    pr = sub.add_parser("predict", help="classify your own images of digits")
+    pr.add_argument("images", metavar="IMAGE", nargs="+", help="PNG or JPEG, any size, dark or light background")
+    pr.add_argument("--weights", required=True, help=".npz, .weights.h5 (needs --arch) or .keras")
+    pr.add_argument("--engine", choices=("scratch", "keras"), default="scratch")
+    pr.add_argument("--arch", help="architecture (needed for .weights.h5)")
+    pr.add_argument("--save-input", metavar="DIR", help="also write each 28x28 network input as a PNG in DIR")
+
+    cv = sub.add_parser("convert", help="convert weights between the engines' formats")
+    cv.add_argument("src", metavar="SRC")
+    cv.add_argument("dst", metavar="DST", help=".npz, .weights.h5 or .keras")
+    cv.add_argument("--arch", help="architecture (needed when SRC is .weights.h5)")
+    return p
+
+
+# -- options -----------------------------------------------------------------------------------
+def resolve_options(args):
+    """Every training option, defaults filled in (``lr`` from the optimizer)."""
+    opts = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in DEFAULTS.items()}
+    if opts["lr"] is None:
+        opts["lr"] = DEFAULT_LR[opts["optimizer"]]
+    if opts["limit"] is not None and opts["limit"] > N_TRAIN:
+        raise ValueError(f"--limit {opts['limit']}: MNIST has {N_TRAIN} training images")
+    return opts
+
+
+def resume_options(args, saved, engine):
+    if saved.get("engine") != engine:
+        raise ValueError(f"--resume {args.resume}: that run used the {saved.get('engine')!r} engine; "
+                         f"resume it with 'python train.py {saved.get('engine')} --resume {args.resume}'")
+    opts = dict(saved["options"])
+    for key in DEFAULTS:
+        given = getattr(args, key)
+        if given is None or given == opts.get(key):
+            continue
+        if key not in RESUMABLE_CHANGES:
+            raise ValueError(f"--resume keeps the run's options: --{key.replace('_', '-')} was {opts.get(key)!r}, "
+                             f"received {given!r} (only --epochs and --data may change)")
+        opts[key] = given
+    if args.init_from is not None:
+        raise ValueError("--init-from and --resume cannot be combined: a resumed run continues from its checkpoint")
+    return opts
+
+
+def load_data(opts, preprocess):
+    (x_train, y_train), (x_test, y_test) = scratch.load_mnist(opts["data"])
+    if opts.get("limit"):
+        x_train, y_train = x_train[:opts["limit"]], y_train[:opts["limit"]]
+    return (scratch.preprocess(x_train, preprocess, opts["dtype"]), y_train.astype(np.int64),
+            scratch.preprocess(x_test, preprocess, opts["dtype"]), y_test.astype(np.int64), x_test)
+
+
+def init_weights(opts, desc):
+    if opts["init_from"] is None:
+        return None
+    model = load_scratch_model(opts["init_from"], arch=desc, dtype=opts["dtype"], what="--init-from")
+    return model.get_weights()
+
+
+# -- training ------------------------------------------------------------------------------------
+def cmd_train(args, engine_name, argv):
+    wall_start = time.perf_counter()
+    if args.resume:
+        saved = runs.read_run(args.resume)
+        opts = resume_options(args, saved, engine_name)
+        desc = saved["architecture"]
+        out = Path(args.resume)
+    else:
+        saved = None
+        opts = resolve_options(args)
+        desc = scratch.get_architecture(opts["arch"])
+        out = None
+    x, y, x_test, y_test, x_test_raw = load_data(opts, desc["preprocess"])
+    if saved is None:
+        init = init_weights(opts, desc)
+        cls = ScratchEngine if engine_name == "scratch" else KerasEngine
+        engine = cls.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init)
+        out = runs.prepare_out(args.out or runs.new_run_dir("runs", engine_name, desc["name"]))
+        history = runs.empty_history()
+    else:
+        ckpt = out / runs.CHECKPOINT
+        if engine_name == "scratch":
+            engine, meta = ScratchEngine.load_checkpoint(ckpt, opts["dtype"])
+        else:
+            engine, meta = KerasEngine.load_checkpoint(ckpt, desc, opts["dtype"], opts["optimizer"], opts["lr"])
+        history = meta["history"]
+    start = len(history["epoch"])
+    record = {"engine": engine_name, "command": runs.command_line(argv), "arch": desc["name"], "architecture": desc,
+              "options": opts, "seed": opts["seed"], "versions": runs.versions(engine_name),
+              "train_images": len(x), "test_images": len(x_test), "status": "running"}
+    print(f"{engine_name} engine - {desc['name']} ({engine.scratch_model().count_params():,} parameters) - "
+          f"{opts['optimizer']} lr {opts['lr']} - batch {opts['batch_size']} - {opts['dtype']} - seed {opts['seed']} "
+          f"- {len(x)} training images - output {runs.rel(out)}"
+          + (f" - resuming after epoch {start}" if saved else ""), flush=True)
+    ckpt = out / runs.CHECKPOINT
+
+    def save_progress(status, extra=None):
+        runs.write_json(out / runs.METRICS, {**record, "status": status, "epochs_completed": len(history["epoch"]),
+                                             "history": history, **(extra or {})})
+        runs.write_history_csv(out / runs.HISTORY, history)
+
+    if saved is None:
+        engine.save_checkpoint(ckpt, {"epoch": 0, "history": history})
+        save_progress("running")
+    trainer = runs.Trainer([engine], x, y, x_test, y_test, opts["batch_size"], opts["seed"])
+    resume_hint = f"python train.py {engine_name} --resume {runs.rel(out)}"
+    try:
+        for epoch in range(start, opts["epochs"]):
+            logs = trainer.epoch(epoch, opts["epochs"])[0]
+            runs.append(history, epoch, logs)
+            runs.print_epoch(epoch, opts["epochs"], logs)
+            engine.save_checkpoint(ckpt, {"epoch": epoch + 1, "history": history})
+            save_progress("running")
+    except KeyboardInterrupt:
+        epoch, step = trainer.position
+        save_progress("interrupted")
+        print(f"\ninterrupted in epoch {epoch + 1} (batch {step + 1}/{trainer.steps}); {len(history['epoch'])} "
+              f"completed epoch(s) are saved in {runs.rel(ckpt)}; resume with: {resume_hint}", file=sys.stderr)
+        return 130
+    except scratch.NonFiniteLossError as e:
+        epoch, step = trainer.position
+        save_progress("diverged", {"error": str(e)})
+        print(f"error: training stopped: {e} (epoch {epoch + 1}, batch {step + 1}/{trainer.steps}); the last good "
+              f"checkpoint ({len(history['epoch'])} epoch(s)) is {runs.rel(ckpt)}; try a smaller --lr",
+              file=sys.stderr)
+        return 1
+    return finish_run(args, engine, out, record, history, x_test, x_test_raw, y_test, desc, wall_start, save_progress)
+
+
+def finish_run(args, engine, out, record, history, x_test, x_test_raw, y_test, desc, wall_start, save_progress):
+    from cli import artefacts
+
+    outputs = engine.predict(x_test)
+    test_loss, test_acc = engine.evaluate(x_test, y_test)
+    model = engine.scratch_model()
+    files = ["model.npz"]
+    conversion = None
+    if engine.name == "scratch":
+        scratch.save_checkpoint(out / "model.npz", model, meta={"engine": "scratch", "history": history})
+        if not getattr(args, "no_convert", False):
+            conversion = artefacts.start_keras_conversion(out / "model.npz", out / "model.weights.h5")
+    else:
+        plain = scratch.build_model(desc, dtype=model.dtype)
+        plain.set_weights(model.get_weights())
+        scratch.save_checkpoint(out / "model.npz", plain, meta={"engine": "keras", "history": history})
+        engine.keras_ref.save_keras_weights(model, out / "model.weights.h5")
+        engine.keras_ref.save_keras_weights(model, out / "model.keras")
+        files += ["model.weights.h5", "model.keras"]
+    if not args.no_plots:
+        files += artefacts.draw_pictures(out, model, history, x_test, x_test_raw, y_test, outputs,
+                                         f"{engine.name} - {desc['name']}")
+    if conversion is not None and artefacts.finish_conversion(conversion, out / "model.weights.h5"):
+        files.append("model.weights.h5")
+    seconds = sum(history["seconds"])
+    images = record["train_images"] * len(history["epoch"])
+    wall = time.perf_counter() - wall_start
+    save_progress("complete", {"test_loss": test_loss, "test_accuracy": test_acc,
+                               "train_images_per_s": images / seconds if seconds else None,
+                               "train_seconds": seconds, "wall_time_s": wall, "files": files})
+    print(f"{engine.name} {desc['name']}: test accuracy {test_acc:.4f} ({test_acc:.2%}) - test loss {test_loss:.4f} - "
+          f"{len(history['epoch'])} epoch(s) - {images / seconds if seconds else 0:.0f} images/s - "
+          f"wall time {wall:.1f} s - saved in {runs.rel(out)}")
+    return 0
+
+
+# -- compare -------------------------------------------------------------------------------------
+def cmd_compare(args, argv):
+    wall_start = time.perf_counter()
+    opts = resolve_options(args)
+    desc = scratch.get_architecture(opts["arch"])
+    x, y, x_test, y_test, _ = load_data(opts, desc["preprocess"])
+    init = init_weights(opts, desc)
+    engines = [ScratchEngine.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init),
+               KerasEngine.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init)]
+    out = runs.prepare_out(args.out or runs.new_run_dir("runs", "compare", desc["name"]))
+
+    def max_diff():
+        return max(float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+                   for a, b in zip(engines[0].weights(), engines[1].weights()))
+
+    diffs = [max_diff()]
+    print(f"compare - {desc['name']} - {opts['optimizer']} lr {opts['lr']} - batch {opts['batch_size']} - "
+          f"{opts['dtype']} - seed {opts['seed']} - {len(x)} training images - output {runs.rel(out)}")
+    print(f"initial weights: largest difference {diffs[0]:.3g}")
+    if any(spec["class_name"] == "Dropout" for spec in desc["layers"]):
+        print("note: this architecture has Dropout; the engines draw different masks, so their weights drift "
+              "apart by more than rounding")
+    histories = {e.name: runs.empty_history() for e in engines}
+    trainer = runs.Trainer(engines, x, y, x_test, y_test, opts["batch_size"], opts["seed"])
+    header = (f"{'epoch':>5} | {'scratch loss':>12} {'acc':>7} {'test acc':>8} | {'keras loss':>12} {'acc':>7} "
+              f"{'test acc':>8} | {'max |dw|':>9}")
+    try:
+        for epoch in range(opts["epochs"]):
+            logs = trainer.epoch(epoch, opts["epochs"])
+            for e, lg in zip(engines, logs):
+                runs.append(histories[e.name], epoch, lg)
+            diffs.append(max_diff())
+            if epoch == 0:
+                print(header)
+            print(f"{epoch + 1:>5} | {logs[0]['loss']:>12.6f} {logs[0]['accuracy']:>7.4f} "
+                  f"{logs[0]['test_accuracy']:>8.4f} | {logs[1]['loss']:>12.6f} {logs[1]['accuracy']:>7.4f} "
+                  f"{logs[1]['test_accuracy']:>8.4f} | {diffs[-1]:>9.3g}", flush=True)
+    except KeyboardInterrupt:
+        print("\ninterrupted (compare keeps no checkpoint)", file=sys.stderr)
+        return 130
+    except scratch.NonFiniteLossError as e:
+        epoch, step = trainer.position
+        print(f"error: training stopped: {e} (epoch {epoch + 1}, batch {step + 1}/{trainer.steps}); try a smaller --lr",
+              file=sys.stderr)
+        return 1
+    record = {"engine": "compare", "command": runs.command_line(argv), "arch": desc["name"], "architecture": desc,
+              "options": opts, "seed": opts["seed"], "versions": runs.versions("keras"), "train_images": len(x),
+              "test_images": len(x_test), "histories": histories, "max_weight_difference": diffs,
+              "wall_time_s": time.perf_counter() - wall_start, "status": "complete"}
+    runs.write_json(out / runs.METRICS, record)
+    for name, h in histories.items():
+        runs.write_history_csv(out / f"history_{name}.csv", h)
+    if not args.no_plots:
+        from cli import plots
+
+        plots.comparison(histories, diffs[1:], out / "compare.png",
+                         f"scratch vs keras - {desc['name']} - {opts['optimizer']} lr {opts['lr']} - {opts['dtype']}")
+    print(f"largest weight difference after {opts['epochs']} epoch(s): {diffs[-1]:.3g} - "
+          f"wall time {record['wall_time_s']:.1f} s - saved in {runs.rel(out)}")
+    return 0
+
+
+# -- eval, predict, convert ------------------------------------------------------------------------
+def load_for_engine(path, arch, dtype, engine):
+    """``(predict, evaluate, scratch_model)`` for saved weights, run by the chosen engine."""
+    model = load_scratch_model(path, arch=arch, dtype=dtype)
+    if engine == "scratch":
+        model.compile("sgd")
+        return ScratchEngine(model), model
+    keras_engine = KerasEngine.create(model.get_config(), dtype, None, "sgd", 0.01, model.get_weights())
+    return keras_engine, model
+
+
+def cmd_eval(args):
+    engine, model = load_for_engine(args.weights, args.arch, args.dtype, args.engine)
+    (_, _), (x_test, y_test) = scratch.load_mnist(args.data)
+    if args.limit:
+        x_test, y_test = x_test[:args.limit], y_test[:args.limit]
+    x = scratch.preprocess(x_test, model.preprocess, args.dtype)
+    loss, acc = engine.evaluate(x, y_test.astype(np.int64))
+    correct = int(round(acc * len(x)))
+    print(f"{args.weights} - {args.engine} engine - {model.name}: test accuracy {acc:.4f} ({correct}/{len(x)}) - "
+          f"test loss {loss:.4f}")
+    return 0
+
+
+def cmd_predict(args):
+    from cli import artefacts, images
+
+    engine, model = load_for_engine(args.weights, args.arch, "float32", args.engine)
+    failed = 0
+    for path in args.images:
+        try:
+            digit = images.load_digit(path)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        if args.save_input:
+            from PIL import Image
+
+            folder = runs.prepare_out(args.save_input)
+            Image.fromarray(digit).save(folder / (Path(path).stem + "_28x28.png"))
+        x = scratch.preprocess(digit[None], model.preprocess, "float32")
+        prob = artefacts.probabilities(engine.predict(x), model.loss_spec.get("from_logits", False))[0]
+        best = int(prob.argmax())
+        print(f"{path}: {best} ({prob[best]:.1%})  " + " ".join(f"{d}:{p:.3f}" for d, p in enumerate(prob)))
+    return 1 if failed else 0
+
+
+def cmd_convert(args):
+    dst = str(args.dst)
+    model = load_scratch_model(args.src, arch=args.arch, what="SRC")
+    if dst.endswith(".npz"):
+        scratch.save_checkpoint(dst, model)
+    elif dst.endswith((".weights.h5", ".keras")):
+        from cli.engines import import_keras
+
+        _, keras_ref = import_keras()
+        keras_ref.save_keras_weights(model, dst)
+    else:
+        raise ValueError(f"DST {dst}: unknown file type; expected .npz, .weights.h5 or .keras")
+    print(f"{args.src} -> {dst}")
     return 0
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("scratch", help="train with the NumPy engine")
-    s.add_argument("--arch", default="blog")
-    s.add_argument("--epochs", type=int, default=3)
-    s.add_argument("--batch-size", type=int, default=32)
-    s.add_argument("--lr", type=float, default=0.005)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    s.add_argument("--data", default=None)
-    args = p.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
     try:
-        return cmd_scratch(args)
-    except ValueError as e:
+        if args.command in ("scratch", "keras"):
+            return cmd_train(args, args.command, argv)
+        if args.command == "compare":
+            return cmd_compare(args, argv)
+        if args.command == "eval":
+            return cmd_eval(args)
+        if args.command == "predict":
+            return cmd_predict(args)
+        return cmd_convert(args)
+    except (ValueError, OSError) as e:  # DataError is a ValueError: bad files, options, weights
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
