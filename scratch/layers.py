@@ -244,7 +244,10 @@ class Conv2D(Layer):
         pw = geometry.pads(x.shape[2], kw, sw, self.padding)
         if ph == (0, 0) and pw == (0, 0):
             return x, ph, pw
-        return np.pad(x, ((0, 0), ph, pw, (0, 0))), ph, pw
+        n, h, w, c = x.shape
+        xp = np.zeros((n, h + sum(ph), w + sum(pw), c), dtype=x.dtype)
+        xp[:, ph[0]:ph[0] + h, pw[0]:pw[0] + w, :] = x
+        return xp, ph, pw
 
     def forward(self, x, training=False):
         self._check_input(x)
@@ -252,12 +255,13 @@ class Conv2D(Layer):
         xp, ph, pw = self._pad(x)
         n, hp, wp, c = xp.shape
         ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
-        # im2col: Python loops over the kh*kw kernel offsets only, never over pixels.
-        cols = np.empty((n, ho, wo, kh, kw, c), dtype=self.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                cols[:, :, :, i, j, :] = xp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
-        cols = cols.reshape(n * ho * wo, kh * kw * c)
+        # im2col: a strided view (N, H_out, W_out, kh, kw, C) of every window (no copy),
+        # then one copy into the contiguous (N*H_out*W_out, kh*kw*C) matrix the GEMM wants.
+        s0, s1, s2, s3 = xp.strides
+        windows = np.lib.stride_tricks.as_strided(xp, (n, ho, wo, kh, kw, c),
+                                                  (s0, s1 * sh, s2 * sw, s1, s2, s3), writeable=False)
+        cols = np.empty((n * ho * wo, kh * kw * c), dtype=self.dtype)
+        cols.reshape(n, ho, wo, kh, kw, c)[...] = windows
         z = cols @ self.params["kernel"].reshape(kh * kw * c, self.filters)
         if self.use_bias:
             z += self.params["bias"]
@@ -282,8 +286,8 @@ class Conv2D(Layer):
             dz = dy
         g = dz.reshape(n * ho * wo, f)
         self.grads["kernel"] = (cols.T @ g).reshape(kh, kw, c, f)
-        if self.use_bias:
-            self.grads["bias"] = g.sum(axis=0)
+        if self.use_bias:  # column sums as one GEMV: a reduction over axis 0 of a thin matrix is slow
+            self.grads["bias"] = np.ones(len(g), dtype=self.dtype) @ g
         if not self.input_grad:
             return None
         dcols = (g @ self.params["kernel"].reshape(kh * kw * c, f).T).reshape(n, ho, wo, kh, kw, c)
@@ -366,13 +370,33 @@ class MaxPooling2D(_Pooling2D):
     def backward(self, dy):
         x_shape, xp, ph, pw, y = self._cache
         ho, wo = y.shape[1:3]
-        dxp = np.zeros(xp.shape, dtype=self.dtype)
-        taken = np.zeros(y.shape, dtype=bool)
-        for rs, cs in self._windows(ho, wo):
-            hit = xp[:, rs, cs, :] == y
-            hit &= ~taken  # an earlier cell of this window already holds the max
-            taken |= hit
-            dxp[:, rs, cs, :] += np.where(hit, dy, 0)
+        (kh, kw), (sh, sw) = self.pool_size, self.strides
+        # Windows that tile the input (strides == pool_size) neither overlap nor leave gaps:
+        # each cell then receives exactly one write, straight into its place in dx.
+        tiles = (kh, kw) == (sh, sw)
+        if tiles:
+            dxp = np.empty(xp.shape, dtype=self.dtype)
+            dxp[:, ho * sh:] = 0  # cells past the last window ('valid' on an odd size)
+            dxp[:, :, wo * sw:] = 0
+        else:
+            dxp = np.zeros(xp.shape, dtype=self.dtype)
+            share = np.empty(y.shape, dtype=self.dtype)
+        taken = np.empty(y.shape, dtype=bool)  # some earlier cell of the window holds the max
+        hit = np.empty(y.shape, dtype=bool)
+        for k, (rs, cs) in enumerate(self._windows(ho, wo)):
+            if k == 0:
+                np.equal(xp[:, rs, cs, :], y, out=taken)
+                first = taken
+            else:
+                np.equal(xp[:, rs, cs, :], y, out=hit)
+                np.greater(hit, taken, out=hit)  # a max here and not already taken
+                np.logical_or(taken, hit, out=taken)
+                first = hit
+            if tiles:
+                np.multiply(dy, first, out=dxp[:, rs, cs, :])
+            else:
+                np.multiply(dy, first, out=share)
+                dxp[:, rs, cs, :] += share
         return dxp[:, ph[0]:xp.shape[1] - ph[1], pw[0]:xp.shape[2] - pw[1], :]
 
 
