@@ -246,6 +246,9 @@ class Sequential:
 
     def _step(self, x, y):
         out = self.forward(x, training=True)
+        if not np.all(np.isfinite(out)):  # diverged weights: report it as such, not as bad input
+            raise NonFiniteLossError(f"non-finite model output (NaN or inf) at training step "
+                                     f"{self.optimizer.iterations + 1}")
         loss = self.loss(y, out)
         if not np.isfinite(loss):
             raise NonFiniteLossError(f"non-finite loss ({loss}) at training step {self.optimizer.iterations + 1}")
