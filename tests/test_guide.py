@@ -1,0 +1,166 @@
+"""The guide's examples still hold: every ```python block of docs/guide.md runs, in order, in
+one namespace, and prints exactly what the ```text block right after it says.
+
+Matching rules (doctest's ELLIPSIS, nothing more): trailing spaces are ignored, and ``...``
+inside an expected line matches any text on that line (used only for timings, which the
+guide marks as not compared). A python block with no text block after it must print nothing.
+
+Also checked: docs/figures.py regenerates every picture the guide shows (``--quick`` into a
+temporary folder), the pictures the guide links exist, and the README links the guide.
+
+``python tests/test_guide.py`` runs the guide and prints each block's real output (what to
+paste into the guide after changing an example, and where the quoted timings come from).
+"""
+
+import contextlib
+import io
+import os
+import re
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+GUIDE = ROOT / "docs" / "guide.md"
+FENCE = re.compile(r"^```(\w*)[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
+
+
+def parse_blocks(text):
+    """``[(line, code, expected or None)]`` for each python block, in order."""
+    fences = [(m.group(1), m.group(2), m.start(), m.end()) for m in FENCE.finditer(text)]
+    blocks = []
+    for i, (lang, body, start, end) in enumerate(fences):
+        if lang != "python":
+            continue
+        expected = None
+        if i + 1 < len(fences) and fences[i + 1][0] == "text" and not text[end:fences[i + 1][2]].strip():
+            expected = fences[i + 1][1]
+        blocks.append((text.count("\n", 0, start) + 2, body, expected))
+    return blocks
+
+
+def line_matches(expected, actual):
+    if "..." not in expected:
+        return expected == actual
+    pattern = ".*".join(re.escape(part) for part in expected.split("..."))
+    return re.fullmatch(pattern, actual) is not None
+
+
+def output_matches(expected, actual):
+    exp = [s.rstrip() for s in (expected or "").rstrip().splitlines()]
+    act = [s.rstrip() for s in actual.rstrip().splitlines()]
+    return len(exp) == len(act) and all(line_matches(e, a) for e, a in zip(exp, act))
+
+
+def run_guide(path=GUIDE):
+    """Execute the blocks in order in one namespace, from the repository root.
+
+    Returns ``(namespace, [(line, code, expected, actual output, error or None)])``; after
+    the first error the remaining blocks are not run (their output is ``None``).
+    """
+    blocks = parse_blocks(path.read_text())
+    namespace = {"__name__": "__guide__"}
+    results, failed = [], False
+    cwd = os.getcwd()
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    os.chdir(ROOT)
+    try:
+        for line, code, expected in blocks:
+            if failed:
+                results.append((line, code, expected, None, None))
+                continue
+            out, error = io.StringIO(), None
+            try:
+                with contextlib.redirect_stdout(out):
+                    exec(compile(code, f"{path.name}:{line}", "exec"), namespace)
+            except Exception:
+                error, failed = traceback.format_exc(), True
+            results.append((line, code, expected, out.getvalue(), error))
+    finally:
+        os.chdir(cwd)
+    return namespace, results
+
+
+BLOCKS = parse_blocks(GUIDE.read_text())
+
+
+@pytest.fixture(scope="module")
+def guide_run():
+    return run_guide()
+
+
+def test_guide_has_blocks_and_every_block_has_checked_output():
+    assert len(BLOCKS) >= 15
+    silent = [line for line, _, expected in BLOCKS if expected is None]
+    assert len(silent) <= len(BLOCKS) // 3, f"too many blocks without expected output at lines {silent}"
+
+
+@pytest.mark.parametrize("index", range(len(BLOCKS)), ids=[f"line{b[0]}" for b in BLOCKS])
+def test_block(guide_run, index):
+    _, results = guide_run
+    line, code, expected, actual, error = results[index]
+    if actual is None:
+        pytest.fail(f"docs/guide.md line {line}: not run, an earlier block failed")
+    assert error is None, f"docs/guide.md line {line} raised:\n{error}"
+    assert output_matches(expected, actual), (
+        f"docs/guide.md line {line}: printed output differs\n--- expected ---\n{expected or ''}"
+        f"--- actual ---\n{actual}")
+
+
+def test_matching_rules():
+    assert output_matches("a: ... ms\nb\n", "a: 3.2 ms\nb  \n")
+    assert not output_matches("a: ... ms\n", "a: 3.2 s\n")
+    assert not output_matches("1.0\n", "1.00\n")
+    assert not output_matches("x\n", "x\ny\n")
+    assert output_matches(None, "")
+    assert not output_matches(None, "something\n")
+
+
+def test_guide_filters_are_the_figures_filters(guide_run):
+    from docs import figures
+
+    namespace, _ = guide_run
+    assert list(namespace["FILTERS"]) == list(figures.FILTERS)
+    for name, k in figures.FILTERS.items():
+        assert (namespace["FILTERS"][name] == k).all(), name
+
+
+def test_linked_pictures_exist():
+    text = GUIDE.read_text()
+    linked = re.findall(r"\]\((img/[^)]+\.png)\)", text)
+    assert linked, "the guide shows no picture"
+    missing = [p for p in linked if not (GUIDE.parent / p).is_file()]
+    assert not missing, f"pictures linked from the guide but absent: {missing}"
+
+
+def test_figures_script_regenerates_the_pictures(tmp_path):
+    from docs import figures
+
+    result = subprocess.run([sys.executable, "docs/figures.py", "--quick", "--out", str(tmp_path)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    made = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert made == sorted(figures.PICTURES), result.stdout
+    for name in made:
+        data = (tmp_path / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, name
+    shown = set(re.findall(r"\]\(img/([^)]+\.png)\)", GUIDE.read_text()))
+    assert shown <= set(figures.PICTURES), f"guide shows pictures the script does not make: {shown - set(figures.PICTURES)}"
+
+
+def test_readme_links_the_guide():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("<!-- BEGIN guide -->")[1].split("<!-- END guide -->")[0]
+    assert "docs/guide.md" in section and "docs/figures.py" in section
+
+
+if __name__ == "__main__":
+    _, results = run_guide()
+    for line, _code, expected, actual, error in results:
+        status = "ok" if actual is not None and error is None and output_matches(expected, actual) else "DIFFERS"
+        print(f"=== docs/guide.md line {line}: {status}")
+        print(actual if error is None else f"{actual}\n{error}", end="")
