@@ -5,7 +5,8 @@ Matching rules (doctest's ELLIPSIS, nothing more): trailing spaces are ignored, 
 inside an expected line matches any text on that line (used only for timings, which the
 guide marks as not compared). A python block with no text block after it must print nothing.
 
-Also checked: docs/figures.py regenerates every picture the guide shows (``--quick`` into a
+Quoted source (```py blocks headed ``# path``) must still be in that file. Also checked:
+docs/figures.py regenerates every picture the guide shows (``--quick`` into a
 temporary folder), the pictures the guide links exist, and the README links the guide.
 
 ``python tests/test_guide.py`` runs the guide and prints each block's real output (what to
@@ -127,6 +128,18 @@ def test_guide_filters_are_the_figures_filters(guide_run):
     assert list(namespace["FILTERS"]) == list(figures.FILTERS)
     for name, k in figures.FILTERS.items():
         assert (namespace["FILTERS"][name] == k).all(), name
+
+
+def test_quoted_excerpts_are_still_in_the_code():
+    """A ```py block starting with ``# path`` quotes that file: each of its lines must still be in it."""
+    excerpts = [body for lang, body in FENCE.findall(GUIDE.read_text()) if lang == "py"]
+    assert excerpts
+    for body in excerpts:
+        header, *lines = body.splitlines()
+        source = (ROOT / header.lstrip("# ").strip()).read_text()
+        code = {s.strip() for s in source.splitlines()}
+        stale = [s for s in lines if s.strip() not in code]
+        assert not stale, f"docs/guide.md quotes {header[2:]} lines no longer there: {stale}"
 
 
 def test_linked_pictures_exist():
