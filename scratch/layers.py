@@ -255,13 +255,18 @@ class Conv2D(Layer):
         xp, ph, pw = self._pad(x)
         n, hp, wp, c = xp.shape
         ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
-        # im2col: a strided view (N, H_out, W_out, kh, kw, C) of every window (no copy),
-        # then one copy into the contiguous (N*H_out*W_out, kh*kw*C) matrix the GEMM wants.
-        s0, s1, s2, s3 = xp.strides
-        windows = np.lib.stride_tricks.as_strided(xp, (n, ho, wo, kh, kw, c),
-                                                  (s0, s1 * sh, s2 * sw, s1, s2, s3), writeable=False)
+        # im2col into the contiguous (N*H_out*W_out, kh*kw*C) matrix the GEMM wants.
         cols = np.empty((n * ho * wo, kh * kw * c), dtype=self.dtype)
-        cols.reshape(n, ho, wo, kh, kw, c)[...] = windows
+        if c == 1:  # one channel: a copy per kernel offset (kh*kw loops, never over pixels) is fastest
+            cols6 = cols.reshape(n, ho, wo, kh, kw, c)
+            for i in range(kh):
+                for j in range(kw):
+                    cols6[:, :, :, i, j, :] = xp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
+        else:  # a strided view (N, H_out, W_out, kh, kw, C) of every window, copied once
+            s0, s1, s2, s3 = xp.strides
+            windows = np.lib.stride_tricks.as_strided(xp, (n, ho, wo, kh, kw, c),
+                                                      (s0, s1 * sh, s2 * sw, s1, s2, s3), writeable=False)
+            cols.reshape(n, ho, wo, kh, kw, c)[...] = windows
         z = cols @ self.params["kernel"].reshape(kh * kw * c, self.filters)
         if self.use_bias:
             z += self.params["bias"]

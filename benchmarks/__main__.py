@@ -1,0 +1,50 @@
+"""``python -m benchmarks [--quick] [--out FILE] [--markdown]``: scratch vs Keras, side by side.
+
+Default: the full run (a few minutes); ``--quick``: about a minute; ``--smoke``: seconds of
+measuring, only to prove the pipeline runs (the test suite uses it). Writes the result JSON
+(default ``benchmarks/results/latest.json``) and prints the markdown table.
+``--markdown`` only prints the table of an existing JSON (``--out``), measuring nothing.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "latest.json")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--quick", action="store_true", help="fewer repeats and shorter samples (about a minute)")
+    g.add_argument("--smoke", action="store_true", help="the smallest run that exercises everything (for tests)")
+    g.add_argument("--markdown", action="store_true", help="print the table of the JSON in --out; measure nothing")
+    p.add_argument("--out", default=RESULTS, help=f"result JSON (default {os.path.relpath(RESULTS)})")
+    args = p.parse_args(argv)
+
+    from . import report
+
+    if args.markdown:
+        try:
+            with open(args.out) as f:
+                result = json.load(f)
+        except (OSError, ValueError) as e:
+            sys.exit(f"benchmarks: cannot read {args.out}: {e}")
+        print(report.markdown(result))
+        return result
+
+    from scratch.model import atomic_write
+
+    from .run import run
+
+    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    result = run(mode, log=lambda s: print(s, file=sys.stderr, flush=True))
+    atomic_write(args.out, lambda f: f.write(json.dumps(result, indent=1).encode()))
+    print(report.markdown(result))
+    print(f"\n(written to {args.out})", file=sys.stderr)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""The markdown report of a benchmark result (the dict ``benchmarks.run.run`` returns)."""
+
+ENGINE_TITLES = {"scratch": "scratch", "keras": "Keras", "keras_xla": "Keras XLA"}
+
+
+def _rate(row):
+    return f"{row['images_per_s']:,.0f} ({row['min']:,.0f}-{row['max']:,.0f})"
+
+
+def _fmt(v, spec=".2f"):
+    return "-" if v is None else format(v, spec)
+
+
+def markdown(result, command="python -m benchmarks"):
+    m = result["machine"]
+    blas = ", ".join(f"{b['internal_api']} {b['version']} ({b['architecture']}, {b['num_threads']} threads)"
+                     for b in m["blas"])
+    out = [f"Measured by `{command}` ({result['mode']} mode, {result['dtype']}, {result['date']}) on "
+           f"{m['cpu']}, {m['usable_cores']} cores; NumPy {m['numpy']} with {blas}; "
+           f"TensorFlow {m.get('tensorflow')} / Keras {m.get('keras')} "
+           f"(oneDNN {m['env'].get('TF_ENABLE_ONEDNN_OPTS')}, intra-op threads {m.get('tf_threads', {}).get('intra_op')} "
+           f"= all cores when 0). Images/s: median of {result['settings']['repeats']} interleaved samples "
+           f"(min-max); the ratio is scratch / Keras.", ""]
+    out += ["| arch | batch | | scratch | Keras | Keras XLA | scratch / Keras | scratch / Keras XLA |",
+            "|---|---|---|---|---|---|---|---|"]
+    rows = {(r["arch"], r["batch"], r["mode"], r["engine"]): r for r in result["throughput"]}
+    for rt in result["ratios"]:
+        key = (rt["arch"], rt["batch"], rt["mode"])
+        cells = [_rate(rows[key + (e,)]) for e in ("scratch", "keras", "keras_xla")]
+        out.append(f"| {rt['arch']} | {rt['batch']} | {'training' if rt['mode'] == 'train' else 'inference'} | "
+                   + " | ".join(cells) + f" | {rt['vs_keras']:.2f} | {rt['vs_keras_xla']:.2f} |")
+    peak = result["matmul_peak_before"]
+    out += ["", f"Achieved GFLOP/s (GEMM FLOPs of the model / time) next to the matmul peak "
+                f"(`np.matmul` {peak['n']}x{peak['n']} {peak['dtype']}: {peak['gflops']:.0f} GFLOP/s before, "
+                f"{result['matmul_peak_after']['gflops']:.0f} after the throughput runs):", "",
+            "| arch | batch | | scratch | Keras | Keras XLA |", "|---|---|---|---|---|---|"]
+    for rt in result["ratios"]:
+        key = (rt["arch"], rt["batch"], rt["mode"])
+        out.append(f"| {rt['arch']} | {rt['batch']} | {'training' if rt['mode'] == 'train' else 'inference'} | "
+                   + " | ".join(f"{rows[key + (e,)]['gflops']:.1f}" for e in ("scratch", "keras", "keras_xla")) + " |")
+    for prof in result["profile"]:
+        total = sum(r["forward_ms"] + r["backward_ms"] for r in prof["layers"])
+        out += ["", f"Scratch per-layer time, {prof['arch']} batch {prof['batch']} (median ms of one training "
+                    f"step; total {total:.2f} ms = {prof['batch'] / total * 1e3:,.0f} images/s unloaded by timers):", "",
+                "| layer | forward ms | backward ms | forward GFLOP/s | backward GFLOP/s |", "|---|---|---|---|---|"]
+        for r in prof["layers"]:
+            out.append(f"| {r['layer']} | {r['forward_ms']:.3f} | {r['backward_ms']:.3f} | "
+                       f"{_fmt(r['forward_gflops'], '.1f')} | {_fmt(r['backward_gflops'], '.1f')} |")
+    out += ["", "Peak memory of training (one process per engine, `ru_maxrss`; the increase is over the "
+                "process after its imports):", "", "| arch | batch | engine | steps | peak MB | increase MB |",
+            "|---|---|---|---|---|---|"]
+    for mem in result["memory"]:
+        out.append(f"| {mem['arch']} | {mem['batch']} | {ENGINE_TITLES[mem['engine']]} | {mem['steps']} | "
+                   f"{mem['peak_mb']:.0f} | {mem['training_increase_mb']:.0f} |")
+    seed = result["seed_loop"]
+    out += ["", f"The seed tutorial's per-image loop trainer (`benchmarks/seed_loop.py`): "
+                f"{seed['images_per_s']:.1f} images/s over {seed['images']} images.", "",
+            "| target | wanted | measured | met |", "|---|---|---|---|"]
+    for t in result["targets"]:
+        met = "-" if t["met"] is None else ("yes" if t["met"] else "no")
+        out.append(f"| {t['measure']} | >= {t['target']:g} | {_fmt(t['value'])} | {met} |")
+    return "\n".join(out)

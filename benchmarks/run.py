@@ -1,0 +1,135 @@
+"""The benchmark run: interleaved throughput, per-layer profile, peak memory, the seed loop.
+
+Everything lands in one JSON-ready dict (``run(mode)``); ``benchmarks.report`` turns it
+into the markdown table.
+"""
+
+import datetime
+import math
+import time
+
+import numpy as np
+
+from . import engines, machine, memory, seed_loop
+
+ENGINES = ("scratch", "keras", "keras_xla")
+MODES = {
+    # smoke: only proves the whole pipeline still runs (the test suite uses it)
+    "smoke": {"configs": [("blog", 32)], "repeats": 1, "sample_s": 0.02, "warmup": 2, "profile_repeats": 2,
+              "seed_images": 4, "memory": [("blog", 32)], "memory_engines": ("scratch", "keras"),
+              "memory_steps": 2, "peak_n": 512},
+    "quick": {"configs": [("blog", 32), ("blog", 128), ("lenet", 128)], "repeats": 3, "sample_s": 0.15,
+              "warmup": 3, "profile_repeats": 5, "seed_images": 60, "memory": [("lenet", 128)],
+              "memory_engines": ("scratch", "keras"), "memory_steps": 10, "peak_n": 2048},
+    "full": {"configs": [("blog", 32), ("blog", 128), ("lenet", 32), ("lenet", 128)], "repeats": 7,
+             "sample_s": 0.4, "warmup": 5, "profile_repeats": 20, "seed_images": 300,
+             "memory": [("lenet", 128)], "memory_engines": ENGINES, "memory_steps": 30, "peak_n": 2048},
+}
+TARGETS = [  # (key, measure, target)
+    ("train_blog_32", "training images/s, blog, batch 32, scratch / keras", 1.0),
+    ("train_lenet_128", "training images/s, lenet, batch 128, scratch / keras", 0.7),
+    ("infer_all", "inference images/s, every architecture and batch, scratch / keras (lowest)", 1.0),
+    ("seed_loop", "scratch training, blog, batch 32, vs the seed's per-image loop", 100.0),
+    ("memory_lenet_128", "peak memory of training, lenet, batch 128, keras / scratch", 1.0),
+]
+
+
+def _sample(fn, steps):
+    t = time.perf_counter()
+    fn(steps)
+    return time.perf_counter() - t
+
+
+def throughput(settings, dtype, log):
+    """Interleaved samples: for each repeat, every config, mode and engine in turn."""
+    slots = []
+    for arch, batch in settings["configs"]:
+        scratch_model = engines.ScratchEngine(arch, batch, dtype).model
+        infer_flops, train_flops = engines.model_flops(scratch_model, batch)
+        for kind in ENGINES:
+            eng = engines.make_engine(kind, arch, batch, dtype)
+            for mode in ("train", "infer"):
+                fn = eng.train if mode == "train" else eng.infer
+                fn(settings["warmup"])  # warm-up: XLA compilation, caches, first allocations
+                per_step = _sample(fn, 3) / 3
+                steps = max(1, math.ceil(settings["sample_s"] / per_step))
+                slots.append({"arch": arch, "batch": batch, "dtype": dtype, "mode": mode, "engine": kind,
+                              "steps_per_sample": steps, "fn": fn,
+                              "flops_per_step": train_flops if mode == "train" else infer_flops, "samples": []})
+        log(f"  ready: {arch} batch {batch}")
+    for r in range(settings["repeats"]):
+        for slot in slots:
+            seconds = _sample(slot["fn"], slot["steps_per_sample"])
+            slot["samples"].append(slot["batch"] * slot["steps_per_sample"] / seconds)
+        log(f"  repeat {r + 1}/{settings['repeats']} done")
+    rows = []
+    for slot in slots:
+        s = np.array(slot.pop("samples"))
+        slot.pop("fn")
+        q1, q3 = np.percentile(s, [25, 75])
+        median = float(np.median(s))
+        rows.append({**slot, "images_per_s": median, "min": float(s.min()), "max": float(s.max()),
+                     "iqr": float(q3 - q1), "samples": [float(v) for v in s],
+                     "gflops": slot["flops_per_step"] * median / slot["batch"] / 1e9})
+    return rows
+
+
+def ratios(rows):
+    """scratch / keras, scratch / keras_xla and scratch / the faster Keras, per config and mode."""
+    out = []
+    keyed = {(r["arch"], r["batch"], r["mode"], r["engine"]): r["images_per_s"] for r in rows}
+    for arch, batch, mode, engine in keyed:
+        if engine != "scratch":
+            continue
+        s, k, x = (keyed.get((arch, batch, mode, e)) for e in ENGINES)
+        out.append({"arch": arch, "batch": batch, "mode": mode, "vs_keras": s / k, "vs_keras_xla": s / x,
+                    "vs_best_keras": s / max(k, x)})
+    return out
+
+
+def targets(result):
+    ratio = {(r["arch"], r["batch"], r["mode"]): r["vs_best_keras"] for r in result["ratios"]}
+    infer = [v for (a, b, m), v in ratio.items() if m == "infer"]
+    train_blog = next((r["images_per_s"] for r in result["throughput"] if r["engine"] == "scratch"
+                       and r["mode"] == "train" and (r["arch"], r["batch"]) == ("blog", 32)), None)
+    mem = {m["engine"]: m["peak_mb"] for m in result["memory"] if (m["arch"], m["batch"]) == ("lenet", 128)}
+    keras_mem = [v for k, v in mem.items() if k != "scratch"]
+    values = {
+        "train_blog_32": ratio.get(("blog", 32, "train")),
+        "train_lenet_128": ratio.get(("lenet", 128, "train")),
+        "infer_all": min(infer) if infer else None,
+        "seed_loop": train_blog / result["seed_loop"]["images_per_s"] if train_blog else None,
+        "memory_lenet_128": min(keras_mem) / mem["scratch"] if keras_mem and "scratch" in mem else None,
+    }
+    return [{"key": key, "measure": measure, "target": t, "value": values[key],
+             "met": None if values[key] is None else values[key] >= t} for key, measure, t in TARGETS]
+
+
+def run(mode="full", dtype="float32", log=print):
+    """The whole benchmark; returns the result dict (see ``benchmarks/README`` in the module doc)."""
+    settings = MODES[mode]
+    engines.import_keras()  # before anything else imports TensorFlow, with its speed defaults
+    started = time.perf_counter()
+    result = {"benchmark": "scratch-cnn vs keras", "mode": mode, "dtype": dtype,
+              "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+              "machine": machine.describe(), "settings": {k: v for k, v in settings.items()}}
+    log("matmul peak ...")
+    result["matmul_peak_before"] = engines.matmul_peak(settings["peak_n"])
+    log("throughput (interleaved) ...")
+    result["throughput"] = throughput(settings, dtype, log)
+    result["ratios"] = ratios(result["throughput"])
+    result["matmul_peak_after"] = engines.matmul_peak(settings["peak_n"])
+    log("per-layer profile of the scratch engine ...")
+    result["profile"] = [{"arch": a, "batch": b, "layers": engines.profile_layers(a, b, dtype, settings["profile_repeats"])}
+                         for a, b in settings["configs"]]
+    log("seed per-image loop ...")
+    import scratch
+
+    (x, y), _ = scratch.load_mnist()
+    result["seed_loop"] = seed_loop.measure(x[:settings["seed_images"]], y[:settings["seed_images"]])
+    log("peak memory (one process per engine) ...")
+    result["memory"] = [memory.measure(e, a, b, settings["memory_steps"])
+                        for a, b in settings["memory"] for e in settings["memory_engines"]]
+    result["targets"] = targets(result)
+    result["seconds"] = time.perf_counter() - started
+    return result

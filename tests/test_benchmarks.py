@@ -1,0 +1,66 @@
+"""The benchmark still runs end to end (smoke mode) and writes every field the README table needs.
+
+Speed is never asserted here: the figures come from ``python -m benchmarks`` printouts.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import engines, report, seed_loop
+from benchmarks.__main__ import main
+
+pytestmark = pytest.mark.keras
+
+
+def test_smoke_run_writes_the_json_and_the_table(tmp_path, capsys):
+    out = tmp_path / "result.json"
+    main(["--smoke", "--out", str(out)])
+    result = json.loads(out.read_text())
+    for key in ("machine", "settings", "matmul_peak_before", "matmul_peak_after", "throughput", "ratios",
+                "profile", "seed_loop", "memory", "targets", "date", "mode"):
+        assert key in result, key
+    m = result["machine"]
+    for key in ("cpu", "usable_cores", "numpy", "tensorflow", "keras", "blas", "env"):
+        assert key in m, key
+    assert m["blas"] and {"internal_api", "num_threads", "architecture"} <= set(m["blas"][0])
+    engines_seen = {(r["engine"], r["mode"]) for r in result["throughput"]}
+    assert engines_seen == {(e, mode) for e in ("scratch", "keras", "keras_xla") for mode in ("train", "infer")}
+    for r in result["throughput"]:
+        assert r["images_per_s"] > 0 and r["min"] <= r["images_per_s"] <= r["max"] and r["gflops"] > 0
+    for r in result["ratios"]:
+        assert r["vs_best_keras"] == pytest.approx(min(r["vs_keras"], r["vs_keras_xla"]))
+    assert {row["layer"] for row in result["profile"][0]["layers"]} >= {"conv2d", "max_pooling2d", "dense"}
+    assert {mem["engine"] for mem in result["memory"]} == {"scratch", "keras"}
+    assert all(mem["peak_mb"] >= mem["after_import_mb"] > 0 for mem in result["memory"])
+    assert result["seed_loop"]["images"] > 0 and np.isfinite(result["seed_loop"]["mean_loss"])
+    assert [t["key"] for t in result["targets"]] == [t[0] for t in __import__("benchmarks.run").run.TARGETS]
+    printed = capsys.readouterr().out
+    assert "| blog | 32 | training |" in printed and "| blog | 32 | inference |" in printed
+
+    # --markdown re-renders the same table from the JSON alone
+    main(["--markdown", "--out", str(out)])
+    assert capsys.readouterr().out.strip() == report.markdown(result).strip()
+
+
+def test_flop_counts_follow_the_layer_shapes():
+    import scratch
+
+    model = scratch.build_model("lenet")
+    infer, train = engines.model_flops(model, 2)
+    conv1 = 2 * 2 * 26 * 26 * 9 * 1 * 32
+    conv2 = 2 * 2 * 11 * 11 * 9 * 32 * 64
+    dense = 2 * 2 * 1600 * 10
+    assert infer == conv1 + conv2 + dense
+    assert train == 2 * conv1 + 3 * (conv2 + dense)  # no dx for the first layer
+
+
+def test_seed_loop_trainer_learns_one_image():
+    (x, y), _ = __import__("scratch").load_mnist()
+    net = seed_loop.SeedLoopNet(seed=0)
+    image = x[0].astype(np.float64) / 255 - 0.5
+    first = net.train_one(image, int(y[0]))
+    for _ in range(5):
+        last = net.train_one(image, int(y[0]))
+    assert last < first
