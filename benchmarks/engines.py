@@ -6,10 +6,12 @@ start from the same weights. Keras is measured the way Keras runs: a compiled mo
 ``train_on_batch`` / ``predict_on_batch``, with XLA ``jit_compile`` off or on.
 """
 
+import contextlib
 import os
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 import scratch
 from scratch import layers as L
@@ -27,20 +29,27 @@ def batch_of_mnist(arch, batch, dtype="float32"):
 
 
 class ScratchEngine:
-    name = "scratch"
+    """The NumPy engine; ``blas_threads`` (an int) limits BLAS's threads while it runs."""
 
-    def __init__(self, arch, batch, dtype="float32", seed=0):
+    def __init__(self, arch, batch, dtype="float32", seed=0, blas_threads=None):
+        self.name = "scratch" if blas_threads is None else f"scratch_blas{blas_threads}"
+        self.blas_threads = blas_threads
         self.model = scratch.build_model(arch, dtype=dtype, seed=seed)
         self.model.compile(scratch.Adam(LEARNING_RATE))
         self.x, self.y = batch_of_mnist(arch, batch, dtype)
 
+    def _threads(self):
+        return contextlib.nullcontext() if self.blas_threads is None else threadpool_limits(self.blas_threads, "blas")
+
     def train(self, steps):
-        for _ in range(steps):
-            self.model.train_step(self.x, self.y)
+        with self._threads():
+            for _ in range(steps):
+                self.model.train_step(self.x, self.y)
 
     def infer(self, steps):
-        for _ in range(steps):
-            self.model.predict(self.x, batch_size=len(self.x))
+        with self._threads():
+            for _ in range(steps):
+                self.model.predict(self.x, batch_size=len(self.x))
 
 
 def import_keras():
@@ -83,9 +92,11 @@ class KerasEngine:
 def make_engine(kind, arch, batch, dtype="float32", seed=0):
     if kind == "scratch":
         return ScratchEngine(arch, batch, dtype, seed)
+    if kind == "scratch_blas1":
+        return ScratchEngine(arch, batch, dtype, seed, blas_threads=1)
     if kind in ("keras", "keras_xla"):
         return KerasEngine(arch, batch, dtype, seed, jit_compile=kind == "keras_xla")
-    raise ValueError(f"benchmarks: unknown engine {kind!r}; use scratch, keras or keras_xla")
+    raise ValueError(f"benchmarks: unknown engine {kind!r}; use scratch, scratch_blas1, keras or keras_xla")
 
 
 # -- FLOPs ----------------------------------------------------------------------------------

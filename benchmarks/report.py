@@ -1,6 +1,8 @@
 """The markdown report of a benchmark result (the dict ``benchmarks.run.run`` returns)."""
 
-ENGINE_TITLES = {"scratch": "scratch", "keras": "Keras", "keras_xla": "Keras XLA"}
+ENGINE_TITLES = {"scratch": "scratch", "scratch_blas1": "scratch BLAS 1 thread", "keras": "Keras",
+                 "keras_xla": "Keras XLA"}
+ENGINES = tuple(ENGINE_TITLES)
 
 
 def _rate(row):
@@ -20,24 +22,27 @@ def markdown(result, command="python -m benchmarks"):
            f"TensorFlow {m.get('tensorflow')} / Keras {m.get('keras')} "
            f"(oneDNN {m['env'].get('TF_ENABLE_ONEDNN_OPTS')}, intra-op threads {m.get('tf_threads', {}).get('intra_op')} "
            f"= all cores when 0). Images/s: median of {result['settings']['repeats']} interleaved samples "
-           f"(min-max); the ratio is scratch / Keras.", ""]
-    out += ["| arch | batch | | scratch | Keras | Keras XLA | scratch / Keras | scratch / Keras XLA |",
-            "|---|---|---|---|---|---|---|---|"]
+           f"(min-max). `scratch` runs with the process's BLAS threads, `scratch BLAS 1 thread` under "
+           f"`threadpoolctl.threadpool_limits(1)`; the last column divides the faster scratch setting by the "
+           f"faster Keras setting.", ""]
+    out += ["| arch | batch | | scratch | scratch BLAS 1 thread | Keras | Keras XLA | scratch / Keras "
+            "| scratch / Keras XLA | best / best |", "|---|---|---|---|---|---|---|---|---|---|"]
     rows = {(r["arch"], r["batch"], r["mode"], r["engine"]): r for r in result["throughput"]}
     for rt in result["ratios"]:
         key = (rt["arch"], rt["batch"], rt["mode"])
-        cells = [_rate(rows[key + (e,)]) for e in ("scratch", "keras", "keras_xla")]
+        cells = [_rate(rows[key + (e,)]) for e in ENGINES]
         out.append(f"| {rt['arch']} | {rt['batch']} | {'training' if rt['mode'] == 'train' else 'inference'} | "
-                   + " | ".join(cells) + f" | {rt['vs_keras']:.2f} | {rt['vs_keras_xla']:.2f} |")
+                   + " | ".join(cells) + f" | {rt['vs_keras']:.2f} | {rt['vs_keras_xla']:.2f} | "
+                   f"**{rt['best_vs_best']:.2f}** ({ENGINE_TITLES[rt['best_scratch']]} / {ENGINE_TITLES[rt['best_keras']]}) |")
     peak = result["matmul_peak_before"]
     out += ["", f"Achieved GFLOP/s (GEMM FLOPs of the model / time) next to the matmul peak "
                 f"(`np.matmul` {peak['n']}x{peak['n']} {peak['dtype']}: {peak['gflops']:.0f} GFLOP/s before, "
                 f"{result['matmul_peak_after']['gflops']:.0f} after the throughput runs):", "",
-            "| arch | batch | | scratch | Keras | Keras XLA |", "|---|---|---|---|---|---|"]
+            "| arch | batch | | " + " | ".join(ENGINE_TITLES.values()) + " |", "|---|---|---|---|---|---|---|"]
     for rt in result["ratios"]:
         key = (rt["arch"], rt["batch"], rt["mode"])
         out.append(f"| {rt['arch']} | {rt['batch']} | {'training' if rt['mode'] == 'train' else 'inference'} | "
-                   + " | ".join(f"{rows[key + (e,)]['gflops']:.1f}" for e in ("scratch", "keras", "keras_xla")) + " |")
+                   + " | ".join(f"{rows[key + (e,)]['gflops']:.1f}" for e in ENGINES) + " |")
     for prof in result["profile"]:
         total = sum(r["forward_ms"] + r["backward_ms"] for r in prof["layers"])
         out += ["", f"Scratch per-layer time, {prof['arch']} batch {prof['batch']} (median ms of one training "
