@@ -2,14 +2,23 @@
 
     python docs/figures.py                 # writes docs/img/guide_*.png
     python docs/figures.py --out DIR       # somewhere else
-    python docs/figures.py --quick         # smaller training run (what the test suite does)
+    python docs/figures.py --quick         # a small training run (what the test suite does)
+
+The pictures of section 8 are those ``train.py`` draws: the script runs
+``python train.py scratch --no-convert --out TMP`` (the README's default run: blog, Adam 0.005,
+batch 32, 3 epochs, seed 0; with ``--quick``, 1 epoch on 1,000 images) and copies
+``curves.png``, ``filters.png``, ``feature_maps.png``, ``confusion.png`` and ``mistakes.png``
+as ``guide_run_*.png``.
 
 Matplotlib with the Agg backend; deterministic data and seeds, so the pictures only change
 when the code or the engine does.
 """
 
 import argparse
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -36,7 +45,10 @@ FILTERS = {
     "Sobel y": np.array([[-1, -2, -1], [0, 0, 0], [1, 2, 1]]),
 }
 
-PICTURES = ("guide_filters.png", "guide_same_padding.png")
+RUN_PICTURES = ("curves.png", "filters.png", "feature_maps.png", "confusion.png", "mistakes.png")
+PICTURES = ("guide_filters.png", "guide_same_padding.png") + tuple(f"guide_run_{p}" for p in RUN_PICTURES)
+RUN_COMMAND = ["train.py", "scratch", "--no-convert"]
+QUICK_RUN = ["--limit", "1000", "--epochs", "1"]
 
 
 def _save(fig, out, name):
@@ -106,6 +118,22 @@ def same_padding(out):
     return fig
 
 
+def training_run(out, quick):
+    """Run train.py as a user would and copy its pictures; returns its last output line."""
+    argv = RUN_COMMAND + (QUICK_RUN if quick else [])
+    print("running: python " + " ".join(argv), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = subprocess.run([sys.executable, *argv, "--out", tmp], cwd=ROOT, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise SystemExit(f"figures: train.py failed (exit {result.returncode}):\n{result.stderr}{result.stdout}")
+        for name in RUN_PICTURES:
+            shutil.copyfile(Path(tmp) / name, Path(out) / f"guide_run_{name}")
+            print(f"wrote {Path(out) / f'guide_run_{name}'}")
+    summary = result.stdout.strip().splitlines()[-1]
+    print(f"train.py: {summary.split(' - saved in ')[0]}")
+    return summary
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=str(ROOT / "docs" / "img"), help="folder for the PNGs (default docs/img)")
@@ -117,6 +145,7 @@ def main(argv=None):
     digit = scratch.preprocess(x_test[:1], "scale")
     _save(hand_made_filters(digit, out), out, "guide_filters.png")
     _save(same_padding(out), out, "guide_same_padding.png")
+    training_run(out, args.quick)
     return 0
 
 
