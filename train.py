@@ -24,7 +24,7 @@ from cli import runs
 from cli.engines import DEFAULT_LR, OPTIMIZERS, KerasEngine, ScratchEngine, load_scratch_model
 
 DEFAULTS = {"arch": "blog", "epochs": 3, "batch_size": 32, "optimizer": "adam", "lr": None, "seed": 0,
-            "limit": None, "dtype": "float32", "data": None, "init_from": None}
+            "limit": None, "test_limit": None, "dtype": "float32", "data": None, "init_from": None}
 RESUMABLE_CHANGES = ("epochs", "data")  # what --resume lets you change; the rest is the run's
 N_TRAIN = 60000
 
@@ -80,6 +80,7 @@ def build_parser():
                             help="learning rate (default " + ", ".join(f"{k} {v}" for k, v in DEFAULT_LR.items()) + ")")
     model_opts.add_argument("--seed", type=seed_int, help="initial weights, batch order, dropout (default 0)")
     model_opts.add_argument("--limit", type=positive_int, help="train on the first N training images only")
+    model_opts.add_argument("--test-limit", type=positive_int, help="evaluate on the first N test images only")
     model_opts.add_argument("--dtype", choices=("float32", "float64"), help="compute precision (default float32)")
     model_opts.add_argument("--data", help="MNIST .npz (default: $MNIST_PATH, data/mnist.npz, Keras's cache)")
     model_opts.add_argument("--out", help="output folder (default a new folder under runs/)")
@@ -153,6 +154,8 @@ def load_data(opts, preprocess):
     (x_train, y_train), (x_test, y_test) = scratch.load_mnist(opts["data"])
     if opts.get("limit"):
         x_train, y_train = x_train[:opts["limit"]], y_train[:opts["limit"]]
+    if opts.get("test_limit"):
+        x_test, y_test = x_test[:opts["test_limit"]], y_test[:opts["test_limit"]]
     return (scratch.preprocess(x_train, preprocess, opts["dtype"]), y_train.astype(np.int64),
             scratch.preprocess(x_test, preprocess, opts["dtype"]), y_test.astype(np.int64), x_test)
 

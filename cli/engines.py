@@ -33,10 +33,11 @@ def scratch_optimizer(name, lr):
 def import_keras(seed=None):
     """``(keras, keras_ref)``, with TensorFlow made deterministic; seeds Keras when ``seed`` is given.
 
-    The environment must be set before TensorFlow is first imported: oneDNN off (it changes
-    the last bits from run to run), quiet C++ logging, then op determinism.
+    The environment must be set before TensorFlow is first imported: oneDNN off (it reorders
+    sums, changing the last bits), deterministic ops, quieter C++ logging; then op determinism.
     """
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import tensorflow as tf
@@ -110,14 +111,21 @@ class KerasEngine:
         if init_weights is not None:
             init.set_weights(init_weights)
         model = keras_ref.to_keras(init)
-        if optimizer == "adam":
-            opt = keras.optimizers.Adam(learning_rate=lr)
-        else:
-            opt = keras.optimizers.SGD(learning_rate=lr, momentum=MOMENTUM if optimizer != "sgd" else 0.0,
-                                       nesterov=optimizer == "nesterov")
-        spec = desc["loss"]
-        loss = getattr(keras.losses, spec["class_name"])(from_logits=spec.get("from_logits", False), dtype=dtype)
-        model.compile(optimizer=opt, loss=loss, metrics=["accuracy"])
+        # Keras makes the optimizer's learning rate and compile()'s total loss in floatx (float32
+        # by default); a float64 model would then get float32-rounded gradients and steps.
+        previous = keras.config.floatx()
+        keras.config.set_floatx(dtype)
+        try:
+            if optimizer == "adam":
+                opt = keras.optimizers.Adam(learning_rate=lr)
+            else:
+                opt = keras.optimizers.SGD(learning_rate=lr, momentum=MOMENTUM if optimizer != "sgd" else 0.0,
+                                           nesterov=optimizer == "nesterov")
+            spec = desc["loss"]
+            loss = getattr(keras.losses, spec["class_name"])(from_logits=spec.get("from_logits", False))
+            model.compile(optimizer=opt, loss=loss, metrics=["accuracy"])
+        finally:
+            keras.config.set_floatx(previous)
         return cls(model, keras, keras_ref)
 
     def train_batch(self, x, y):

@@ -125,11 +125,11 @@ def comparison(histories, weight_diff, path, title):
     """``compare``'s picture: both engines' loss and accuracy per epoch, and the largest
     absolute weight difference between them (log scale)."""
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    for (label, h), style in zip(histories.items(), ("o-", "x--")):
-        axes[0].plot(h["epoch"], h["loss"], style, label=f"{label} train")
-        axes[1].plot(h["epoch"], h["accuracy"], style, label=f"{label} train")
+    for (label, h), marker, color in zip(histories.items(), ("o", "x"), ("tab:blue", "tab:orange")):
+        axes[0].plot(h["epoch"], h["loss"], marker + "-", color=color, label=f"{label} train")
+        axes[1].plot(h["epoch"], h["accuracy"], marker + "-", color=color, label=f"{label} train")
         if h.get("test_accuracy"):
-            axes[1].plot(h["epoch"], h["test_accuracy"], style, alpha=0.6, label=f"{label} test")
+            axes[1].plot(h["epoch"], h["test_accuracy"], marker + ":", color=color, label=f"{label} test")
     epochs = list(histories.values())[0]["epoch"]
     diffs = np.maximum(np.asarray(weight_diff, dtype=np.float64), np.finfo(np.float64).tiny)
     axes[2].semilogy(epochs, diffs, "o-", color="black")

@@ -24,7 +24,7 @@ class ProgressBar:
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.interval = interval if self.tty else log_interval
         self.start = time.perf_counter()
-        self.last = -float("inf")
+        self.last = -float("inf") if self.tty else self.start  # a log gets its first line after log_interval
         self.drawn = False
 
     def line(self, done, loss=None):

@@ -115,22 +115,23 @@ class Trainer:
         self.position = (0, 0)
 
     def epoch(self, epoch, epochs):
-        """Train every engine one epoch; returns one logs dict per engine."""
+        """Train every engine one epoch, then evaluate each on the test set; one logs dict per engine."""
         n = len(self.x)
         order = epoch_order(self.seed, epoch, n)
         bar = ProgressBar(self.steps, f"Epoch {epoch + 1}/{epochs}", stream=self.stream)
         totals = [[0.0, 0, 0.0] for _ in self.engines]  # loss sum, correct, seconds
-        for s in range(self.steps):
-            self.position = (epoch, s)
-            idx = order[s * self.batch_size:(s + 1) * self.batch_size]
-            xb, yb = self.x[idx], self.y[idx]
-            for engine, t in zip(self.engines, totals):
-                start = time.perf_counter()
-                loss, correct = engine.train_batch(xb, yb)
-                t[2] += time.perf_counter() - start
-                t[0] += loss * len(idx)
-                t[1] += correct
-            bar.update(s + 1, totals[0][0] / min(n, (s + 1) * self.batch_size))
+        with np.errstate(all="ignore"):  # a diverging run ends with NonFiniteLossError, not warnings
+            for s in range(self.steps):
+                self.position = (epoch, s)
+                idx = order[s * self.batch_size:(s + 1) * self.batch_size]
+                xb, yb = self.x[idx], self.y[idx]
+                for engine, t in zip(self.engines, totals):
+                    start = time.perf_counter()
+                    loss, correct = engine.train_batch(xb, yb)
+                    t[2] += time.perf_counter() - start
+                    t[0] += loss * len(idx)
+                    t[1] += correct
+                bar.update(s + 1, totals[0][0] / min(n, (s + 1) * self.batch_size))
         bar.close()
         logs = []
         for engine, (loss_sum, correct, seconds) in zip(self.engines, totals):
