@@ -1,0 +1,221 @@
+"""Run the same computation in both engines and collect named arrays for ``compare``.
+
+Keys are ``(layer, tensor)``: ``"output"``, ``"grad input"`` (dL/dx), ``"grad kernel"``,
+``"grad bias"``, ``"loss"``, ``"kernel"``/``"bias"`` (weights). Scratch first, Keras second,
+always from the same inputs and weights.
+"""
+
+from parity_tests.determinism import tf  # noqa: I001  (TensorFlow deterministic before Keras loads)
+
+import contextlib
+
+import keras
+import numpy as np
+
+import keras_ref
+import scratch
+
+# -- one layer ------------------------------------------------------------------------------
+def scratch_layer_pass(layer, x, dy, training=False):
+    """Forward ``x``, backward ``dy`` through a scratch layer: output, dL/dx, parameter gradients."""
+    y = layer.forward(x, training=training)
+    dx = layer.backward(dy)
+    out = {(layer.name, "output"): y, (layer.name, "grad input"): dx}
+    out.update({(layer.name, f"grad {k}"): g for k, g in layer.grads.items()})
+    return out
+
+
+def keras_twin(layer):
+    """The built Keras layer with ``layer``'s configuration and weights."""
+    klayer = keras_ref.convert.keras_layer(layer)
+    klayer.build(layer.input_shape)
+    klayer.set_weights(layer.get_weights())
+    return klayer
+
+
+def keras_layer_pass(klayer, x, dy, training=False):
+    """The same through a Keras layer, with ``tf.GradientTape`` on ``sum(y * dy)`` (so dL/dy = dy)."""
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = klayer(xt, training=training)
+        s = tf.reduce_sum(y * tf.constant(dy))
+    variables = klayer.trainable_variables
+    grads = tape.gradient(s, [xt] + variables)
+    out = {(klayer.name, "output"): y.numpy(), (klayer.name, "grad input"): grads[0].numpy()}
+    out.update({(klayer.name, f"grad {v.name}"): g.numpy() for v, g in zip(variables, grads[1:])})
+    return out
+
+
+def layer_parity(layer, x, seed=0):
+    """``(scratch, keras)`` results of one layer on ``x`` with a random upstream gradient."""
+    if not layer.built:
+        layer.build((None,) + x.shape[1:])
+    klayer = keras_twin(layer)
+    y_shape = (x.shape[0],) + layer.output_shape[1:]
+    dy = np.random.default_rng(seed).standard_normal(y_shape).astype(x.dtype)
+    return scratch_layer_pass(layer, x, dy), keras_layer_pass(klayer, x, dy)
+
+
+# -- whole models ----------------------------------------------------------------------------
+def keras_loss(model):
+    """The Keras loss named by the scratch model's loss spec, computing in the model's dtype.
+
+    A Keras loss casts its inputs to its own ``dtype``, which defaults to ``floatx()``
+    (float32): without ``dtype=`` a float64 model's logits would be rounded to float32 before
+    the loss and its gradient.
+    """
+    spec = model.loss_spec
+    return getattr(keras.losses, spec["class_name"])(from_logits=spec.get("from_logits", False),
+                                                     dtype=model.dtype.name)
+
+
+def set_masks(model, masks):
+    """Inject ``{dropout layer name: boolean keep mask}`` into the scratch model (None clears)."""
+    for layer in model.layers:
+        if isinstance(layer, scratch.Dropout):
+            layer.fixed_mask = None if masks is None else masks[layer.name]
+
+
+def keras_forward(keras_model, x, training=False, masks=None):
+    """Keras's layers one after another; a Dropout layer applies the injected mask when training.
+
+    The mask is applied as Keras's dropout does, ``x * (1 / (1 - rate))`` where kept, 0 elsewhere.
+    """
+    for klayer in keras_model.layers:
+        if isinstance(klayer, keras.layers.Dropout) and training and masks is not None:
+            scale = tf.constant(1.0 / (1.0 - klayer.rate), dtype=x.dtype)
+            x = tf.where(tf.constant(masks[klayer.name]), x * scale, tf.zeros_like(x))
+        else:
+            x = klayer(x, training=training)
+    return x
+
+
+def dropout_masks(model, batch, seed):
+    """A reproducible keep mask (rate of each Dropout) for every Dropout layer of ``model``."""
+    rng = np.random.default_rng(seed)
+    masks = {}
+    for layer in model.layers:
+        if isinstance(layer, scratch.Dropout):
+            masks[layer.name] = rng.random((batch,) + tuple(layer.input_shape[1:])) >= layer.rate
+    return masks
+
+
+def scratch_model_pass(model, x, y, training=False, masks=None):
+    """Output, loss and every parameter gradient of a scratch model on ``(x, y)``."""
+    set_masks(model, masks)
+    loss_fn = getattr(scratch, model.loss_spec["class_name"])(from_logits=model.loss_spec.get("from_logits", False))
+    out = model.forward(x, training=training)
+    loss = loss_fn(y, out)
+    model.backward(loss_fn.backward())
+    set_masks(model, None)
+    result = {("model", "output"): out, ("model", "loss"): np.asarray(loss, dtype=out.dtype)}
+    result.update({(layer.name, f"grad {k}"): g.copy() for layer in model.layers for k, g in layer.grads.items()})
+    return result
+
+
+def keras_model_pass(keras_model, loss_fn, x, y, training=False, masks=None):
+    """The same for a Keras model, gradients by ``tf.GradientTape``."""
+    with tf.GradientTape() as tape:
+        out = keras_forward(keras_model, tf.constant(x), training=training, masks=masks)
+        loss = loss_fn(tf.constant(y), out)
+    grads = tape.gradient(loss, keras_model.trainable_variables)
+    by_var = {id(v): g for v, g in zip(keras_model.trainable_variables, grads)}
+    result = {("model", "output"): out.numpy(), ("model", "loss"): loss.numpy()}
+    for klayer in keras_model.layers:
+        result.update({(klayer.name, f"grad {v.name}"): by_var[id(v)].numpy() for v in klayer.trainable_variables})
+    return result
+
+
+def model_parity(model, x, y, training=False, masks=None):
+    """``(scratch, keras)`` outputs, loss and gradients of ``model`` and its Keras twin."""
+    keras_model = keras_ref.to_keras(model)
+    return (scratch_model_pass(model, x, y, training, masks),
+            keras_model_pass(keras_model, keras_loss(model), x, y, training, masks))
+
+
+# -- training ---------------------------------------------------------------------------------
+OPTIMIZERS = {  # name: (class in both engines, every hyperparameter, identical in both engines)
+    "sgd": ("SGD", {"learning_rate": 0.05}),
+    "momentum": ("SGD", {"learning_rate": 0.02, "momentum": 0.9}),
+    "nesterov": ("SGD", {"learning_rate": 0.02, "momentum": 0.9, "nesterov": True}),
+    "adam": ("Adam", {"learning_rate": 0.002, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
+}
+
+
+def scratch_optimizer(name):
+    cls, kwargs = OPTIMIZERS[name]
+    return getattr(scratch, cls)(**kwargs)
+
+
+@contextlib.contextmanager
+def keras_floatx(dtype):
+    """Run Keras with ``keras.config.floatx() == dtype``, restoring the previous value after."""
+    previous = keras.config.floatx()
+    keras.config.set_floatx(str(dtype))
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(previous)
+
+
+def keras_optimizer(name, dtype):
+    """The Keras optimizer named ``name`` whose float64 arithmetic is really float64.
+
+    Keras rounds two kinds of hyperparameters to float32 even for float64 weights
+    (keras/src/optimizers/base_optimizer.py, sgd.py, adam.py):
+
+    - the learning rate is a Variable created in ``keras.config.floatx()`` (float32 by
+      default) and cast to the weight's dtype at each step: ``float64(float32(0.002))``;
+    - ``momentum``, ``beta_1``, ``beta_2`` go through ``ops.cast(self.momentum, variable.dtype)``,
+      i.e. ``tf.cast`` of a Python float, which TensorFlow first turns into a float32 tensor.
+
+    Both put the float64 update ~1e-8 relative off the exact one (measured after 50 steps:
+    ~4e-7 with momentum, ~3e-3 with Adam on lenet). So the optimizer is created under floatx
+    float64 (a float64 learning-rate Variable) and its hyperparameters are given as
+    ``np.float64`` (a ``float`` subclass Keras accepts), which ``tf.cast`` keeps exact. In
+    float32 both are the same numbers as plain Python floats. The scratch engine keeps exact
+    hyperparameters (see ``test_traps.test_trap_keras_optimizer_rounds_hyperparameters_to_float32``).
+    """
+    cls, kwargs = OPTIMIZERS[name]
+    kwargs = {k: np.float64(v) if isinstance(v, float) else v for k, v in kwargs.items()}
+    with keras_floatx(dtype):
+        return getattr(keras.optimizers, cls)(**kwargs)
+
+
+def weights_of(model_layers):
+    return {(la.name, k): np.array(w) for la in model_layers for k, w in
+            zip(("kernel", "bias"), la.get_weights())}
+
+
+def train_parity(arch, dtype, optimizer, batches, seed=0):
+    """Train ``arch`` in both engines from the same weights on the same ``(x, y)`` batches.
+
+    Yields ``(step, scratch_weights, keras_weights, scratch_loss, keras_loss)`` after every
+    step. Dropout layers get the same random mask in both engines at each step.
+    """
+    model = scratch.build_model(arch, dtype=dtype, seed=seed)
+    model.compile(scratch_optimizer(optimizer))
+    keras_model = keras_ref.to_keras(model)
+    opt = keras_optimizer(optimizer, dtype)
+    loss_fn = keras_loss(model)
+    variables = keras_model.trainable_variables
+    for step, (x, y) in enumerate(batches, start=1):
+        masks = dropout_masks(model, len(x), seed=[seed, step])
+        set_masks(model, masks)
+        s_loss, _ = model.train_step(x, y)
+        set_masks(model, None)
+        with tf.GradientTape() as tape:
+            out = keras_forward(keras_model, tf.constant(x), training=True, masks=masks)
+            k_loss = loss_fn(tf.constant(y), out)
+        opt.apply_gradients(zip(tape.gradient(k_loss, variables), variables))
+        yield step, weights_of(model.layers), weights_of(keras_model.layers), s_loss, float(k_loss)
+
+
+def mnist_batches(dtype, steps, batch_size, preprocess, seed=0):
+    """``steps`` real MNIST training batches, shuffled with ``seed``, preprocessed as the architecture says."""
+    (x_train, y_train), _ = scratch.load_mnist()
+    idx = np.random.default_rng(seed).permutation(len(x_train))[:steps * batch_size]
+    x = scratch.preprocess(x_train[idx], preprocess, dtype=dtype)
+    y = y_train[idx].astype(np.int64)
+    return [(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, steps * batch_size, batch_size)]

@@ -1,0 +1,77 @@
+"""Every tolerance of the parity suite, in one place, each with the reason for its value.
+
+A tensor passes when ``max|scratch - keras| <= atol + rtol * max|keras|`` (see
+``parity_tests.compare``). ``eps32 = 2**-23 ~ 1.19e-7`` and ``eps64 = 2**-52 ~ 2.2e-16`` are
+the machine epsilons. Both engines compute the same formulas, so every difference comes
+from the order of floating-point additions (NumPy/BLAS versus Eigen), which we cannot make
+identical; the tolerances bound that rounding, with a margin, and nothing else.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    name: str
+    rtol: float
+    atol: float
+    why: str
+
+
+# -- one layer: output, dL/dx and every parameter gradient ---------------------------------
+LAYER_FLOAT32 = Tolerance(
+    "LAYER_FLOAT32", rtol=1e-5, atol=1e-6,
+    why="a layer's value is a sum of up to a few hundred O(1) products (inputs, weights and "
+        "upstream gradients are O(1) here; dL/dkernel sums over batch x output pixels); summed "
+        "in another order, float32 rounding moves it by ~sqrt(terms) x eps32 of the largest "
+        "term. Measured over the grid and 150 random configurations: up to 1.1e-6 of the "
+        "tensor's scale, 1e-5 absolute on the largest (lenet-sized) tensors. rtol 1e-5 is that "
+        "with margin; atol 1e-6 covers entries that are sums of cancelling terms (a bias "
+        "gradient of 12 values summing to 0.03 was off by 2e-7, 6e-6 of its own size). A real "
+        "bug (a wrong pad, window or index) moves values by O(1).")
+LAYER_FLOAT64 = Tolerance(
+    "LAYER_FLOAT64", rtol=1e-12, atol=1e-13,
+    why="the same sums in float64: measured up to 3.8e-15 of scale and 3.2e-14 absolute; "
+        "1e-12 / 1e-13 leave a margin of ~100x and fail at once if either side silently "
+        "computed in float32 (errors ~1e-7).")
+
+# -- whole models: outputs, loss and all gradients -----------------------------------------
+MODEL_FLOAT32 = Tolerance(
+    "MODEL_FLOAT32", rtol=1e-5, atol=0.0,
+    why="four to seven layers chain the per-layer rounding; the Dense kernel gradient of lenet "
+        "sums 1600 x batch products and its loss gradient goes through log-softmax, so the "
+        "per-layer bound compounds to a few 1e-6; 1e-5 is the margin over that.")
+MODEL_FLOAT64 = Tolerance(
+    "MODEL_FLOAT64", rtol=1e-11, atol=0.0,
+    why="the float64 version of the line above: ~1e-14 measured, 1e-11 bound, still 4 orders of "
+        "magnitude below float32 rounding.")
+
+# -- training: weights after every one of N steps from the same start and batches ---------
+TRAIN_STEPS = 50
+TRAIN_FLOAT32 = Tolerance(
+    "TRAIN_FLOAT32", rtol=2e-4, atol=0.0,
+    why="rounding differences of ~1e-7 per step feed back into the next step's gradients and "
+        "accumulate; Adam divides by sqrt(v) + 1e-7, which amplifies them where v is tiny. After "
+        "50 steps the weights differ by up to ~1e-5 of their scale (measured); 2e-4 bounds it "
+        "while a wrong update rule (a missing bias correction, epsilon in the wrong place) "
+        "moves weights by >1e-2 of their scale within a few steps.")
+TRAIN_FLOAT64 = Tolerance(
+    "TRAIN_FLOAT64", rtol=1e-9, atol=0.0,
+    why="the issue's bound: the same accumulation in float64 stays ~1e-13; 1e-9 after 50 steps. "
+        "It needs Keras's learning rate in float64 too (see engines.keras_optimizer).")
+
+# -- the 10,000 test images, a trained model moved to the other engine ---------------------
+TEST_SET_MAX_FLIPS_FLOAT32 = 5
+TEST_SET_TIE_MARGIN_FLOAT32 = 1e-4
+# why: in float32 the two engines' logits differ by ~1e-6 (MODEL_FLOAT32); a predicted class
+# can only differ where the top two logits of one engine are closer than that, i.e. a tie
+# within float32 rounding. We allow at most 5 of 10,000 images (measured: 0) and require each
+# such image to have its top-two logit gap below 1e-4 (absolute; logits are O(1..10)), i.e.
+# the flip must be a near-tie, never a real disagreement. In float64 no flip is allowed.
+
+ALL = (LAYER_FLOAT32, LAYER_FLOAT64, MODEL_FLOAT32, MODEL_FLOAT64, TRAIN_FLOAT32, TRAIN_FLOAT64)
+
+
+def for_dtype(kind, dtype):
+    """``for_dtype("LAYER", "float64")`` -> ``LAYER_FLOAT64``."""
+    return globals()[f"{kind}_{'FLOAT64' if str(dtype) == 'float64' else 'FLOAT32'}"]
