@@ -392,3 +392,18 @@ def test_a_non_finite_loss_stops_naming_the_step_and_keeps_the_checkpoint(tmp_pa
     model, meta = scratch.load_checkpoint(out / "checkpoint.npz")
     assert meta["epoch"] == 0 and all(np.isfinite(w).all() for w in model.get_weights())
     assert json.loads((out / "metrics.json").read_text())["status"] == "diverged"
+
+
+def test_progress_bar_shows_steps_elapsed_time_eta_and_loss():
+    import io
+
+    from cli.progress import ProgressBar
+
+    stream = io.StringIO()  # not a terminal: one line per update when log_interval allows
+    bar = ProgressBar(40, "Epoch 1/3", stream=stream, log_interval=0.0)
+    for step in (10, 20):
+        bar.update(step, loss=0.5)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("Epoch 1/3 [=======>") and "10/40" in lines[0]
+    assert "elapsed - ETA " in lines[1] and lines[1].endswith("loss 0.5000")
