@@ -405,5 +405,5 @@ def test_progress_bar_shows_steps_elapsed_time_eta_and_loss():
         bar.update(step, loss=0.5)
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2
-    assert lines[0].startswith("Epoch 1/3 [=======>") and "10/40" in lines[0]
+    assert lines[0].startswith("Epoch 1/3 [======>" + " " * 23 + "] 10/40")  # 10/40 of 30 cells
     assert "elapsed - ETA " in lines[1] and lines[1].endswith("loss 0.5000")
