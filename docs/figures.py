@@ -6,7 +6,7 @@
 
 The pictures of section 8 are those ``train.py`` draws: the script runs
 ``python train.py scratch --no-convert --out TMP`` (the README's default run: blog, Adam 0.005,
-batch 32, 3 epochs, seed 0; with ``--quick``, 1 epoch on 1,000 images) and copies
+batch 32, 3 epochs, seed 0; with ``--quick``, 1 epoch on 1,000 images, tested on 1,000) and copies
 ``curves.png``, ``filters.png``, ``feature_maps.png``, ``confusion.png`` and ``mistakes.png``
 as ``guide_run_*.png``.
 
@@ -48,7 +48,7 @@ FILTERS = {
 RUN_PICTURES = ("curves.png", "filters.png", "feature_maps.png", "confusion.png", "mistakes.png")
 PICTURES = ("guide_filters.png", "guide_same_padding.png") + tuple(f"guide_run_{p}" for p in RUN_PICTURES)
 RUN_COMMAND = ["train.py", "scratch", "--no-convert"]
-QUICK_RUN = ["--limit", "1000", "--epochs", "1"]
+QUICK_RUN = ["--limit", "1000", "--test-limit", "1000", "--epochs", "1"]
 
 
 def _save(fig, out, name):
