@@ -58,7 +58,7 @@ def _save(fig, out, name):
     print(f"wrote {path}")
 
 
-def hand_made_filters(digit, out):
+def hand_made_filters(digit):
     """The digit, each kernel of FILTERS and its response (Conv2D, 'same', no bias)."""
     bank = np.stack(list(FILTERS.values()), axis=-1)[:, :, None, :].astype("float32")
     conv = scratch.Conv2D(len(FILTERS), 3, padding="same", use_bias=False)
@@ -89,7 +89,7 @@ def hand_made_filters(digit, out):
     return fig
 
 
-def same_padding(out):
+def same_padding():
     """Keras 'same' on two axes: n=5, k=2, s=2 (pad 0 before, 1 after) and n=6, k=4, s=1 (1, 2)."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 5.2))
     for ax, (n, k, s) in zip(axes, [(5, 2, 2), (6, 4, 1)]):
@@ -143,8 +143,8 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     (_, _), (x_test, _) = scratch.load_mnist()
     digit = scratch.preprocess(x_test[:1], "scale")
-    _save(hand_made_filters(digit, out), out, "guide_filters.png")
-    _save(same_padding(out), out, "guide_same_padding.png")
+    _save(hand_made_filters(digit), out, "guide_filters.png")
+    _save(same_padding(), out, "guide_same_padding.png")
     training_run(out, args.quick)
     return 0
 
