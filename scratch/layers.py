@@ -295,11 +295,16 @@ class Conv2D(Layer):
             self.grads["bias"] = np.ones(len(g), dtype=self.dtype) @ g
         if not self.input_grad:
             return None
-        dcols = (g @ self.params["kernel"].reshape(kh * kw * c, f).T).reshape(n, ho, wo, kh, kw, c)
+        # dL/dX = G @ K.T, then col2im, one kernel offset at a time: the (N*H_out*W_out, C) block
+        # G @ kernel[i, j].T is contiguous, so adding it back into the input positions it came
+        # from runs over whole rows, and the full dL/dX matrix is never formed.
+        kernel = self.params["kernel"]
         dxp = np.zeros(xp_shape, dtype=self.dtype)
-        for i in range(kh):  # col2im: add each offset's contribution back, overlaps accumulate
+        share = np.empty((n * ho * wo, c), dtype=self.dtype)
+        for i in range(kh):  # overlapping windows accumulate
             for j in range(kw):
-                dxp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :] += dcols[:, :, :, i, j, :]
+                np.matmul(g, kernel[i, j].T, out=share)
+                dxp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :] += share.reshape(n, ho, wo, c)
         return dxp[:, ph[0]:xp_shape[1] - ph[1], pw[0]:xp_shape[2] - pw[1], :]
 
 
