@@ -1,0 +1,89 @@
+"""``python -m parity_tests.report``: how far the scratch engine is from Keras, in one table.
+
+For each layer type (over every case of ``cases.LAYER_CASES``) and each model, in float32 and
+float64: the largest absolute and relative (to the tensor's scale) difference of outputs,
+gradients, and weights after ``TRAIN_STEPS`` training steps (largest over all steps and
+optimizers), next to the tolerance the tests use. Exits 1 when anything is out of tolerance.
+Same cases, same comparison (``compare``) and same tolerances as the tests.
+"""
+
+import sys
+from collections import defaultdict
+
+from parity_tests import (
+    cases,
+    determinism,  # noqa: F401  (before Keras)
+)
+from parity_tests import tolerances as tol
+from parity_tests.compare import compare
+
+OUTPUTS = ("output", "loss")
+
+
+def _fold(rows, key, diffs, tolerance):
+    for d in diffs:
+        kind = "outputs" if d.tensor in OUTPUTS else ("gradients" if d.tensor.startswith("grad") else "weights")
+        cell = rows[key].setdefault(kind, [0.0, 0.0, tolerance, True])
+        cell[0], cell[1] = max(cell[0], d.max_abs), max(cell[1], d.max_rel)
+        cell[3] = cell[3] and d.ok
+
+
+def collect(steps=tol.TRAIN_STEPS, progress=None):
+    """``{(what, dtype): {"outputs"|"gradients"|"weights": [max_abs, max_rel, Tolerance, ok]}}``."""
+    rows = defaultdict(dict)
+    for dtype in cases.DTYPES:
+        for case in cases.LAYER_CASES:
+            ours, theirs = cases.run_layer_case(case, dtype)
+            _fold(rows, (case[1], dtype), compare(ours, theirs, tol.for_dtype("LAYER", dtype), dtype), tol.for_dtype("LAYER", dtype))
+        for arch in cases.MODELS:
+            for masked in (False, True):
+                ours, theirs = cases.run_model_case(arch, dtype, masked)
+                t = tol.for_dtype("MODEL", dtype)
+                _fold(rows, (arch, dtype), compare(ours, theirs, t, dtype), t)
+        for arch, optimizer, batch, _ in cases.TRAIN_RUNS:
+            if progress:
+                progress(f"training {arch} {optimizer} {dtype}")
+            t = tol.for_dtype("TRAIN", dtype)
+            for _, ours, theirs in cases.run_training(arch, optimizer, batch, dtype, steps):
+                _fold(rows, (arch, dtype), compare(ours, theirs, t, dtype), t)
+    return rows
+
+
+def render(rows, steps=tol.TRAIN_STEPS):
+    head = ["what", "dtype", "outputs abs", "outputs rel", "gradients abs", "gradients rel",
+            f"weights@{steps} abs", f"weights@{steps} rel", "tolerances (rtol/atol)", "ok"]
+    lines = []
+    for (what, dtype), cells in rows.items():
+        row = [what, dtype]
+        tols = []
+        for kind in ("outputs", "gradients", "weights"):
+            if kind in cells:
+                a, r, t, _ = cells[kind]
+                row += [f"{a:.1e}", f"{r:.1e}"]
+                if f"{t.name} {t.rtol:g}/{t.atol:g}" not in tols:
+                    tols.append(f"{t.name} {t.rtol:g}/{t.atol:g}")
+            else:
+                row += ["-", "-"]
+        row += [", ".join(tols), "yes" if all(c[3] for c in cells.values()) else "NO"]
+        lines.append(row)
+    widths = [max(len(str(r[i])) for r in [head] + lines) for i in range(len(head))]
+    fmt = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    return "\n".join([fmt(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [fmt(r) for r in lines])
+
+
+def main():
+    rows = collect(progress=lambda s: print(s, file=sys.stderr, flush=True))
+    print(render(rows))
+    bad = [f"{what} {dtype} {kind}" for (what, dtype), cells in rows.items() for kind, c in cells.items() if not c[3]]
+    worst = {d: max(c[1] for (w, dt), cells in rows.items() if dt == d for c in cells.values()) for d in cases.DTYPES}
+    print(f"\nworst relative difference: float32 {worst['float32']:.1e}, float64 {worst['float64']:.1e}; "
+          f"weights after {tol.TRAIN_STEPS} steps of {', '.join(sorted({o for _, o, _, _ in cases.TRAIN_RUNS}))}")
+    if bad:
+        print("OUT OF TOLERANCE: " + "; ".join(bad))
+        return 1
+    print("every row within tolerance")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
