@@ -136,10 +136,16 @@ def matmul_peak(n=2048, repeats=5, dtype=np.float32):
 
 
 # -- per-layer profile of the scratch engine ------------------------------------------------
-def profile_layers(arch, batch, dtype="float32", repeats=10, seed=0):
+def profile_layers(arch, batch, dtype="float32", repeats=10, seed=0, blas_threads=None):
     """Median milliseconds of each scratch layer's forward (training mode) and backward,
-    plus the loss and the optimizer step, over ``repeats`` full training steps."""
-    eng = ScratchEngine(arch, batch, dtype, seed)
+    plus the loss and the optimizer step, over ``repeats`` full training steps
+    (``blas_threads``: as ``ScratchEngine``)."""
+    eng = ScratchEngine(arch, batch, dtype, seed, blas_threads)
+    with eng._threads():
+        return _profile(eng, batch, repeats)
+
+
+def _profile(eng, batch, repeats):
     model, x, y = eng.model, eng.x, eng.y
     eng.train(2)  # warm-up
     fwd = {layer.name: [] for layer in model.layers}

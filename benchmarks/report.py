@@ -45,14 +45,16 @@ def markdown(result, command="python -m benchmarks"):
                    + " | ".join(f"{rows[key + (e,)]['gflops']:.1f}" for e in ENGINES) + " |")
     for prof in result["profile"]:
         total = sum(r["forward_ms"] + r["backward_ms"] for r in prof["layers"])
-        out += ["", f"Scratch per-layer time, {prof['arch']} batch {prof['batch']} (median ms of one training "
-                    f"step; total {total:.2f} ms = {prof['batch'] / total * 1e3:,.0f} images/s unloaded by timers):", "",
+        setting = ENGINE_TITLES[prof.get("engine", "scratch")]
+        out += ["", f"Scratch per-layer time, {prof['arch']} batch {prof['batch']}, as `{setting}` (its faster "
+                    f"training setting above; median ms of one training step; total {total:.2f} ms = "
+                    f"{prof['batch'] / total * 1e3:,.0f} images/s, timers included):", "",
                 "| layer | forward ms | backward ms | forward GFLOP/s | backward GFLOP/s |", "|---|---|---|---|---|"]
         for r in prof["layers"]:
             out.append(f"| {r['layer']} | {r['forward_ms']:.3f} | {r['backward_ms']:.3f} | "
                        f"{_fmt(r['forward_gflops'], '.1f')} | {_fmt(r['backward_gflops'], '.1f')} |")
-    out += ["", "Peak memory of training (one process per engine, `ru_maxrss`; the increase is over the "
-                "process after its imports):", "", "| arch | batch | engine | steps | peak MB | increase MB |",
+    out += ["", "Peak memory of training (one process per engine, peak resident set `VmHWM`; the increase is "
+                "over the process right after its imports, so it holds the MNIST load, the model and training):", "", "| arch | batch | engine | steps | peak MB | increase MB |",
             "|---|---|---|---|---|---|"]
     for mem in result["memory"]:
         out.append(f"| {mem['arch']} | {mem['batch']} | {ENGINE_TITLES[mem['engine']]} | {mem['steps']} | "

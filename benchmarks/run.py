@@ -122,8 +122,12 @@ def run(mode="full", dtype="float32", log=print):
     result["ratios"] = ratios(result["throughput"])
     result["matmul_peak_after"] = engines.matmul_peak(settings["peak_n"])
     log("per-layer profile of the scratch engine ...")
-    result["profile"] = [{"arch": a, "batch": b, "layers": engines.profile_layers(a, b, dtype, settings["profile_repeats"])}
-                         for a, b in settings["configs"]]
+    best = {(r["arch"], r["batch"]): r["best_scratch"] for r in result["ratios"] if r["mode"] == "train"}
+    result["profile"] = [
+        {"arch": a, "batch": b, "engine": best[a, b],
+         "layers": engines.profile_layers(a, b, dtype, settings["profile_repeats"],
+                                          blas_threads=1 if best[a, b] == "scratch_blas1" else None)}
+        for a, b in settings["configs"]]
     log("seed per-image loop ...")
     import scratch
 
