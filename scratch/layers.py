@@ -22,6 +22,7 @@ import numpy as np
 from . import geometry, initializers
 
 ACTIVATIONS = (None, "linear", "relu", "softmax")
+_CHUNK_BYTES = 1 << 20  # multi-pass elementwise work goes over about this much input at a time
 
 
 def _normalize_activation(activation, layer):
@@ -390,23 +391,27 @@ class MaxPooling2D(_Pooling2D):
             dxp[:, :, wo * sw:] = 0
         else:
             dxp = np.zeros(xp.shape, dtype=self.dtype)
-            share = np.empty(y.shape, dtype=self.dtype)
-        taken = np.empty(y.shape, dtype=bool)  # some earlier cell of the window holds the max
-        hit = np.empty(y.shape, dtype=bool)
-        for k, (rs, cs) in enumerate(self._windows(ho, wo)):
-            if k == 0:
-                np.equal(xp[:, rs, cs, :], y, out=taken)
-                first = taken
-            else:
-                np.equal(xp[:, rs, cs, :], y, out=hit)
-                np.greater(hit, taken, out=hit)  # a max here and not already taken
-                np.logical_or(taken, hit, out=taken)
-                first = hit
-            if tiles:
-                np.multiply(dy, first, out=dxp[:, rs, cs, :])
-            else:
-                np.multiply(dy, first, out=share)
-                dxp[:, rs, cs, :] += share
+        # A few images at a time, so the passes below over one chunk stay in the CPU's cache.
+        chunk = max(1, _CHUNK_BYTES // max(1, xp[:1].nbytes))
+        taken_buf = np.empty((min(chunk, len(y)),) + y.shape[1:], dtype=bool)  # an earlier cell holds the max
+        hit_buf = np.empty_like(taken_buf)
+        for start in range(0, len(y), chunk):
+            part = slice(start, start + chunk)
+            xc, yc, dyc, dxc = xp[part], y[part], dy[part], dxp[part]
+            taken, hit = taken_buf[:len(yc)], hit_buf[:len(yc)]
+            for k, (rs, cs) in enumerate(self._windows(ho, wo)):
+                if k == 0:
+                    np.equal(xc[:, rs, cs, :], yc, out=taken)
+                    first = taken
+                else:
+                    np.equal(xc[:, rs, cs, :], yc, out=hit)
+                    np.greater(hit, taken, out=hit)  # a max here and not already taken
+                    np.logical_or(taken, hit, out=taken)
+                    first = hit
+                if tiles:
+                    np.multiply(dyc, first, out=dxc[:, rs, cs, :])
+                else:
+                    dxc[:, rs, cs, :] += dyc * first
         return dxp[:, ph[0]:xp.shape[1] - ph[1], pw[0]:xp.shape[2] - pw[1], :]
 
 
