@@ -24,8 +24,8 @@ from cli import runs
 from cli.engines import DEFAULT_LR, OPTIMIZERS, KerasEngine, ScratchEngine, load_scratch_model
 
 DEFAULTS = {"arch": "blog", "epochs": 3, "batch_size": 32, "optimizer": "adam", "lr": None, "seed": 0,
-            "limit": None, "test_limit": None, "dtype": "float32", "data": None, "init_from": None}
-RESUMABLE_CHANGES = ("epochs", "data")  # what --resume lets you change; the rest is the run's
+            "limit": None, "test_limit": None, "dtype": "float32", "data": None, "init_from": None, "threads": 1}
+RESUMABLE_CHANGES = ("epochs", "data", "threads")  # what --resume lets you change; the rest is the run's
 N_TRAIN = 60000
 
 
@@ -85,6 +85,9 @@ def build_parser():
     model_opts.add_argument("--data", help="MNIST .npz (default: $MNIST_PATH, data/mnist.npz, Keras's cache)")
     model_opts.add_argument("--out", help="output folder (default a new folder under runs/)")
     model_opts.add_argument("--init-from", metavar="FILE", help="start from weights saved by either engine")
+    model_opts.add_argument("--threads", type=positive_int,
+                            help="BLAS threads for NumPy (default 1: these small matrices gain little from more, "
+                                 "and a thread pool on busy cores was measured 5-8x slower)")
     model_opts.add_argument("--no-plots", action="store_true", help="skip the pictures")
 
     for engine, text in (("scratch", "train with the NumPy engine"), ("keras", "train the Keras 3 twin")):
@@ -143,7 +146,7 @@ def resume_options(args, saved, engine):
             continue
         if key not in RESUMABLE_CHANGES:
             raise ValueError(f"--resume keeps the run's options: --{key.replace('_', '-')} was {opts.get(key)!r}, "
-                             f"received {given!r} (only --epochs and --data may change)")
+                             f"received {given!r} (only --epochs, --data and --threads may change)")
         opts[key] = given
     if args.init_from is not None:
         raise ValueError("--init-from and --resume cannot be combined: a resumed run continues from its checkpoint")
@@ -403,6 +406,10 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     try:
+        if args.command in ("scratch", "keras", "compare"):
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(limits=args.threads or DEFAULTS["threads"], user_api="blas")
         if args.command in ("scratch", "keras"):
             return cmd_train(args, args.command, argv)
         if args.command == "compare":
