@@ -13,6 +13,14 @@ def _fmt(v, spec=".2f"):
     return "-" if v is None else format(v, spec)
 
 
+def _load(result):
+    if "load_average_start" not in result:
+        return ""
+    start, end = result["load_average_start"][0], result["load_average_end"][0]
+    return (f" Load average (1 min) {start:.1f} at the start and {end:.1f} at the end: anything well above 0 "
+            f"means other processes shared the cores and every figure is noisier and lower.")
+
+
 def markdown(result, command="python -m benchmarks"):
     m = result["machine"]
     blas = ", ".join(f"{b['internal_api']} {b['version']} ({b['architecture']}, {b['num_threads']} threads)"
@@ -24,7 +32,7 @@ def markdown(result, command="python -m benchmarks"):
            f"= all cores when 0). Images/s: median of {result['settings']['repeats']} interleaved samples "
            f"(min-max). `scratch` runs with the process's BLAS threads, `scratch BLAS 1 thread` under "
            f"`threadpoolctl.threadpool_limits(1)`; the last column divides the faster scratch setting by the "
-           f"faster Keras setting.", ""]
+           f"faster Keras setting.{_load(result)}", ""]
     out += ["| arch | batch | | scratch | scratch BLAS 1 thread | Keras | Keras XLA | scratch / Keras "
             "| scratch / Keras XLA | best / best |", "|---|---|---|---|---|---|---|---|---|---|"]
     rows = {(r["arch"], r["batch"], r["mode"], r["engine"]): r for r in result["throughput"]}

@@ -6,6 +6,7 @@ into the markdown table.
 
 import datetime
 import math
+import os
 import time
 
 import numpy as np
@@ -114,7 +115,8 @@ def run(mode="full", dtype="float32", log=print):
     started = time.perf_counter()
     result = {"benchmark": "scratch-cnn vs keras", "mode": mode, "dtype": dtype,
               "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-              "machine": machine.describe(), "settings": {k: v for k, v in settings.items()}}
+              "machine": machine.describe(), "settings": {k: v for k, v in settings.items()},
+              "load_average_start": list(os.getloadavg())}  # other processes on the cores skew everything
     log("matmul peak ...")
     result["matmul_peak_before"] = engines.matmul_peak(settings["peak_n"])
     log("throughput (interleaved) ...")
@@ -136,6 +138,7 @@ def run(mode="full", dtype="float32", log=print):
     log("peak memory (one process per engine) ...")
     result["memory"] = [memory.measure(e, a, b, settings["memory_steps"])
                         for a, b in settings["memory"] for e in settings["memory_engines"]]
+    result["load_average_end"] = list(os.getloadavg())
     result["targets"] = targets(result)
     result["seconds"] = time.perf_counter() - started
     return result

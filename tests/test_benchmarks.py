@@ -19,7 +19,8 @@ def test_smoke_run_writes_the_json_and_the_table(tmp_path, capsys):
     main(["--smoke", "--out", str(out)])
     result = json.loads(out.read_text())
     for key in ("machine", "settings", "matmul_peak_before", "matmul_peak_after", "throughput", "ratios",
-                "profile", "seed_loop", "memory", "targets", "date", "mode"):
+                "profile", "seed_loop", "memory", "targets", "date", "mode", "load_average_start",
+                "load_average_end"):
         assert key in result, key
     m = result["machine"]
     for key in ("cpu", "usable_cores", "numpy", "tensorflow", "keras", "blas", "env"):
