@@ -215,6 +215,9 @@ def cmd_train(args, engine_name, argv):
     if saved is None:
         engine.save_checkpoint(ckpt, {"epoch": 0, "history": history})
         save_progress("running")
+    if saved is not None and start >= opts["epochs"]:
+        print(f"the run already has {start} epoch(s), nothing to train (give --epochs N, N > {start}, to train more); "
+              f"rewriting its results")
     trainer = runs.Trainer([engine], x, y, x_test, y_test, opts["batch_size"], opts["seed"])
     resume_hint = f"python train.py {engine_name} --resume {runs.rel(out)}"
     try:

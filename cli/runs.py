@@ -158,7 +158,7 @@ def command_line(argv):
 
 
 def rel(path):
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
+    """``path`` relative to the current folder when it lies inside it, else absolute."""
+    path = os.path.abspath(path)
+    inside = os.path.relpath(path)
+    return path if inside.startswith("..") else inside
