@@ -261,6 +261,18 @@ def test_keras_run_matches_scratch_resumes_bit_identical_and_saves_both_formats(
     assert json.loads((tmp_path / "cut" / "metrics.json").read_text())["history"]["loss"] == m_k["history"]["loss"]
 
 
+def test_keras_resume_restores_the_dropout_generators(tmp_path, capsys):
+    """lenet has Dropout: Keras's .keras files do not keep its seed state, our checkpoint does."""
+    pytest.importorskip("keras_ref")
+    common = ["--arch", "lenet", "--limit", "128", "--test-limit", "64", "--batch-size", "64", "--no-plots"]
+    for name, epochs in (("whole", "2"), ("cut", "1")):
+        rc, _, err = run(["keras", "--out", str(tmp_path / name), "--epochs", epochs, *common], capsys)
+        assert rc == 0, err
+    rc, _, err = run(["keras", "--resume", str(tmp_path / "cut"), "--epochs", "2"], capsys)
+    assert rc == 0, err
+    assert same_weights(weights_of(tmp_path / "whole" / "model.npz"), weights_of(tmp_path / "cut" / "model.npz"))
+
+
 def test_compare_reports_both_engines_and_their_weight_difference(tmp_path, capsys):
     pytest.importorskip("keras_ref")
     out = tmp_path / "cmp"
