@@ -353,7 +353,10 @@ def atomic_write(path, write):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -382,7 +385,8 @@ def save_checkpoint(path, model, meta=None):
     if opt is not None:
         for k, v in opt.get_state().items():
             arrays[f"optimizer/{k}"] = v
-    arrays["meta"] = np.array(json.dumps({**(meta or {}), "dropout_rng": _dropout_states(model)}))
+    arrays["meta"] = np.array(json.dumps({**(meta or {}), "model_seed": model.seed,
+                                          "dropout_rng": _dropout_states(model)}))
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
@@ -414,7 +418,7 @@ def load_checkpoint(path, dtype=None):
     except (KeyError, ValueError) as e:
         raise ValueError(f"checkpoint {path}: corrupt config or metadata ({e})") from None
     try:
-        model = Sequential.from_config(config, dtype=dtype)
+        model = Sequential.from_config(config, dtype=dtype, seed=meta.get("model_seed"))
     except ValueError as e:
         raise ValueError(f"checkpoint {path}: {e}") from None
     weights = [data[k] for k in sorted(k for k in data if k.startswith("weight_"))]
@@ -425,6 +429,14 @@ def load_checkpoint(path, dtype=None):
     if opt_spec is not None:
         opt = optimizers_mod.OPTIMIZERS[opt_spec["class_name"].lower()](**opt_spec["config"])
         opt.set_state({k[len("optimizer/"):]: v for k, v in data.items() if k.startswith("optimizer/")})
+        params = model.named_params()
+        for name, slots in opt.slots.items():
+            for slot, arr in slots.items():
+                if name not in params or arr.shape != params[name].shape:
+                    want = params[name].shape if name in params else "no such parameter"
+                    raise ValueError(f"checkpoint {path}: optimizer slot {slot!r} of {name!r} has shape "
+                                     f"{arr.shape}, expected {want}")
+                slots[slot] = arr.astype(params[name].dtype, copy=False)
         model.compile(opt)
     for layer in model.layers:
         state = meta.get("dropout_rng", {}).get(layer.name)

@@ -264,3 +264,29 @@ def test_non_finite_loss_error_from_an_injected_inf_weight():
         np.testing.assert_array_equal(a, b)
     assert model.optimizer.iterations == 1
     assert issubclass(scratch.NonFiniteLossError, FloatingPointError)
+
+
+def test_checkpoint_keeps_the_model_seed_and_ordinary_file_permissions(tmp_path):
+    model = scratch.build_model("blog", seed=7)
+    model.compile(scratch.Adam(0.01))
+    path = tmp_path / "m.npz"
+    model.save(path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
+    assert scratch.Sequential.load(path).seed == 7
+
+
+def test_checkpoint_with_a_mis_shaped_optimizer_slot_is_refused(tmp_path):
+    x, y = small_batch()
+    model = scratch.build_model("blog", seed=0)
+    model.compile(scratch.Adam(0.01))
+    model.train_step(x, y)
+    path = tmp_path / "m.npz"
+    model.save(path)
+    with np.load(path) as f:
+        data = dict(f)
+    data["optimizer/m:dense/kernel"] = np.zeros((3, 3), np.float32)
+    np.savez(path, **data)
+    with pytest.raises(ValueError, match=r"optimizer slot 'm' of 'dense/kernel' has shape \(3, 3\), expected \(1352, 10\)"):
+        scratch.Sequential.load(path)
