@@ -19,7 +19,7 @@ silently changing precision.
 
 import numpy as np
 
-from . import geometry, initializers
+from . import geometry, initializers, parallel
 
 ACTIVATIONS = (None, "linear", "relu", "softmax")
 _CHUNK_BYTES = 1 << 20  # multi-pass elementwise work goes over about this much input at a time
@@ -258,23 +258,34 @@ class Conv2D(Layer):
         ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
         # im2col into the contiguous (N*H_out*W_out, kh*kw*C) matrix the GEMM wants.
         cols = np.empty((n * ho * wo, kh * kw * c), dtype=self.dtype)
-        if c == 1:  # one channel: a copy per kernel offset (kh*kw loops, never over pixels) is fastest
-            cols6 = cols.reshape(n, ho, wo, kh, kw, c)
-            for i in range(kh):
-                for j in range(kw):
-                    cols6[:, :, :, i, j, :] = xp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
-        else:  # a strided view (N, H_out, W_out, kh, kw, C) of every window, copied once
-            s0, s1, s2, s3 = xp.strides
-            windows = np.lib.stride_tricks.as_strided(xp, (n, ho, wo, kh, kw, c),
-                                                      (s0, s1 * sh, s2 * sw, s1, s2, s3), writeable=False)
-            cols.reshape(n, ho, wo, kh, kw, c)[...] = windows
+        cols6 = cols.reshape(n, ho, wo, kh, kw, c)
+        s0, s1, s2, s3 = xp.strides
+        windows = np.lib.stride_tricks.as_strided(xp, (n, ho, wo, kh, kw, c),
+                                                  (s0, s1 * sh, s2 * sw, s1, s2, s3), writeable=False)
+
+        def im2col(lo, hi):  # slices of the batch, on parallel threads
+            if c == 1:  # one channel: a copy per kernel offset (kh*kw loops, never over pixels) is fastest
+                for i in range(kh):
+                    for j in range(kw):
+                        cols6[lo:hi, :, :, i, j, :] = windows[lo:hi, :, :, i, j, :]
+            else:  # the strided view (N, H_out, W_out, kh, kw, C) of every window, copied once
+                cols6[lo:hi] = windows[lo:hi]
+
+        parallel.over_batch(n, im2col, cols.nbytes)
         z = cols @ self.params["kernel"].reshape(kh * kw * c, self.filters)
-        if self.use_bias:
-            z += self.params["bias"]
         z = z.reshape(n, ho, wo, self.filters)
-        if self.activation == "relu":
-            np.maximum(z, 0, out=z)
-        elif self.activation == "softmax":
+        if self.use_bias or self.activation == "relu":
+            bias = self.params["bias"] if self.use_bias else None
+
+            def bias_relu(lo, hi):
+                part = z[lo:hi]
+                if bias is not None:
+                    part += bias
+                if self.activation == "relu":
+                    np.maximum(part, 0, out=part)
+
+            parallel.over_batch(n, bias_relu, z.nbytes)
+        if self.activation == "softmax":
             z = _softmax(z)
         self._cache = (x.shape, xp.shape, ph, pw, cols, z)
         return z
@@ -284,8 +295,9 @@ class Conv2D(Layer):
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         n, ho, wo, f = y.shape
         c = x_shape[3]
-        if self.activation == "relu":
-            dz = dy * (y > 0)  # gradient 0 at exactly 0, as Keras
+        if self.activation == "relu":  # gradient 0 at exactly 0, as Keras
+            dz = np.empty(y.shape, dtype=np.result_type(dy.dtype, y.dtype))
+            parallel.over_batch(n, lambda lo, hi: np.multiply(dy[lo:hi], y[lo:hi] > 0, out=dz[lo:hi]), dz.nbytes)
         elif self.activation == "softmax":
             dz = _softmax_backward(y, dy)
         else:
@@ -302,10 +314,13 @@ class Conv2D(Layer):
         kernel = self.params["kernel"]
         dxp = np.zeros(xp_shape, dtype=self.dtype)
         share = np.empty((n * ho * wo, c), dtype=self.dtype)
+        block = share.reshape(n, ho, wo, c)
         for i in range(kh):  # overlapping windows accumulate
             for j in range(kw):
                 np.matmul(g, kernel[i, j].T, out=share)
-                dxp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :] += share.reshape(n, ho, wo, c)
+                target = dxp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
+                parallel.over_batch(n, lambda lo, hi, t=target: np.add(t[lo:hi], block[lo:hi], out=t[lo:hi]),
+                                    share.nbytes)
         return dxp[:, ph[0]:xp_shape[1] - ph[1], pw[0]:xp_shape[2] - pw[1], :]
 
 
@@ -369,12 +384,18 @@ class MaxPooling2D(_Pooling2D):
         ph, pw, ho, wo = self._geometry(x.shape)
         xp = x if ph == (0, 0) and pw == (0, 0) else np.pad(
             x, ((0, 0), ph, pw, (0, 0)), constant_values=-np.inf)
-        y = None
-        for rs, cs in self._windows(ho, wo):  # loop over the window's offsets only
-            if y is None:
-                y = xp[:, rs, cs, :].copy()
-            else:
-                np.maximum(y, xp[:, rs, cs, :], out=y)
+        y = np.empty((x.shape[0], ho, wo, x.shape[3]), dtype=self.dtype)
+        windows = list(self._windows(ho, wo))
+
+        def images(lo, hi):  # slices of the batch, on parallel threads
+            yc = y[lo:hi]
+            for k, (rs, cs) in enumerate(windows):  # loop over the window's offsets only
+                if k == 0:
+                    yc[...] = xp[lo:hi, rs, cs, :]
+                else:
+                    np.maximum(yc, xp[lo:hi, rs, cs, :], out=yc)
+
+        parallel.over_batch(len(y), images, xp.nbytes)
         self._cache = (x.shape, xp, ph, pw, y)
         return y
 
@@ -391,27 +412,32 @@ class MaxPooling2D(_Pooling2D):
             dxp[:, :, wo * sw:] = 0
         else:
             dxp = np.zeros(xp.shape, dtype=self.dtype)
-        # A few images at a time, so the passes below over one chunk stay in the CPU's cache.
+        # A few images at a time, so the passes below over one chunk stay in the CPU's cache;
+        # slices of the batch on parallel threads (each image's gradient is independent).
         chunk = max(1, _CHUNK_BYTES // max(1, xp[:1].nbytes))
-        taken_buf = np.empty((min(chunk, len(y)),) + y.shape[1:], dtype=bool)  # an earlier cell holds the max
-        hit_buf = np.empty_like(taken_buf)
-        for start in range(0, len(y), chunk):
-            part = slice(start, start + chunk)
-            xc, yc, dyc, dxc = xp[part], y[part], dy[part], dxp[part]
-            taken, hit = taken_buf[:len(yc)], hit_buf[:len(yc)]
-            for k, (rs, cs) in enumerate(self._windows(ho, wo)):
-                if k == 0:
-                    np.equal(xc[:, rs, cs, :], yc, out=taken)
-                    first = taken
-                else:
-                    np.equal(xc[:, rs, cs, :], yc, out=hit)
-                    np.greater(hit, taken, out=hit)  # a max here and not already taken
-                    np.logical_or(taken, hit, out=taken)
-                    first = hit
-                if tiles:
-                    np.multiply(dyc, first, out=dxc[:, rs, cs, :])
-                else:
-                    dxc[:, rs, cs, :] += dyc * first
+
+        def images(lo, hi):
+            taken_buf = np.empty((min(chunk, hi - lo),) + y.shape[1:], dtype=bool)  # an earlier cell holds the max
+            hit_buf = np.empty_like(taken_buf)
+            for start in range(lo, hi, chunk):
+                part = slice(start, min(start + chunk, hi))
+                xc, yc, dyc, dxc = xp[part], y[part], dy[part], dxp[part]
+                taken, hit = taken_buf[:len(yc)], hit_buf[:len(yc)]
+                for k, (rs, cs) in enumerate(self._windows(ho, wo)):
+                    if k == 0:
+                        np.equal(xc[:, rs, cs, :], yc, out=taken)
+                        first = taken
+                    else:
+                        np.equal(xc[:, rs, cs, :], yc, out=hit)
+                        np.greater(hit, taken, out=hit)  # a max here and not already taken
+                        np.logical_or(taken, hit, out=taken)
+                        first = hit
+                    if tiles:
+                        np.multiply(dyc, first, out=dxc[:, rs, cs, :])
+                    else:
+                        dxc[:, rs, cs, :] += dyc * first
+
+        parallel.over_batch(len(y), images, xp.nbytes)
         return dxp[:, ph[0]:xp.shape[1] - ph[1], pw[0]:xp.shape[2] - pw[1], :]
 
 
