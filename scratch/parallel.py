@@ -30,7 +30,7 @@ def _default_threads():
 
 
 THREADS = _default_threads()
-MIN_BYTES = 1 << 18  # below this much data, one thread
+MIN_BYTES = 1 << 21  # below this much data (2 MiB), one thread: handing over costs more
 _pool = None
 
 
