@@ -34,6 +34,15 @@ MIN_BYTES = 1 << 21  # below this much data (2 MiB), one thread: handing over co
 _pool = None
 
 
+def _forget_pool():
+    global _pool
+    _pool = None  # a forked child has none of the parent's threads: start a new pool on demand
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def over_batch(n, work, nbytes):
     """Run ``work(start, stop)`` over ``range(n)`` in ``THREADS`` slices when ``nbytes`` is large enough."""
     global _pool

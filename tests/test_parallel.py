@@ -54,3 +54,19 @@ def test_bad_environment_value(monkeypatch):
     monkeypatch.setenv("SCRATCH_THREADS", "zero")
     with pytest.raises(ValueError, match="SCRATCH_THREADS"):
         parallel._default_threads()
+
+
+def test_a_forked_child_gets_its_own_threads(monkeypatch):
+    import multiprocessing
+
+    monkeypatch.setattr(parallel, "THREADS", 2)
+    parallel.over_batch(4, lambda lo, hi: None, nbytes=1 << 30)  # the parent's pool exists
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        assert pool.apply(_child_sum) == 45
+
+
+def _child_sum():
+    out = np.zeros(10)
+    parallel.over_batch(10, lambda lo, hi: out.__setitem__(slice(lo, hi), np.arange(lo, hi)), nbytes=1 << 30)
+    return int(out.sum())
