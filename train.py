@@ -36,34 +36,22 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, received {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, received {text!r}")
-    return value
+def _option_type(cast, accept, wanted):
+    """An argparse ``type``: ``cast(text)`` that must satisfy ``accept``, else one clear line."""
+    def parse(text):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {wanted}, received {text!r}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, received {text!r}")
+        return value
+    return parse
 
 
-def learning_rate(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number, received {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, received {text!r}")
-    return value
-
-
-def seed_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, received {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, received {text!r}")
-    return value
+positive_int = _option_type(int, lambda v: v > 0, "a positive integer")
+learning_rate = _option_type(float, lambda v: math.isfinite(v) and v > 0, "a positive finite number")
+seed_int = _option_type(int, lambda v: v >= 0, "a non-negative integer")
 
 
 def build_parser():

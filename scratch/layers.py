@@ -31,6 +31,12 @@ def _normalize_activation(activation, layer):
     return None if activation == "linear" else activation
 
 
+def _positive_int(value, name, layer):
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{layer}: {name} must be a positive int, received {value!r}")
+    return value
+
+
 def _softmax(z):
     """Row-wise softmax over the last axis, shifted by the max so ``exp`` never overflows."""
     e = np.exp(z - z.max(axis=-1, keepdims=True))
@@ -68,6 +74,19 @@ class Layer:
 
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype.name}
+
+    def _set_weight_options(self, activation, use_bias, kernel_initializer, bias_initializer):
+        """Validate and keep the options Conv2D and Dense share (Keras's names)."""
+        self.activation = _normalize_activation(activation, self.label)
+        self.use_bias = bool(use_bias)
+        initializers.get(kernel_initializer, self.label)
+        initializers.get(bias_initializer, self.label)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+
+    def _weight_options_config(self):
+        return {"activation": self.activation or "linear", "use_bias": self.use_bias,
+                "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer}
 
     @classmethod
     def from_config(cls, config):
@@ -192,25 +211,16 @@ class Conv2D(Layer):
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  name=None, dtype="float32"):
         super().__init__(name=name, dtype=dtype)
-        if not isinstance(filters, int) or isinstance(filters, bool) or filters <= 0:
-            raise ValueError(f"{self.label}: filters must be a positive int, received {filters!r}")
-        self.filters = filters
+        self.filters = _positive_int(filters, "filters", self.label)
         self.kernel_size = geometry.normalize_tuple(kernel_size, "kernel_size", self.label)
         self.strides = geometry.normalize_tuple(strides, "strides", self.label)
         self.padding = geometry.normalize_padding(padding, self.label)
-        self.activation = _normalize_activation(activation, self.label)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        initializers.get(kernel_initializer, self.label)
-        initializers.get(bias_initializer, self.label)
+        self._set_weight_options(activation, use_bias, kernel_initializer, bias_initializer)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
                 "kernel_size": list(self.kernel_size), "strides": list(self.strides),
-                "padding": self.padding, "activation": self.activation or "linear",
-                "use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
-                "bias_initializer": self.bias_initializer}
+                "padding": self.padding, **self._weight_options_config()}
 
     def _check_shape(self, shape):
         _check_rank4(self, shape)
@@ -494,21 +504,11 @@ class Dense(Layer):
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", name=None, dtype="float32"):
         super().__init__(name=name, dtype=dtype)
-        if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
-            raise ValueError(f"{self.label}: units must be a positive int, received {units!r}")
-        self.units = units
-        self.activation = _normalize_activation(activation, self.label)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        initializers.get(kernel_initializer, self.label)
-        initializers.get(bias_initializer, self.label)
+        self.units = _positive_int(units, "units", self.label)
+        self._set_weight_options(activation, use_bias, kernel_initializer, bias_initializer)
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units,
-                "activation": self.activation or "linear", "use_bias": self.use_bias,
-                "kernel_initializer": self.kernel_initializer,
-                "bias_initializer": self.bias_initializer}
+        return {**super().get_config(), "units": self.units, **self._weight_options_config()}
 
     def _check_shape(self, shape):
         if len(shape) != 2:
