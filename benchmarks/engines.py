@@ -162,9 +162,9 @@ def _profile(eng, batch, repeats):
         model.loss(y, h)
         d = model.loss.backward()
         loss_t.append(clock() - t)
-        for layer in reversed(model.layers):
+        for layer, options in model.backward_calls():
             t = clock()
-            d = layer.backward(d)
+            d = layer.backward(d, **options)
             bwd[layer.name].append(clock() - t)
         t = clock()
         model.optimizer.step(model.named_params(), model.named_grads())

@@ -300,12 +300,16 @@ class Conv2D(Layer):
         self._cache = (x.shape, xp.shape, ph, pw, cols, z)
         return z
 
-    def backward(self, dy):
+    def backward(self, dy, pre_activation=False):
+        """``dy``: dL/dy; with ``pre_activation=True``, already dL/dz (the caller applied the
+        activation's gradient, as ``MaxPooling2D.backward(dy, relu_input=True)`` does)."""
         x_shape, xp_shape, ph, pw, cols, y = self._cache
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         n, ho, wo, f = y.shape
         c = x_shape[3]
-        if self.activation == "relu":  # gradient 0 at exactly 0, as Keras
+        if pre_activation:
+            dz = dy
+        elif self.activation == "relu":  # gradient 0 at exactly 0, as Keras
             dz = np.empty(y.shape, dtype=np.result_type(dy.dtype, y.dtype))
             parallel.over_batch(n, lambda lo, hi: np.multiply(dy[lo:hi], y[lo:hi] > 0, out=dz[lo:hi]), dz.nbytes)
         elif self.activation == "softmax":
@@ -409,7 +413,13 @@ class MaxPooling2D(_Pooling2D):
         self._cache = (x.shape, xp, ph, pw, y)
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, relu_input=False):
+        """``dy``: dL/dy -> dL/dx. ``relu_input=True`` (``x`` came out of a ReLU, ``x = relu(z)``)
+        returns dL/dz instead: since ``max(relu(z)) = relu(max(z))``, the ReLU mask is applied
+        to the pooled gradient (``dy * (y > 0)``, a quarter of the size for 2x2 pools) before it
+        is routed. A window routes to a cell holding its max; if that max is 0 the cell's mask
+        is 0 and so is the masked ``dy``, whatever cell the tie picks: the same values as
+        masking the routed gradient with ``x > 0``."""
         x_shape, xp, ph, pw, y = self._cache
         ho, wo = y.shape[1:3]
         (kh, kw), (sh, sw) = self.pool_size, self.strides
@@ -433,6 +443,9 @@ class MaxPooling2D(_Pooling2D):
                 part = slice(start, min(start + chunk, hi))
                 xc, yc, dyc, dxc = xp[part], y[part], dy[part], dxp[part]
                 taken, hit = taken_buf[:len(yc)], hit_buf[:len(yc)]
+                if relu_input:
+                    np.greater(yc, 0, out=taken)
+                    dyc = dyc * taken
                 for k, (rs, cs) in enumerate(self._windows(ho, wo)):
                     if k == 0:
                         np.equal(xc[:, rs, cs, :], yc, out=taken)

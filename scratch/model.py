@@ -203,9 +203,28 @@ class Sequential:
 
     def backward(self, dy):
         """Backpropagate ``dL/d(output)`` through every layer; fills each layer's ``grads``."""
-        for layer in reversed(self.layers):
-            dy = layer.backward(dy)
+        for layer, options in self.backward_calls():
+            dy = layer.backward(dy, **options)
         return dy
+
+    def backward_calls(self):
+        """``(layer, backward options)`` in backward order. One fusion: a ``MaxPooling2D``
+        after a ``Conv2D(activation="relu")`` applies the ReLU mask to its own (smaller)
+        gradient, ``relu_input=True``, and the convolution skips its full-size mask pass,
+        ``pre_activation=True``; the gradients are the same values (tests/test_fusion.py)."""
+        calls = []
+        fused = False
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer, options = self.layers[i], {}
+            if fused:
+                options["pre_activation"] = True
+            below = self.layers[i - 1] if i > 0 else None
+            fused = (isinstance(layer, layers_mod.MaxPooling2D) and isinstance(below, layers_mod.Conv2D)
+                     and below.activation == "relu")
+            if fused:
+                options["relu_input"] = True
+            calls.append((layer, options))
+        return calls
 
     def predict(self, x, batch_size=128):
         """Outputs ``(N, K)`` (logits for the registry architectures), in batches."""

@@ -1,0 +1,60 @@
+"""The ReLU -> max-pool backward fusion gives the same gradients as the plain layer chain.
+
+``Sequential.backward`` lets a ``MaxPooling2D`` after a ``Conv2D(activation="relu")`` apply
+the ReLU mask to the pooled gradient (``relu_input=True``) and the convolution skip its own
+mask pass (``pre_activation=True``). Here both paths run on the same cache and every
+gradient must match exactly, on inputs full of ReLU zeros (ties in the pool windows).
+"""
+
+import numpy as np
+import pytest
+
+import scratch
+
+
+def _model(pool, dtype):
+    return scratch.Sequential([
+        scratch.Conv2D(4, 3, activation="relu", padding="same", dtype=dtype),
+        scratch.MaxPooling2D(**pool, dtype=dtype),
+        scratch.Conv2D(3, 2, activation="relu", dtype=dtype),
+        scratch.MaxPooling2D(2, dtype=dtype),
+        scratch.Flatten(dtype=dtype),
+        scratch.Dense(5, dtype=dtype),
+    ], input_shape=(9, 10, 2), dtype=dtype, seed=3)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("pool", [{"pool_size": 2}, {"pool_size": 3, "strides": 2, "padding": "same"},
+                                  {"pool_size": 2, "strides": 1}])
+def test_fused_backward_equals_layer_by_layer(dtype, pool):
+    rng = np.random.default_rng(0)
+    model = _model(pool, dtype)
+    x = rng.standard_normal((4, 9, 10, 2)).astype(dtype)
+    x[:, :4] = 0  # whole windows of ReLU zeros: ties everywhere
+    model.layers[0].params["bias"][:2] = -0.5
+    out = model.forward(x, training=True)
+    assert (model.layers[0]._cache[-1] == 0).mean() > 0.3  # the zeros are there
+    dy = rng.standard_normal(out.shape).astype(dtype)
+    dy_before = dy.copy()
+
+    calls = model.backward_calls()
+    assert [(c[0].name, c[1]) for c in calls][2:] == [
+        ("max_pooling2d_1", {"relu_input": True}), ("conv2d_1", {"pre_activation": True}),
+        ("max_pooling2d", {"relu_input": True}), ("conv2d", {"pre_activation": True})]
+    fused_dx = model.backward(dy)
+    fused = {k: v.copy() for k, v in model.named_grads().items()}
+    plain_dx = dy
+    for layer in reversed(model.layers):
+        plain_dx = layer.backward(plain_dx)
+    np.testing.assert_array_equal(dy, dy_before)
+    assert fused_dx is None and plain_dx is None  # first layer: no dL/d(image)
+    for k, g in model.named_grads().items():
+        assert g.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(fused[k], g, err_msg=k)
+
+
+def test_no_fusion_without_relu_or_pool():
+    model = scratch.Sequential([scratch.Conv2D(2, 3), scratch.MaxPooling2D(2), scratch.Conv2D(2, 2, activation="relu"),
+                                scratch.AveragePooling2D(2), scratch.Flatten(), scratch.Dense(3)],
+                               input_shape=(12, 12, 1))
+    assert all(options == {} for _, options in model.backward_calls())
