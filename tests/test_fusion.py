@@ -58,3 +58,24 @@ def test_no_fusion_without_relu_or_pool():
                                 scratch.AveragePooling2D(2), scratch.Flatten(), scratch.Dense(3)],
                                input_shape=(12, 12, 1))
     assert all(options == {} for _, options in model.backward_calls())
+
+
+@pytest.mark.parametrize("relu_input", [False, True])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_one_tied_window_among_unique_ones_goes_to_the_first_max(relu_input, padding):
+    """A single positive tie among unique maxima reaches only its first cell, with and without
+    the ReLU mask (zero windows tie too, and carry dy = 0 once masked)."""
+    from tests.test_naive_reference import naive_pool
+
+    rng = np.random.default_rng(1)
+    x = np.abs(rng.standard_normal((3, 5, 7, 2)))
+    x[1, 2, 3, 1] = x[1, 3, 2, 1] = 9.0  # one window (row 1, column 1 of the output), two maxima
+    x[0, :2, :2] = 0  # zero windows: ties that only matter without the ReLU mask
+    pool = scratch.MaxPooling2D(2, padding=padding, dtype="float64")
+    y = pool.forward(x)
+    dy = rng.standard_normal(y.shape)
+    routed = dy * (y > 0) if relu_input else dy
+    _, ref_dx = naive_pool(x, routed, (2, 2), (2, 2), padding, "max")
+    dx = pool.backward(dy, relu_input=relu_input)
+    np.testing.assert_array_equal(dx, ref_dx)
+    assert dx[1, 2, 3, 1] == routed[1, 1, 1, 1] and dx[1, 3, 2, 1] == 0
