@@ -11,6 +11,8 @@
 Weights: .npz (scratch checkpoint), .weights.h5 (Keras, needs --arch) or .keras.
 """
 
+import scratch  # noqa: I001  (first: it sets OpenBLAS's thread timeout before NumPy loads OpenBLAS)
+
 import argparse
 import math
 import sys
@@ -19,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-import scratch
 from cli import runs
 from cli.engines import DEFAULT_LR, OPTIMIZERS, KerasEngine, ScratchEngine, load_scratch_model
 
