@@ -173,6 +173,18 @@ class Layer:
             self.params[k][...] = w  # in place: the optimizer and the model keep their references
 
 
+def _check_window_fits(layer, shape, name, window):
+    """With 'valid' padding a window larger than the input leaves no output: refuse it."""
+    if layer.padding != "valid":
+        return
+    for n, k, axis in zip(shape[1:3], window, ("height", "width")):
+        if n is not None and n < k:
+            raise ValueError(
+                f"{layer.label}: {name} {window} is larger than the input "
+                f"{axis} {n} with padding='valid' (input shape {shape})"
+            )
+
+
 def _check_rank4(layer, shape):
     if len(shape) != 4:
         raise ValueError(
@@ -228,13 +240,7 @@ class Conv2D(Layer):
             raise ValueError(
                 f"{self.label}: expected {self.input_shape[3]} input channels, received {shape[3]}"
             )
-        if self.padding == "valid":
-            for n, k, axis in zip(shape[1:3], self.kernel_size, ("height", "width")):
-                if n is not None and n < k:
-                    raise ValueError(
-                        f"{self.label}: kernel_size {self.kernel_size} is larger than the input "
-                        f"{axis} {n} with padding='valid' (input shape {shape})"
-                    )
+        _check_window_fits(self, shape, "kernel_size", self.kernel_size)
 
     def _build(self, input_shape, rng):
         kh, kw = self.kernel_size
@@ -353,13 +359,7 @@ class _Pooling2D(Layer):
 
     def _check_shape(self, shape):
         _check_rank4(self, shape)
-        if self.padding == "valid":
-            for n, k, axis in zip(shape[1:3], self.pool_size, ("height", "width")):
-                if n is not None and n < k:
-                    raise ValueError(
-                        f"{self.label}: pool_size {self.pool_size} is larger than the input "
-                        f"{axis} {n} with padding='valid' (input shape {shape})"
-                    )
+        _check_window_fits(self, shape, "pool_size", self.pool_size)
 
     def compute_output_shape(self, input_shape):
         n, h, w, c = input_shape
