@@ -118,7 +118,7 @@ def test_pictures_are_readable_pngs_of_the_right_size(scratch_run, name):
 
 
 def test_weights_saved_for_both_engines_are_the_same(scratch_run):
-    keras_ref = pytest.importorskip("keras_ref")
+    import keras_ref  # a hard dependency (requirements.txt): a broken import must fail, not skip
     out, _ = scratch_run
     own = scratch.load_checkpoint(out / "model.npz")[0]
     assert own.optimizer is not None and own.optimizer.iterations == 2 * 20
@@ -127,7 +127,7 @@ def test_weights_saved_for_both_engines_are_the_same(scratch_run):
 
 
 def test_eval_gives_the_same_accuracy_with_both_engines(scratch_run, capsys):
-    pytest.importorskip("keras_ref")
+    import keras_ref  # noqa: F401  (fail, never skip, if the twin cannot load)
     out, _ = scratch_run
     results = {}
     for weights in ("model.npz", "model.weights.h5"):
@@ -227,7 +227,7 @@ def test_resume_can_extend_the_epochs_but_not_change_other_options(tmp_path, cap
 
 
 def test_init_from_starts_from_the_given_weights_of_either_engine(scratch_run, tmp_path, capsys, monkeypatch):
-    pytest.importorskip("keras_ref")
+    import keras_ref  # noqa: F401  (fail, never skip, if the twin cannot load)
     source, _ = scratch_run
     interrupt_at(monkeypatch, 0)  # stop before the first step: the checkpoint holds the initial weights
     for name in ("model.npz", "model.weights.h5"):
@@ -239,7 +239,7 @@ def test_init_from_starts_from_the_given_weights_of_either_engine(scratch_run, t
 
 # -- the Keras engine and compare -----------------------------------------------------------------
 def test_keras_run_matches_scratch_resumes_bit_identical_and_saves_both_formats(tmp_path, capsys):
-    keras_ref = pytest.importorskip("keras_ref")
+    import keras_ref  # a hard dependency (requirements.txt): a broken import must fail, not skip
     common = ["--epochs", "2", "--limit", "128", "--test-limit", "200", "--no-plots"]
     for name, extra in (("scratch", ["--no-convert"]), ("keras", [])):
         rc, _, err = run([name, "--out", str(tmp_path / name), *common, *extra], capsys)
@@ -263,7 +263,7 @@ def test_keras_run_matches_scratch_resumes_bit_identical_and_saves_both_formats(
 
 def test_keras_resume_restores_the_dropout_generators(tmp_path, capsys):
     """lenet has Dropout: Keras's .keras files do not keep its seed state, our checkpoint does."""
-    pytest.importorskip("keras_ref")
+    import keras_ref  # noqa: F401  (fail, never skip, if the twin cannot load)
     common = ["--arch", "lenet", "--limit", "128", "--test-limit", "64", "--batch-size", "64", "--no-plots"]
     for name, epochs in (("whole", "2"), ("cut", "1")):
         rc, _, err = run(["keras", "--out", str(tmp_path / name), "--epochs", epochs, *common], capsys)
@@ -274,7 +274,7 @@ def test_keras_resume_restores_the_dropout_generators(tmp_path, capsys):
 
 
 def test_compare_reports_both_engines_and_their_weight_difference(tmp_path, capsys):
-    pytest.importorskip("keras_ref")
+    import keras_ref  # noqa: F401  (fail, never skip, if the twin cannot load)
     out = tmp_path / "cmp"
     rc, stdout, err = run(["compare", "--epochs", "1", "--limit", "128", "--test-limit", "200", "--out", str(out)],
                           capsys)
