@@ -130,7 +130,10 @@ class Layer:
                 f"explicitly or build the layer with dtype={x.dtype.name!r}"
             )
         if not self.built:
-            self.build((None,) + x.shape[1:])
+            try:
+                self.build((None,) + x.shape[1:])
+            except ValueError as e:  # report the array's real shape, batch included
+                raise ValueError(str(e).replace(str((None,) + x.shape[1:]), str(x.shape))) from None
             return
         expected = self.input_shape
         if x.ndim != len(expected) or any(e is not None and e != d for e, d in zip(expected[1:], x.shape[1:])):
@@ -154,8 +157,11 @@ class Layer:
 
     def set_weights(self, weights):
         """Set parameters from a list in Keras order; count, shape and finiteness checked."""
-        names = [k for k in self.weight_names if k in self.params]
         weights = list(weights)
+        if self.weight_names and not self.built:
+            raise ValueError(f"{self.label}: not built yet, so its weight shapes are unknown; call "
+                             f"build(input_shape) or run it once before set_weights ({len(weights)} arrays given)")
+        names = [k for k in self.weight_names if k in self.params]
         if len(weights) != len(names):
             raise ValueError(
                 f"{self.label}: expected {len(names)} weight arrays {names}, received {len(weights)}"

@@ -25,7 +25,7 @@ def raises(*fragments):
 ])
 def test_spatial_layers_refuse_wrong_rank(make):
     layer = make()
-    with raises("'c1'", "expected 4-D input", "received shape", "(None, 6, 6)"):
+    with raises("'c1'", "expected 4-D input", "received shape", "(2, 6, 6)"):
         layer(np.zeros((2, 6, 6), np.float32))
 
 
@@ -37,7 +37,7 @@ def test_built_layer_refuses_wrong_rank():
 
 
 def test_dense_refuses_images():
-    with raises("Dense 'd'", "expected 2-D input", "received shape (None, 4, 4, 1)", "Flatten"):
+    with raises("Dense 'd'", "expected 2-D input", "received shape (2, 4, 4, 1)", "Flatten"):
         scratch.Dense(3, name="d")(np.zeros((2, 4, 4, 1), np.float32))
 
 
@@ -345,3 +345,13 @@ def test_missing_data_file(tmp_path):
     with pytest.raises(scratch.DataError, match=re.escape(f"MNIST file not found at {missing} (explicit path)")):
         scratch.load_mnist(missing)
     assert issubclass(scratch.DataError, ValueError)
+
+
+def test_set_weights_on_an_unbuilt_layer_says_to_build_it():
+    with pytest.raises(ValueError, match=r"Conv2D: not built yet.*call build\(input_shape\).*\(2 arrays given\)"):
+        scratch.Conv2D(4, 3).set_weights([np.zeros((3, 3, 1, 4)), np.zeros(4)])
+
+
+def test_wrong_rank_into_an_unbuilt_layer_shows_the_real_shape():
+    with pytest.raises(ValueError, match=r"Conv2D: expected 4-D input .* received shape \(5, 6, 6\)"):
+        scratch.Conv2D(4, 3)(np.zeros((5, 6, 6), np.float32))
