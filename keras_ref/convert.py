@@ -6,12 +6,12 @@ move a model with its weights across. Layer names are the scratch model's names
 (``conv2d``, ``max_pooling2d``, ...), weights are in Keras's layouts on both sides, so they
 map layer by layer, in order, unchanged (bit-identical).
 
+The layer-by-layer mappings live in ``keras_ref.mapping`` (one module per Keras family).
 What ``from_keras`` refuses, with a ``ValueError`` naming the layer and the setting:
-anything the scratch engine does not compute (``channels_first``, ``dilation_rate != 1``,
-``groups != 1``, an activation other than linear/relu/softmax, a layer class the engine
-lacks, regularizers, constraints, LoRA, quantization, frozen layers, ``noise_shape``,
-ReLU's ``max_value``/``negative_slope``/``threshold``, Softmax on another axis, a mixed or
-half-precision dtype policy, an input that is not ``(batch, height, width, channels)``).
+anything the scratch engine does not compute (``channels_first``, an activation the engine
+lacks, a layer class the engine lacks, regularizers, constraints, LoRA, quantization, a
+setting a family module refuses, a mixed or half-precision dtype policy, an input that is
+not ``(batch, height, width, channels)``). Frozen layers (``trainable=False``) stay frozen.
 Initializers only matter for fresh weights, and weights are copied: ``glorot_uniform`` and
 ``zeros`` are recorded as such, any other initializer is recorded as the scratch default
 (``glorot_uniform`` kernels, ``zeros`` biases) and does not affect the copied values.
@@ -21,43 +21,24 @@ import keras
 import numpy as np
 
 import scratch
-from scratch import layers as scratch_layers
+
+from . import mapping
+from .mapping.common import refuse
 
 if keras.backend.backend() != "tensorflow":
     raise ImportError(f"keras_ref needs the TensorFlow backend of Keras, this process has {keras.backend.backend()!r}; "
                       f"set KERAS_BACKEND=tensorflow before importing keras")
 
 DTYPES = ("float32", "float64")
-ACTIVATIONS = {"linear": None, "relu": "relu", "softmax": "softmax"}
-INITIALIZER_NAMES = {"GlorotUniform": "glorot_uniform", "Zeros": "zeros"}
 
 
 # -- scratch -> Keras ----------------------------------------------------------------------
 def keras_layer(layer):
-    """The Keras layer computing what scratch ``layer`` computes (same name and dtype)."""
-    common = {"name": layer.name, "dtype": layer.dtype.name}
-    if isinstance(layer, scratch.Conv2D):
-        return keras.layers.Conv2D(layer.filters, layer.kernel_size, strides=layer.strides, padding=layer.padding,
-                                   activation=layer.activation or "linear", use_bias=layer.use_bias,
-                                   kernel_initializer=layer.kernel_initializer,
-                                   bias_initializer=layer.bias_initializer, **common)
-    if isinstance(layer, scratch.MaxPooling2D):
-        return keras.layers.MaxPooling2D(layer.pool_size, strides=layer.strides, padding=layer.padding, **common)
-    if isinstance(layer, scratch.AveragePooling2D):
-        return keras.layers.AveragePooling2D(layer.pool_size, strides=layer.strides, padding=layer.padding, **common)
-    if isinstance(layer, scratch.Dense):
-        return keras.layers.Dense(layer.units, activation=layer.activation or "linear", use_bias=layer.use_bias,
-                                  kernel_initializer=layer.kernel_initializer,
-                                  bias_initializer=layer.bias_initializer, **common)
-    if isinstance(layer, scratch.Flatten):
-        return keras.layers.Flatten(**common)
-    if isinstance(layer, scratch.ReLU):
-        return keras.layers.ReLU(**common)
-    if isinstance(layer, scratch.Softmax):
-        return keras.layers.Softmax(axis=-1, **common)
-    if isinstance(layer, scratch.Dropout):
-        return keras.layers.Dropout(layer.rate, seed=layer.seed, **common)
-    raise ValueError(f"to_keras: layer {layer.label} has no Keras twin here")
+    """The Keras layer computing what scratch ``layer`` computes (same name, dtype, trainable flag)."""
+    kind = type(layer).__name__
+    if kind not in mapping.TO_KERAS:
+        raise ValueError(f"to_keras: layer {layer.label} has no Keras twin here")
+    return mapping.TO_KERAS[kind](layer, {"name": layer.name, "dtype": layer.dtype.name, "trainable": layer.trainable})
 
 
 def _keras_structure(model):
@@ -92,80 +73,30 @@ def to_keras(model):
 
 
 # -- Keras -> scratch ----------------------------------------------------------------------
-def _refuse(klayer, setting, value, expected):
-    raise ValueError(f"from_keras: layer {klayer.name!r} ({type(klayer).__name__}) has {setting}={value!r}; "
-                     f"the scratch engine supports only {expected}")
-
-
-def _activation_name(klayer):
-    for name in ACTIVATIONS:
-        if klayer.activation is keras.activations.get(name):
-            return ACTIVATIONS[name]
-    shown = getattr(klayer.activation, "__name__", repr(klayer.activation))
-    _refuse(klayer, "activation", shown, f"one of {sorted(ACTIVATIONS)}")
-
-
-def _initializer_name(init, default):
-    return INITIALIZER_NAMES.get(type(init).__name__, default)
-
-
 def _check_common(klayer):
-    if not klayer.trainable:
-        _refuse(klayer, "trainable", False, "trainable layers (the engine trains every weight)")
     fmt = getattr(klayer, "data_format", "channels_last")
     if fmt != "channels_last":
-        _refuse(klayer, "data_format", fmt, "'channels_last'")
-    for attr in ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                 "kernel_constraint", "bias_constraint"):
+        refuse(klayer, "data_format", fmt, "'channels_last'")
+    for attr in ("kernel_regularizer", "bias_regularizer", "activity_regularizer", "depthwise_regularizer",
+                 "pointwise_regularizer", "kernel_constraint", "bias_constraint", "depthwise_constraint",
+                 "pointwise_constraint"):
         value = getattr(klayer, attr, None)
         if value is not None:
-            _refuse(klayer, attr, type(value).__name__, "None")
+            refuse(klayer, attr, type(value).__name__, "None")
     if getattr(klayer, "lora_enabled", False):
-        _refuse(klayer, "lora_rank", klayer.lora_rank, "None (no LoRA)")
+        refuse(klayer, "lora_rank", klayer.lora_rank, "None (no LoRA)")
     if getattr(klayer, "quantization_mode", None) is not None:
-        _refuse(klayer, "quantization_mode", klayer.quantization_mode, "None")
+        refuse(klayer, "quantization_mode", klayer.quantization_mode, "None")
 
 
 def _scratch_layer(klayer, dtype):
     """The scratch layer computing what Keras layer ``klayer`` computes (without weights)."""
     _check_common(klayer)
-    common = {"name": klayer.name, "dtype": dtype}
     kind = type(klayer).__name__
-    if isinstance(klayer, keras.layers.Conv2D) and kind == "Conv2D":
-        if tuple(klayer.dilation_rate) != (1, 1):
-            _refuse(klayer, "dilation_rate", tuple(klayer.dilation_rate), "(1, 1)")
-        if klayer.groups != 1:
-            _refuse(klayer, "groups", klayer.groups, "1")
-        return scratch.Conv2D(klayer.filters, tuple(klayer.kernel_size), strides=tuple(klayer.strides),
-                              padding=klayer.padding, activation=_activation_name(klayer), use_bias=klayer.use_bias,
-                              kernel_initializer=_initializer_name(klayer.kernel_initializer, "glorot_uniform"),
-                              bias_initializer=_initializer_name(klayer.bias_initializer, "zeros"), **common)
-    if kind in ("MaxPooling2D", "AveragePooling2D"):
-        cls = scratch.MaxPooling2D if kind == "MaxPooling2D" else scratch.AveragePooling2D
-        return cls(tuple(klayer.pool_size), strides=tuple(klayer.strides), padding=klayer.padding, **common)
-    if kind == "Dense":
-        return scratch.Dense(klayer.units, activation=_activation_name(klayer), use_bias=klayer.use_bias,
-                             kernel_initializer=_initializer_name(klayer.kernel_initializer, "glorot_uniform"),
-                             bias_initializer=_initializer_name(klayer.bias_initializer, "zeros"), **common)
-    if kind == "Flatten":
-        return scratch.Flatten(**common)
-    if kind == "ReLU":
-        for attr, default in (("max_value", None), ("negative_slope", 0.0), ("threshold", 0.0)):
-            value = getattr(klayer, attr)
-            value = None if value is None else float(value)
-            if value != default:
-                _refuse(klayer, attr, value, repr(default))
-        return scratch.ReLU(**common)
-    if kind == "Softmax":
-        if klayer.axis not in (-1, [-1], (-1,)):
-            _refuse(klayer, "axis", klayer.axis, "-1 (the last axis)")
-        return scratch.Softmax(**common)
-    if kind == "Dropout":
-        if klayer.noise_shape is not None:
-            _refuse(klayer, "noise_shape", klayer.noise_shape, "None")
-        return scratch.Dropout(float(klayer.rate), seed=klayer.seed, **common)
-    raise ValueError(f"from_keras: layer {klayer.name!r} is a {kind}, which the scratch engine does not have; "
-                     f"supported: {sorted(scratch_layers.LAYERS)}")
+    if kind not in mapping.FROM_KERAS:
+        raise ValueError(f"from_keras: layer {klayer.name!r} is a {kind}, which the scratch engine does not have; "
+                         f"supported: {sorted(mapping.FROM_KERAS)}")
+    return mapping.FROM_KERAS[kind](klayer, {"name": klayer.name, "dtype": dtype, "trainable": bool(klayer.trainable)})
 
 
 def _model_dtype(keras_model):
@@ -173,7 +104,7 @@ def _model_dtype(keras_model):
     for klayer in keras_model.layers:
         policy = klayer.dtype_policy.name
         if policy not in DTYPES:
-            _refuse(klayer, "dtype", policy, f"one of {DTYPES} (no mixed or half precision)")
+            refuse(klayer, "dtype", policy, f"one of {DTYPES} (no mixed or half precision)")
         names.setdefault(policy, klayer.name)
     if len(names) > 1:
         raise ValueError(f"from_keras: layers of different dtypes ({', '.join(f'{k} in {v!r}' for k, v in names.items())}); "

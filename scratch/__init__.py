@@ -18,16 +18,17 @@ import os
 # it, so it only applies where scratch is imported before NumPy; a value already set wins.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "18")
 
+from . import activations  # noqa: F401  (scratch.activations)
 from .architectures import REGISTRY, get_architecture
 from .data import DataError, load_mnist, preprocess
-from .layers import AveragePooling2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPooling2D, ReLU, Softmax
+from .layers import *  # noqa: F403  (every layer class, by its Keras name)
+from .layers import LAYERS, Layer
 from .losses import CategoricalCrossentropy, SparseCategoricalCrossentropy
 from .model import NonFiniteLossError, Sequential, build_model, load_checkpoint, save_checkpoint
 from .optimizers import SGD, Adam, RMSprop
 
 __all__ = [
-    "REGISTRY", "get_architecture", "DataError", "load_mnist", "preprocess", "AveragePooling2D",
-    "Conv2D", "Dense", "Dropout", "Flatten", "Layer", "MaxPooling2D", "ReLU", "Softmax",
+    "REGISTRY", "get_architecture", "DataError", "load_mnist", "preprocess", "LAYERS", "Layer", *LAYERS,
     "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "NonFiniteLossError",
     "Sequential", "build_model", "load_checkpoint", "save_checkpoint", "SGD", "Adam", "RMSprop",
 ]

@@ -118,10 +118,16 @@ class Sequential:
                                  enumerate(zip(("Layer (type)", "Output Shape", "Param #"), w))) + " |", line]
         out += ["| " + r[0].ljust(w[0]) + " | " + r[1].ljust(w[1]) + " | " + r[2].rjust(w[2]) + " |" for r in rows]
         total = self.count_params()
-        size = total * self.dtype.itemsize
-        human = f"{size / 1024:.2f} KB" if size < 1024 ** 2 else f"{size / 1024 ** 2:.2f} MB"
-        out += [line, f" Total params: {total:,} ({human})", f" Trainable params: {total:,} ({human})",
-                " Non-trainable params: 0 (0.00 B)"]
+        trainable = sum(layer.count_trainable_params() for layer in self.layers)
+
+        def human(count):
+            size = count * self.dtype.itemsize
+            return f"{size:.2f} B" if size < 1024 else (f"{size / 1024:.2f} KB" if size < 1024 ** 2
+                                                       else f"{size / 1024 ** 2:.2f} MB")
+
+        out += [line, f" Total params: {total:,} ({human(total)})",
+                f" Trainable params: {trainable:,} ({human(trainable)})",
+                f" Non-trainable params: {total - trainable:,} ({human(total - trainable)})"]
         for s in out:
             print_fn(s)
 
@@ -151,11 +157,12 @@ class Sequential:
             i += n
 
     def named_params(self):
-        """``{"layer/key": array}`` of every parameter (live references)."""
-        return {f"{layer.name}/{k}": v for layer in self.layers for k, v in layer.params.items()}
+        """``{"layer/key": array}`` of every trainable parameter (live references); a frozen
+        layer's (``trainable=False``) are left out, so no optimizer ever changes them."""
+        return {f"{layer.name}/{k}": v for layer in self.layers if layer.trainable for k, v in layer.params.items()}
 
     def named_grads(self):
-        return {f"{layer.name}/{k}": v for layer in self.layers for k, v in layer.grads.items()}
+        return {f"{layer.name}/{k}": v for layer in self.layers if layer.trainable for k, v in layer.grads.items()}
 
     def get_config(self):
         """The architecture description (see ``scratch.architectures``) of this model."""
@@ -220,7 +227,7 @@ class Sequential:
                 options["pre_activation"] = True
             below = self.layers[i - 1] if i > 0 else None
             fused = (isinstance(layer, layers_mod.MaxPooling2D) and isinstance(below, layers_mod.Conv2D)
-                     and below.activation == "relu")
+                     and below.activation.name == "relu")
             if fused:
                 options["relu_input"] = True
             calls.append((layer, options))

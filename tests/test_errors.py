@@ -36,9 +36,12 @@ def test_built_layer_refuses_wrong_rank():
         conv(np.zeros((6, 6, 1), np.float32))
 
 
-def test_dense_refuses_images():
-    with raises("Dense 'd'", "expected 2-D input", "received shape (2, 4, 4, 1)", "Flatten"):
-        scratch.Dense(3, name="d")(np.zeros((2, 4, 4, 1), np.float32))
+def test_dense_applies_to_the_last_axis_and_refuses_a_batch_alone():
+    """As Keras's Dense: on (N, H, W, C) it maps C to units at every pixel; a 1-D input is refused."""
+    y = scratch.Dense(3, name="d")(np.zeros((2, 4, 4, 1), np.float32))
+    assert y.shape == (2, 4, 4, 3)
+    with raises("Dense 'd'", "expected input (batch, ..., features)", "received shape (5,)"):
+        scratch.Dense(3, name="d")(np.zeros((5,), np.float32))
 
 
 def test_model_refuses_wrong_rank_and_wrong_image_shape():

@@ -1,0 +1,48 @@
+"""The layers, one module per Keras family, as in ``keras/src/layers/``.
+
+    core.py            Dense
+    convolutional.py   Conv2D
+    pooling.py         MaxPooling2D, AveragePooling2D
+    activations.py     ReLU, Softmax            (the functions: ``scratch.activations``)
+    reshaping.py       Flatten
+    regularization.py  Dropout
+    base.py            the protocol every layer follows (``Layer``)
+
+``LAYERS`` maps each class name to its class (what an architecture's ``class_name`` names);
+a module lists its layers in ``__all__``.
+"""
+
+from . import activations, base, convolutional, core, pooling, regularization, reshaping  # noqa: F401
+from .activations import *  # noqa: F403
+from .base import Layer
+from .convolutional import *  # noqa: F403
+from .core import *  # noqa: F403
+from .pooling import *  # noqa: F403
+from .regularization import *  # noqa: F403
+from .reshaping import *  # noqa: F403
+
+FAMILIES = (core, convolutional, pooling, activations, reshaping, regularization)
+LAYERS = {name: getattr(module, name) for module in FAMILIES for name in module.__all__}
+
+
+def deserialize(spec, dtype=None):
+    """Build a layer from ``{"class_name": ..., "config": {...}}`` (Keras's own layout)."""
+    if not isinstance(spec, dict) or "class_name" not in spec:
+        raise ValueError(f"layer spec must be a dict with 'class_name' and 'config', received {spec!r}")
+    name = spec["class_name"]
+    if name not in LAYERS:
+        raise ValueError(f"unknown layer class {name!r}; supported: {sorted(LAYERS)}")
+    config = dict(spec.get("config", {}))
+    if dtype is not None:
+        config["dtype"] = dtype
+    try:
+        return LAYERS[name].from_config(config)
+    except TypeError as e:
+        raise ValueError(f"{name}: bad config {config!r}: {e}") from None
+
+
+def serialize(layer):
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+__all__ = ["LAYERS", "Layer", *LAYERS]

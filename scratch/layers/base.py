@@ -1,0 +1,197 @@
+"""The layer protocol every layer follows, and the checks layers share.
+
+- ``build(input_shape)`` with the batch axis first, as in Keras (``(None, 28, 28, 1)``), or
+  lazily on the first call; it creates ``params`` (trainable weights: ``kernel``, ``bias``,
+  ``gamma``...), ``state`` (non-trainable weights: BatchNormalization's moving statistics)
+  and ``grads`` with the same keys as ``params``.
+- ``forward(x, training=False)`` returns the output and caches what ``backward`` needs.
+- ``backward(dy)`` returns ``dx`` (``dL/dx``), fills ``grads`` and never modifies ``dy``
+  or the cache.
+- ``get_weights()`` / ``set_weights()`` in Keras order (``weight_names``, trainable and
+  non-trainable together, as Keras's ``layer.weights``), with shape checks;
+  ``get_config()`` / ``from_config()`` with Keras's argument names.
+- ``trainable``: ``False`` freezes the layer (a model's optimizer never sees its
+  parameters); gradients still flow through it to earlier layers.
+
+A layer knows nothing of the model it is in: it sees arrays in and arrays out.
+
+Arrays are channels-last (NHWC). Kernels are HWIO ``(kh, kw, in, out)``, dense kernels
+``(in, out)``: Keras's own layouts, so weights move over unchanged. A layer computes in its
+``dtype`` (float32 unless asked for float64) and refuses input of another dtype rather than
+silently changing precision.
+"""
+
+import numpy as np
+
+from .. import activations, initializers
+
+
+def positive_int(value, name, layer):
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{layer}: {name} must be a positive int, received {value!r}")
+    return value
+
+
+def check_rank(layer, shape, rank, what="(batch, height, width, channels)"):
+    if len(shape) != rank:
+        raise ValueError(f"{layer.label}: expected {rank}-D input {what}, received shape {shape}")
+
+
+def check_rank4(layer, shape):
+    check_rank(layer, shape, 4)
+
+
+def check_window_fits(layer, shape, name, window):
+    """With 'valid' padding a window larger than the input leaves no output: refuse it."""
+    if layer.padding != "valid":
+        return
+    for n, k, axis in zip(shape[1:3], window, ("height", "width")):
+        if n is not None and n < k:
+            raise ValueError(
+                f"{layer.label}: {name} {window} is larger than the input "
+                f"{axis} {n} with padding='valid' (input shape {shape})"
+            )
+
+
+class Layer:
+    """Base class: naming, dtype, trainable flag, lazy build, input checks, weights and config."""
+
+    weight_names = ()  # Keras order of ``get_weights()`` (keys of ``params`` or ``state``)
+
+    def __init__(self, name=None, dtype="float32", trainable=True):
+        self.name = name
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"{self.label}: dtype must be float32 or float64, received {dtype!r}")
+        if not isinstance(trainable, bool):
+            raise ValueError(f"{self.label}: trainable must be True or False, received {trainable!r}")
+        self.trainable = trainable
+        self.params = {}  # trainable weights
+        self.state = {}  # non-trainable weights (saved, loaded and converted like the others)
+        self.grads = {}
+        self.built = False
+        self.input_shape = None
+        self.output_shape = None
+        self.seed = None  # initializer seed; a model sets it from its own seed
+        self.input_grad = True  # a model turns it off for its first layer (dx unused)
+
+    # -- naming and config -------------------------------------------------------------
+    @property
+    def label(self):
+        return f"{type(self).__name__} {self.name!r}" if self.name else type(self).__name__
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype.name, "trainable": self.trainable}
+
+    def _set_weight_options(self, activation, use_bias, kernel_initializer, bias_initializer):
+        """Validate and keep the options Conv2D and Dense share (Keras's names)."""
+        self.activation = activations.get(activation, self.label)
+        self.use_bias = bool(use_bias)
+        initializers.get(kernel_initializer, self.label)
+        initializers.get(bias_initializer, self.label)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+
+    def _weight_options_config(self):
+        return {"activation": self.activation.name, "use_bias": self.use_bias,
+                "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    # -- build -------------------------------------------------------------------------
+    def build(self, input_shape):
+        """Check ``input_shape`` (batch axis first), create parameters, set ``output_shape``."""
+        input_shape = tuple(None if d is None else int(d) for d in input_shape)
+        self._check_shape(input_shape)
+        self.input_shape = input_shape
+        rng = np.random.default_rng(self.seed)
+        self._build(input_shape, rng)
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.output_shape = self.compute_output_shape(input_shape)
+        self.built = True
+
+    def _build(self, input_shape, rng):
+        pass
+
+    def _check_shape(self, shape):
+        pass
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def count_params(self):
+        return int(sum(p.size for p in self.params.values()) + sum(s.size for s in self.state.values()))
+
+    def count_trainable_params(self):
+        return int(sum(p.size for p in self.params.values())) if self.trainable else 0
+
+    # -- calling -------------------------------------------------------------------------
+    def __call__(self, x, training=False):
+        return self.forward(x, training=training)
+
+    def _check_input(self, x):
+        """Validate at the door: an ndarray of this layer's dtype and a compatible shape."""
+        if not isinstance(x, np.ndarray):
+            raise ValueError(f"{self.label}: expected a NumPy array, received {type(x).__name__}")
+        if x.dtype != self.dtype:
+            raise ValueError(
+                f"{self.label}: expected {self.dtype.name} input, received {x.dtype}; cast it "
+                f"explicitly or build the layer with dtype={x.dtype.name!r}"
+            )
+        if not self.built:
+            try:
+                self.build((None,) + x.shape[1:])
+            except ValueError as e:  # report the array's real shape, batch included
+                raise ValueError(str(e).replace(str((None,) + x.shape[1:]), str(x.shape))) from None
+            return
+        expected = self.input_shape
+        if x.ndim != len(expected) or any(e is not None and e != d for e, d in zip(expected[1:], x.shape[1:])):
+            if len(expected) == 4 and x.ndim == 4 and expected[3] == x.shape[3]:
+                self._check_shape((None,) + x.shape[1:])  # new spatial size: still valid?
+                return
+            raise ValueError(
+                f"{self.label}: expected input shape {expected} (batch first), received {x.shape}"
+            )
+
+    def forward(self, x, training=False):
+        raise NotImplementedError
+
+    def backward(self, dy):
+        raise NotImplementedError
+
+    # -- weights -----------------------------------------------------------------------
+    def _weights(self):
+        """``{name: live array}`` of every weight present, in Keras order."""
+        return {k: self.params[k] if k in self.params else self.state[k]
+                for k in self.weight_names if k in self.params or k in self.state}
+
+    def get_weights(self):
+        """Copies of the weights in Keras order (``[kernel, bias]``; BatchNormalization's
+        ``[gamma, beta, moving_mean, moving_variance]``)."""
+        return [w.copy() for w in self._weights().values()]
+
+    def set_weights(self, weights):
+        """Set weights from a list in Keras order; count, shape and finiteness checked."""
+        weights = list(weights)
+        if self.weight_names and not self.built:
+            raise ValueError(f"{self.label}: not built yet, so its weight shapes are unknown; call "
+                             f"build(input_shape) or run it once before set_weights ({len(weights)} arrays given)")
+        current = self._weights()
+        names = list(current)
+        if len(weights) != len(names):
+            raise ValueError(
+                f"{self.label}: expected {len(names)} weight arrays {names}, received {len(weights)}"
+            )
+        for k, w in zip(names, weights):
+            w = np.asarray(w)
+            if w.shape != current[k].shape:
+                raise ValueError(
+                    f"{self.label}: weight {k!r} expected shape {current[k].shape}, received {w.shape}"
+                )
+            if not np.issubdtype(w.dtype, np.floating):
+                raise ValueError(f"{self.label}: weight {k!r} must be floating point, received {w.dtype}")
+            if not np.all(np.isfinite(w)):
+                raise ValueError(f"{self.label}: weight {k!r} contains NaN or inf")
+            current[k][...] = w  # in place: the optimizer and the model keep their references

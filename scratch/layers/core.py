@@ -1,0 +1,63 @@
+"""Core layers (``keras/src/layers/core``)."""
+
+from .. import initializers
+from .base import Layer, positive_int
+
+__all__ = ["Dense"]
+
+
+class Dense(Layer):
+    """Fully connected layer on the last axis.
+
+    Shapes: ``x: (N, ..., in)`` -> ``y: (N, ..., units)``; kernel ``(in, units)``, bias
+    ``(units,)``. On more than two axes it applies to the last one at every position (as Keras).
+
+    Forward ``z = x @ W + b, y = act(z)``. Backward ``dW = x.T @ dz``, ``db = sum_n dz``,
+    ``dx = dz @ W.T``.
+    """
+
+    weight_names = ("kernel", "bias")
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.units = positive_int(units, "units", self.label)
+        self._set_weight_options(activation, use_bias, kernel_initializer, bias_initializer)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, **self._weight_options_config()}
+
+    def _check_shape(self, shape):
+        if len(shape) < 2:
+            raise ValueError(f"{self.label}: expected input (batch, ..., features), received shape {shape}")
+        if self.built and shape[-1] != self.input_shape[-1]:
+            raise ValueError(f"{self.label}: expected {self.input_shape[-1]} input features, received {shape[-1]}")
+        if shape[-1] is None:
+            raise ValueError(f"{self.label}: the last axis of the input must have a known size, received shape {shape}")
+
+    def _build(self, input_shape, rng):
+        self.params["kernel"] = initializers.get(self.kernel_initializer, self.label)(
+            (input_shape[-1], self.units), rng, self.dtype)
+        if self.use_bias:
+            self.params["bias"] = initializers.get(self.bias_initializer, self.label)((self.units,), rng, self.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        z = x @ self.params["kernel"]
+        if self.use_bias:
+            z += self.params["bias"]
+        y = self.activation(z)
+        self._cache = (x, z, y)
+        return y
+
+    def backward(self, dy):
+        x, z, y = self._cache
+        dz = self.activation.backward(z, y, dy)
+        rows = dz.reshape(-1, self.units)  # every leading axis is a batch of rows
+        self.grads["kernel"] = x.reshape(-1, x.shape[-1]).T @ rows
+        if self.use_bias:
+            self.grads["bias"] = rows.sum(axis=0)
+        return dz @ self.params["kernel"].T if self.input_grad else None

@@ -1,0 +1,169 @@
+"""Pooling layers (``keras/src/layers/pooling``)."""
+
+import numpy as np
+
+from .. import geometry, parallel
+from .base import Layer, check_rank4, check_window_fits
+
+__all__ = ["MaxPooling2D", "AveragePooling2D"]
+
+_CHUNK_BYTES = 1 << 20  # multi-pass elementwise work goes over about this much input at a time
+
+
+class _Pooling2D(Layer):
+    """Shared geometry and validation of the 2-D pooling layers."""
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size = geometry.normalize_tuple(pool_size, "pool_size", self.label)
+        self.strides = self.pool_size if strides is None else geometry.normalize_tuple(strides, "strides", self.label)
+        self.padding = geometry.normalize_padding(padding, self.label)
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": list(self.pool_size),
+                "strides": list(self.strides), "padding": self.padding}
+
+    def _check_shape(self, shape):
+        check_rank4(self, shape)
+        check_window_fits(self, shape, "pool_size", self.pool_size)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        return (n, geometry.output_length(h, ph, sh, self.padding),
+                geometry.output_length(w, pw, sw, self.padding), c)
+
+    def _geometry(self, x_shape):
+        (kh, kw), (sh, sw) = self.pool_size, self.strides
+        ph = geometry.pads(x_shape[1], kh, sh, self.padding)
+        pw = geometry.pads(x_shape[2], kw, sw, self.padding)
+        hp, wp = x_shape[1] + sum(ph), x_shape[2] + sum(pw)
+        return ph, pw, (hp - kh) // sh + 1, (wp - kw) // sw + 1
+
+    def _windows(self, ho, wo):
+        """``(i, j, row_slice, col_slice)`` for each window offset, in row-major order."""
+        (kh, kw), (sh, sw) = self.pool_size, self.strides
+        for i in range(kh):
+            for j in range(kw):
+                yield slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw)
+
+
+class MaxPooling2D(_Pooling2D):
+    """Max pooling, channels-last.
+
+    Shapes: ``x: (N, H, W, C)`` -> ``y: (N, H_out, W_out, C)``.
+
+    Forward: ``y = max over the window``; with ``padding='same'`` the padding is ``-inf`` so
+    it never wins. Backward: each window sends its ``dy`` to one cell, the first maximum in
+    row-major order (what TensorFlow's MaxPoolGrad does when a window has ties); windows that
+    overlap add their contributions.
+    """
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        ph, pw, ho, wo = self._geometry(x.shape)
+        xp = x if ph == (0, 0) and pw == (0, 0) else np.pad(
+            x, ((0, 0), ph, pw, (0, 0)), constant_values=-np.inf)
+        y = np.empty((x.shape[0], ho, wo, x.shape[3]), dtype=self.dtype)
+        windows = list(self._windows(ho, wo))
+
+        def images(lo, hi):  # slices of the batch, on parallel threads
+            yc = y[lo:hi]
+            for k, (rs, cs) in enumerate(windows):  # loop over the window's offsets only
+                if k == 0:
+                    yc[...] = xp[lo:hi, rs, cs, :]
+                else:
+                    np.maximum(yc, xp[lo:hi, rs, cs, :], out=yc)
+
+        parallel.over_batch(len(y), images, xp.nbytes)
+        self._cache = (x.shape, xp, ph, pw, y)
+        return y
+
+    def backward(self, dy, relu_input=False):
+        """``dy``: dL/dy -> dL/dx. ``relu_input=True`` (``x`` came out of a ReLU, ``x = relu(z)``)
+        returns dL/dz instead: since ``max(relu(z)) = relu(max(z))``, the ReLU mask is applied
+        to the pooled gradient (``dy * (y > 0)``, a quarter of the size for 2x2 pools) before it
+        is routed. A window routes to a cell holding its max; if that max is 0 the cell's mask
+        is 0 and so is the masked ``dy``, whatever cell the tie picks: the same values as
+        masking the routed gradient with ``x > 0``."""
+        x_shape, xp, ph, pw, y = self._cache
+        ho, wo = y.shape[1:3]
+        (kh, kw), (sh, sw) = self.pool_size, self.strides
+        # Windows that tile the input (strides == pool_size) neither overlap nor leave gaps:
+        # each cell then receives exactly one write, straight into its place in dx.
+        tiles = (kh, kw) == (sh, sw)
+        if tiles:
+            dxp = np.empty(xp.shape, dtype=self.dtype)
+            dxp[:, ho * sh:] = 0  # cells past the last window ('valid' on an odd size)
+            dxp[:, :, wo * sw:] = 0
+        else:
+            dxp = np.zeros(xp.shape, dtype=self.dtype)
+        # A few images at a time, so the passes below over one chunk stay in the CPU's cache;
+        # slices of the batch on parallel threads (each image's gradient is independent).
+        chunk = max(1, _CHUNK_BYTES // max(1, xp[:1].nbytes))
+
+        def images(lo, hi):
+            taken_buf = np.empty((min(chunk, hi - lo),) + y.shape[1:], dtype=bool)  # an earlier cell holds the max
+            hit_buf = np.empty_like(taken_buf)
+            for start in range(lo, hi, chunk):
+                part = slice(start, min(start + chunk, hi))
+                xc, yc, dyc, dxc = xp[part], y[part], dy[part], dxp[part]
+                taken, hit = taken_buf[:len(yc)], hit_buf[:len(yc)]
+                if relu_input:
+                    np.greater(yc, 0, out=taken)
+                    dyc = dyc * taken
+                for k, (rs, cs) in enumerate(self._windows(ho, wo)):
+                    if k == 0:
+                        np.equal(xc[:, rs, cs, :], yc, out=taken)
+                        first = taken
+                    else:
+                        np.equal(xc[:, rs, cs, :], yc, out=hit)
+                        np.greater(hit, taken, out=hit)  # a max here and not already taken
+                        np.logical_or(taken, hit, out=taken)
+                        first = hit
+                    if tiles:
+                        np.multiply(dyc, first, out=dxc[:, rs, cs, :])
+                    else:
+                        dxc[:, rs, cs, :] += dyc * first
+
+        parallel.over_batch(len(y), images, xp.nbytes)
+        return dxp[:, ph[0]:xp.shape[1] - ph[1], pw[0]:xp.shape[2] - pw[1], :]
+
+
+class AveragePooling2D(_Pooling2D):
+    """Average pooling, channels-last.
+
+    Shapes: ``x: (N, H, W, C)`` -> ``y: (N, H_out, W_out, C)``.
+
+    Forward: ``y = sum over the window / count``, where ``count`` is the number of real
+    (non-padding) cells in the window, as Keras's 'same' average pooling.
+    Backward: every real cell of a window receives ``dy / count``.
+    """
+
+    def _counts(self, x_shape, ph, pw, ho, wo):
+        ones = np.zeros((1, x_shape[1] + sum(ph), x_shape[2] + sum(pw), 1), dtype=self.dtype)
+        ones[:, ph[0]:ph[0] + x_shape[1], pw[0]:pw[0] + x_shape[2], :] = 1
+        count = np.zeros((1, ho, wo, 1), dtype=self.dtype)
+        for rs, cs in self._windows(ho, wo):
+            count += ones[:, rs, cs, :]
+        return count
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        ph, pw, ho, wo = self._geometry(x.shape)
+        xp = x if ph == (0, 0) and pw == (0, 0) else np.pad(x, ((0, 0), ph, pw, (0, 0)))
+        total = np.zeros((x.shape[0], ho, wo, x.shape[3]), dtype=self.dtype)
+        for rs, cs in self._windows(ho, wo):
+            total += xp[:, rs, cs, :]
+        count = self._counts(x.shape, ph, pw, ho, wo)
+        self._cache = (x.shape, xp.shape, ph, pw, count)
+        return total / count
+
+    def backward(self, dy):
+        x_shape, xp_shape, ph, pw, count = self._cache
+        ho, wo = dy.shape[1:3]
+        share = dy / count
+        dxp = np.zeros(xp_shape, dtype=self.dtype)
+        for rs, cs in self._windows(ho, wo):
+            dxp[:, rs, cs, :] += share
+        return dxp[:, ph[0]:xp_shape[1] - ph[1], pw[0]:xp_shape[2] - pw[1], :]

@@ -1,0 +1,47 @@
+"""Regularization layers (``keras/src/layers/regularization``)."""
+
+import numpy as np
+
+from .base import Layer
+
+__all__ = ["Dropout"]
+
+
+class Dropout(Layer):
+    """Inverted dropout: when training, ``y = x * keep / (1 - rate)``; identity otherwise.
+
+    ``keep`` is drawn from this layer's own generator (seeded by ``seed``), so the same seed
+    gives the same masks. ``fixed_mask`` (a boolean array shaped like the input, or
+    broadcastable to it) replaces the random draw: the parity tests inject the same mask in
+    both engines that way. Backward: ``dx = dy * keep / (1 - rate)``.
+    """
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate < 1:
+            raise ValueError(f"{self.label}: rate must be a number in [0, 1), received {rate!r}")
+        self.rate = float(rate)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.fixed_mask = None
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        if not training or self.rate == 0:
+            self._cache = None
+            return x
+        if self.fixed_mask is not None:
+            keep = np.asarray(self.fixed_mask, dtype=bool)
+            if np.broadcast_shapes(keep.shape, x.shape) != x.shape:
+                raise ValueError(f"{self.label}: fixed_mask shape {keep.shape} does not fit input {x.shape}")
+        else:
+            keep = self.rng.random(x.shape) >= self.rate
+        scale = keep * self.dtype.type(1.0 / (1.0 - self.rate))
+        self._cache = scale.astype(self.dtype, copy=False)
+        return x * self._cache
+
+    def backward(self, dy):
+        return dy if self._cache is None else dy * self._cache
