@@ -47,14 +47,14 @@ def keras_layer_pass(klayer, x, dy, training=False):
     return out
 
 
-def layer_parity(layer, x, seed=0):
+def layer_parity(layer, x, seed=0, training=False):
     """``(scratch, keras)`` results of one layer on ``x`` with a random upstream gradient."""
     if not layer.built:
         layer.build((None,) + x.shape[1:])
     klayer = keras_twin(layer)
     y_shape = (x.shape[0],) + layer.output_shape[1:]
     dy = np.random.default_rng(seed).standard_normal(y_shape).astype(x.dtype)
-    return scratch_layer_pass(layer, x, dy), keras_layer_pass(klayer, x, dy)
+    return scratch_layer_pass(layer, x, dy, training), keras_layer_pass(klayer, x, dy, training)
 
 
 # -- whole models ----------------------------------------------------------------------------

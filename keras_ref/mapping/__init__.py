@@ -30,4 +30,13 @@ def from_keras(*names):
     return register
 
 
-from . import activations, convolutional, core, pooling, regularization, reshaping  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    activations,
+    convolutional,
+    core,
+    normalization,
+    pooling,
+    preprocessing,
+    regularization,
+    reshaping,
+)

@@ -6,22 +6,36 @@
     activations.py     ReLU, Softmax            (the functions: ``scratch.activations``)
     reshaping.py       Flatten
     regularization.py  Dropout
+    normalization.py   (BatchNormalization, LayerNormalization)
+    preprocessing.py   (Rescaling, Normalization)
     base.py            the protocol every layer follows (``Layer``)
 
 ``LAYERS`` maps each class name to its class (what an architecture's ``class_name`` names);
 a module lists its layers in ``__all__``.
 """
 
-from . import activations, base, convolutional, core, pooling, regularization, reshaping  # noqa: F401
+from . import (  # noqa: F401
+    activations,
+    base,
+    convolutional,
+    core,
+    normalization,
+    pooling,
+    preprocessing,
+    regularization,
+    reshaping,
+)
 from .activations import *  # noqa: F403
 from .base import Layer
 from .convolutional import *  # noqa: F403
 from .core import *  # noqa: F403
+from .normalization import *  # noqa: F403
 from .pooling import *  # noqa: F403
+from .preprocessing import *  # noqa: F403
 from .regularization import *  # noqa: F403
 from .reshaping import *  # noqa: F403
 
-FAMILIES = (core, convolutional, pooling, activations, reshaping, regularization)
+FAMILIES = (core, convolutional, pooling, activations, reshaping, regularization, normalization, preprocessing)
 LAYERS = {name: getattr(module, name) for module in FAMILIES for name in module.__all__}
 
 

@@ -1,0 +1,3 @@
+"""Normalization layers (``keras/src/layers/normalization``)."""
+
+__all__ = []

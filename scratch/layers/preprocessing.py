@@ -1,0 +1,3 @@
+"""Preprocessing layers (``keras/src/layers/preprocessing``)."""
+
+__all__ = []
