@@ -184,8 +184,15 @@ def keras_optimizer(name, dtype):
 
 
 def weights_of(model_layers):
-    return {(la.name, k): np.array(w) for la in model_layers for k, w in
-            zip(("kernel", "bias"), la.get_weights())}
+    """``{(layer, weight name): array}`` of every weight, trainable or not (BatchNormalization's
+    moving statistics included), from scratch layers or Keras layers (named by their variables)."""
+    out = {}
+    for la in model_layers:
+        if isinstance(la, scratch.Layer):
+            out.update({(la.name, k): np.array(w) for k, w in la._weights().items()})
+        else:
+            out.update({(la.name, v.name): np.array(v) for v in la.weights})
+    return out
 
 
 def train_parity(arch, dtype, optimizer, batches, seed=0):

@@ -41,11 +41,12 @@ def collect(steps=tol.TRAIN_STEPS, progress=None):
                 t = tol.for_dtype("MODEL", dtype)
                 _fold(rows, (arch, dtype), compare(ours, theirs, t, dtype), t)
         for arch, optimizer, batch, _ in cases.TRAIN_RUNS:
+            label = arch if isinstance(arch, str) else arch["name"]  # a registry name or a description
             if progress:
-                progress(f"training {arch} {optimizer} {dtype}")
+                progress(f"training {label} {optimizer} {dtype}")
             t = tol.for_dtype("TRAIN", dtype)
             for _, ours, theirs in cases.run_training(arch, optimizer, batch, dtype, steps):
-                _fold(rows, (arch, dtype), compare(ours, theirs, t, dtype), t)
+                _fold(rows, (label, dtype), compare(ours, theirs, t, dtype), t)
     return rows
 
 

@@ -30,7 +30,8 @@ def test_injected_mask_really_drops():
 TRAIN_PARAMS = [(a, o, b, d) for a, o, b, dtypes in cases.TRAIN_RUNS for d in dtypes]
 
 
-@pytest.mark.parametrize("arch, optimizer, batch, dtype", TRAIN_PARAMS, ids=["-".join(p[:2] + p[3:]) for p in TRAIN_PARAMS])
+@pytest.mark.parametrize("arch, optimizer, batch, dtype", TRAIN_PARAMS,
+                         ids=["-".join((a if isinstance(a, str) else a["name"], o, d)) for a, o, _, d in TRAIN_PARAMS])
 def test_training_steps_match_keras(arch, optimizer, batch, dtype):
     steps = cases.run_training(arch, optimizer, batch, dtype, tol.TRAIN_STEPS)
     assert len(steps) == tol.TRAIN_STEPS
