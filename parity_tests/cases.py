@@ -14,6 +14,7 @@ from parity_tests.layer_cases import (  # noqa: E402  (one list of cases per Ker
     activations,
     convolutional,
     core,
+    merging,
     normalization,
     pooling,
     preprocessing,
@@ -22,7 +23,7 @@ from parity_tests.layer_cases import (  # noqa: E402  (one list of cases per Ker
 )
 
 LAYER_CASES = [case for family in (convolutional, pooling, core, reshaping, activations, regularization,
-                                   normalization, preprocessing) for case in family.CASES]
+                                   normalization, preprocessing, merging) for case in family.CASES]
 # Every layer class the engine has must have at least one case (test_every_layer_type_is_covered).
 LAYER_TYPES = tuple(sorted(scratch.LAYERS))
 DTYPES = ("float32", "float64")
@@ -73,9 +74,13 @@ def run_layer_case(case, dtype, seed=0):
     _, cls_name, kwargs, shape, *rest = case
     options = rest[0] if rest else {}
     layer = make_layer(cls_name, kwargs, dtype, seed)
-    layer.build((None,) + shape[1:])
+    if isinstance(shape, list):  # a merge layer: one input per shape
+        layer.build([(None,) + s[1:] for s in shape])
+        x = [layer_input(s, dtype, seed + i) for i, s in enumerate(shape)]
+    else:
+        layer.build((None,) + shape[1:])
+        x = layer_input(shape, dtype, seed, relu_zeros=cls_name == "ReLU")
     randomize_bias(layer, seed)
-    x = layer_input(shape, dtype, seed, relu_zeros=cls_name == "ReLU")
     return engines.layer_parity(layer, x, seed=seed + 2, training=options.get("training", False))
 
 

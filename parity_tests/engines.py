@@ -20,9 +20,15 @@ def scratch_layer_pass(layer, x, dy, training=False):
     """Forward ``x``, backward ``dy`` through a scratch layer: output, dL/dx, parameter gradients."""
     y = layer.forward(x, training=training)
     dx = layer.backward(dy)
-    out = {(layer.name, "output"): y, (layer.name, "grad input"): dx}
+    out = {(layer.name, "output"): y}
+    out.update({(layer.name, "grad input" + suffix): d for suffix, d in _named_inputs(dx)})
     out.update({(layer.name, f"grad {k}"): g for k, g in layer.grads.items()})
     return out
+
+
+def _named_inputs(dx):
+    """``("", dx)`` for one input; ``(" 0", dx_0), (" 1", dx_1)...`` for a merge layer's list."""
+    return [(f" {i}", d) for i, d in enumerate(dx)] if isinstance(dx, list) else [("", dx)]
 
 
 def keras_twin(layer):
@@ -35,15 +41,18 @@ def keras_twin(layer):
 
 def keras_layer_pass(klayer, x, dy, training=False):
     """The same through a Keras layer, with ``tf.GradientTape`` on ``sum(y * dy)`` (so dL/dy = dy)."""
-    xt = tf.constant(x)
+    xts = [tf.constant(a) for a in x] if isinstance(x, list) else [tf.constant(x)]
     with tf.GradientTape() as tape:
-        tape.watch(xt)
-        y = klayer(xt, training=training)
+        for xt in xts:
+            tape.watch(xt)
+        y = klayer(xts if isinstance(x, list) else xts[0], training=training)
         s = tf.reduce_sum(y * tf.constant(dy))
     variables = klayer.trainable_variables
-    grads = tape.gradient(s, [xt] + variables)
-    out = {(klayer.name, "output"): y.numpy(), (klayer.name, "grad input"): grads[0].numpy()}
-    out.update({(klayer.name, f"grad {v.name}"): g.numpy() for v, g in zip(variables, grads[1:])})
+    grads = tape.gradient(s, xts + variables)
+    dx = [g.numpy() for g in grads[:len(xts)]]
+    out = {(klayer.name, "output"): y.numpy()}
+    out.update({(klayer.name, "grad input" + suffix): d for suffix, d in _named_inputs(dx if isinstance(x, list) else dx[0])})
+    out.update({(klayer.name, f"grad {v.name}"): g.numpy() for v, g in zip(variables, grads[len(xts):])})
     return out
 
 
@@ -52,8 +61,9 @@ def layer_parity(layer, x, seed=0, training=False):
     if not layer.built:
         layer.build((None,) + x.shape[1:])
     klayer = keras_twin(layer)
-    y_shape = (x.shape[0],) + layer.output_shape[1:]
-    dy = np.random.default_rng(seed).standard_normal(y_shape).astype(x.dtype)
+    first = x[0] if isinstance(x, list) else x
+    y_shape = (first.shape[0],) + layer.output_shape[1:]
+    dy = np.random.default_rng(seed).standard_normal(y_shape).astype(first.dtype)
     return scratch_layer_pass(layer, x, dy, training), keras_layer_pass(klayer, x, dy, training)
 
 

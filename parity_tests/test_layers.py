@@ -16,8 +16,10 @@ def test_layer_matches_keras(case, dtype):
     ours, theirs = cases.run_layer_case(case, dtype)
     diffs = assert_parity(ours, theirs, tol.for_dtype("LAYER", dtype), context=f"{case[0]} {dtype}", dtype=dtype)
     layer = cases.make_layer(case[1], case[2], dtype)
-    layer.build((None,) + case[3][1:])
-    expected = {"output", "grad input"} | {f"grad {k}" for k in layer.params}
+    shape = case[3]
+    layer.build([(None,) + s[1:] for s in shape] if isinstance(shape, list) else (None,) + shape[1:])
+    inputs = {f"grad input {i}" for i in range(len(shape))} if isinstance(shape, list) else {"grad input"}
+    expected = {"output"} | inputs | {f"grad {k}" for k in layer.params}
     assert expected <= {d.tensor for d in diffs}  # every gradient was compared, none missing
 
 

@@ -21,6 +21,7 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "18")
 from . import activations  # noqa: F401  (scratch.activations)
 from .architectures import REGISTRY, get_architecture
 from .data import DataError, load_mnist, preprocess
+from .functional import Input, Model
 from .layers import *  # noqa: F403  (every layer class, by its Keras name)
 from .layers import LAYERS, Layer
 from .losses import CategoricalCrossentropy, SparseCategoricalCrossentropy
@@ -28,7 +29,7 @@ from .model import NonFiniteLossError, Sequential, build_model, load_checkpoint,
 from .optimizers import SGD, Adam, RMSprop
 
 __all__ = [
-    "REGISTRY", "get_architecture", "DataError", "load_mnist", "preprocess", "LAYERS", "Layer", *LAYERS,
+    "REGISTRY", "get_architecture", "DataError", "load_mnist", "preprocess", "LAYERS", "Layer", *LAYERS, "Input", "Model",
     "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "NonFiniteLossError",
     "Sequential", "build_model", "load_checkpoint", "save_checkpoint", "SGD", "Adam", "RMSprop",
 ]

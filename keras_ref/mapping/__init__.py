@@ -34,6 +34,7 @@ from . import (  # noqa: E402, F401
     activations,
     convolutional,
     core,
+    merging,
     normalization,
     pooling,
     preprocessing,

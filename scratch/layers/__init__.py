@@ -8,6 +8,7 @@
     regularization.py  Dropout
     normalization.py   (BatchNormalization, LayerNormalization)
     preprocessing.py   (Rescaling, Normalization)
+    merging.py         Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate
     base.py            the protocol every layer follows (``Layer``)
 
 ``LAYERS`` maps each class name to its class (what an architecture's ``class_name`` names);
@@ -19,6 +20,7 @@ from . import (  # noqa: F401
     base,
     convolutional,
     core,
+    merging,
     normalization,
     pooling,
     preprocessing,
@@ -29,13 +31,15 @@ from .activations import *  # noqa: F403
 from .base import Layer
 from .convolutional import *  # noqa: F403
 from .core import *  # noqa: F403
+from .merging import *  # noqa: F403
 from .normalization import *  # noqa: F403
 from .pooling import *  # noqa: F403
 from .preprocessing import *  # noqa: F403
 from .regularization import *  # noqa: F403
 from .reshaping import *  # noqa: F403
 
-FAMILIES = (core, convolutional, pooling, activations, reshaping, regularization, normalization, preprocessing)
+FAMILIES = (core, convolutional, pooling, activations, reshaping, regularization, normalization, preprocessing,
+            merging)
 LAYERS = {name: getattr(module, name) for module in FAMILIES for name in module.__all__}
 
 

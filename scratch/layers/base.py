@@ -129,6 +129,12 @@ class Layer:
 
     # -- calling -------------------------------------------------------------------------
     def __call__(self, x, training=False):
+        """``forward(x)`` on arrays; on symbolic tensors (``scratch.Input``) it records the call in a
+        graph instead (see ``scratch.functional``)."""
+        from .. import functional  # the graph module builds on this one
+
+        if functional.is_symbolic(x):
+            return functional.connect(self, x)
         return self.forward(x, training=training)
 
     def _check_input(self, x):
