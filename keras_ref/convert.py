@@ -22,7 +22,7 @@ import numpy as np
 
 import scratch
 
-from . import mapping
+from . import functional, mapping
 from .mapping.common import refuse
 
 if keras.backend.backend() != "tensorflow":
@@ -62,8 +62,12 @@ def build_keras(arch, dtype="float32"):
 
 def to_keras(model):
     """A Keras ``Sequential`` computing what scratch ``model`` computes, with its weights copied."""
+    if isinstance(model, scratch.Model):
+        keras_model = functional.graph_to_keras(model, keras_layer)
+        functional.copy_weights_to_keras(model, keras_model)
+        return keras_model
     if not isinstance(model, scratch.Sequential):
-        raise ValueError(f"to_keras: expected a scratch.Sequential, received {type(model).__name__}")
+        raise ValueError(f"to_keras: expected a scratch.Sequential or scratch.Model, received {type(model).__name__}")
     if not model.built:
         raise ValueError("to_keras: the scratch model is not built; give it an input_shape or call it once")
     keras_model = _keras_structure(model)
@@ -99,9 +103,18 @@ def _scratch_layer(klayer, dtype):
     return mapping.FROM_KERAS[kind](klayer, {"name": klayer.name, "dtype": dtype, "trainable": bool(klayer.trainable)})
 
 
+def _leaf_layers(keras_model):
+    """Every layer of ``keras_model`` that computes something, nested models opened, inputs left out."""
+    for klayer in keras_model.layers:
+        if isinstance(klayer, keras.Model):
+            yield from _leaf_layers(klayer)
+        elif not isinstance(klayer, keras.layers.InputLayer):
+            yield klayer
+
+
 def _model_dtype(keras_model):
     names = {}
-    for klayer in keras_model.layers:
+    for klayer in _leaf_layers(keras_model):
         policy = klayer.dtype_policy.name
         if policy not in DTYPES:
             refuse(klayer, "dtype", policy, f"one of {DTYPES} (no mixed or half precision)")
@@ -120,8 +133,10 @@ def from_keras(keras_model, preprocess="scale", loss=None):
     sparse categorical cross-entropy from logits) are not part of a Keras model: give them
     when you know them (``load_weights_file`` takes them from the architecture).
     """
+    if isinstance(keras_model, keras.Model) and not isinstance(keras_model, keras.Sequential):
+        return _graph_from_keras(keras_model, preprocess, loss)
     if not isinstance(keras_model, keras.Sequential):
-        raise ValueError(f"from_keras: expected a keras.Sequential, received {type(keras_model).__name__}")
+        raise ValueError(f"from_keras: expected a Keras model, received {type(keras_model).__name__}")
     if not keras_model.built or not keras_model.inputs:
         raise ValueError(f"from_keras: Keras model {keras_model.name!r} is not built; give it a keras.Input(shape=...)")
     shape = tuple(keras_model.inputs[0].shape)
@@ -139,4 +154,19 @@ def from_keras(keras_model, preprocess="scale", loss=None):
             layer.set_weights([np.asarray(w) for w in klayer.get_weights()])
         except ValueError as e:
             raise ValueError(f"from_keras: {e}") from None
+    return model
+
+
+def _graph_from_keras(keras_model, preprocess, loss):
+    """A ``scratch.Model`` for a Keras Functional model (nested models included), weights copied."""
+    if not keras_model.built or not keras_model.inputs:
+        raise ValueError(f"from_keras: Keras model {keras_model.name!r} is not built")
+    dtype = _model_dtype(keras_model)
+    model = functional.graph_from_keras(keras_model, _scratch_layer, dtype)
+    try:
+        functional.copy_weights_from_keras(model, keras_model)
+    except ValueError as e:
+        raise ValueError(f"from_keras: {e}") from None
+    model.preprocess = preprocess
+    model.loss_spec = loss or {"class_name": "SparseCategoricalCrossentropy", "from_logits": True}
     return model

@@ -160,13 +160,16 @@ def scratch_optimizer(name):
 
 @contextlib.contextmanager
 def keras_floatx(dtype):
-    """Run Keras with ``keras.config.floatx() == dtype``, restoring the previous value after."""
-    previous = keras.config.floatx()
+    """Run Keras with ``keras.config.floatx() == dtype`` and the global dtype policy ``dtype`` (new
+    layers and inputs compute and store in ``dtype``), restoring both after."""
+    previous, policy = keras.config.floatx(), keras.config.dtype_policy()
     keras.config.set_floatx(str(dtype))
+    keras.config.set_dtype_policy(str(dtype))  # layers take the global policy, cached once computed
     try:
         yield
     finally:
         keras.config.set_floatx(previous)
+        keras.config.set_dtype_policy(policy)
 
 
 def keras_optimizer(name, dtype):

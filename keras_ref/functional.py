@@ -1,0 +1,108 @@
+"""Graph models across the engines: a Keras Functional model <-> a ``scratch.Model``.
+
+Both sides are the same data: layers, and for each call of a layer the tensors it was called
+on. ``graph_from_keras`` walks Keras's call history (each Keras tensor remembers the layer call
+that made it: ``_keras_history``) from the outputs back to the inputs and replays every call on
+scratch layers; ``graph_to_keras`` replays a scratch model's nodes on Keras layers. A layer
+called several times becomes one layer called several times on the other side (shared
+weights stay shared); a model used as a layer (a nested Functional or Sequential) becomes a
+nested model. Weights are copied layer by layer, by name, unchanged.
+"""
+
+import keras
+
+import scratch
+
+
+def _history(kt):
+    return kt._keras_history
+
+
+def graph_from_keras(km, convert_layer, dtype):
+    """A ``scratch.Model`` computing what Functional (or built Sequential) ``km`` computes, without weights.
+
+    ``convert_layer(klayer, dtype)`` makes the scratch twin of one (non-model) Keras layer.
+    """
+    inputs = [scratch.Input(tuple(t.shape[1:]), name=t.name, dtype=dtype) for t in km.inputs]
+    symbols = {id(kt): s for kt, s in zip(km.inputs, inputs)}
+    twins = {}  # id(keras layer) -> scratch layer (one twin per layer, however often it is called)
+
+    def twin(op):
+        if id(op) not in twins:
+            if isinstance(op, keras.Model):
+                twins[id(op)] = graph_from_keras(op, convert_layer, dtype)
+                twins[id(op)].trainable = bool(op.trainable)
+            else:
+                twins[id(op)] = convert_layer(op, dtype)
+        return twins[id(op)]
+
+    for out in km.outputs:  # an explicit stack: graphs of hundreds of layers, no recursion limit
+        stack = [out]
+        while stack:
+            kt = stack[-1]
+            if id(kt) in symbols:
+                stack.pop()
+                continue
+            op, node_index, _ = _history(kt)
+            if op is None or isinstance(op, keras.layers.InputLayer):
+                raise ValueError(f"from_keras: model {km.name!r} needs tensor {kt.name!r}, which is not among its "
+                                 f"inputs")
+            node = op._inbound_nodes[node_index]
+            missing = [t for t in node.input_tensors if id(t) not in symbols]
+            if missing:
+                stack.extend(missing)
+                continue
+            stack.pop()
+            if node.arguments.kwargs.get("mask") is not None:
+                raise ValueError(f"from_keras: layer {op.name!r} is called with a mask; the scratch engine has no masks")
+            first = node.arguments.args[0] if node.arguments.args else None
+            args = [symbols[id(t)] for t in node.input_tensors]
+            as_list = isinstance(first, (list, tuple))
+            result = twin(op)(args if as_list else args[0])
+            if len(node.outputs) != 1:
+                raise ValueError(f"from_keras: layer {op.name!r} has {len(node.outputs)} outputs; the scratch "
+                                 f"engine's layers have one")
+            symbols[id(node.outputs[0])] = result
+    outputs = [symbols[id(t)] for t in km.outputs]
+    multi_in = len(inputs) > 1 or isinstance(getattr(km, "_inputs_struct", None), (list, tuple))
+    multi_out = len(outputs) > 1 or isinstance(getattr(km, "_outputs_struct", None), (list, tuple))
+    return scratch.Model(inputs if multi_in else inputs[0], outputs if multi_out else outputs[0], name=km.name,
+                         dtype=dtype)
+
+
+def copy_weights_from_keras(model, km):
+    """Copy every weight of Keras ``km`` into the scratch graph ``model``, layer by layer by name."""
+    klayers = {la.name: la for la in km.layers}
+    for layer in model.layers:
+        klayer = klayers[layer.name]
+        if isinstance(layer, scratch.Model):
+            copy_weights_from_keras(layer, klayer)
+        else:
+            layer.set_weights([w for w in klayer.get_weights()])
+
+
+def graph_to_keras(model, keras_layer):
+    """A ``keras.Model`` with ``model``'s graph (Keras layers from ``keras_layer(layer)``), without weights."""
+    kin = [keras.Input(shape=t.shape[1:], dtype=t.dtype.name, name=t.name) for t in model.inputs]
+    tensors = {id(t): k for t, k in zip(model.inputs, kin)}
+    twins = {}
+    for node in model.nodes:
+        layer = node.layer
+        if layer not in twins:
+            twins[layer] = graph_to_keras(layer, keras_layer) if isinstance(layer, scratch.Model) else keras_layer(layer)
+        args = [tensors[id(t)] for t in node.inbound]
+        tensors[id(node.output)] = twins[layer](args if node.as_list else args[0])
+    outs = [tensors[id(t)] for t in model.outputs]
+    km = keras.Model(kin if model._multi_in else kin[0], outs if model._multi_out else outs[0], name=model.name)
+    km.trainable = model.trainable
+    return km
+
+
+def copy_weights_to_keras(model, km):
+    klayers = {la.name: la for la in km.layers}
+    for layer in model.layers:
+        klayer = klayers[layer.name]
+        if isinstance(layer, scratch.Model):
+            copy_weights_to_keras(layer, klayer)
+        else:
+            klayer.set_weights(layer.get_weights())
