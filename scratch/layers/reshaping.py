@@ -22,7 +22,10 @@ def normalize_margins(value, name, layer):
     """
     expected = f"{name} must be an int, a pair of ints or a pair of pairs ((top, bottom), (left, right)) of " \
                f"non-negative ints"
-    if _is_int(value):
+    given = value
+    if isinstance(value, str):
+        value = None
+    elif _is_int(value):
         value = ((value, value), (value, value))
     try:
         value = tuple(value)
@@ -30,10 +33,10 @@ def normalize_margins(value, name, layer):
             value = ((value[0], value[0]), (value[1], value[1]))
         value = tuple(tuple(pair) for pair in value)
     except TypeError:
-        raise ValueError(f"{layer}: {expected}, received {value!r}") from None
-    if len(value) != 2 or any(len(pair) != 2 for pair in value) or \
+        value = None
+    if value is None or len(value) != 2 or any(len(pair) != 2 for pair in value) or \
             not all(_is_int(v) and v >= 0 for pair in value for v in pair):
-        raise ValueError(f"{layer}: {expected}, received {value!r}")
+        raise ValueError(f"{layer}: {expected}, received {given!r}")
     return tuple(tuple(int(v) for v in pair) for pair in value)
 
 
@@ -170,10 +173,10 @@ class Cropping2D(Layer):
 
     def _check_shape(self, shape):
         check_rank4(self, shape)
-        for n, crop, axis in zip(shape[1:3], self.cropping, ("height", "width")):
+        for n, crop, axis in zip(shape[1:3], self.cropping, ("rows", "columns")):
             if n is not None and sum(crop) >= n:
                 raise ValueError(f"{self.label}: cropping {self.cropping} removes {sum(crop)} of the input's {n} "
-                                 f"rows of {axis}, leaving none (input shape {shape})")
+                                 f"{axis}, leaving none (input shape {shape})")
 
     def compute_output_shape(self, input_shape):
         n, h, w, c = input_shape
