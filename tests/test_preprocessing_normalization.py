@@ -75,6 +75,14 @@ def test_normalization_shape_errors():
         scratch.Normalization(axis=0, mean=1.0, variance=1.0, name="n").build((None, 4, 4, 2))
 
 
+def test_normalization_refuses_a_new_size_of_a_kept_axis():
+    layer = scratch.Normalization(axis=(1, 3), mean=1.0, variance=1.0, name="n")
+    layer(np.zeros((2, 4, 4, 2), np.float32))
+    assert layer(np.zeros((1, 4, 7, 2), np.float32)).shape == (1, 4, 7, 2)  # a reduced axis may change
+    with raises("Normalization 'n'", "built for input shape (None, 4, 4, 2)", "(2, 5, 4, 2)"):
+        layer(np.zeros((2, 5, 4, 2), np.float32))
+
+
 def test_normalization_config_round_trip_keeps_exact_values():
     spec = {"class_name": "Normalization", "config": {"axis": [1, 2], "mean": [[0.1, 0.2]], "variance": [[0.3, 0.4]],
                                                       "invert": True}}

@@ -89,6 +89,9 @@ class Normalization(Layer):
 
     def forward(self, x, training=False):
         self._check_input(x)
+        if any(m != 1 and m != d for m, d in zip(self._mean.shape[1:], x.shape[1:])):
+            raise ValueError(f"{self.label}: built for input shape {self.input_shape} with a mean per index of axis "
+                             f"{self.axis}, received shape {x.shape}")
         if self.invert:
             return self._mean + x * self._std
         return (x - self._mean) / self._std
