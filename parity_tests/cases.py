@@ -2,7 +2,8 @@
 
 Layer cases are ``(id, class name, constructor kwargs, input shape (N, H, W, C) or (N, F))``,
 optionally followed by a dict of options (``{"training": True}``: run both layers in training
-mode); they live in ``parity_tests/layer_cases/``, one module per Keras family.
+mode; ``{"integers": k}``: the input scaled by ``k`` and rounded to integers, so values tie
+exactly); they live in ``parity_tests/layer_cases/``, one module per Keras family.
 'same' cases include odd padding totals (e.g. n=7, k=2, s=1: total 1; n=8, k=3, s=2: total 1,
 the extra row/column going at the bottom/right).
 """
@@ -80,6 +81,8 @@ def run_layer_case(case, dtype, seed=0):
     else:
         layer.build((None,) + shape[1:])
         x = layer_input(shape, dtype, seed, relu_zeros=cls_name == "ReLU")
+        if options.get("integers"):  # small integers: exact ties (e.g. several maxima in a window)
+            x = np.round(x * options["integers"])
     randomize_bias(layer, seed)
     return engines.layer_parity(layer, x, seed=seed + 2, training=options.get("training", False))
 

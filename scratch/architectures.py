@@ -12,6 +12,13 @@ scratch model (``scratch.build_model``) and its Keras twin (``keras_ref.build_ke
     }
 
 Layer configs use Keras's argument names; anything left out takes Keras's default.
+
+The input may also be given as Keras writes it in a ``Sequential``'s config: a first layer
+``{"class_name": "InputLayer", "config": {"batch_shape": [null, 28, 28, 1]}}`` (or
+``"shape": [28, 28, 1]``, ``keras.Input``'s argument). It is the identity, so ``validate``
+consumes it into ``input_shape`` (as Keras's ``model.layers`` leaves the input layer out),
+and scratch models, their configs and ``to_keras``/``from_keras`` never hold one. With both
+given, they must agree.
 """
 
 import copy
@@ -83,9 +90,11 @@ def validate(desc, source="architecture"):
     """Check the keys of a description and fill the defaults; returns it."""
     if not isinstance(desc, dict):
         raise ValueError(f"{source}: expected a JSON object, received {type(desc).__name__}")
-    for key in ("input_shape", "layers"):
-        if key not in desc:
-            raise ValueError(f"{source}: missing key {key!r}")
+    if "layers" not in desc:
+        raise ValueError(f"{source}: missing key 'layers'")
+    _consume_input_layer(desc, source)
+    if "input_shape" not in desc:
+        raise ValueError(f"{source}: missing key 'input_shape' (or a first layer of class InputLayer)")
     shape = desc["input_shape"]
     if not isinstance(shape, list) or len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape):
         raise ValueError(f"{source}: input_shape must be [height, width, channels], received {shape!r}")
@@ -94,6 +103,8 @@ def validate(desc, source="architecture"):
     for i, spec in enumerate(desc["layers"]):
         if not isinstance(spec, dict) or "class_name" not in spec:
             raise ValueError(f"{source}: layer {i} must be {{'class_name': ..., 'config': {{...}}}}, received {spec!r}")
+        if spec["class_name"] == "InputLayer":
+            raise ValueError(f"{source}: layer {i} is an InputLayer; an InputLayer may only be the first layer")
         spec.setdefault("config", {})
     desc.setdefault("name", "custom")
     desc.setdefault("preprocess", "scale")
@@ -101,3 +112,42 @@ def validate(desc, source="architecture"):
         raise ValueError(f"{source}: preprocess must be one of {PREPROCESS}, received {desc['preprocess']!r}")
     desc.setdefault("loss", {"class_name": "SparseCategoricalCrossentropy", "from_logits": True})
     return desc
+
+
+INPUT_LAYER_FLAGS = ("sparse", "ragged", "optional")  # Keras InputLayer options the engine does not have
+
+
+def _consume_input_layer(desc, source):
+    """Move a leading ``InputLayer`` of ``desc["layers"]`` into ``desc["input_shape"]``."""
+    layers = desc["layers"]
+    if not isinstance(layers, list) or not layers or not isinstance(layers[0], dict) \
+            or layers[0].get("class_name") != "InputLayer":
+        return
+    config = layers[0].get("config") or {}
+    label = f"{source}: InputLayer"
+    if not isinstance(config, dict):
+        raise ValueError(f"{label}: config must be a dict, received {config!r}")
+    for flag in INPUT_LAYER_FLAGS:
+        if config.get(flag):
+            raise ValueError(f"{label}: {flag}={config[flag]!r} is not supported; the scratch engine takes dense "
+                             f"images (batch, height, width, channels)")
+    given = [k for k in ("batch_shape", "shape", "batch_input_shape") if config.get(k) is not None]
+    if len(given) != 1:
+        raise ValueError(f"{label}: expected exactly one of 'batch_shape' (batch axis first, null) or 'shape' "
+                         f"(no batch axis), received {config!r}")
+    key = given[0]
+    value = config[key]
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{label}: {key} must be a list, received {value!r}")
+    if key == "shape":
+        shape = list(value)
+    else:
+        if not value or value[0] is not None:
+            raise ValueError(f"{label}: {key} must start with the batch axis as null (any batch size), "
+                             f"received {list(value)!r}")
+        shape = list(value[1:])
+    if "input_shape" in desc and list(desc["input_shape"]) != shape:
+        raise ValueError(f"{source}: input_shape {desc['input_shape']!r} and the InputLayer's {key} "
+                         f"{list(value)!r} (input shape {shape!r}) disagree")
+    desc["input_shape"] = shape
+    desc["layers"] = layers[1:]

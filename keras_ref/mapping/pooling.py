@@ -1,4 +1,4 @@
-"""Pooling layers: MaxPooling2D, AveragePooling2D."""
+"""Pooling layers: MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D."""
 
 import keras
 
@@ -17,3 +17,13 @@ def pooling_to_keras(layer, common):
 def pooling_from_keras(klayer, common):
     cls = getattr(scratch, type(klayer).__name__)
     return cls(tuple(klayer.pool_size), strides=tuple(klayer.strides), padding=klayer.padding, **common)
+
+
+@to_keras("GlobalAveragePooling2D", "GlobalMaxPooling2D")
+def global_pooling_to_keras(layer, common):
+    return getattr(keras.layers, type(layer).__name__)(keepdims=layer.keepdims, **common)
+
+
+@from_keras("GlobalAveragePooling2D", "GlobalMaxPooling2D")
+def global_pooling_from_keras(klayer, common):
+    return getattr(scratch, type(klayer).__name__)(keepdims=bool(klayer.keepdims), **common)

@@ -1,5 +1,18 @@
-"""Parity cases of the preprocessing layers: ``(id, class name, kwargs, input shape[, options])``."""
+"""Parity cases of the preprocessing layers: ``(id, class name, kwargs, input shape[, options])``.
+
+Normalization's mean and variance are values exact in float32: Keras rounds a given mean
+and variance to float32 before casting them to a float64 layer's dtype (see
+``parity_tests/test_shape_layers.py``), the scratch engine keeps them exact.
+"""
 
 CASES = [
-
+    # -- Normalization --
+    ("norm-channels", "Normalization", dict(mean=[0.5, -1.25, 2.0], variance=[0.25, 4.0, 1.5]), (2, 4, 3, 3)),
+    ("norm-scalar", "Normalization", dict(axis=None, mean=0.75, variance=2.5), (2, 3, 4, 2)),
+    ("norm-invert", "Normalization", dict(mean=[0.5, -1.25], variance=[0.25, 3.0], invert=True), (2, 3, 3, 2)),
+    ("norm-zero-variance", "Normalization", dict(mean=[1.0, 0.0], variance=[0.0, 9.0]), (2, 3, 3, 2)),
+    ("norm-axes-hw", "Normalization", dict(axis=(1, 2), mean=[[0.5, 1.0, -2.0], [0.0, 0.25, 3.0]],
+                                           variance=[[1.0, 2.0, 0.5], [4.0, 0.125, 1.0]]), (2, 2, 3, 2)),
+    ("norm-axes-broadcast", "Normalization", dict(axis=(1, 3), mean=[1.5, -0.5], variance=[2.0, 0.75]), (2, 3, 2, 2)),
+    ("norm-dense", "Normalization", dict(mean=[0.5, 1.0, -1.0, 0.0], variance=[1.0, 2.0, 0.5, 4.0]), (3, 4)),
 ]

@@ -2,4 +2,23 @@
 
 CASES = [
     ("flatten", "Flatten", {}, (2, 5, 4, 3)),
+    # Reshape: explicit target, one -1 inferred, to rank 2 and rank 4
+    ("reshape-explicit", "Reshape", dict(target_shape=(20, 3)), (2, 5, 4, 3)),
+    ("reshape-infer", "Reshape", dict(target_shape=(-1, 6)), (2, 5, 4, 3)),
+    ("reshape-rank4", "Reshape", dict(target_shape=(3, -1, 2)), (2, 4, 3, 2)),
+    ("reshape-from-flat", "Reshape", dict(target_shape=(2, 3, 2)), (3, 12)),
+    # ZeroPadding2D: Keras's three forms of padding
+    ("zeropad-default", "ZeroPadding2D", {}, (2, 4, 5, 3)),
+    ("zeropad-int", "ZeroPadding2D", dict(padding=2), (2, 3, 4, 2)),
+    ("zeropad-pair", "ZeroPadding2D", dict(padding=(0, 3)), (1, 4, 3, 2)),
+    ("zeropad-pairs", "ZeroPadding2D", dict(padding=((1, 2), (3, 0))), (2, 4, 5, 1)),
+    # Cropping2D: the same forms
+    ("crop-default", "Cropping2D", {}, (2, 4, 5, 2)),
+    ("crop-int", "Cropping2D", dict(cropping=1), (2, 5, 6, 2)),
+    ("crop-pair", "Cropping2D", dict(cropping=(2, 0)), (1, 6, 4, 3)),
+    ("crop-pairs", "Cropping2D", dict(cropping=((0, 2), (1, 3))), (2, 5, 7, 1)),
+    # UpSampling2D: square and rectangular factors
+    ("upsample-default", "UpSampling2D", {}, (2, 3, 4, 2)),
+    ("upsample-3x1", "UpSampling2D", dict(size=(3, 1)), (2, 3, 2, 1)),
+    ("upsample-int3", "UpSampling2D", dict(size=3, interpolation="nearest"), (1, 2, 3, 2)),
 ]

@@ -2,9 +2,9 @@
 
     core.py            Dense
     convolutional.py   Conv2D
-    pooling.py         MaxPooling2D, AveragePooling2D
+    pooling.py         MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D
     activations.py     ReLU, Softmax            (the functions: ``scratch.activations``)
-    reshaping.py       Flatten
+    reshaping.py       Flatten, Reshape, ZeroPadding2D, Cropping2D, UpSampling2D
     regularization.py  Dropout
     normalization.py   (BatchNormalization, LayerNormalization)
     preprocessing.py   (Rescaling, Normalization)

@@ -5,7 +5,7 @@ import numpy as np
 from .. import geometry, parallel
 from .base import Layer, check_rank4, check_window_fits
 
-__all__ = ["MaxPooling2D", "AveragePooling2D"]
+__all__ = ["MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D"]
 
 _CHUNK_BYTES = 1 << 20  # multi-pass elementwise work goes over about this much input at a time
 
@@ -167,3 +167,65 @@ class AveragePooling2D(_Pooling2D):
         for rs, cs in self._windows(ho, wo):
             dxp[:, rs, cs, :] += share
         return dxp[:, ph[0]:xp_shape[1] - ph[1], pw[0]:xp_shape[2] - pw[1], :]
+
+
+class _GlobalPooling2D(Layer):
+    """Shared shape handling of the global pooling layers (one value per image and channel)."""
+
+    def __init__(self, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(keepdims, bool):
+            raise ValueError(f"{self.label}: keepdims must be True or False, received {keepdims!r}")
+        self.keepdims = keepdims
+
+    def get_config(self):
+        return {**super().get_config(), "keepdims": self.keepdims}
+
+    def _check_shape(self, shape):
+        check_rank4(self, shape)
+
+    def compute_output_shape(self, input_shape):
+        n, _, _, c = input_shape
+        return (n, 1, 1, c) if self.keepdims else (n, c)
+
+    def _as_window(self, dy):
+        """``dy`` as ``(N, 1, 1, C)``, to broadcast over the image."""
+        return dy if self.keepdims else dy[:, None, None, :]
+
+
+class GlobalAveragePooling2D(_GlobalPooling2D):
+    """Mean over the whole image, per channel.
+
+    Shapes: ``x: (N, H, W, C)`` -> ``y: (N, C)`` (``(N, 1, 1, C)`` with ``keepdims=True``).
+    Forward: ``y = sum over (H, W) / (H * W)``. Backward: every cell receives ``dy / (H * W)``.
+    """
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        self._cache = x.shape
+        return x.mean(axis=(1, 2), keepdims=self.keepdims)
+
+    def backward(self, dy):
+        shape = self._cache
+        return np.broadcast_to(self._as_window(dy) / (shape[1] * shape[2]), shape).copy()
+
+
+class GlobalMaxPooling2D(_GlobalPooling2D):
+    """Max over the whole image, per channel.
+
+    Shapes: ``x: (N, H, W, C)`` -> ``y: (N, C)`` (``(N, 1, 1, C)`` with ``keepdims=True``).
+    Forward: ``y = max over (H, W)``. Backward: ``dy`` is shared equally among the cells that
+    hold the maximum, ``dx = (x == y) / count(x == y) * dy``: what TensorFlow's gradient of
+    ``reduce_max`` does on ties (unlike MaxPooling2D, which gives all of it to the first).
+    """
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        y = x.max(axis=(1, 2), keepdims=True)
+        self._cache = (x, y)
+        return y if self.keepdims else y[:, 0, 0, :]
+
+    def backward(self, dy):
+        x, y = self._cache
+        hits = (x == y).astype(self.dtype)
+        return hits / hits.sum(axis=(1, 2), keepdims=True) * self._as_window(dy)
