@@ -350,6 +350,90 @@ class Model(Layer):
         dxs = [grads.get(id(t)) for t in self.inputs]
         return dxs if self._multi_in else dxs[0]
 
+    # -- config ----------------------------------------------------------------------------
+    def _node_indices(self):
+        """``{id(node): k}``: the node is the k-th call of its layer in this model."""
+        seen, index = {}, {}
+        for node in self.nodes:
+            index[id(node)] = seen.get(node.layer, 0)
+            seen[node.layer] = index[id(node)] + 1
+        return index
+
+    def _ref(self, t, index):
+        """A tensor as plain data, as Keras writes it: ``[layer name, call index, 0]`` or ``[input name, 0, 0]``."""
+        if t.node is None:
+            return [t.name, 0, 0]
+        return [t.node.layer.name, index[id(t.node)], 0]
+
+    def get_config(self):
+        """The graph as plain data (JSON-compatible): inputs, each layer's config and the tensors of
+        each of its calls (``inbound_nodes``, Keras's own layout), the outputs."""
+        self._name_inputs()
+        index = self._node_indices()
+        layers = []
+        for layer in self.layers:
+            calls = [{"args": [self._ref(t, index) for t in node.inbound], "as_list": node.as_list}
+                     for node in self.nodes if node.layer is layer]
+            spec = {"class_name": "Model" if isinstance(layer, Model) else type(layer).__name__,
+                    "config": layer.get_config(), "inbound_nodes": calls}
+            layers.append(spec)
+        return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name,
+                "inputs": [{"name": t.name, "shape": list(t.shape[1:]), "dtype": t.dtype.name} for t in self.inputs],
+                "layers": layers, "outputs": [self._ref(t, index) for t in self.outputs],
+                "multiple_inputs": self._multi_in, "multiple_outputs": self._multi_out}
+
+    def _name_inputs(self):
+        taken = set()
+        for i, t in enumerate(self.inputs):
+            if not t.name or t.name in taken:
+                t.name = "input_layer" if i == 0 and "input_layer" not in taken else f"input_layer_{i}"
+            taken.add(t.name)
+
+    @classmethod
+    def from_config(cls, config, dtype=None):
+        """The model ``get_config`` describes (fresh weights: copy them with ``set_weights``)."""
+        from .layers import deserialize
+
+        dtype = dtype or config.get("dtype", "float32")
+        tensors = {}
+        inputs = []
+        for spec in config["inputs"]:
+            t = Input(tuple(spec["shape"]), name=spec["name"], dtype=dtype)
+            tensors[(spec["name"], 0, 0)] = t
+            inputs.append(t)
+        layers = []
+        for spec in config["layers"]:
+            if spec["class_name"] == "Model":
+                layer = cls.from_config(spec["config"], dtype=dtype)
+            else:
+                layer_spec = {"class_name": spec["class_name"],
+                              "config": {k: v for k, v in spec["config"].items() if k != "dtype"}}
+                layer = deserialize(layer_spec, dtype=dtype)
+            layers.append((layer, spec.get("inbound_nodes", [])))
+        pending = [(layer, k, call) for layer, calls in layers for k, call in enumerate(calls)]
+        while pending:  # replay the calls in any order their inputs allow
+            progressed = False
+            for item in list(pending):
+                layer, k, call = item
+                refs = [tuple(r) for r in call["args"]]
+                if all(r in tensors for r in refs):
+                    args = [tensors[r] for r in refs]
+                    tensors[(layer.name, k, 0)] = layer(args if call.get("as_list") else args[0])
+                    pending.remove(item)
+                    progressed = True
+            if not progressed:
+                missing = sorted({r[0] for _, _, c in pending for r in map(tuple, c["args"]) if r not in tensors})
+                raise ValueError(f"Model config {config.get('name')!r}: layer calls need tensors {missing} that no "
+                                 f"input or layer call makes")
+        try:
+            outputs = [tensors[tuple(r)] for r in config["outputs"]]
+        except KeyError as e:
+            raise ValueError(f"Model config {config.get('name')!r}: output {e.args[0]} is not made by any layer") from None
+        model = cls(inputs if config.get("multiple_inputs") else inputs[0],
+                    outputs if config.get("multiple_outputs") else outputs[0], name=config.get("name", "functional"))
+        model.trainable = config.get("trainable", True)
+        return model
+
     # -- description -----------------------------------------------------------------------
     def summary(self, print_fn=print):
         """Layers, output shapes, parameter counts and inbound layers, in Keras's columns."""
