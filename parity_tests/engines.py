@@ -8,6 +8,7 @@ always from the same inputs and weights.
 from parity_tests.determinism import tf  # noqa: I001  (TensorFlow deterministic before Keras loads)
 
 import contextlib
+import re
 
 import keras
 import numpy as np
@@ -24,6 +25,12 @@ def scratch_layer_pass(layer, x, dy, training=False):
     out.update({(layer.name, "grad input" + suffix): d for suffix, d in _named_inputs(dx)})
     out.update({(layer.name, f"grad {k}"): g for k, g in layer.grads.items()})
     return out
+
+
+def var_name(v):
+    """A Keras variable's name; unnamed ones (``add_weight`` without a name, as LayerScale's) are
+    numbered ``variable``, ``variable_1``... across the process, so they are all ``variable`` here."""
+    return re.sub(r"^variable_\d+$", "variable", v.name)
 
 
 def _named_inputs(dx):
@@ -52,7 +59,7 @@ def keras_layer_pass(klayer, x, dy, training=False):
     dx = [g.numpy() for g in grads[:len(xts)]]
     out = {(klayer.name, "output"): y.numpy()}
     out.update({(klayer.name, "grad input" + suffix): d for suffix, d in _named_inputs(dx if isinstance(x, list) else dx[0])})
-    out.update({(klayer.name, f"grad {v.name}"): g.numpy() for v, g in zip(variables, grads[len(xts):])})
+    out.update({(klayer.name, f"grad {var_name(v)}"): g.numpy() for v, g in zip(variables, grads[len(xts):])})
     return out
 
 
@@ -133,7 +140,7 @@ def keras_model_pass(keras_model, loss_fn, x, y, training=False, masks=None):
     by_var = {id(v): g for v, g in zip(keras_model.trainable_variables, grads)}
     result = {("model", "output"): out.numpy(), ("model", "loss"): loss.numpy()}
     for klayer in keras_model.layers:
-        result.update({(klayer.name, f"grad {v.name}"): by_var[id(v)].numpy() for v in klayer.trainable_variables})
+        result.update({(klayer.name, f"grad {var_name(v)}"): by_var[id(v)].numpy() for v in klayer.trainable_variables})
     return result
 
 
@@ -204,7 +211,7 @@ def weights_of(model_layers):
         if isinstance(la, scratch.Layer):
             out.update({(la.name, k): np.array(w) for k, w in la._weights().items()})
         else:
-            out.update({(la.name, v.name): np.array(v) for v in la.weights})
+            out.update({(la.name, var_name(v)): np.array(v) for v in la.weights})
     return out
 
 

@@ -67,7 +67,7 @@ def _paths(km, prefix=""):
         if isinstance(la, keras.Model):
             out += _paths(la, f"{prefix}{la.name}/")
         else:
-            out += [(f"{prefix}{la.name}/{v.name}", v) for v in la.trainable_variables]
+            out += [(f"{prefix}{la.name}/{engines.var_name(v)}", v) for v in la.trainable_variables]
     return out
 
 

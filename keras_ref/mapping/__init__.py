@@ -32,6 +32,7 @@ def from_keras(*names):
 
 from . import (  # noqa: E402, F401
     activations,
+    applications,
     convolutional,
     core,
     merging,

@@ -9,6 +9,7 @@
     normalization.py   (BatchNormalization, LayerNormalization)
     preprocessing.py   (Rescaling, Normalization)
     merging.py         Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate
+    applications.py    LayerScale, CustomScaleLayer (defined by keras.applications itself)
     base.py            the protocol every layer follows (``Layer``)
 
 ``LAYERS`` maps each class name to its class (what an architecture's ``class_name`` names);
@@ -17,6 +18,7 @@ a module lists its layers in ``__all__``.
 
 from . import (  # noqa: F401
     activations,
+    applications,
     base,
     convolutional,
     core,
@@ -28,6 +30,7 @@ from . import (  # noqa: F401
     reshaping,
 )
 from .activations import *  # noqa: F403
+from .applications import *  # noqa: F403
 from .base import Layer
 from .convolutional import *  # noqa: F403
 from .core import *  # noqa: F403
@@ -39,7 +42,7 @@ from .regularization import *  # noqa: F403
 from .reshaping import *  # noqa: F403
 
 FAMILIES = (core, convolutional, pooling, activations, reshaping, regularization, normalization, preprocessing,
-            merging)
+            merging, applications)
 LAYERS = {name: getattr(module, name) for module in FAMILIES for name in module.__all__}
 
 
