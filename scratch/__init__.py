@@ -23,12 +23,12 @@ from .architectures import REGISTRY, get_architecture
 from .data import DataError, load_mnist, preprocess
 from .layers import *  # noqa: F403  (every layer class, by its Keras name)
 from .layers import LAYERS, Layer
-from .losses import CategoricalCrossentropy, SparseCategoricalCrossentropy
+from .losses import BinaryCrossentropy, CategoricalCrossentropy, Loss, SparseCategoricalCrossentropy
 from .model import NonFiniteLossError, Sequential, build_model, load_checkpoint, save_checkpoint
-from .optimizers import SGD, Adam, RMSprop
+from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop
 
 __all__ = [
     "REGISTRY", "get_architecture", "DataError", "load_mnist", "preprocess", "LAYERS", "Layer", *LAYERS,
-    "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "NonFiniteLossError",
-    "Sequential", "build_model", "load_checkpoint", "save_checkpoint", "SGD", "Adam", "RMSprop",
+    "Loss", "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "NonFiniteLossError",
+    "Sequential", "build_model", "load_checkpoint", "save_checkpoint", "Optimizer", "SGD", "Adam", "AdamW", "RMSprop",
 ]
