@@ -98,9 +98,9 @@ class Optimizer:
         if self.global_clipnorm is not None and grads:
             cast = next(iter(grads.values())).dtype.type
             norm = np.sqrt(np.sum([np.sum(np.square(g)) for g in grads.values()], dtype=cast))
-            with np.errstate(divide="ignore"):  # n = 0: 1/n = inf, min picks 1/c, the scale is 1
+            with np.errstate(divide="ignore", invalid="ignore"):  # n = 0: 1/n = inf, min picks 1/c: scale 1
                 scale = cast(self.global_clipnorm) * np.minimum(cast(1) / norm, cast(1.0 / self.global_clipnorm))
-            scale = scale + (norm - norm)  # NaN for an infinite or NaN norm, as Keras
+                scale = scale + (norm - norm)  # NaN for an infinite or NaN norm, as Keras
             return {name: g * scale for name, g in grads.items()}
         if self.clipvalue is not None:
             return {name: np.clip(g, -g.dtype.type(self.clipvalue), g.dtype.type(self.clipvalue))
