@@ -22,10 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from cli import runs
-from cli.engines import DEFAULT_LR, OPTIMIZERS, KerasEngine, ScratchEngine, load_scratch_model
+from cli.engines import (DEFAULT_LR, OPTIMIZER_OPTIONS, OPTIMIZERS, KerasEngine, ScratchEngine, load_scratch_model,
+                         with_label_smoothing)
 
 DEFAULTS = {"arch": "blog", "epochs": 3, "batch_size": 32, "optimizer": "adam", "lr": None, "seed": 0,
-            "limit": None, "test_limit": None, "dtype": "float32", "data": None, "init_from": None, "threads": 1}
+            "limit": None, "test_limit": None, "dtype": "float32", "data": None, "init_from": None, "threads": 1,
+            "weight_decay": None, "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
+            "label_smoothing": None}
 RESUMABLE_CHANGES = ("epochs", "data", "threads")  # what --resume lets you change; the rest is the run's
 N_TRAIN = 60000
 
@@ -53,6 +56,13 @@ def _option_type(cast, accept, wanted):
 positive_int = _option_type(int, lambda v: v > 0, "a positive integer")
 learning_rate = _option_type(float, lambda v: math.isfinite(v) and v > 0, "a positive finite number")
 seed_int = _option_type(int, lambda v: v >= 0, "a non-negative integer")
+non_negative = _option_type(float, lambda v: math.isfinite(v) and v >= 0, "a non-negative finite number")
+fraction = _option_type(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+
+
+def optimizer_options(opts):
+    """``--weight-decay``, ``--clipnorm``, ``--global-clipnorm``, ``--clipvalue`` for either engine's optimizer."""
+    return {k: opts.get(k) for k in OPTIMIZER_OPTIONS}
 
 
 def build_parser():
@@ -64,7 +74,16 @@ def build_parser():
     model_opts.add_argument("--epochs", type=positive_int, help="epochs in all (default 3)")
     model_opts.add_argument("--batch-size", type=positive_int, help="images per step (default 32)")
     model_opts.add_argument("--optimizer", choices=OPTIMIZERS,
-                            help="sgd, momentum (SGD, momentum 0.9), nesterov, adam (default adam)")
+                            help="sgd, momentum (SGD, momentum 0.9), nesterov, adam, rmsprop, adamw (default adam)")
+    model_opts.add_argument("--weight-decay", type=non_negative,
+                            help="decoupled weight decay w -= w * wd * lr before each update, as Keras's "
+                                 "weight_decay (default off; adamw: 0.004)")
+    model_opts.add_argument("--clipnorm", type=learning_rate, help="clip each gradient to this L2 norm")
+    model_opts.add_argument("--global-clipnorm", type=learning_rate,
+                            help="scale all gradients together so their joint L2 norm is at most this")
+    model_opts.add_argument("--clipvalue", type=learning_rate, help="clip every gradient entry to [-v, v]")
+    model_opts.add_argument("--label-smoothing", type=fraction,
+                            help="smooth the targets (categorical cross-entropy on one-hot labels), e.g. 0.1")
     model_opts.add_argument("--lr", type=learning_rate,
                             help="learning rate (default " + ", ".join(f"{k} {v}" for k, v in DEFAULT_LR.items()) + ")")
     model_opts.add_argument("--seed", type=seed_int, help="initial weights, batch order, dropout (default 0)")
@@ -170,13 +189,14 @@ def cmd_train(args, engine_name, argv):
     else:
         saved = None
         opts = resolve_options(args)
-        desc = scratch.get_architecture(opts["arch"])
+        desc = with_label_smoothing(scratch.get_architecture(opts["arch"]), opts["label_smoothing"])
         out = None
     x, y, x_test, y_test, x_test_raw = load_data(opts, desc["preprocess"])
     if saved is None:
         init = init_weights(opts, desc)
         cls = ScratchEngine if engine_name == "scratch" else KerasEngine
-        engine = cls.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init)
+        engine = cls.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init,
+                            options=optimizer_options(opts))
         out = runs.prepare_out(args.out or runs.new_run_dir("runs", engine_name, desc["name"]))
         history = runs.empty_history()
     else:
@@ -184,7 +204,8 @@ def cmd_train(args, engine_name, argv):
         if engine_name == "scratch":
             engine, meta = ScratchEngine.load_checkpoint(ckpt, opts["dtype"])
         else:
-            engine, meta = KerasEngine.load_checkpoint(ckpt, desc, opts["dtype"], opts["optimizer"], opts["lr"])
+            engine, meta = KerasEngine.load_checkpoint(ckpt, desc, opts["dtype"], opts["optimizer"], opts["lr"],
+                                                       options=optimizer_options(opts))
         history = meta["history"]
     start = len(history["epoch"])
     record = {"engine": engine_name, "command": runs.command_line(argv), "arch": desc["name"], "architecture": desc,
@@ -272,11 +293,11 @@ def finish_run(args, engine, out, record, history, x_test, x_test_raw, y_test, d
 def cmd_compare(args, argv):
     wall_start = time.perf_counter()
     opts = resolve_options(args)
-    desc = scratch.get_architecture(opts["arch"])
+    desc = with_label_smoothing(scratch.get_architecture(opts["arch"]), opts["label_smoothing"])
     x, y, x_test, y_test, _ = load_data(opts, desc["preprocess"])
     init = init_weights(opts, desc)
-    engines = [ScratchEngine.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init),
-               KerasEngine.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init)]
+    engines = [cls.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init,
+                          options=optimizer_options(opts)) for cls in (ScratchEngine, KerasEngine)]
     out = runs.prepare_out(args.out or runs.new_run_dir("runs", "compare", desc["name"]))
 
     def max_diff():

@@ -17,17 +17,56 @@ import numpy as np
 import scratch
 from scratch.model import atomic_write
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
-DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adam": 0.005}
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "rmsprop", "adamw")
+DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adam": 0.005, "rmsprop": 0.001, "adamw": 0.005}
 MOMENTUM = 0.9
+# Keras's optimizer options the command line offers (--weight-decay, --clipnorm, ...); None = off
+# (AdamW's weight decay then keeps its Keras default, 0.004)
+OPTIMIZER_OPTIONS = ("weight_decay", "clipnorm", "global_clipnorm", "clipvalue")
 KERAS_CHECKPOINT_FORMAT = "scratch-cnn-keras-checkpoint"
 
 
-def scratch_optimizer(name, lr):
-    if name == "adam":
-        return scratch.Adam(lr)
+def scratch_optimizer(name, lr, options=None):
+    """The scratch optimizer ``name`` (a command-line choice) with ``options`` (``OPTIMIZER_OPTIONS``)."""
+    kwargs = {k: v for k, v in (options or {}).items() if v is not None}
+    if name in ("adam", "rmsprop", "adamw"):
+        return {"adam": scratch.Adam, "rmsprop": scratch.RMSprop, "adamw": scratch.AdamW}[name](lr, **kwargs)
     return scratch.SGD(lr, momentum=MOMENTUM if name in ("momentum", "nesterov") else 0.0,
-                       nesterov=name == "nesterov")
+                       nesterov=name == "nesterov", **kwargs)
+
+
+def keras_optimizer(keras, name, lr, options, dtype):
+    """The Keras twin of ``scratch_optimizer``: the same class and every hyperparameter, defaults
+    included, as ``np.float64`` in float64 (a Python float would be rounded to float32 by Keras's
+    ``ops.cast``); call it under ``floatx == dtype`` (the learning-rate variable's dtype)."""
+    ours = scratch_optimizer(name, lr, options)
+    config = ours.get_config()
+    if dtype == "float64":
+        config = {k: np.float64(v) if isinstance(v, float) else v for k, v in config.items()}
+    return getattr(keras.optimizers, type(ours).__name__)(**config)
+
+
+def with_label_smoothing(desc, label_smoothing):
+    """``desc`` whose loss smooths its targets by ``label_smoothing`` (None or 0: ``desc`` as is).
+
+    Keras's ``SparseCategoricalCrossentropy`` has no label smoothing, so a sparse loss becomes
+    ``CategoricalCrossentropy`` (same ``from_logits``), and the engines feed it one-hot labels.
+    """
+    if not label_smoothing:
+        return desc
+    spec = dict(desc["loss"])
+    if spec["class_name"] == "SparseCategoricalCrossentropy":
+        spec = {"class_name": "CategoricalCrossentropy", "from_logits": spec.get("from_logits", False)}
+    if spec["class_name"] not in ("CategoricalCrossentropy", "BinaryCrossentropy"):
+        raise ValueError(f"--label-smoothing: the architecture's loss {spec['class_name']} has no label smoothing")
+    return {**desc, "loss": {**spec, "label_smoothing": label_smoothing}}
+
+
+def targets(y, loss_spec, classes, dtype):
+    """Integer labels as the loss wants them: one-hot rows for ``CategoricalCrossentropy``."""
+    if loss_spec["class_name"] == "CategoricalCrossentropy" and np.ndim(y) == 1:
+        return np.eye(classes, dtype=dtype)[y]
+    return y
 
 
 def import_keras(seed=None):
@@ -59,19 +98,22 @@ class ScratchEngine:
         self.model = model
 
     @classmethod
-    def create(cls, desc, dtype, seed, optimizer, lr, init_weights=None):
+    def create(cls, desc, dtype, seed, optimizer, lr, init_weights=None, options=None):
         model = scratch.build_model(desc, dtype=dtype, seed=seed)
         if init_weights is not None:
             model.set_weights(init_weights)
-        model.compile(scratch_optimizer(optimizer, lr))
+        model.compile(scratch_optimizer(optimizer, lr, options))
         return cls(model)
 
+    def _targets(self, y):
+        return targets(y, self.model.loss_spec, self.model.output_shape[-1], self.model.dtype)
+
     def train_batch(self, x, y):
-        loss, acc = self.model.train_step(x, y)
+        loss, acc = self.model.train_step(x, self._targets(y))
         return loss, int(round(acc * len(x)))
 
     def evaluate(self, x, y):
-        return self.model.evaluate(x, y)
+        return self.model.evaluate(x, self._targets(y))
 
     def predict(self, x):
         return self.model.predict(x, batch_size=256)
@@ -100,11 +142,15 @@ class ScratchEngine:
 class KerasEngine:
     name = "keras"
 
-    def __init__(self, model, keras, keras_ref):
+    def __init__(self, model, keras, keras_ref, loss_spec=None, classes=None):
         self.model, self.keras, self.keras_ref = model, keras, keras_ref
+        self.loss_spec, self.classes = loss_spec or {"class_name": "SparseCategoricalCrossentropy"}, classes
+
+    def _targets(self, y):
+        return targets(y, self.loss_spec, self.classes, self.model.dtype)
 
     @classmethod
-    def create(cls, desc, dtype, seed, optimizer, lr, init_weights=None):
+    def create(cls, desc, dtype, seed, optimizer, lr, init_weights=None, options=None):
         """The Keras twin of ``scratch.build_model(desc, seed=seed)``: the same initial weights."""
         keras, keras_ref = import_keras(seed)
         init = scratch.build_model(desc, dtype=dtype, seed=seed)
@@ -116,26 +162,22 @@ class KerasEngine:
         previous = keras.config.floatx()
         keras.config.set_floatx(dtype)
         try:
-            if optimizer == "adam":
-                opt = keras.optimizers.Adam(learning_rate=lr)
-            else:
-                opt = keras.optimizers.SGD(learning_rate=lr, momentum=MOMENTUM if optimizer != "sgd" else 0.0,
-                                           nesterov=optimizer == "nesterov")
-            spec = desc["loss"]
-            loss = getattr(keras.losses, spec["class_name"])(from_logits=spec.get("from_logits", False))
+            opt = keras_optimizer(keras, optimizer, lr, options, dtype)
+            spec = desc["loss"]  # the whole config: from_logits, label_smoothing, reduction...
+            loss = getattr(keras.losses, spec["class_name"])(**{k: v for k, v in spec.items() if k != "class_name"})
             model.compile(optimizer=opt, loss=loss, metrics=["accuracy"])
         finally:
             keras.config.set_floatx(previous)
-        return cls(model, keras, keras_ref)
+        return cls(model, keras, keras_ref, spec, init.output_shape[-1])
 
     def train_batch(self, x, y):
-        loss, acc = self.model.train_on_batch(x, y)
+        loss, acc = self.model.train_on_batch(x, self._targets(y))
         if not np.isfinite(loss):
             raise scratch.NonFiniteLossError(f"non-finite loss ({loss}) at training step {self.step}")
         return float(loss), int(round(acc * len(x)))
 
     def evaluate(self, x, y):
-        loss, acc = self.model.evaluate(x, y, batch_size=256, verbose=0)
+        loss, acc = self.model.evaluate(x, self._targets(y), batch_size=256, verbose=0)
         return float(loss), round(float(acc) * len(x)) / len(x)  # Keras's float32 ratio, made exact
 
     def predict(self, x):
@@ -174,7 +216,7 @@ class KerasEngine:
         atomic_write(path, lambda f: np.savez(f, **arrays))
 
     @classmethod
-    def load_checkpoint(cls, path, desc, dtype, optimizer, lr):
+    def load_checkpoint(cls, path, desc, dtype, optimizer, lr, options=None):
         path = os.fspath(path)
         try:
             with np.load(path, allow_pickle=False) as f:
@@ -184,7 +226,7 @@ class KerasEngine:
             meta = json.loads(data["meta"].item())
         except Exception as e:
             raise ValueError(f"checkpoint {path}: not a Keras run checkpoint of this program ({e})") from None
-        engine = cls.create(desc, dtype, None, optimizer, lr)
+        engine = cls.create(desc, dtype, None, optimizer, lr, options=options)
         model, opt = engine.model, engine.model.optimizer
         weights = [data[k] for k in sorted(k for k in data if k.startswith("weight_"))]
         model.set_weights(weights)

@@ -65,6 +65,13 @@ TRAIN_RUNS = [  # (architecture, optimizer, batch size, dtypes the test suite ru
     ("blog", "nesterov", 32, DTYPES),
     ("blog", "adam", 32, DTYPES),
     ("lenet", "adam", 4, ("float64",)),  # lenet steps are slow in NumPy; the report adds float32
+    # Keras's optimizer options (weight decay, AdamW, the three clippings): float64 in the tests
+    # (the exact equations), the report adds float32
+    ("blog", "adamw", 16, ("float64",)),
+    ("blog", "sgd-weight-decay", 16, ("float64",)),
+    ("blog", "sgd-clipnorm", 16, ("float64",)),
+    ("blog", "adam-global-clipnorm", 16, ("float64",)),
+    ("blog", "rmsprop-clipvalue", 16, ("float64",)),
 ]
 
 

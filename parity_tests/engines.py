@@ -82,9 +82,14 @@ def keras_loss(model):
     (float32): without ``dtype=`` a float64 model's logits would be rounded to float32 before
     the loss and its gradient.
     """
-    spec = model.loss_spec
-    return getattr(keras.losses, spec["class_name"])(from_logits=spec.get("from_logits", False),
-                                                     dtype=model.dtype.name)
+    return keras_loss_from_spec(model.loss_spec, model.dtype.name)
+
+
+def keras_loss_from_spec(spec, dtype):
+    """The Keras loss of an architecture's ``"loss"`` dict (``class_name`` and its whole config)."""
+    config = {k: v for k, v in spec.items() if k not in ("class_name", "config")}
+    config.update(spec.get("config") or {})
+    return getattr(keras.losses, spec["class_name"])(**config, dtype=dtype)
 
 
 def set_masks(model, masks):
@@ -121,7 +126,7 @@ def dropout_masks(model, batch, seed):
 def scratch_model_pass(model, x, y, training=False, masks=None):
     """Output, loss and every parameter gradient of a scratch model on ``(x, y)``."""
     set_masks(model, masks)
-    loss_fn = getattr(scratch, model.loss_spec["class_name"])(from_logits=model.loss_spec.get("from_logits", False))
+    loss_fn = scratch.losses.deserialize(model.loss_spec)
     out = model.forward(x, training=training)
     loss = loss_fn(y, out)
     model.backward(loss_fn.backward())
@@ -152,11 +157,18 @@ def model_parity(model, x, y, training=False, masks=None):
 
 
 # -- training ---------------------------------------------------------------------------------
-OPTIMIZERS = {  # name: (class in both engines, every hyperparameter, identical in both engines)
+OPTIMIZERS = {  # name: (class in both engines, its hyperparameters; keras_optimizer gives Keras every one, defaults too)
     "sgd": ("SGD", {"learning_rate": 0.05}),
     "momentum": ("SGD", {"learning_rate": 0.02, "momentum": 0.9}),
     "nesterov": ("SGD", {"learning_rate": 0.02, "momentum": 0.9, "nesterov": True}),
     "adam": ("Adam", {"learning_rate": 0.002, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
+    # Keras's BaseOptimizer options. The clip thresholds sit among the blog gradients' sizes, so
+    # clipping changes some gradients and leaves others (test_losses_optimizers checks both happen).
+    "adamw": ("AdamW", {"learning_rate": 0.002, "weight_decay": 0.05}),
+    "sgd-weight-decay": ("SGD", {"learning_rate": 0.05, "weight_decay": 0.1}),
+    "sgd-clipnorm": ("SGD", {"learning_rate": 0.05, "momentum": 0.9, "clipnorm": 0.5}),
+    "adam-global-clipnorm": ("Adam", {"learning_rate": 0.002, "global_clipnorm": 2.0}),
+    "rmsprop-clipvalue": ("RMSprop", {"learning_rate": 0.001, "clipvalue": 0.1}),
 }
 
 
@@ -193,12 +205,18 @@ def keras_optimizer(name, dtype):
     Both put the float64 update ~1e-8 relative off the exact one (measured after 50 steps:
     ~4e-7 with momentum, ~3e-3 with Adam on lenet). So the optimizer is created under floatx
     float64 (a float64 learning-rate Variable) and its hyperparameters are given as
-    ``np.float64`` (a ``float`` subclass Keras accepts), which ``tf.cast`` keeps exact. In
-    float32 both are the same numbers as plain Python floats. The scratch engine keeps exact
+    ``np.float64`` (a ``float`` subclass Keras accepts), which ``tf.cast`` keeps exact
+    (``weight_decay`` goes through the same ``tf.cast``). In float32 they stay plain Python
+    floats, the same numbers once cast, and the only form Keras's ``global_clipnorm`` takes
+    there: an ``np.float64`` one meets a float32 norm in ``clip_by_global_norm`` and TensorFlow
+    refuses to add them. The scratch engine keeps exact
     hyperparameters (see ``test_traps.test_trap_keras_optimizer_rounds_hyperparameters_to_float32``).
     """
-    cls, kwargs = OPTIMIZERS[name]
-    kwargs = {k: np.float64(v) if isinstance(v, float) else v for k, v in kwargs.items()}
+    cls, _ = OPTIMIZERS[name]
+    kwargs = scratch_optimizer(name).get_config()  # every hyperparameter, defaults included: a Keras
+    # default left out would be a Python float, rounded to float32 by tf.cast
+    if str(dtype) == "float64":
+        kwargs = {k: np.float64(v) if isinstance(v, float) else v for k, v in kwargs.items()}
     with keras_floatx(dtype):
         return getattr(keras.optimizers, cls)(**kwargs)
 

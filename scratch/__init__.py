@@ -24,12 +24,12 @@ from .data import DataError, load_mnist, preprocess
 from .functional import Input, Model
 from .layers import *  # noqa: F403  (every layer class, by its Keras name)
 from .layers import LAYERS, Layer
-from .losses import CategoricalCrossentropy, SparseCategoricalCrossentropy
+from .losses import BinaryCrossentropy, CategoricalCrossentropy, Loss, SparseCategoricalCrossentropy
 from .model import NonFiniteLossError, Sequential, build_model, load_checkpoint, save_checkpoint
-from .optimizers import SGD, Adam, RMSprop
+from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop
 
 __all__ = [
     "REGISTRY", "get_architecture", "DataError", "load_mnist", "preprocess", "LAYERS", "Layer", *LAYERS, "Input", "Model",
-    "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "NonFiniteLossError",
-    "Sequential", "build_model", "load_checkpoint", "save_checkpoint", "SGD", "Adam", "RMSprop",
+    "Loss", "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "NonFiniteLossError",
+    "Sequential", "build_model", "load_checkpoint", "save_checkpoint", "Optimizer", "SGD", "Adam", "AdamW", "RMSprop",
 ]

@@ -243,11 +243,9 @@ class Sequential:
     def compile(self, optimizer="adam", loss=None):
         """Attach an optimizer (object or name) and a loss (object, name or None = the model's)."""
         self.optimizer = optimizers_mod.get(optimizer) if isinstance(optimizer, str) else optimizer
-        if loss is None:
-            spec = self.loss_spec
-            name = _snake(spec["class_name"])
-            loss = losses_mod.get(name, from_logits=spec.get("from_logits", False))
-        self.loss = losses_mod.get(loss) if isinstance(loss, str) else loss
+        if loss is None:  # the architecture's "loss": {"class_name": ..., <its config>}
+            loss = losses_mod.deserialize(self.loss_spec)
+        self.loss = losses_mod.get(loss) if isinstance(loss, (str, dict)) else loss
         return self
 
     def _check_training_data(self, x, y, what):

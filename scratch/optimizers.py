@@ -8,40 +8,121 @@ dict of arrays (what a checkpoint stores).
 
 Scalars (learning rate, betas, ...) are cast to the parameter's dtype before use, as Keras
 does with ``ops.cast(..., variable.dtype)``, so float32 stays float32 throughout.
+
+Every optimizer also takes Keras's ``weight_decay``, ``clipnorm``, ``clipvalue`` and
+``global_clipnorm`` (see ``Optimizer``); ``AdamW`` is ``Adam`` with weight decay on.
 """
 
 import numpy as np
 
 
 class Optimizer:
+    """Base class: validation, the options every Keras optimizer has, state, and ``step``.
+
+    Options shared by every optimizer (Keras's ``BaseOptimizer`` arguments, default None = off):
+
+    - ``weight_decay`` (``wd``): decoupled decay of every trained weight, before its update::
+
+          w = w - w * wd * lr
+
+    - gradient clipping, at most one of (applied first, to the raw gradients):
+      ``clipnorm`` (``c``), each gradient alone, as ``tf.clip_by_norm``::
+
+          g = g * c / max(||g||, c)                         (||g||: the L2 norm of that gradient)
+
+      ``global_clipnorm`` (``c``), all gradients by one factor, as Keras's ``clip_by_global_norm``::
+
+          n = sqrt(sum over gradients of sum(g**2))
+          g = g * (c * min(1 / n, 1 / c))                  (unchanged when n <= c)
+
+      ``clipvalue`` (``v``): ``g = clip(g, -v, v)`` elementwise.
+
+    Keras's order in one step (``base_optimizer._backend_apply_gradients``): clip the gradients,
+    decay the weights, then the optimizer's own update with the clipped gradients, then
+    ``iterations += 1``. Keras silently ignores clip values <= 0; we refuse them (pass None to
+    turn clipping off), and, as Keras, refuse two clip options together.
+    """
+
     slot_names = ()
 
-    def __init__(self, learning_rate):
-        if not isinstance(learning_rate, (int, float)) or isinstance(learning_rate, bool) or not learning_rate > 0:
-            raise ValueError(f"{type(self).__name__}: learning_rate must be a positive number, received {learning_rate!r}")
-        self.learning_rate = float(learning_rate)
+    def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None):
+        self.label = type(self).__name__
+        self.learning_rate = self._positive("learning_rate", learning_rate)
+        if weight_decay is not None:
+            if not self._is_number(weight_decay) or not weight_decay >= 0 or not np.isfinite(weight_decay):
+                raise ValueError(f"{self.label}: weight_decay must be a non-negative number or None, "
+                                 f"received {weight_decay!r}")
+            weight_decay = float(weight_decay)
+        self.weight_decay = weight_decay
+        self.clipnorm, self.clipvalue, self.global_clipnorm = (
+            None if v is None else self._positive(k, v, note=" or None (Keras silently ignores values <= 0)")
+            for k, v in (("clipnorm", clipnorm), ("clipvalue", clipvalue), ("global_clipnorm", global_clipnorm)))
+        given = {k: v for k, v in (("clipnorm", clipnorm), ("clipvalue", clipvalue),
+                                   ("global_clipnorm", global_clipnorm)) if v is not None}
+        if len(given) > 1:
+            raise ValueError(f"{self.label}: only one of clipnorm, clipvalue and global_clipnorm can be set, "
+                             f"received " + ", ".join(f"{k}={v!r}" for k, v in given.items()))
         self.iterations = 0
         self.slots = {}  # param name -> {slot name: array}
 
+    @staticmethod
+    def _is_number(value):
+        return isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
+
+    def _positive(self, name, value, note=""):
+        if not self._is_number(value) or not value > 0 or not np.isfinite(value):
+            raise ValueError(f"{self.label}: {name} must be a positive number{note}, received {value!r}")
+        return float(value)
+
     def get_config(self):
-        return {"learning_rate": self.learning_rate}
+        return {"learning_rate": self.learning_rate, "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
+                "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
     def _slots_for(self, name, p):
         if name not in self.slots:
             self.slots[name] = {s: np.zeros_like(p) for s in self.slot_names}
         return self.slots[name]
 
+    def clip_gradients(self, grads):
+        """The clipped gradients (new arrays where clipping applies; ``grads`` is not modified)."""
+        if self.clipnorm is not None:
+            out = {}
+            for name, g in grads.items():
+                c = g.dtype.type(self.clipnorm)
+                out[name] = g * c / np.maximum(np.sqrt(np.sum(g * g)), c)
+            return out
+        if self.global_clipnorm is not None and grads:
+            cast = next(iter(grads.values())).dtype.type
+            norm = np.sqrt(np.sum([np.sum(np.square(g)) for g in grads.values()], dtype=cast))
+            with np.errstate(divide="ignore", invalid="ignore"):  # n = 0: 1/n = inf, min picks 1/c: scale 1
+                scale = cast(self.global_clipnorm) * np.minimum(cast(1) / norm, cast(1.0 / self.global_clipnorm))
+                scale = scale + (norm - norm)  # NaN for an infinite or NaN norm, as Keras
+            return {name: g * scale for name, g in grads.items()}
+        if self.clipvalue is not None:
+            return {name: np.clip(g, -g.dtype.type(self.clipvalue), g.dtype.type(self.clipvalue))
+                    for name, g in grads.items()}
+        return grads
+
     def step(self, params, grads):
         """Update every ``params[k]`` in place from ``grads[k]``; then ``iterations += 1``."""
         if params.keys() != grads.keys():
-            raise ValueError(f"{type(self).__name__}: params and grads have different keys: "
+            raise ValueError(f"{self.label}: params and grads have different keys: "
                              f"{sorted(params)} vs {sorted(grads)}")
         for name, p in params.items():
             g = grads[name]
             if g.shape != p.shape or g.dtype != p.dtype:
-                raise ValueError(f"{type(self).__name__}: gradient of {name!r} is {g.dtype}{g.shape}, "
+                raise ValueError(f"{self.label}: gradient of {name!r} is {g.dtype}{g.shape}, "
                                  f"parameter is {p.dtype}{p.shape}")
-            self._update(p, g, self._slots_for(name, p), p.dtype.type)
+        grads = self.clip_gradients(grads)
+        for name, p in params.items():
+            cast = p.dtype.type
+            if self.weight_decay is not None:
+                p -= p * cast(self.weight_decay) * cast(self.learning_rate)
+            self._update(p, grads[name], self._slots_for(name, p), cast)
         self.iterations += 1
 
     def _update(self, p, g, slots, cast):
@@ -58,7 +139,7 @@ class Optimizer:
     def set_state(self, state):
         """Restore what ``get_state()`` returned (shapes are checked at the next step)."""
         if "iterations" not in state:
-            raise ValueError(f"{type(self).__name__}: optimizer state has no 'iterations' entry")
+            raise ValueError(f"{self.label}: optimizer state has no 'iterations' entry")
         self.iterations = int(state["iterations"])
         self.slots = {}
         for key, arr in state.items():
@@ -66,7 +147,7 @@ class Optimizer:
                 continue
             s, _, name = key.partition(":")
             if s not in self.slot_names:
-                raise ValueError(f"{type(self).__name__}: unknown optimizer slot {s!r} in saved state")
+                raise ValueError(f"{self.label}: unknown optimizer slot {s!r} in saved state")
             self.slots.setdefault(name, {})[s] = np.array(arr)
 
 
@@ -81,9 +162,9 @@ class SGD(Optimizer):
                         else:     w = w + m
     """
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False):
-        super().__init__(learning_rate)
-        if not isinstance(momentum, (int, float)) or not 0 <= momentum <= 1:
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **options):
+        super().__init__(learning_rate, **options)
+        if not self._is_number(momentum) or not 0 <= momentum <= 1:
             raise ValueError(f"SGD: momentum must be a number in [0, 1], received {momentum!r}")
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
@@ -120,13 +201,12 @@ class Adam(Optimizer):
 
     slot_names = ("m", "v")
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
-        super().__init__(learning_rate)
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **options):
+        super().__init__(learning_rate, **options)
         for n, b in (("beta_1", beta_1), ("beta_2", beta_2)):
-            if not isinstance(b, (int, float)) or not 0 <= b < 1:
-                raise ValueError(f"Adam: {n} must be a number in [0, 1), received {b!r}")
-        if not isinstance(epsilon, (int, float)) or not epsilon > 0:
-            raise ValueError(f"Adam: epsilon must be a positive number, received {epsilon!r}")
+            if not self._is_number(b) or not 0 <= b < 1:
+                raise ValueError(f"{self.label}: {n} must be a number in [0, 1), received {b!r}")
+        self._positive("epsilon", epsilon)
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
 
     def get_config(self):
@@ -155,10 +235,11 @@ class RMSprop(Optimizer):
 
     slot_names = ("velocity",)
 
-    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7):
-        super().__init__(learning_rate)
-        if not isinstance(rho, (int, float)) or not 0 <= rho < 1:
+    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7, **options):
+        super().__init__(learning_rate, **options)
+        if not self._is_number(rho) or not 0 <= rho < 1:
             raise ValueError(f"RMSprop: rho must be a number in [0, 1), received {rho!r}")
+        self._positive("epsilon", epsilon)
         self.rho, self.epsilon = float(rho), float(epsilon)
 
     def get_config(self):
@@ -170,11 +251,28 @@ class RMSprop(Optimizer):
         p -= (cast(self.learning_rate) * g) / np.sqrt(v + cast(self.epsilon))
 
 
-OPTIMIZERS = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as Keras 3's ``AdamW``:
+    exactly ``Adam`` with ``weight_decay`` on by default (0.004) and required (None is refused,
+    as Keras refuses it). One step, in Keras's order::
+
+        g = clip(g)                                  (if a clip option is set)
+        w = w - w * weight_decay * lr                (every trained weight, biases included)
+        w = Adam's update of w with g                (see ``Adam``)
+    """
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **options):
+        if weight_decay is None:
+            raise ValueError("AdamW: weight_decay must be a non-negative number, received None")
+        super().__init__(learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, weight_decay=weight_decay,
+                         **options)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop, "adamw": AdamW}
 
 
 def get(name, **kwargs):
-    """An optimizer from its Keras name (``"sgd"``, ``"adam"``, ``"rmsprop"``)."""
+    """An optimizer from its Keras name (``"sgd"``, ``"adam"``, ``"rmsprop"``, ``"adamw"``)."""
     key = name.lower() if isinstance(name, str) else name
     if key not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; supported: {sorted(OPTIMIZERS)}")

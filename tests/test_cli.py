@@ -84,7 +84,8 @@ def test_metrics_json_records_the_run(scratch_run):
     assert m["architecture"] == scratch.get_architecture("blog")
     assert m["options"] == {"arch": "blog", "epochs": 2, "batch_size": 32, "optimizer": "adam", "lr": 0.005,
                             "seed": 0, "limit": 640, "test_limit": 1000, "dtype": "float32", "data": None,
-                            "init_from": None, "threads": 1}
+                            "init_from": None, "threads": 1, "weight_decay": None, "clipnorm": None,
+                            "global_clipnorm": None, "clipvalue": None, "label_smoothing": None}
     assert m["seed"] == 0 and m["versions"]["numpy"] == np.__version__ and "tensorflow" not in m["versions"]
     h = m["history"]
     assert h["epoch"] == [1, 2]
@@ -150,7 +151,9 @@ def test_options_reach_the_model_and_the_record(tmp_path, capsys):
     model = scratch.load_checkpoint(out / "model.npz")[0]
     assert model.dtype == np.float64 and all(w.dtype == np.float64 for w in model.get_weights())
     assert isinstance(model.optimizer, scratch.SGD)
-    assert model.optimizer.get_config() == {"learning_rate": 0.02, "momentum": 0.9, "nesterov": True}
+    assert model.optimizer.get_config() == {"learning_rate": 0.02, "momentum": 0.9, "nesterov": True,
+                                            "weight_decay": None, "clipnorm": None, "global_clipnorm": None,
+                                            "clipvalue": None}
     assert model.optimizer.iterations == 2  # 128 images / 64
     opts = json.loads((out / "metrics.json").read_text())["options"]
     assert (opts["optimizer"], opts["lr"], opts["batch_size"], opts["seed"], opts["dtype"]) == \
