@@ -85,19 +85,20 @@ def hand_made_filters(digit):
     axes[0, 0].imshow(digit[0, :, :, 0], cmap="gray")
     axes[0, 0].set_title("input digit")
     axes[1, 0].axis("off")
-    axes[1, 0].text(0.5, 0.5, "kernel (top)\nresponse (bottom)\n\nred > 0, blue < 0",
+    axes[1, 0].text(0.5, 0.5, "kernel (top)\nresponse (bottom)\n\nred > 0, blue < 0,\nwhite 0",
                     ha="center", va="center", fontsize=9, transform=axes[1, 0].transAxes)
     for f, (name, k) in enumerate(FILTERS.items(), start=1):
         lim = np.abs(k).max()
-        axes[0, f].imshow(k, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        axes[0, f].imshow(k, cmap=SIGNED, vmin=-lim, vmax=lim)
         for (i, j), v in np.ndenumerate(k):
             axes[0, f].text(j, i, "1/9" if name == "box blur" else f"{v:g}", ha="center", va="center",
                             fontsize=9, color="white" if abs(v) > lim / 2 else "black")
         axes[0, f].set_title(name)
         m = maps[:, :, f - 1]
         lim = np.abs(m).max()
-        axes[1, f].imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        im = axes[1, f].imshow(m, cmap=SIGNED, vmin=-lim, vmax=lim)
         axes[1, f].set_title(f"[{m.min():.1f}, {m.max():.1f}]", fontsize=9)
+        fig.colorbar(im, ax=axes[1, f], fraction=0.046, pad=0.04).ax.tick_params(labelsize=7)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])

@@ -199,6 +199,32 @@ def test_block(guide_run, index):
         f"--- actual ---\n{actual}")
 
 
+TENSORFLOW_MODULES = ("tensorflow", "keras", "keras_ref", "parity_tests.engines", "parity_tests.report",
+                      "parity_tests.determinism", "parity_tests.cases")
+
+
+def imported_modules(code):
+    names = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+def test_only_keras_blocks_import_tensorflow():
+    """Blocks run in this process must not load TensorFlow; those that do are marked and run apart."""
+    keras_blocks = [line for line, code, _ in BLOCKS if is_keras_block(code)]
+    assert keras_blocks, "the guide compares nothing with Keras"
+    for line, code, _ in BLOCKS:
+        if not is_keras_block(code):
+            heavy = {m for m in imported_modules(code) if m.split(".")[0] in ("tensorflow", "keras", "keras_ref")
+                     or m in TENSORFLOW_MODULES}
+            assert not heavy, f"docs/guide.md line {line} imports {sorted(heavy)}: start it with {KERAS_MARK!r}"
+
+
 def test_indented_blocks_are_found():
     text = "- item\n\n  ```python\n  print(1)\n  ```\n\n  ```text\n  1\n  ```\n"
     assert parse_blocks(text) == [(4, "print(1)\n", "1\n")]
