@@ -46,36 +46,49 @@ def curves(histories, path, title):
 
 def filters(kernel, path, title):
     """The first conv layer's filters, ``kernel: (kh, kw, in, out)``; one panel per filter
-    (channels averaged when there are several), on a shared colour scale around zero."""
+    (channels averaged when there are several), on one shared colour scale centred on zero
+    (red positive, white zero, blue negative, as every signed picture of the project), with
+    its colour bar."""
     k = np.asarray(kernel, dtype=np.float64).mean(axis=2)
     n = k.shape[-1]
     cols = min(n, 8)
     rows = -(-n // cols)
     lim = float(np.abs(k).max()) or 1.0
-    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.4 * rows + 0.6), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols + 0.8, 1.4 * rows + 0.6), squeeze=False)
+    im = None
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
-            ax.imshow(k[:, :, i], cmap="RdBu_r", vmin=-lim, vmax=lim)
+            im = ax.imshow(k[:, :, i], cmap="RdBu_r", vmin=-lim, vmax=lim)
             ax.set_title(str(i), fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
+    if im is not None:
+        fig.colorbar(im, ax=list(axes.flat), shrink=0.8, label="weight")
     _save(fig, path)
 
 
 def feature_maps(image, maps, path, title):
-    """A test digit ``(H, W)`` and the first conv layer's outputs for it ``(H', W', F)``."""
+    """A test digit ``(H, W)`` (grey) and the first conv layer's outputs for it ``(H', W', F)``.
+
+    The maps are signed: each is drawn red positive, blue negative, white at exactly zero, on
+    its own scale symmetric about zero, with its own colour bar."""
     n = maps.shape[-1]
-    cols = min(n + 1, 9)
+    cols = min(n + 1, 5)
     rows = -(-(n + 1) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.4 * rows + 0.6), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.0 * rows + 0.6), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     axes.flat[0].imshow(image, cmap="gray")
     axes.flat[0].set_title("input", fontsize=8)
     for i in range(n):
-        axes.flat[i + 1].imshow(maps[:, :, i], cmap="viridis")
-        axes.flat[i + 1].set_title(f"filter {i}", fontsize=8)
+        ax = axes.flat[i + 1]
+        m = np.asarray(maps[:, :, i], dtype=np.float64)
+        lim = float(np.abs(m).max()) or 1.0
+        im = ax.imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax.set_title(f"filter {i}", fontsize=8)
+        cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+        cbar.ax.tick_params(labelsize=6)
     fig.suptitle(title)
     fig.tight_layout()
     _save(fig, path)
@@ -112,7 +125,7 @@ def mistakes(images, true, pred, prob, path, title, cols=8):
         ax.axis("off")
     for i in range(n):
         ax = axes.flat[i]
-        ax.imshow(images[i], cmap="gray_r")
+        ax.imshow(images[i], cmap="gray")
         ax.set_title(f"{true[i]} -> {pred[i]} ({prob[i]:.2f})", fontsize=8, color="firebrick")
     if n == 0:
         axes.flat[0].text(0.5, 0.5, "no mistakes", ha="center", va="center")

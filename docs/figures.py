@@ -4,6 +4,15 @@
     python docs/figures.py --out DIR       # somewhere else
     python docs/figures.py --quick         # a small training run (what the test suite does)
 
+It also measures every speed and time the guide quotes and writes them to
+``guide_numbers.json`` next to the pictures (tests/test_guide.py checks the guide quotes the
+committed file's numbers): the section 2 table (forward pass per image with every thread pool
+at one: BLAS's and the engine's own, ``scratch.parallel``) and the training run below.
+
+Colour convention of every picture: signed values (kernels, feature maps, gradients) in
+``RdBu_r`` on a scale symmetric about zero, red positive, white zero, blue negative, with a
+colour bar; images in grey; which window is which in ``tab10`` colours.
+
 The pictures of section 8 are those ``train.py`` draws: the script runs
 ``python train.py scratch --no-convert --out TMP`` (the README's default run: blog, Adam 0.005,
 batch 32, 3 epochs, seed 0; with ``--quick``, 1 epoch on 1,000 images, tested on 1,000) and copies
@@ -15,10 +24,13 @@ when the code or the engine does.
 """
 
 import argparse
+import contextlib
+import json
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import matplotlib
@@ -27,13 +39,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import scratch  # noqa: E402
-from scratch import geometry  # noqa: E402
+from scratch import geometry, parallel  # noqa: E402
 
 # The hand-made filters of section 1 (tests/test_guide.py checks the guide defines the same).
 FILTERS = {
@@ -46,7 +59,10 @@ FILTERS = {
 }
 
 RUN_PICTURES = ("curves.png", "filters.png", "feature_maps.png", "confusion.png", "mistakes.png")
-PICTURES = ("guide_filters.png", "guide_same_padding.png") + tuple(f"guide_run_{p}" for p in RUN_PICTURES)
+PICTURES = (("guide_filters.png", "guide_same_padding.png", "guide_im2col.png", "guide_backward_flow.png",
+             "guide_strided_backward.png") + tuple(f"guide_run_{p}" for p in RUN_PICTURES))
+NUMBERS = "guide_numbers.json"
+SIGNED = "RdBu_r"  # the one colour map of signed values
 RUN_COMMAND = ["train.py", "scratch", "--no-convert"]
 QUICK_RUN = ["--limit", "1000", "--test-limit", "1000", "--epochs", "1"]
 
@@ -69,19 +85,20 @@ def hand_made_filters(digit):
     axes[0, 0].imshow(digit[0, :, :, 0], cmap="gray")
     axes[0, 0].set_title("input digit")
     axes[1, 0].axis("off")
-    axes[1, 0].text(0.5, 0.5, "kernel (top)\nresponse (bottom)\n\nred > 0, blue < 0",
+    axes[1, 0].text(0.5, 0.5, "kernel (top)\nresponse (bottom)\n\nred > 0, blue < 0,\nwhite 0",
                     ha="center", va="center", fontsize=9, transform=axes[1, 0].transAxes)
     for f, (name, k) in enumerate(FILTERS.items(), start=1):
         lim = np.abs(k).max()
-        axes[0, f].imshow(k, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        axes[0, f].imshow(k, cmap=SIGNED, vmin=-lim, vmax=lim)
         for (i, j), v in np.ndenumerate(k):
             axes[0, f].text(j, i, "1/9" if name == "box blur" else f"{v:g}", ha="center", va="center",
                             fontsize=9, color="white" if abs(v) > lim / 2 else "black")
         axes[0, f].set_title(name)
         m = maps[:, :, f - 1]
         lim = np.abs(m).max()
-        axes[1, f].imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        im = axes[1, f].imshow(m, cmap=SIGNED, vmin=-lim, vmax=lim)
         axes[1, f].set_title(f"[{m.min():.1f}, {m.max():.1f}]", fontsize=9)
+        fig.colorbar(im, ax=axes[1, f], fraction=0.046, pad=0.04).ax.tick_params(labelsize=7)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -118,8 +135,228 @@ def same_padding():
     return fig
 
 
+# -- section 2: the speed table -----------------------------------------------------------
+def conv_loop(x, K, b):
+    """One output pixel at a time: N * H_out * W_out Python iterations (stride 1, no padding)."""
+    n, h, w, _ = x.shape
+    kh, kw, _, f = K.shape
+    y = np.empty((n, h - kh + 1, w - kw + 1, f), x.dtype)
+    for s in range(n):
+        for i in range(h - kh + 1):
+            for j in range(w - kw + 1):
+                y[s, i, j] = np.tensordot(x[s, i:i + kh, j:j + kw], K, axes=3) + b
+    return y
+
+
+def conv_windows(x, K, b):
+    """A strided view (N, H_out, W_out, C, kh, kw) of every window, no copy; one einsum."""
+    kh, kw = K.shape[:2]
+    windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))
+    return np.einsum("nhwcuv,uvcf->nhwf", windows, K) + b
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Every thread pool at one: BLAS's (threadpoolctl) and the engine's own (scratch.parallel)."""
+    saved = parallel.THREADS
+    parallel.THREADS = 1
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        parallel.THREADS = saved
+
+
+def per_image_ms(fn, images, repeat):
+    """The best of ``repeat`` timed calls, in milliseconds per image."""
+    best = np.inf
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn(images)
+        best = min(best, time.perf_counter() - start)
+    return 1e3 * best / len(images)
+
+
+def speed_table(x_test, quick):
+    """Forward pass of the seed network's convolution on 256 test digits, three ways, one thread."""
+    x = scratch.preprocess(x_test[:256], "center")
+    conv = scratch.Conv2D(8, 3)
+    conv.build(x.shape)
+    conv.set_weights(scratch.build_model("blog", seed=0).layers[0].get_weights())
+    K, b = conv.get_weights()
+    repeat = 2 if quick else 7
+    with one_thread():
+        table = {"per-pixel loop": per_image_ms(lambda im: conv_loop(im, K, b), x[:4 if quick else 16], 1),
+                 "window view": per_image_ms(lambda im: conv_windows(im, K, b), x, repeat),
+                 "im2col + GEMM": per_image_ms(conv, x, repeat)}
+    for name, ms in table.items():
+        print(f"{name:15s} {ms:8.3f} ms per image (one thread)")
+    return table
+
+
+# -- section 2 and 4: im2col and col2im ------------------------------------------------------
+def _cell(ax, i, j, text, face="white", edge="#888888", lw=1.0, fontsize=9, color="black"):
+    ax.add_patch(Rectangle((j, i), 1, 1, facecolor=face, edgecolor=edge, linewidth=lw))
+    if text != "":
+        ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=fontsize, color=color)
+
+
+def _frame(ax, rows, cols, pad=0.2):
+    ax.set_xlim(-pad, cols + pad)
+    ax.set_ylim(rows + pad, -pad)
+    ax.set_aspect("equal")
+    ax.axis("off")
+
+
+def im2col_picture():
+    """A 4x4 one-channel input, a 3x3 kernel, stride 1: 4 windows -> 4 rows of 9; col2im adds back."""
+    n, k = 4, 3
+    out = n - k + 1
+    colors = plt.cm.tab10.colors
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), gridspec_kw={"width_ratios": [1, 2.3, 1]})
+    ax = axes[0]
+    for i in range(n):
+        for j in range(n):
+            _cell(ax, i, j, str(i * n + j), face="#eeeeee")
+    for w, (oi, oj) in enumerate([(a, b) for a in range(out) for b in range(out)]):
+        d = 0.07 * (w + 1)
+        ax.add_patch(Rectangle((oj + d, oi + d), k - 2 * d, k - 2 * d, fill=False, edgecolor=colors[w], linewidth=2.5))
+    _frame(ax, n, n)
+    ax.set_title(f"input x: {n}x{n}, one channel (pixel numbers)\nthe {out * out} windows of a {k}x{k} kernel")
+    ax = axes[1]
+    for w, (oi, oj) in enumerate([(a, b) for a in range(out) for b in range(out)]):
+        for c, (u, v) in enumerate([(a, b) for a in range(k) for b in range(k)]):
+            _cell(ax, w, c, str((oi + u) * n + oj + v), face=colors[w], color="white")
+        ax.text(-0.3, w + 0.5, f"output ({oi},{oj})", ha="right", va="center", fontsize=9, color=colors[w])
+    for c, (u, v) in enumerate([(a, b) for a in range(k) for b in range(k)]):
+        ax.text(c + 0.5, -0.15, f"({u},{v})", ha="center", va="bottom", fontsize=8)
+    _frame(ax, out * out, k * k)
+    ax.set_xlim(-2.6, k * k + 0.2)
+    ax.set_title("im2col: X, one row per output pixel, columns in the kernel's (u, v, c) order\n"
+                 f"k_h k_w C = {k * k} floats per output pixel; y = X @ K.reshape({k * k}, F) + b", pad=18)
+    ax = axes[2]
+    counts = np.zeros((n, n), int)
+    for oi in range(out):
+        for oj in range(out):
+            counts[oi:oi + k, oj:oj + k] += 1
+    for i in range(n):
+        for j in range(n):
+            _cell(ax, i, j, str(counts[i, j]), face=plt.cm.Greys(0.15 + 0.18 * counts[i, j]),
+                  color="white" if counts[i, j] > 2 else "black")
+    _frame(ax, n, n)
+    ax.set_title("col2im: every row of dL/dX = G K^T is added\nback where it was copied from "
+                 "(cell = rows adding into it)")
+    per_image = 26 * 26 * 9
+    fig.suptitle(f"im2col copies every window into a row; col2im scatters the rows back. Seed network: "
+                 f"26 x 26 x 9 = {per_image:,} floats of X per image, {per_image / 784:.1f}x its 784 pixels")
+    fig.tight_layout()
+    return fig
+
+
+# -- section 4: the backward pass through conv, ReLU and max-pool ------------------------------------
+def _values(ax, a, title, lim=None, fmt="{:.1f}", hatch=None):
+    """Signed values with the shared convention: RdBu_r, symmetric about 0, each value written."""
+    lim = lim or (float(np.abs(a).max()) or 1.0)
+    im = ax.imshow(a, cmap=SIGNED, vmin=-lim, vmax=lim)
+    for (i, j), v in np.ndenumerate(a):
+        ax.text(j, i, fmt.format(v) if v != 0 else "0", ha="center", va="center", fontsize=8,
+                color="white" if abs(v) > 0.6 * lim else "black")
+    if hatch is not None:
+        for (i, j) in zip(*np.nonzero(hatch)):
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="//", edgecolor="#777777", lw=0))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=10)
+    return im
+
+
+def backward_flow():
+    """x -> Conv2D(1, 2) -> ReLU -> MaxPooling2D(2) forward, and dL/dy back through each."""
+    rng = np.random.default_rng(12)  # chosen so that one pooling window is all negative
+    x = np.round(rng.standard_normal((1, 5, 5, 1)), 1)
+    conv = scratch.Conv2D(1, 2, dtype="float64")
+    conv.build(x.shape)
+    conv.set_weights([np.array([1.0, -1.0, 0.5, 0.5]).reshape(2, 2, 1, 1), np.array([0.1])])
+    relu, pool = scratch.ReLU(dtype="float64"), scratch.MaxPooling2D(2, dtype="float64")
+    z = conv(x)
+    a = relu(z)
+    y = pool(a)
+    dy = np.array([1.0, -2.0, 0.5, 3.0]).reshape(1, 2, 2, 1)
+    da = pool.backward(dy)
+    dz = relu.backward(da)
+    dx = conv.backward(dz)
+    fig, axes = plt.subplots(2, 4, figsize=(15, 8))
+    fwd = [(x, "x (5x5)"), (z, "z = conv(x) + b, 2x2 kernel  ->"), (a, "a = relu(z)  ->"), (y, "y = maxpool(a), 2x2  ->")]
+    bwd = [(dx, "dL/dx = col2im(G K^T)\n(overlapping windows add)  <-"),
+           (dz, "dL/dz = dL/da * [z > 0]  <-\n(ReLU: the mask; hatched: z <= 0)"),
+           (da, "dL/da: each window's dy to its\nfirst maximum (hatched: z <= 0)  <-"), (dy, "dL/dy (given)")]
+    for col, ((f, ft), (b, bt)) in enumerate(zip(fwd, bwd)):
+        _values(axes[0, col], f[0, :, :, 0], ft)
+        _values(axes[1, col], b[0, :, :, 0], bt, hatch=(z[0, :, :, 0] <= 0) if col in (1, 2) else None)
+    fig.text(0.005, 0.70, "forward", rotation=90, fontsize=13, va="center", weight="bold")
+    fig.text(0.005, 0.27, "backward", rotation=90, fontsize=13, va="center", weight="bold")
+    k = conv.grads["kernel"][:, :, 0, 0]
+    fig.suptitle(f"One backward pass by the engine (float64; kernel [[1, -1], [0.5, 0.5]], b = 0.1). "
+                 f"dL/dK = X^T G = {np.round(k, 2).tolist()}, dL/db = sum G = {conv.grads['bias'][0]:.2f}\n"
+                 "The top-right window is all <= 0: its tie of zeros sends dy to a cell the ReLU mask then "
+                 "zeroes, so masking dy before routing (the fusion) gives the same dL/dz",
+                 y=0.99)
+    fig.tight_layout(rect=(0.02, 0, 1, 0.93))
+    fig.subplots_adjust(hspace=0.3)
+    return fig
+
+
+def strided_backward():
+    """Conv2D(1, 3, strides=2, 'valid') on 6x6: the last row and column are in no window; dL/dx is
+    the stride-1 full correlation of dL/dy dilated (zeros between its rows) with the flipped kernel."""
+    n, k, s = 6, 3, 2
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, n, n, 1))
+    kernel = np.round(rng.standard_normal((k, k, 1, 1)), 1)
+    conv = scratch.Conv2D(1, k, strides=s, use_bias=False, dtype="float64")
+    conv.build(x.shape)
+    conv.set_weights([kernel])
+    out = conv(x).shape[1]
+    dy = np.array([1.0, -1.0, 2.0, 0.5]).reshape(1, out, out, 1)
+    dx = conv.backward(dy)
+    dil = np.zeros((1, (out - 1) * s + 1, (out - 1) * s + 1, 1))
+    dil[:, ::s, ::s] = dy
+    full = np.pad(dil, ((0, 0), (k - 1, k - 1), (k - 1, k - 1), (0, 0)))
+    flipped = scratch.Conv2D(1, k, use_bias=False, dtype="float64")
+    flipped.build(full.shape)
+    flipped.set_weights([kernel[::-1, ::-1]])
+    part = flipped(full)
+    covered = part.shape[1]
+    dropped = np.zeros((n, n), bool)
+    dropped[covered:, :] = dropped[:, covered:] = True
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4.6), gridspec_kw={"width_ratios": [1, 0.45, 1.2, 1]})
+    ax = axes[0]
+    colors = plt.cm.tab10.colors
+    for i in range(n):
+        for j in range(n):
+            ax.add_patch(Rectangle((j, i), 1, 1, facecolor="white" if dropped[i, j] else "#dddddd",
+                                   edgecolor="#888888", hatch="//" if dropped[i, j] else None))
+    for w, (oi, oj) in enumerate([(a, b) for a in range(out) for b in range(out)]):
+        d = 0.08 * (w + 1)
+        ax.add_patch(Rectangle((oj * s + d, oi * s + d), k - 2 * d, k - 2 * d, fill=False,
+                               edgecolor=colors[w], linewidth=2.5))
+    _frame(ax, n, n)
+    ax.set_title(f"forward: n={n}, k={k}, s={s}, 'valid' -> {out}x{out}\nhatched: in no window (dropped)")
+    lim = float(np.abs(np.concatenate([dy.ravel(), dx.ravel()])).max())
+    _values(axes[1], dy[0, :, :, 0], "dL/dy", lim=lim)
+    _values(axes[2], full[0, :, :, 0], f"dL/dy dilated (zeros between rows),\npadded by k-1 = {k - 1}: "
+            f"{full.shape[1]}x{full.shape[1]}", lim=lim)
+    _values(axes[3], dx[0, :, :, 0], f"dL/dx = that * flipped kernel ({covered}x{covered}),\n"
+            "then zeros for the dropped row/column", lim=lim, hatch=dropped)
+    same = np.abs(dx[:, :covered, :covered] - part).max() < 1e-12 and not dx[0][dropped].any()
+    fig.suptitle(f"Strided backward: col2im's strided slices = dilate dL/dy, full correlation with the flipped "
+                 f"kernel {np.round(kernel[:, :, 0, 0], 1).tolist()}; equal: {same}")
+    fig.tight_layout()
+    return fig
+
+
 def training_run(out, quick):
-    """Run train.py as a user would and copy its pictures; returns its last output line."""
+    """Run train.py as a user would and copy its pictures; returns what the guide quotes of it."""
     argv = RUN_COMMAND + (QUICK_RUN if quick else [])
     print("running: python " + " ".join(argv), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -129,9 +366,14 @@ def training_run(out, quick):
         for name in RUN_PICTURES:
             shutil.copyfile(Path(tmp) / name, Path(out) / f"guide_run_{name}")
             print(f"wrote {Path(out) / f'guide_run_{name}'}")
-    summary = result.stdout.strip().splitlines()[-1]
-    print(f"train.py: {summary.split(' - saved in ')[0]}")
-    return summary
+        metrics = json.loads((Path(tmp) / "metrics.json").read_text())
+    summary = result.stdout.strip().splitlines()[-1].split(" - saved in ")[0]
+    print(f"train.py: {summary}")
+    h = metrics["history"]
+    return {"command": "python " + " ".join(argv), "summary": summary,
+            "test_accuracy": metrics["test_accuracy"], "test_loss": metrics["test_loss"],
+            "images_per_s": metrics["train_images_per_s"], "wall_time_s": metrics["wall_time_s"],
+            "train_loss": h["loss"], "epoch_test_loss": h.get("test_loss")}
 
 
 def main(argv=None):
@@ -145,7 +387,13 @@ def main(argv=None):
     digit = scratch.preprocess(x_test[:1], "scale")
     _save(hand_made_filters(digit), out, "guide_filters.png")
     _save(same_padding(), out, "guide_same_padding.png")
-    training_run(out, args.quick)
+    _save(im2col_picture(), out, "guide_im2col.png")
+    _save(backward_flow(), out, "guide_backward_flow.png")
+    _save(strided_backward(), out, "guide_strided_backward.png")
+    numbers = {"quick": args.quick, "speed_ms_per_image": speed_table(x_test, args.quick),
+               "training_run": training_run(out, args.quick)}
+    (out / NUMBERS).write_text(json.dumps(numbers, indent=1) + "\n")
+    print(f"wrote {out / NUMBERS}")
     return 0
 
 

@@ -5,20 +5,34 @@ Matching rules (doctest's ELLIPSIS, nothing more): trailing spaces are ignored, 
 inside an expected line matches any text on that line (used only for timings, which the
 guide marks as not compared). A python block with no text block after it must print nothing.
 
-Quoted source (```py blocks headed ``# path``) must still be in that file. Also checked:
+TensorFlow is never imported in the test process (the engine's tests run without it). A block
+whose first line starts with ``# Keras side`` runs in a separate Python process instead, with
+a copy of the names it uses (those that pickle: arrays, numbers, strings) as they are at
+that point of the guide; its own names do not flow back, so later blocks must not use them.
+All Keras blocks run in one such process, each in its own namespace.
+
+Quoted source (```py blocks headed ``# path``) must be whole, runnable code that is still in that
+file: the block's lines, indentation included, are consecutive lines of the file (up to one
+common indent) and parse as Python. Also checked:
 docs/figures.py regenerates every picture the guide shows (``--quick`` into a
-temporary folder), the pictures the guide links exist, and the README links the guide.
+temporary folder), the pictures the guide links exist, the guide quotes the speeds and times of the committed
+``docs/img/guide_numbers.json`` (written by the same script), and the README links the guide.
 
 ``python tests/test_guide.py`` runs the guide and prints each block's real output (what to
 paste into the guide after changing an example, and where the quoted timings come from).
 """
 
+import ast
 import contextlib
 import io
+import json
 import os
+import pickle
 import re
 import subprocess
 import sys
+import tempfile
+import textwrap
 import traceback
 from pathlib import Path
 
@@ -67,15 +81,74 @@ def output_matches(expected, actual):
     return len(exp) == len(act) and all(line_matches(e, a) for e, a in zip(exp, act))
 
 
+KERAS_MARK = "# Keras side"
+
+
+def is_keras_block(code):
+    return code.lstrip().startswith(KERAS_MARK)
+
+
+def snapshot(namespace, code):
+    """The picklable values of the names ``code`` uses, as a pickle."""
+    used = {node.id for node in ast.walk(ast.parse(code)) if isinstance(node, ast.Name)}
+    kept = {}
+    for name in sorted(used & set(namespace)):
+        try:
+            data = pickle.dumps(namespace[name])
+            pickle.loads(data)
+        except Exception:
+            continue
+        kept[name] = namespace[name]
+    return kept
+
+
+def run_block(code, namespace, label):
+    """``(printed output, traceback or None)`` of one block executed in ``namespace``."""
+    out, error = io.StringIO(), None
+    try:
+        with contextlib.redirect_stdout(out):
+            exec(compile(code, label, "exec"), namespace)
+    except Exception:
+        error = traceback.format_exc()
+    return out.getvalue(), error
+
+
+def run_keras_blocks(jobs):
+    """Run ``[(label, code, names)]`` in one separate process; ``[(output, error)]``."""
+    if not jobs:
+        return []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "jobs.pkl"
+        path.write_bytes(pickle.dumps(jobs))
+        result = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--keras-jobs", str(path)],
+                                cwd=ROOT, capture_output=True, text=True, timeout=600)
+        answers = Path(tmp) / "jobs.pkl.out"
+        if result.returncode != 0 or not answers.is_file():
+            failure = f"the Keras process failed (exit {result.returncode}):\n{result.stderr[-4000:]}"
+            return [("", failure)] * len(jobs)
+        return pickle.loads(answers.read_bytes())
+
+
+def _keras_process(path):
+    """The separate process: run each job in its own namespace, write the answers next to ``path``."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    os.chdir(ROOT)
+    jobs = pickle.loads(Path(path).read_bytes())
+    answers = [run_block(code, {"__name__": "__guide__", **names}, label) for label, code, names in jobs]
+    Path(path + ".out").write_bytes(pickle.dumps(answers))
+
+
 def run_guide(path=GUIDE):
     """Execute the blocks in order in one namespace, from the repository root.
 
     Returns ``(namespace, [(line, code, expected, actual output, error or None)])``; after
-    the first error the remaining blocks are not run (their output is ``None``).
+    the first error the remaining blocks are not run (their output is ``None``). Keras blocks
+    run afterwards in one separate process (see the module docstring).
     """
     blocks = parse_blocks(path.read_text())
     namespace = {"__name__": "__guide__"}
-    results, failed = [], False
+    results, failed, keras_jobs = [], False, []
     cwd = os.getcwd()
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
@@ -84,16 +157,19 @@ def run_guide(path=GUIDE):
         for line, code, expected in blocks:
             if failed:
                 results.append((line, code, expected, None, None))
-                continue
-            out, error = io.StringIO(), None
-            try:
-                with contextlib.redirect_stdout(out):
-                    exec(compile(code, f"{path.name}:{line}", "exec"), namespace)
-            except Exception:
-                error, failed = traceback.format_exc(), True
-            results.append((line, code, expected, out.getvalue(), error))
+            elif is_keras_block(code):
+                keras_jobs.append((len(results), (f"{path.name}:{line}", code, snapshot(namespace, code))))
+                results.append((line, code, expected, None, None))
+            else:
+                out, error = run_block(code, namespace, f"{path.name}:{line}")
+                failed = error is not None
+                results.append((line, code, expected, out, error))
     finally:
         os.chdir(cwd)
+    answers = run_keras_blocks([job for _, job in keras_jobs])
+    for (i, _), (out, error) in zip(keras_jobs, answers):
+        line, code, expected, _, _ = results[i]
+        results[i] = (line, code, expected, out, error)
     return namespace, results
 
 
@@ -123,6 +199,32 @@ def test_block(guide_run, index):
         f"--- actual ---\n{actual}")
 
 
+TENSORFLOW_MODULES = ("tensorflow", "keras", "keras_ref", "parity_tests.engines", "parity_tests.report",
+                      "parity_tests.determinism", "parity_tests.cases")
+
+
+def imported_modules(code):
+    names = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+def test_only_keras_blocks_import_tensorflow():
+    """Blocks run in this process must not load TensorFlow; those that do are marked and run apart."""
+    keras_blocks = [line for line, code, _ in BLOCKS if is_keras_block(code)]
+    assert keras_blocks, "the guide compares nothing with Keras"
+    for line, code, _ in BLOCKS:
+        if not is_keras_block(code):
+            heavy = {m for m in imported_modules(code) if m.split(".")[0] in ("tensorflow", "keras", "keras_ref")
+                     or m in TENSORFLOW_MODULES}
+            assert not heavy, f"docs/guide.md line {line} imports {sorted(heavy)}: start it with {KERAS_MARK!r}"
+
+
 def test_indented_blocks_are_found():
     text = "- item\n\n  ```python\n  print(1)\n  ```\n\n  ```text\n  1\n  ```\n"
     assert parse_blocks(text) == [(4, "print(1)\n", "1\n")]
@@ -146,16 +248,45 @@ def test_guide_filters_are_the_figures_filters(guide_run):
         assert (namespace["FILTERS"][name] == k).all(), name
 
 
-def test_quoted_excerpts_are_still_in_the_code():
-    """A ```py block starting with ``# path`` quotes that file: each of its lines must still be in it."""
+def excerpt_is_in(lines, source_lines):
+    """Are ``lines`` consecutive lines of ``source_lines``, up to one common indent?"""
+    n = len(lines)
+    for start in range(len(source_lines) - n + 1):
+        window = source_lines[start:start + n]
+        if textwrap.dedent("\n".join(window)) == textwrap.dedent("\n".join(lines)):
+            return True
+    return False
+
+
+def test_excerpt_check_rejects_disjoint_and_reindented_lines():
+    source = ["def f(x):", "    for i in range(3):", "        x += i", "    return x"]
+    assert excerpt_is_in(source[1:3], source)
+    assert not excerpt_is_in([source[1], source[3]], source)   # disjoint
+    assert not excerpt_is_in(["for i in range(3):", "x += i"], source)   # indentation stripped
+
+
+def test_quoted_excerpts_are_whole_code_still_in_the_file():
+    """A ```py block starting with ``# path`` quotes that file: consecutive lines, whole code."""
     excerpts = [body for lang, body, _, _ in fences(GUIDE.read_text()) if lang == "py"]
     assert excerpts
     for body in excerpts:
-        header, *lines = body.splitlines()
-        source = (ROOT / header.lstrip("# ").strip()).read_text()
-        code = {s.strip() for s in source.splitlines()}
-        stale = [s for s in lines if s.strip() not in code]
-        assert not stale, f"docs/guide.md quotes {header[2:]} lines no longer there: {stale}"
+        header, *lines = body.rstrip("\n").splitlines()
+        source = (ROOT / header.lstrip("# ").strip()).read_text().splitlines()
+        assert excerpt_is_in(lines, source), f"docs/guide.md quotes {header[2:]}: not consecutive lines of it"
+        ast.parse(textwrap.dedent("\n".join(lines)))  # whole statements, not fragments
+
+
+def test_guide_quotes_the_measured_speeds_and_times():
+    """Every speed or time the guide quotes is the committed run's (``python docs/figures.py``)."""
+    numbers = json.loads((ROOT / "docs" / "img" / "guide_numbers.json").read_text())
+    text = GUIDE.read_text()
+    assert numbers["quick"] is False, "docs/img was made with --quick: rerun python docs/figures.py"
+    for name, ms in numbers["speed_ms_per_image"].items():
+        assert f"{ms:.3f}" in text, f"section 2 does not quote the measured {name}: {ms:.3f} ms"
+    run = numbers["training_run"]
+    assert run["summary"].split(" - ")[0] in text
+    assert f"{run['images_per_s']:,.0f} training images per second" in text
+    assert f"{run['wall_time_s']:.0f} s of wall time" in text
 
 
 def test_linked_pictures_exist():
@@ -188,6 +319,9 @@ def test_readme_links_the_guide():
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--keras-jobs"]:
+        _keras_process(sys.argv[2])
+        sys.exit(0)
     _, results = run_guide()
     for line, _code, expected, actual, error in results:
         status = "ok" if actual is not None and error is None and output_matches(expected, actual) else "DIFFERS"
