@@ -1,0 +1,191 @@
+"""The ``keras.applications`` CNN families, built offline (``weights=None``) at a small input size
+with a 10-class top, and the harness that runs one of them in both engines.
+
+Shared by the zoo tests, ``python -m parity_tests.report`` and the benchmarks. Nothing here
+downloads anything: a user with ImageNet weights saved in a ``.keras`` file loads that file
+with ``keras_ref.load_weights_file`` the same way.
+
+Both engines see the same weights, the same inputs and, in training mode, the same dropout
+masks (injected: the Keras Dropout layers of the model apply the given mask instead of drawing
+one). Weights and gradients are keyed by path (``layer/variable``; nested models
+``model/layer/variable``), moving statistics included.
+"""
+
+import contextlib
+
+import keras
+import numpy as np
+
+import keras_ref
+import scratch
+from parity_tests import engines
+from parity_tests.determinism import tf
+
+A = keras.applications
+
+# name: (builder, smallest input side it accepts here)
+ZOO = {
+    "VGG16": (A.VGG16, 32), "VGG19": (A.VGG19, 32),
+    "ResNet50": (A.ResNet50, 32), "ResNet50V2": (A.ResNet50V2, 32),
+    "MobileNet": (A.MobileNet, 32), "MobileNetV2": (A.MobileNetV2, 32), "MobileNetV3Small": (A.MobileNetV3Small, 32),
+    "DenseNet121": (A.DenseNet121, 32), "Xception": (A.Xception, 71), "InceptionV3": (A.InceptionV3, 75),
+    "InceptionResNetV2": (A.InceptionResNetV2, 75), "NASNetMobile": (A.NASNetMobile, 32),
+    "EfficientNetB0": (A.EfficientNetB0, 32), "EfficientNetV2B0": (A.EfficientNetV2B0, 32),
+    "ConvNeXtTiny": (A.ConvNeXtTiny, 32),
+}
+
+
+def build(name, dtype="float32", seed=0):
+    """The Keras model ``name`` with fresh weights (seeded), in ``dtype``, and non-trivial BN statistics."""
+    fn, side = ZOO[name]
+    with engines.keras_floatx(dtype):
+        keras.utils.set_random_seed(seed)
+        km = fn(weights=None, input_shape=(side, side, 3), classes=10)
+    randomize_statistics(km, seed)
+    return km
+
+
+def randomize_statistics(km, seed=0):
+    """Moving means/variances and gammas/betas drawn at random (ones and zeros hide bugs)."""
+    rng = np.random.default_rng(seed + 1)
+    for layer in _leaves(km):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            new = []
+            for v in layer.weights:
+                shape, dt = tuple(v.shape), v.dtype
+                kind = engines.var_name(v)
+                if kind in ("gamma", "moving_variance"):
+                    new.append(rng.uniform(0.5, 1.5, shape).astype(dt))
+                else:
+                    new.append(rng.normal(0.0, 0.2, shape).astype(dt))
+            layer.set_weights(new)
+
+
+def _leaves(km, prefix=""):
+    for la in km.layers:
+        if isinstance(la, keras.Model):
+            yield from _leaves(la, f"{prefix}{la.name}/")
+        else:
+            yield la
+
+
+def keras_paths(km, prefix="", trainable_only=False):
+    """``[(path, variable)]`` of every weight of a Keras model, nested models opened."""
+    out = []
+    for la in km.layers:
+        if isinstance(la, keras.Model):
+            out += keras_paths(la, f"{prefix}{la.name}/", trainable_only)
+        else:
+            vs = la.trainable_variables if trainable_only else la.weights
+            out += [(f"{prefix}{la.name}/{engines.var_name(v)}", v) for v in vs]
+    return out
+
+
+def scratch_paths(model, prefix=""):
+    """``{path: array}`` of every weight of a scratch graph (moving statistics included)."""
+    out = {}
+    for la in model.layers:
+        if isinstance(la, scratch.Model):
+            out.update(scratch_paths(la, f"{prefix}{la.name}/"))
+        else:
+            out.update({f"{prefix}{la.name}/{k}": v for k, v in la._weights().items()})
+    return out
+
+
+def dropout_masks(model, batch, seed=0):
+    """A keep mask for every Dropout layer of a scratch graph, from its input shape."""
+    rng = np.random.default_rng(seed)
+    masks = {}
+    for la in _scratch_leaves(model):
+        if isinstance(la, scratch.Dropout):
+            masks[la.name] = rng.random((batch,) + tuple(la.input_shape[1:])) >= la.rate
+    return masks
+
+
+def _scratch_leaves(model):
+    for la in model.layers:
+        if isinstance(la, scratch.Model):
+            yield from _scratch_leaves(la)
+        else:
+            yield la
+
+
+@contextlib.contextmanager
+def injected_masks(model, km, masks):
+    """Both engines' Dropout layers apply ``masks`` (by layer name) in training mode."""
+    sl = {la.name: la for la in _scratch_leaves(model)}
+    kl = {la.name: la for la in _leaves(km)}
+    saved = {}
+    for name, mask in masks.items():
+        sl[name].fixed_mask = mask
+        k = kl[name]
+        scale = 1.0 / (1.0 - k.rate)
+
+        def call(inputs, training=None, _mask=mask, _scale=scale):
+            if not training:
+                return inputs
+            return tf.where(tf.constant(_mask), inputs * tf.cast(_scale, inputs.dtype), tf.zeros_like(inputs))
+
+        saved[name] = k.__dict__.get("call")
+        k.call = call
+    try:
+        yield
+    finally:
+        for name in masks:
+            sl[name].fixed_mask = None
+            if saved[name] is None:
+                del kl[name].call
+            else:
+                kl[name].call = saved[name]
+
+
+def loss_fns(dtype):
+    """The same loss in both engines: the zoo models end in softmax, so from probabilities."""
+    return (scratch.SparseCategoricalCrossentropy(from_logits=False),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=False, dtype=dtype))
+
+
+def gradients(model, km, x, y, masks=None):
+    """``(scratch, keras)`` of output, loss and every trainable weight's gradient, training mode."""
+    s_loss, k_loss = loss_fns(x.dtype.name)
+    with injected_masks(model, km, masks or {}):
+        out = model.forward(x, training=True)
+        loss = s_loss(y, out)
+        model.backward(s_loss.backward())
+        ours = {("model", "output"): out, ("model", "loss"): np.asarray(loss, dtype=out.dtype)}
+        ours.update({(p, "grad"): g.copy() for p, g in model.named_grads().items()})
+        paths = keras_paths(km, trainable_only=True)
+        with tf.GradientTape() as tape:
+            kout = km(tf.constant(x), training=True)
+            kl = k_loss(tf.constant(y), kout)
+        grads = tape.gradient(kl, [v for _, v in paths])
+    theirs = {("model", "output"): kout.numpy(), ("model", "loss"): kl.numpy()}
+    theirs.update({(p, "grad"): g.numpy() for (p, _), g in zip(paths, grads)})
+    return ours, theirs
+
+
+def train_steps(model, km, batches, dtype, optimizer="adam"):
+    """Steps of ``optimizer`` (a name of ``engines.OPTIMIZERS``) in both engines on the same batches;
+    yields ``(step, scratch weights, keras weights)`` by path after every step (moving statistics included)."""
+    s_loss, k_loss = loss_fns(dtype)
+    opt = engines.scratch_optimizer(optimizer)
+    kopt = engines.keras_optimizer(optimizer, dtype)
+    paths = keras_paths(km, trainable_only=True)
+    variables = [v for _, v in paths]
+    for step, (x, y, masks) in enumerate(batches, start=1):
+        with injected_masks(model, km, masks):
+            out = model.forward(x, training=True)
+            s_loss(y, out)
+            model.backward(s_loss.backward())
+            opt.step(model.named_params(), model.named_grads())
+            with tf.GradientTape() as tape:
+                kl = k_loss(tf.constant(y), km(tf.constant(x), training=True))
+            kopt.apply_gradients(zip(tape.gradient(kl, variables), variables))
+        ours = {(p, "weight"): np.array(v) for p, v in scratch_paths(model).items()}
+        theirs = {(p, "weight"): np.array(v) for p, v in keras_paths(km)}
+        yield step, ours, theirs
+
+
+def convert(km):
+    """The scratch twin of a zoo model (weights copied), its loss from probabilities (softmax top)."""
+    return keras_ref.from_keras(km, loss={"class_name": "SparseCategoricalCrossentropy", "from_logits": False})
