@@ -49,8 +49,18 @@ def layer_input(shape, dtype, seed=0, relu_zeros=False):
 
 
 def randomize_bias(layer, seed=0):
+    """Random biases, and random normalization weights (ones and zeros would hide a missing
+    ``gamma``, ``beta`` or moving statistic): ``beta``, ``moving_mean`` standard normal, ``gamma``
+    in [0.5, 1.5] with a random sign, ``moving_variance`` in [0.5, 2] (a variance stays positive)."""
     if "bias" in layer.params:
         layer.params["bias"][...] = np.random.default_rng(seed + 1).standard_normal(layer.params["bias"].shape)
+    rng = np.random.default_rng([seed, 7])
+    weights = layer._weights()
+    for key, draw in (("gamma", lambda n: rng.uniform(0.5, 1.5, n) * rng.choice([-1.0, 1.0], n)),
+                      ("beta", rng.standard_normal), ("moving_mean", rng.standard_normal),
+                      ("moving_variance", lambda n: rng.uniform(0.5, 2.0, n))):
+        if key in weights:
+            weights[key][...] = draw(weights[key].shape)
 
 
 MODELS = ("blog", "lenet")

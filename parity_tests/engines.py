@@ -1,7 +1,8 @@
 """Run the same computation in both engines and collect named arrays for ``compare``.
 
 Keys are ``(layer, tensor)``: ``"output"``, ``"grad input"`` (dL/dx), ``"grad kernel"``,
-``"grad bias"``, ``"loss"``, ``"kernel"``/``"bias"`` (weights). Scratch first, Keras second,
+``"grad bias"``, ``"state moving_mean"`` (a non-trainable weight after a layer pass), ``"loss"``,
+``"kernel"``/``"bias"`` (weights). Scratch first, Keras second,
 always from the same inputs and weights.
 """
 
@@ -17,11 +18,17 @@ import scratch
 
 # -- one layer ------------------------------------------------------------------------------
 def scratch_layer_pass(layer, x, dy, training=False):
-    """Forward ``x``, backward ``dy`` through a scratch layer: output, dL/dx, parameter gradients."""
+    """Forward ``x``, backward ``dy`` through a scratch layer: output, dL/dx, parameter gradients,
+    and the non-trainable weights (``"state moving_mean"``...) as they are after the pass.
+
+    A frozen layer's parameter gradients are included too (the mathematical dL/dgamma; its
+    optimizer never sees them): ``keras_layer_pass`` computes the same for Keras's frozen layer.
+    """
     y = layer.forward(x, training=training)
     dx = layer.backward(dy)
     out = {(layer.name, "output"): y, (layer.name, "grad input"): dx}
     out.update({(layer.name, f"grad {k}"): g for k, g in layer.grads.items()})
+    out.update({(layer.name, f"state {k}"): np.array(v) for k, v in layer.state.items()})
     return out
 
 
@@ -33,17 +40,27 @@ def keras_twin(layer):
     return klayer
 
 
-def keras_layer_pass(klayer, x, dy, training=False):
-    """The same through a Keras layer, with ``tf.GradientTape`` on ``sum(y * dy)`` (so dL/dy = dy)."""
+def keras_layer_pass(klayer, x, dy, training=False, param_names=None):
+    """The same through a Keras layer, with ``tf.GradientTape`` on ``sum(y * dy)`` (so dL/dy = dy).
+
+    ``param_names``: the variables to differentiate (the scratch layer's ``params`` keys; by
+    default Keras's trainable ones). Named explicitly because a frozen Keras layer marks every
+    variable non-trainable; the others are reported as ``"state <name>"`` after the call.
+    """
+    if param_names is None:
+        param_names = [v.name for v in klayer.trainable_variables]
+    variables = [v for v in klayer.weights if v.name in param_names]
     xt = tf.constant(x)
     with tf.GradientTape() as tape:
         tape.watch(xt)
+        for v in variables:
+            tape.watch(v.value)
         y = klayer(xt, training=training)
         s = tf.reduce_sum(y * tf.constant(dy))
-    variables = klayer.trainable_variables
-    grads = tape.gradient(s, [xt] + variables)
+    grads = tape.gradient(s, [xt] + [v.value for v in variables])
     out = {(klayer.name, "output"): y.numpy(), (klayer.name, "grad input"): grads[0].numpy()}
     out.update({(klayer.name, f"grad {v.name}"): g.numpy() for v, g in zip(variables, grads[1:])})
+    out.update({(klayer.name, f"state {v.name}"): v.numpy() for v in klayer.weights if v.name not in param_names})
     return out
 
 
@@ -54,7 +71,8 @@ def layer_parity(layer, x, seed=0, training=False):
     klayer = keras_twin(layer)
     y_shape = (x.shape[0],) + layer.output_shape[1:]
     dy = np.random.default_rng(seed).standard_normal(y_shape).astype(x.dtype)
-    return scratch_layer_pass(layer, x, dy, training), keras_layer_pass(klayer, x, dy, training)
+    return (scratch_layer_pass(layer, x, dy, training),
+            keras_layer_pass(klayer, x, dy, training, param_names=list(layer.params)))
 
 
 # -- whole models ----------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import keras
 
 import scratch
 
-INITIALIZER_NAMES = {"GlorotUniform": "glorot_uniform", "Zeros": "zeros"}
+INITIALIZER_NAMES = {"GlorotUniform": "glorot_uniform", "Zeros": "zeros", "Ones": "ones"}
 
 
 def refuse(klayer, setting, value, expected):
