@@ -4,7 +4,7 @@ import keras
 
 import scratch
 
-INITIALIZER_NAMES = {"GlorotUniform": "glorot_uniform", "Zeros": "zeros", "Ones": "ones"}
+INITIALIZER_NAMES = {"GlorotUniform": "glorot_uniform", "Zeros": "zeros"}
 
 
 def refuse(klayer, setting, value, expected):

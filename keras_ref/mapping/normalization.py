@@ -11,7 +11,9 @@ import keras
 import scratch
 
 from . import from_keras, to_keras
-from .common import initializer_name, refuse
+from .common import INITIALIZER_NAMES, refuse
+
+NORMALIZATION_INITIALIZERS = {**INITIALIZER_NAMES, "Ones": "ones"}
 
 
 def _initializers(layer, *names):
@@ -19,7 +21,9 @@ def _initializers(layer, *names):
 
 
 def _keras_initializer_names(klayer, **defaults):
-    return {name: initializer_name(getattr(klayer, name), default) for name, default in defaults.items()}
+    """As ``common.initializer_name`` (weights are copied; an unknown initializer becomes the default), knowing ``ones``."""
+    return {name: NORMALIZATION_INITIALIZERS.get(type(getattr(klayer, name)).__name__, default)
+            for name, default in defaults.items()}
 
 
 def _last_axis(klayer):
