@@ -66,6 +66,7 @@ def randomize_bias(layer, seed=0):
 MODELS = ("blog", "lenet")
 MODEL_BATCH = 16
 
+
 def _bn_net(name, frozen=False):
     """A small convnet with BatchNormalization after each convolution (its moving statistics are
     compared after every training step); ``frozen``: the first Conv2D and BatchNormalization

@@ -30,8 +30,9 @@ def test_frozen_layers_stay_bit_identical_and_the_rest_trains_as_keras(dtype):
     """A frozen Conv2D and a frozen BatchNormalization (run in inference mode under
     ``training=True``, moving statistics untouched) keep their exact initial weights in both
     engines, while the layers after them train in parity with Keras (gradients flow through)."""
-    steps = tol.TRAIN_STEPS if dtype == "float64" else 10  # float32 BN training drifts, see cases.TRAIN_RUNS
-    start, run = _frozen_run(dtype, steps)
+    # float32 holds over all the steps here (measured 7e-6 of scale), unlike cases.BN_NET's: the
+    # first BatchNormalization, frozen, divides by fixed statistics instead of the batch's
+    start, run = _frozen_run(dtype, tol.TRAIN_STEPS)
     frozen_keys = [k for k in start if k[0] in FROZEN]
     assert {k[1] for k in frozen_keys} == {"kernel", "gamma", "beta", "moving_mean", "moving_variance"}
     for step, ours, theirs, _, _ in run:
