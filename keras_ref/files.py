@@ -65,13 +65,14 @@ def _conform(model, arch, dtype, path):
 
 def _check_shapes(path, layer, shapes):
     """Refuse ``shapes`` (a file's arrays for scratch ``layer``) unless they fit its weights."""
-    names = [k for k in layer.weight_names if k in layer.params]
+    weights = layer._weights()  # every weight in Keras order, BatchNormalization's moving statistics included
+    names = list(weights)
     if len(shapes) != len(names):
         raise ValueError(f"{path}: layer {layer.name!r} ({type(layer).__name__}) expects {len(names)} weight arrays "
                          f"{names}, the file has {len(shapes)}")
     for k, shape in zip(names, shapes):
-        if tuple(shape) != layer.params[k].shape:
-            raise ValueError(f"{path}: layer {layer.name!r} weight {k!r} expects shape {layer.params[k].shape}, "
+        if tuple(shape) != weights[k].shape:
+            raise ValueError(f"{path}: layer {layer.name!r} weight {k!r} expects shape {weights[k].shape}, "
                              f"the file has {tuple(shape)}")
 
 

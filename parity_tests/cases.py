@@ -52,12 +52,53 @@ def layer_input(shape, dtype, seed=0, relu_zeros=False):
 
 
 def randomize_bias(layer, seed=0):
+    """Random biases, and random normalization weights (ones and zeros would hide a missing
+    ``gamma``, ``beta`` or moving statistic): ``beta``, ``moving_mean`` standard normal, ``gamma``
+    in [0.5, 1.5] with a random sign, ``moving_variance`` in [0.5, 2] (a variance stays positive)."""
     if "bias" in layer.params:
         layer.params["bias"][...] = np.random.default_rng(seed + 1).standard_normal(layer.params["bias"].shape)
+    rng = np.random.default_rng([seed, 7])
+    weights = layer._weights()
+    for key, draw in (("gamma", lambda n: rng.uniform(0.5, 1.5, n) * rng.choice([-1.0, 1.0], n)),
+                      ("beta", rng.standard_normal), ("moving_mean", rng.standard_normal),
+                      ("moving_variance", lambda n: rng.uniform(0.5, 2.0, n))):
+        if key in weights:
+            weights[key][...] = draw(weights[key].shape)
 
 
 MODELS = ("blog", "lenet")
 MODEL_BATCH = 16
+
+
+def _bn_net(name, frozen=False):
+    """A small convnet with BatchNormalization after each convolution (its moving statistics are
+    compared after every training step); ``frozen``: the first Conv2D and BatchNormalization
+    are ``trainable=False`` (their weights must stay bit-identical in both engines).
+
+    The convolutions have no bias: in training mode BatchNormalization subtracts the batch
+    mean, so a bias before it has a gradient of exactly 0 mathematically, which both engines
+    compute as rounding noise (~1e-16) that no relative tolerance can compare."""
+    off = {"trainable": False} if frozen else {}
+    return {
+        "name": name, "input_shape": [28, 28, 1], "preprocess": "center",
+        "loss": {"class_name": "SparseCategoricalCrossentropy", "from_logits": True},
+        "layers": [
+            {"class_name": "Conv2D", "config": {"filters": 4, "kernel_size": [3, 3], "use_bias": False, **off}},
+            {"class_name": "BatchNormalization", "config": {"momentum": 0.9, **off}},
+            {"class_name": "ReLU", "config": {}},
+            {"class_name": "MaxPooling2D", "config": {"pool_size": [2, 2]}},
+            {"class_name": "Conv2D", "config": {"filters": 8, "kernel_size": [3, 3], "use_bias": False}},
+            {"class_name": "BatchNormalization", "config": {}},
+            {"class_name": "ReLU", "config": {}},
+            {"class_name": "MaxPooling2D", "config": {"pool_size": [2, 2]}},
+            {"class_name": "Flatten", "config": {}},
+            {"class_name": "Dense", "config": {"units": 10}},
+        ],
+    }
+
+
+BN_NET = _bn_net("bn-net")
+BN_FROZEN_NET = _bn_net("bn-frozen-net", frozen=True)
 
 TRAIN_RUNS = [  # (architecture, optimizer, batch size, dtypes the test suite runs; the report runs both)
     ("blog", "sgd", 32, DTYPES),
@@ -72,6 +113,11 @@ TRAIN_RUNS = [  # (architecture, optimizer, batch size, dtypes the test suite ru
     ("blog", "sgd-clipnorm", 16, ("float64",)),
     ("blog", "adam-global-clipnorm", 16, ("float64",)),
     ("blog", "rmsprop-clipvalue", 16, ("float64",)),
+    # BatchNormalization: batch statistics, moving statistics compared after every step. float64
+    # only in the suite: in float32 the two engines drift apart to ~3e-4 of scale by step 50 (over
+    # TRAIN_FLOAT32), while each float32 engine is ~1e-1 from the float64 run: dividing by the
+    # batch's standard deviation amplifies rounding, step after step, in both engines alike.
+    (BN_NET, "momentum", 16, ("float64",)),
 ]
 
 

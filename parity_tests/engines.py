@@ -1,7 +1,8 @@
 """Run the same computation in both engines and collect named arrays for ``compare``.
 
 Keys are ``(layer, tensor)``: ``"output"``, ``"grad input"`` (dL/dx), ``"grad kernel"``,
-``"grad bias"``, ``"loss"``, ``"kernel"``/``"bias"`` (weights). Scratch first, Keras second,
+``"grad bias"``, ``"state moving_mean"`` (a non-trainable weight after a layer pass), ``"loss"``,
+``"kernel"``/``"bias"`` (weights). Scratch first, Keras second,
 always from the same inputs and weights.
 """
 
@@ -18,12 +19,18 @@ import scratch
 
 # -- one layer ------------------------------------------------------------------------------
 def scratch_layer_pass(layer, x, dy, training=False):
-    """Forward ``x``, backward ``dy`` through a scratch layer: output, dL/dx, parameter gradients."""
+    """Forward ``x``, backward ``dy`` through a scratch layer: output, dL/dx, parameter gradients,
+    and the non-trainable weights (``"state moving_mean"``...) as they are after the pass.
+
+    A frozen layer's parameter gradients are included too (the mathematical dL/dgamma; its
+    optimizer never sees them): ``keras_layer_pass`` computes the same for Keras's frozen layer.
+    """
     y = layer.forward(x, training=training)
     dx = layer.backward(dy)
     out = {(layer.name, "output"): y}
     out.update({(layer.name, "grad input" + suffix): d for suffix, d in _named_inputs(dx)})
     out.update({(layer.name, f"grad {k}"): g for k, g in layer.grads.items()})
+    out.update({(layer.name, f"state {k}"): np.array(v) for k, v in layer.state.items()})
     return out
 
 
@@ -46,20 +53,32 @@ def keras_twin(layer):
     return klayer
 
 
-def keras_layer_pass(klayer, x, dy, training=False):
-    """The same through a Keras layer, with ``tf.GradientTape`` on ``sum(y * dy)`` (so dL/dy = dy)."""
+def keras_layer_pass(klayer, x, dy, training=False, param_names=None):
+    """The same through a Keras layer, with ``tf.GradientTape`` on ``sum(y * dy)`` (so dL/dy = dy).
+
+    ``x`` is an array, or a list of arrays for a merge layer (then ``"grad input 0"``, ``1``...).
+    ``param_names``: the variables to differentiate (the scratch layer's ``params`` keys; by
+    default Keras's trainable ones). Named explicitly because a frozen Keras layer marks every
+    variable non-trainable; the others are reported as ``"state <name>"`` after the call.
+    """
+    if param_names is None:
+        param_names = [var_name(v) for v in klayer.trainable_variables]
+    variables = [v for v in klayer.weights if var_name(v) in param_names]
     xts = [tf.constant(a) for a in x] if isinstance(x, list) else [tf.constant(x)]
     with tf.GradientTape() as tape:
         for xt in xts:
             tape.watch(xt)
+        for v in variables:
+            tape.watch(v.value)
         y = klayer(xts if isinstance(x, list) else xts[0], training=training)
         s = tf.reduce_sum(y * tf.constant(dy))
-    variables = klayer.trainable_variables
-    grads = tape.gradient(s, xts + variables)
+    grads = tape.gradient(s, xts + [v.value for v in variables])
     dx = [g.numpy() for g in grads[:len(xts)]]
     out = {(klayer.name, "output"): y.numpy()}
     out.update({(klayer.name, "grad input" + suffix): d for suffix, d in _named_inputs(dx if isinstance(x, list) else dx[0])})
     out.update({(klayer.name, f"grad {var_name(v)}"): g.numpy() for v, g in zip(variables, grads[len(xts):])})
+    out.update({(klayer.name, f"state {var_name(v)}"): v.numpy() for v in klayer.weights
+                if var_name(v) not in param_names})
     return out
 
 
@@ -71,7 +90,8 @@ def layer_parity(layer, x, seed=0, training=False):
     first = x[0] if isinstance(x, list) else x
     y_shape = (first.shape[0],) + layer.output_shape[1:]
     dy = np.random.default_rng(seed).standard_normal(y_shape).astype(first.dtype)
-    return scratch_layer_pass(layer, x, dy, training), keras_layer_pass(klayer, x, dy, training)
+    return (scratch_layer_pass(layer, x, dy, training),
+            keras_layer_pass(klayer, x, dy, training, param_names=list(layer.params)))
 
 
 # -- whole models ----------------------------------------------------------------------------

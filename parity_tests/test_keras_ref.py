@@ -126,7 +126,7 @@ def _keras_seq(*layers, shape=(8, 8, 1)):
     (lambda: _keras_seq(keras.layers.Conv2D(2, 3, kernel_regularizer="l2", name="c")), "kernel_regularizer"),
     (lambda: _keras_seq(keras.layers.Flatten(), keras.layers.Dense(2, kernel_constraint="non_neg", name="c")), "kernel_constraint"),
     (lambda: _keras_seq(keras.layers.Flatten(), keras.layers.Dense(2, activity_regularizer="l1", name="c")), "activity_regularizer"),
-    (lambda: _keras_seq(keras.layers.BatchNormalization(name="c")), "BatchNormalization"),
+    (lambda: _keras_seq(keras.layers.BatchNormalization(renorm=True, name="c")), "renorm"),
     (lambda: _keras_seq(keras.layers.ReLU(max_value=6.0, name="c")), "max_value"),
     (lambda: _keras_seq(keras.layers.Dropout(0.5, noise_shape=(None, 1, 1, 1), name="c")), "noise_shape"),
     (lambda: _keras_seq(keras.layers.Flatten(data_format="channels_first", name="c")), "data_format"),

@@ -1,4 +1,5 @@
-"""Weight initializers, as Keras defaults them: Glorot-uniform kernels, zero biases.
+"""Weight initializers, as Keras defaults them: Glorot-uniform kernels, zero biases, ones for
+normalization scales and moving variances.
 
 Keras draws from its own random generator, so the same seed does not give Keras's numbers;
 it gives the same distribution, and the same numbers on every run of this engine. Weights
@@ -33,7 +34,12 @@ def zeros(shape, rng=None, dtype="float32"):
     return np.zeros(shape, dtype=dtype)
 
 
-INITIALIZERS = {"glorot_uniform": glorot_uniform, "zeros": zeros}
+def ones(shape, rng=None, dtype="float32"):
+    """All ones (the Keras default for normalization scales ``gamma`` and moving variances)."""
+    return np.ones(shape, dtype=dtype)
+
+
+INITIALIZERS = {"glorot_uniform": glorot_uniform, "zeros": zeros, "ones": ones}
 
 
 def get(name, layer):

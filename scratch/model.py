@@ -158,7 +158,10 @@ class Sequential:
 
     def named_params(self):
         """``{"layer/key": array}`` of every trainable parameter (live references); a frozen
-        layer's (``trainable=False``) are left out, so no optimizer ever changes them."""
+        layer's (``trainable=False``) are left out, so no optimizer ever changes them, creates
+        slots for them or saves slots of them in a checkpoint. Non-trainable ``state``
+        (BatchNormalization's moving statistics) is never here: the layer updates it itself in
+        training mode, unless frozen; it is saved and loaded with the weights (``get_weights``)."""
         return {f"{layer.name}/{k}": v for layer in self.layers if layer.trainable for k, v in layer.params.items()}
 
     def named_grads(self):
@@ -269,13 +272,22 @@ class Sequential:
             raise ValueError(f"Sequential.{what}: call compile(optimizer, loss) first")
 
     def _step(self, x, y):
-        out = self.forward(x, training=True)
-        if not np.all(np.isfinite(out)):  # diverged weights: report it as such, not as bad input
-            raise NonFiniteLossError(f"non-finite model output (NaN or inf) at training step "
-                                     f"{self.optimizer.iterations + 1}")
-        loss = self.loss(y, out)
-        if not np.isfinite(loss):
-            raise NonFiniteLossError(f"non-finite loss ({loss}) at training step {self.optimizer.iterations + 1}")
+        # A training-mode forward updates non-trainable state (BatchNormalization's moving
+        # statistics): keep a copy, so a failed step leaves the model exactly as the last good one.
+        saved = [(layer.state, {k: v.copy() for k, v in layer.state.items()}) for layer in self.layers if layer.state]
+        try:
+            out = self.forward(x, training=True)
+            if not np.all(np.isfinite(out)):  # diverged weights: report it as such, not as bad input
+                raise NonFiniteLossError(f"non-finite model output (NaN or inf) at training step "
+                                         f"{self.optimizer.iterations + 1}")
+            loss = self.loss(y, out)
+            if not np.isfinite(loss):
+                raise NonFiniteLossError(f"non-finite loss ({loss}) at training step {self.optimizer.iterations + 1}")
+        except NonFiniteLossError:
+            for state, copies in saved:
+                for k, v in copies.items():
+                    state[k][...] = v
+            raise
         self.backward(self.loss.backward())
         self.optimizer.step(self.named_params(), self.named_grads())
         labels = y if y.ndim == 1 else y.argmax(axis=-1)
