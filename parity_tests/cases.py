@@ -62,6 +62,7 @@ TRAIN_RUNS = [  # (architecture, optimizer, batch size, dtypes the test suite ru
     ("blog", "nesterov", 32, DTYPES),
     ("blog", "adam", 32, DTYPES),
     ("lenet", "adam", 4, ("float64",)),  # lenet steps are slow in NumPy; the report adds float32
+    (activations.PRELU_ARCH, "adam", 8, ("float64",)),  # PReLU's alpha trained (one per channel)
 ]
 
 

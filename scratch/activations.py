@@ -231,16 +231,22 @@ def _leaky_relu_backward(x, dy, negative_slope=0.2):
     return np.where(x > 0, dy, dy * _slope32(x, negative_slope))  # the slope at exactly 0 (LeakyReluGrad)
 
 
+def _exp_minus_1(x):
+    """``exp(x) - 1`` for ``x <= 0`` as TensorFlow's Elu/Selu kernels compute it (not ``expm1``:
+    near 0 it keeps exp's rounding, e.g. -1.19e-7 for x = -1e-7 in float32)."""
+    return np.exp(np.minimum(x, 0)) - 1
+
+
 def elu(x, alpha=1.0):
-    """``x`` if ``x > 0`` else ``alpha * (exp(x) - 1)`` (``expm1``, exact near 0)."""
-    r = np.where(x < 0, np.expm1(np.minimum(x, 0)), x)
+    """``x`` if ``x > 0`` else ``alpha * (exp(x) - 1)``."""
+    r = np.where(x < 0, _exp_minus_1(x), x)
     return r if alpha == 1 else np.where(x > 0, r, _c(x, alpha) * r)
 
 
 def elu_backward(x, dy, alpha=1.0):
     """TensorFlow's: ``r = elu_1(x)``, ``g = dy`` (``x > 0``) or ``alpha * dy``;
     ``dx = g * (r + 1)`` where ``r < 0`` else ``g`` (so 1 at 0 for alpha 1, ``alpha`` else)."""
-    r = np.where(x < 0, np.expm1(np.minimum(x, 0)), x)
+    r = np.where(x < 0, _exp_minus_1(x), x)
     g = dy if alpha == 1 else np.where(x > 0, dy, dy * _c(x, alpha))
     return np.where(r < 0, g * (r + 1), g)
 
@@ -251,7 +257,7 @@ SELU_SCALE_ALPHA = 1.7580993408473768599402175208123  # scale * alpha, alpha = 1
 
 def selu(x):
     """``scale * x`` if ``x >= 0`` else ``scale * alpha * (exp(x) - 1)``, TensorFlow's constants."""
-    return np.where(x < 0, _c(x, SELU_SCALE_ALPHA) * np.expm1(np.minimum(x, 0)), _c(x, SELU_SCALE) * x)
+    return np.where(x < 0, _c(x, SELU_SCALE_ALPHA) * _exp_minus_1(x), _c(x, SELU_SCALE) * x)
 
 
 def _selu_backward(x, y, dy):
