@@ -30,7 +30,8 @@ def _pair(layer, x, dy=None):
     return engines.scratch_layer_pass(layer, x, dy), engines.keras_layer_pass(klayer, x, dy)
 
 
-def _elementwise_close(ours, theirs, rtol, atol):
+def _elementwise_close(ours, theirs, tolerance):
+    rtol, atol = tolerance.rtol, tolerance.atol
     for key in theirs:
         a, b = np.asarray(ours[key], np.float64), np.asarray(theirs[key], np.float64)
         assert np.array_equal(np.isfinite(a), np.isfinite(b)), key
@@ -41,15 +42,10 @@ def _elementwise_close(ours, theirs, rtol, atol):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", [n for n in ACTIVATION_NAMES if n not in ("softmax", "log_softmax")])
 def test_activation_on_kinks_and_saturation_matches_keras(name, dtype):
-    """Element by element (not on the tensor's scale): relative 1e-12 (float64) / 1e-5 (float32),
-    or a few ulp of an O(1) value absolute, where a 1-ulp difference in ``y`` is amplified
-    (``1 - tanh(x)^2`` at large ``x``) or cancels (``1 + tanh`` in gelu's tanh form)."""
+    """Element by element (not on the tensor's scale), ``tol.ACTIVATION_ELEMENT_FLOAT32/64``."""
     x = SPECIAL if name != "exponential" else SPECIAL[np.abs(SPECIAL) <= 60]  # exp(85) overflows float32
     ours, theirs = _pair(scratch.Activation(name, dtype=dtype), x[None, :].astype(dtype))
-    if dtype == "float64":
-        _elementwise_close(ours, theirs, rtol=1e-12, atol=1e-14)
-    else:  # float32: TensorFlow's own approximations (tanh, sigmoid, erfc) are a few ulp off
-        _elementwise_close(ours, theirs, rtol=1e-5, atol=1e-6)
+    _elementwise_close(ours, theirs, tol.for_dtype("ACTIVATION_ELEMENT", dtype))
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -115,7 +111,7 @@ def test_float64_constants_rounded_through_float32_as_tensorflow():
     }
     for name, naive in with_float64_constants.items():
         ours, theirs = _pair(scratch.Activation(name, dtype="float64"), x)
-        _elementwise_close(ours, theirs, rtol=1e-12, atol=1e-14)
+        _elementwise_close(ours, theirs, tol.ACTIVATION_ELEMENT_FLOAT64)
         assert np.abs(theirs[("activation", "output")] - naive).max() > 1e-10, name
 
 
