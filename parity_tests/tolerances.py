@@ -93,8 +93,7 @@ ACTIVATION_ELEMENT_FLOAT64 = Tolerance(
         "measured), hence atol 1e-14 (30x margin), far below any O(1) formula error.")
 # ==========================================================================================
 
-ALL = (LAYER_FLOAT32, LAYER_FLOAT64, MODEL_FLOAT32, MODEL_FLOAT64, TRAIN_FLOAT32, TRAIN_FLOAT64,
-       ACTIVATION_ELEMENT_FLOAT32, ACTIVATION_ELEMENT_FLOAT64)
+ALL = (LAYER_FLOAT32, LAYER_FLOAT64, MODEL_FLOAT32, MODEL_FLOAT64, TRAIN_FLOAT32, TRAIN_FLOAT64)
 
 
 def for_dtype(kind, dtype):
