@@ -29,7 +29,9 @@ form (``approximate=False``); the tanh approximation ``gelu(x, approximate=True)
 Keras name, so it is ``"gelu_approximate"`` here (``keras_ref`` maps it to a registered
 Keras function that calls ``gelu(x, approximate=True)``). Not here: ``glu`` (halves an axis,
 so it is not shape-preserving), ``threshold`` (no defaults for its arguments, so not usable by
-name) and ``sparsemax``.
+name) and ``sparsemax`` (Keras 3's TensorFlow version computes its threshold from the sum of
+the cumulative sums over the support, so its outputs do not sum to 1: [1, 0.5, -1] gives
+[0.25, 0, 0], not sparsemax's [0.75, 0.25, 0]; nothing sound to match).
 """
 
 from dataclasses import dataclass
@@ -407,9 +409,9 @@ def celu(x, alpha=1.0):
 
 
 def _celu_backward(x, y, dy):
-    # TensorFlow's max/min pass the gradient to x at a tie, so both terms count at 0 (gradient 2)
-    a = _c(x, 1.0)
-    return np.where(x >= 0, dy, _c(x, 0)) + np.where(x <= 0, dy * a * np.exp(np.minimum(x, 0) / a) / a, _c(x, 0))
+    # alpha = 1 (the name's default). TensorFlow's max/min pass the gradient to x at a tie, so
+    # both terms count at 0: gradient 2 there
+    return np.where(x >= 0, dy, _c(x, 0)) + np.where(x <= 0, dy * np.exp(np.minimum(x, 0)), _c(x, 0))
 
 
 def hard_tanh(x):
@@ -524,11 +526,6 @@ def softmax_fn(axis=-1):
 def log_softmax_fn(axis=-1):
     return ActivationFn("log_softmax", lambda x: log_softmax(x, axis),
                         lambda x, y, dy: log_softmax_backward(y, dy, axis))
-
-
-def relu_fn(negative_slope=0.0, max_value=None, threshold=0.0):
-    options = dict(negative_slope=negative_slope, max_value=max_value, threshold=threshold)
-    return ActivationFn("relu", lambda x: relu(x, **options), lambda x, y, dy: relu_backward(x, dy, **options))
 
 
 def leaky_relu_fn(negative_slope=0.2):
