@@ -118,6 +118,7 @@ TRAIN_RUNS = [  # (architecture, optimizer, batch size, dtypes the test suite ru
     # TRAIN_FLOAT32), while each float32 engine is ~1e-1 from the float64 run: dividing by the
     # batch's standard deviation amplifies rounding, step after step, in both engines alike.
     (BN_NET, "momentum", 16, ("float64",)),
+    (activations.PRELU_ARCH, "adam", 8, ("float64",)),  # PReLU's alpha trained (one per channel)
 ]
 
 

@@ -73,6 +73,26 @@ TEST_SET_TIE_MARGIN_FLOAT32 = 1e-4
 # such image to have its top-two logit gap below 1e-4 (absolute; logits are O(1..10)), i.e.
 # the flip must be a near-tie, never a real disagreement. In float64 no flip is allowed.
 
+# == activations, element by element (parity_tests/test_activations.py) ======================
+# The grid of test_layers holds every activation to LAYER_FLOAT32/64 (measured worst 2.3e-7
+# and 4.8e-16 of scale). The kink/saturation inputs there are compared element by element
+# instead, so tiny values (softplus(-34) = 1.7e-15, tanh'(14)) are checked on their own scale:
+# |scratch - keras| <= atol + rtol * |keras| for every element.
+ACTIVATION_ELEMENT_FLOAT32 = Tolerance(
+    "ACTIVATION_ELEMENT_FLOAT32", rtol=1e-5, atol=1e-6,
+    why="TensorFlow's float32 tanh, sigmoid and erfc are Eigen approximations a few ulp off "
+        "(erfc up to 4.4e-7 relative, measured against math.erfc); where 1 + tanh cancels (gelu's "
+        "tanh form at x = -3) that is 1.6e-7 absolute, the largest element beyond rtol measured; "
+        "elsewhere the relative error stays below 1.5e-7. rtol 1e-5 / atol 1e-6 are LAYER_FLOAT32's "
+        "values, here per element.")
+ACTIVATION_ELEMENT_FLOAT64 = Tolerance(
+    "ACTIVATION_ELEMENT_FLOAT64", rtol=1e-12, atol=1e-14,
+    why="both engines' exp/tanh/erfc are within ~1 ulp, so outputs agree to 3.8e-15 relative "
+        "(measured); a gradient like 1 - tanh(x)^2 at x = 13.9 amplifies a 1-ulp difference of "
+        "tanh to 1.3e-4 of its tiny value (3.5e-16 absolute, the largest element beyond rtol "
+        "measured), hence atol 1e-14 (30x margin), far below any O(1) formula error.")
+# ==========================================================================================
+
 ALL = (LAYER_FLOAT32, LAYER_FLOAT64, MODEL_FLOAT32, MODEL_FLOAT64, TRAIN_FLOAT32, TRAIN_FLOAT64)
 
 

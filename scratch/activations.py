@@ -3,14 +3,35 @@
 Each activation is a pair of functions on NumPy arrays of any shape::
 
     forward(x)           -> y
-    backward(x, y, dy)   -> dx = dy * f'(x)       (or the Jacobian product for softmax)
+    backward(x, y, dy)   -> dx = dy * f'(x)       (or the Jacobian product over an axis)
 
 ``backward`` gets both the input ``x`` and the output ``y`` so each rule can use whichever
-is cheaper or stabler (ReLU masks with ``y > 0``, sigmoid uses ``y * (1 - y)``); it never
-modifies ``dy``, ``x`` or ``y``.
+is cheaper or the one TensorFlow uses (ReLU masks with ``y > 0``, sigmoid uses
+``y * (1 - y)``); it never modifies ``dy``, ``x`` or ``y``.
 
 The layers use them through ``get(name, layer)``: ``Conv2D(..., activation="relu")``,
 ``Dense``, ``Activation("gelu")``. ``None`` and ``"linear"`` are the identity.
+
+Keras (TensorFlow backend) is the specification, formula by formula:
+
+- the forward computes the same expression TensorFlow does (e.g. ``softplus`` switches to
+  ``x`` and ``exp(x)`` at TensorFlow's thresholds ``±(log(eps) + 2)``; ``hard_sigmoid`` is
+  ``relu6(x + 3) / 6``), in the input's dtype;
+- the backward is the gradient TensorFlow's autodiff gives, kinks included: ``relu`` 0 at 0,
+  ``relu6`` 0 at 0 and 6, ``leaky_relu`` the slope at 0, ``hard_sigmoid`` 0 at -3 and 3,
+  ``hard_tanh`` 1 at ±1, ``celu`` 2 at 0 (both ``max`` and ``min`` pass the gradient at a tie).
+
+Names: every elementwise function of ``keras.activations`` plus ``softmax`` and
+``log_softmax`` (over the last axis by name; any axis through ``softmax_fn(axis)`` /
+``log_softmax_fn(axis)``), and the aliases ``swish`` (= ``silu``) and ``hard_swish``
+(= ``hard_silu``). ``"gelu"`` is Keras's ``activations.gelu``, whose default is the exact erf
+form (``approximate=False``); the tanh approximation ``gelu(x, approximate=True)`` has no
+Keras name, so it is ``"gelu_approximate"`` here (``keras_ref`` maps it to a registered
+Keras function that calls ``gelu(x, approximate=True)``). Not here: ``glu`` (halves an axis,
+so it is not shape-preserving), ``threshold`` (no defaults for its arguments, so not usable by
+name) and ``sparsemax`` (Keras 3's TensorFlow version computes its threshold from the sum of
+the cumulative sums over the support, so its outputs do not sum to 1: [1, 0.5, -1] gives
+[0.25, 0, 0], not sparsemax's [0.75, 0.25, 0]; nothing sound to match).
 """
 
 from dataclasses import dataclass
@@ -30,8 +51,103 @@ class ActivationFn:
         return self.forward(x)
 
 
-# -- the functions -------------------------------------------------------------------------
+def _c(x, value):
+    """A constant in ``x``'s dtype (TensorFlow casts Python constants to the tensor's dtype)."""
+    return x.dtype.type(value)
+
+
+# -- erf (NumPy has none) -------------------------------------------------------------------
+# Vectorized erf for float64, with the rational approximations of fdlibm's s_erf.c
+# (Sun Microsystems 1993, "permission to use, copy, modify, and distribute this software is
+# freely granted, provided that this notice is preserved"): the coefficients below are theirs,
+# each approximation's error below 2**-57 on its interval, so erf is within ~1 ulp.
+#   |x| < 0.84375:         erf(x) = x + x * P(x^2) / Q(x^2)
+#   0.84375 <= |x| < 1.25: erf(x) = sign(x) * (c + P(s) / Q(s)),  s = |x| - 1, c = erf(1) in 24 bits
+#   1.25 <= |x| < 6:       erfc(|x|) = exp(-z^2 - 0.5625) * exp((z - |x|)(z + |x|) + R(1/x^2) / S(1/x^2)) / |x|
+#                          with z = |x| with its low 32 mantissa bits cleared (z^2 is exact), and
+#                          erf(x) = sign(x) * (1 - erfc(|x|)); two (R, S) pairs split at 1/0.35
+#   |x| >= 6:              erf(x) = sign(x)  (1 - erfc rounds to 1)
+_ERX = 8.45062911510467529297e-01
+_PP = (1.28379167095512558561e-01, -3.25042107247001499370e-01, -2.84817495755985104766e-02,
+       -5.77027029648944159157e-03, -2.37630166566501626084e-05)
+_QQ = (1.0, 3.97917223959155352819e-01, 6.50222499887672944485e-02, 5.08130628187576562776e-03,
+       1.32494738004321644526e-04, -3.96022827877536812320e-06)
+_PA = (-2.36211856075265944077e-03, 4.14856118683748331666e-01, -3.72207876035701323847e-01,
+       3.18346619901161753674e-01, -1.10894694282396677476e-01, 3.54783043256182359371e-02,
+       -2.16637559486879084300e-03)
+_QA = (1.0, 1.06420880400844228286e-01, 5.40397917702171048937e-01, 7.18286544141962662868e-02,
+       1.26171219808761642112e-01, 1.36370839120290507362e-02, 1.19844998467991074170e-02)
+_RA = (-9.86494403484714822705e-03, -6.93858572707181764372e-01, -1.05586262253232909814e+01,
+       -6.23753324503260060396e+01, -1.62396669462573470355e+02, -1.84605092906711035994e+02,
+       -8.12874355063065934246e+01, -9.81432934416914548592e+00)
+_SA = (1.0, 1.96512716674392571292e+01, 1.37657754143519042600e+02, 4.34565877475229228821e+02,
+       6.45387271733267880336e+02, 4.29008140027567833386e+02, 1.08635005541779435134e+02,
+       6.57024977031928170135e+00, -6.04244152148580987438e-02)
+_RB = (-9.86494292470009928597e-03, -7.99283237680523006574e-01, -1.77579549177547519889e+01,
+       -1.60636384855821916062e+02, -6.37566443368389627722e+02, -1.02509513161107724954e+03,
+       -4.83519191608651397019e+02)
+_SB = (1.0, 3.03380607434824582924e+01, 3.25792512996573918826e+02, 1.53672958608443695994e+03,
+       3.19985821950859553908e+03, 2.55305040643316442583e+03, 4.74528541206955367215e+02,
+       -2.24409524465858183362e+01)
+
+
+def _poly(z, coeffs):
+    """``c0 + c1 z + c2 z^2 + ...`` by Horner's rule."""
+    out = np.full_like(z, coeffs[-1])
+    for c in coeffs[-2::-1]:
+        out = out * z + c
+    return out
+
+
+def _erfc_tail(a):
+    """``erfc(a)`` for ``a >= 1.25`` (float64); 0 from 28 on (it underflows)."""
+    a = np.minimum(a, 28.0)
+    w = 1.0 / (a * a)
+    far = a >= 1 / 0.35
+    ratio = np.where(far, _poly(w, _RB) / _poly(w, _SB), _poly(w, _RA) / _poly(w, _SA))
+    zt = (a.view(np.uint64) & np.uint64(0xFFFFFFFF00000000)).view(np.float64)  # z^2 exact
+    out = np.exp(-zt * zt - 0.5625) * np.exp((zt - a) * (zt + a) + ratio) / a
+    return np.where(a >= 28.0, 0.0, out)
+
+
+def _erf_parts(x):
+    """``(x64, |x|, masks small/mid/tail, erf(|x|) on small, P/Q on mid, erfc(|x|) on tail)``."""
+    x64 = np.asarray(x, dtype=np.float64)
+    ax = np.abs(x64)
+    small, tail = ax < 0.84375, ax >= 1.25
+    mid = ~small & ~tail & ~np.isnan(ax)
+    z = ax[small] ** 2
+    s = ax[mid] - 1.0
+    return (x64, ax, small, mid, tail, ax[small] + ax[small] * (_poly(z, _PP) / _poly(z, _QQ)),
+            _poly(s, _PA) / _poly(s, _QA), _erfc_tail(ax[tail]))
+
+
+def erf(x):
+    """The error function ``2/sqrt(pi) * integral_0^x exp(-t^2) dt``, elementwise, to ~1 ulp in
+    float64 (computed in float64, returned in ``x``'s dtype)."""
+    x64, ax, small, mid, tail, e_small, pq, c_tail = _erf_parts(x)
+    out = ax.copy()  # NaN stays NaN
+    out[small] = e_small
+    out[mid] = _ERX + pq
+    out[tail] = 1.0 - c_tail
+    return np.copysign(out, x64).astype(np.asarray(x).dtype, copy=False)
+
+
+def erfc(x):
+    """``1 - erf(x)``, elementwise, accurate relative to itself for large ``x`` (no cancellation):
+    ``1 - erf(x)`` near 0, fdlibm's forms around 1, ``erfc(|x|)`` or ``2 - erfc(|x|)`` beyond 1.25."""
+    x64, ax, small, mid, tail, e_small, pq, c_tail = _erf_parts(x)
+    neg = x64 < 0
+    out = x64.copy()  # NaN stays NaN
+    out[small] = 1.0 - np.copysign(e_small, x64[small])
+    out[mid] = np.where(neg[mid], 1.0 + (_ERX + pq), (1.0 - _ERX) - pq)
+    out[tail] = np.where(neg[tail], 2.0 - c_tail, c_tail)
+    return out.astype(np.asarray(x).dtype, copy=False)
+
+
+# -- the functions, forward next to backward -----------------------------------------------
 def linear(x):
+    """``x``."""
     return x
 
 
@@ -39,17 +155,345 @@ def _linear_backward(x, y, dy):
     return dy
 
 
-def relu(x):
-    """``max(x, 0)``."""
-    return np.maximum(x, 0)
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """Keras's ``relu`` with its options (the ``ReLU`` layer), computed as Keras's TensorFlow
+    backend does::
+
+        slope > 0, no max, threshold 0:  leaky_relu(x, slope)
+        else:  p = where(x > t, x, 0) if t != 0 else relu6(x) if max == 6 else max(x, 0)
+               p = clip(p, 0, max)                    (when max is set and not the relu6 case)
+               y = p - slope * max(t - x, 0)          (when slope > 0)
+
+    With the defaults: ``max(x, 0)``.
+    """
+    if negative_slope != 0.0:
+        if max_value is None and threshold == 0:
+            return leaky_relu(x, negative_slope)
+        negative_part = np.maximum(_c(x, threshold) - x, 0)
+    clip_max = max_value is not None
+    if threshold != 0:
+        p = np.where(x > _c(x, threshold), x, _c(x, 0))
+    elif max_value == 6:
+        p, clip_max = relu6(x), False
+    else:
+        p = np.maximum(x, 0)
+    if clip_max:
+        p = np.minimum(p, _c(x, max_value))  # p >= 0 already
+    if negative_slope != 0.0:
+        p = p - _c(x, negative_slope) * negative_part
+    return p
+
+
+def relu_backward(x, dy, negative_slope=0.0, max_value=None, threshold=0.0):
+    """TensorFlow's gradient of ``relu`` above: ``dy`` where the positive part passes it
+    (``x > t``, or ``0 < x < 6`` for relu6, and ``p <= max`` when clipped: ``clip`` passes the
+    gradient at its bounds), ``slope * dy`` where ``x < t`` (the negative part), 0 elsewhere
+    (so 0 at ``x = t`` unless the leaky case, which gives ``slope`` there)."""
+    if negative_slope != 0.0 and max_value is None and threshold == 0:
+        return _leaky_relu_backward(x, dy, negative_slope)
+    if threshold != 0:
+        passes = x > _c(x, threshold)
+    elif max_value == 6:
+        passes = (x > 0) & (x < 6)
+    else:
+        passes = x > 0
+    if max_value is not None and not (threshold == 0 and max_value == 6):
+        passes &= x <= _c(x, max_value)
+    dx = np.where(passes, dy, _c(x, 0))
+    if negative_slope != 0.0:
+        dx = np.where(x < _c(x, threshold), dy * _c(x, negative_slope), dx)
+    return dx
 
 
 def _relu_backward(x, y, dy):
     return dy * (y > 0)  # gradient 0 at exactly 0, as Keras
 
 
+def relu6(x):
+    """``min(max(x, 0), 6)``."""
+    return np.minimum(np.maximum(x, 0), _c(x, 6))
+
+
+def _relu6_backward(x, y, dy):
+    return np.where((x > 0) & (x < 6), dy, _c(x, 0))  # 0 at both kinks (TensorFlow's Relu6Grad)
+
+
+def _slope32(x, negative_slope):
+    """TensorFlow's LeakyRelu op keeps its slope in a float32 attribute, also for float64 input."""
+    return _c(x, np.float32(negative_slope))
+
+
+def leaky_relu(x, negative_slope=0.2):
+    """``x`` if ``x > 0`` else ``negative_slope * x`` (Keras's function default 0.2; the slope
+    rounded to float32, as TensorFlow's op holds it)."""
+    return np.where(x > 0, x, x * _slope32(x, negative_slope))
+
+
+def _leaky_relu_backward(x, dy, negative_slope=0.2):
+    return np.where(x > 0, dy, dy * _slope32(x, negative_slope))  # the slope at exactly 0 (LeakyReluGrad)
+
+
+def _exp_minus_1(x):
+    """``exp(x) - 1`` for ``x <= 0`` as TensorFlow's Elu/Selu kernels compute it (not ``expm1``:
+    near 0 it keeps exp's rounding, e.g. -1.19e-7 for x = -1e-7 in float32)."""
+    return np.exp(np.minimum(x, 0)) - 1
+
+
+def elu(x, alpha=1.0):
+    """``x`` if ``x > 0`` else ``alpha * (exp(x) - 1)``."""
+    r = np.where(x < 0, _exp_minus_1(x), x)
+    return r if alpha == 1 else np.where(x > 0, r, _c(x, alpha) * r)
+
+
+def elu_backward(x, dy, alpha=1.0):
+    """TensorFlow's: ``r = elu_1(x)``, ``g = dy`` (``x > 0``) or ``alpha * dy``;
+    ``dx = g * (r + 1)`` where ``r < 0`` else ``g`` (so 1 at 0 for alpha 1, ``alpha`` else)."""
+    r = np.where(x < 0, _exp_minus_1(x), x)
+    g = dy if alpha == 1 else np.where(x > 0, dy, dy * _c(x, alpha))
+    return np.where(r < 0, g * (r + 1), g)
+
+
+SELU_SCALE = 1.0507009873554804934193349852946
+SELU_SCALE_ALPHA = 1.7580993408473768599402175208123  # scale * alpha, alpha = 1.6732632423543772848170429916717
+
+
+def selu(x):
+    """``scale * x`` if ``x >= 0`` else ``scale * alpha * (exp(x) - 1)``, TensorFlow's constants."""
+    return np.where(x < 0, _c(x, SELU_SCALE_ALPHA) * _exp_minus_1(x), _c(x, SELU_SCALE) * x)
+
+
+def _selu_backward(x, y, dy):
+    return np.where(y < 0, dy * (y + _c(x, SELU_SCALE_ALPHA)), dy * _c(x, SELU_SCALE))  # SeluGrad
+
+
+# TensorFlow's tf.nn.gelu casts two of its constants with ``math_ops.cast(0.7071067811865476, dtype)``,
+# which goes through a float32 tensor: in float64 they are the float32-rounded values. Keras's
+# float64 gelu is therefore 0.5 x erfc(-x * float32(1/sqrt 2)) (2.5e-9 away from the true GELU).
+INV_SQRT_2_F32 = float(np.float32(0.7071067811865476))
+SQRT_2_OVER_PI = 0.7978845608028654  # multiplied in directly: exact in float64
+GELU_COEFF_F32 = float(np.float32(0.044715))
+TWO_OVER_SQRT_PI = 1.1283791670955126
+
+
+def gelu(x):
+    """Exact GELU ``0.5 * x * (1 + erf(x / sqrt(2)))``, as TensorFlow: ``0.5 * x * erfc(-x c)``,
+    ``c = 1/sqrt(2)`` rounded to float32 (Keras's ``"gelu"``)."""
+    return _c(x, 0.5) * x * erfc(-x * _c(x, INV_SQRT_2_F32))
+
+
+def _gelu_backward(x, y, dy):
+    # d/dx [0.5 x erfc(-c x)] = 0.5 erfc(-c x) + 0.5 x c (2/sqrt(pi)) exp(-c^2 x^2)
+    c = _c(x, INV_SQRT_2_F32)
+    u = x * c
+    return dy * (_c(x, 0.5) * erfc(-u) + _c(x, 0.5) * x * c * _c(x, TWO_OVER_SQRT_PI) * np.exp(-u * u))
+
+
+def gelu_approximate(x):
+    """Keras's ``gelu(x, approximate=True)``: ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``
+    (0.044715 rounded to float32, as TensorFlow casts it)."""
+    return _c(x, 0.5) * x * (1 + np.tanh(_c(x, SQRT_2_OVER_PI) * (x + _c(x, GELU_COEFF_F32) * x ** 3)))
+
+
+def _gelu_approximate_backward(x, y, dy):
+    # t = tanh(u), u = sqrt(2/pi) (x + c x^3):  d/dx = (1 + t)/2 + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 c x^2)
+    t = np.tanh(_c(x, SQRT_2_OVER_PI) * (x + _c(x, GELU_COEFF_F32) * x ** 3))
+    du = _c(x, SQRT_2_OVER_PI) * (1 + _c(x, 3 * GELU_COEFF_F32) * x * x)
+    return dy * (_c(x, 0.5) * (1 + t) + _c(x, 0.5) * x * (1 - t * t) * du)
+
+
+def sigmoid(x):
+    """``1 / (1 + exp(-x))``, as ``exp(x) / (1 + exp(x))`` for ``x < 0`` (no overflow)."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _sigmoid_backward(x, y, dy):
+    return dy * (y * (1 - y))  # SigmoidGrad
+
+
+def hard_sigmoid(x):
+    """``relu6(x + 3) / 6``: 0 for ``x <= -3``, 1 for ``x >= 3``, ``x/6 + 1/2`` between."""
+    return relu6(x + _c(x, 3)) / _c(x, 6)
+
+
+def _hard_sigmoid_backward(x, y, dy):
+    x3 = x + _c(x, 3)
+    return np.where((x3 > 0) & (x3 < 6), dy / _c(x, 6), _c(x, 0))  # 0 at -3 and 3 (relu6's kinks)
+
+
+def tanh(x):
+    """``tanh(x)``."""
+    return np.tanh(x)
+
+
+def _tanh_backward(x, y, dy):
+    return dy * (1 - y * y)  # TanhGrad
+
+
+def _softplus_threshold(x):
+    return np.log(np.finfo(x.dtype).eps).astype(x.dtype) + _c(x, 2)
+
+
+def softplus(x):
+    """``log(1 + exp(x))``, as TensorFlow computes it: ``x`` above ``-(log(eps) + 2)``
+    (~13.9 in float32, ~34 in float64), ``exp(x)`` below ``log(eps) + 2``, ``log1p(exp(x))``
+    between; never overflows."""
+    th = _softplus_threshold(x)
+    e = np.exp(np.minimum(x, -th))
+    return np.where(x > -th, x, np.where(x < th, e, np.log1p(e)))
+
+
+def _sigmoid_of(x):
+    """``1 / (exp(-x) + 1)`` (SoftplusGrad's form; 0 where ``exp(-x)`` overflows)."""
+    with np.errstate(over="ignore"):
+        return 1 / (np.exp(-x) + 1)
+
+
+def _softplus_backward(x, y, dy):
+    with np.errstate(over="ignore"):
+        return dy / (np.exp(-x) + 1)  # SoftplusGrad: dy * sigmoid(x)
+
+
+def softsign(x):
+    """``x / (1 + |x|)``."""
+    return x / (1 + np.abs(x))
+
+
+def _softsign_backward(x, y, dy):
+    return dy / (1 + np.abs(x)) ** 2  # SoftsignGrad
+
+
+def silu(x):
+    """``x * sigmoid(x)`` (alias ``swish``)."""
+    return x * sigmoid(x)
+
+
+def _silu_backward(x, y, dy):
+    s = sigmoid(x)
+    return dy * (s * (1 + x * (1 - s)))  # tf.nn.silu's custom gradient
+
+
+def hard_silu(x):
+    """``x * hard_sigmoid(x)`` (alias ``hard_swish``)."""
+    return x * hard_sigmoid(x)
+
+
+def _hard_silu_backward(x, y, dy):
+    # product rule through hard_sigmoid: dy * hs(x) + (dy * x) * hs'(x); 0 at -3, 1 at 3
+    return dy * hard_sigmoid(x) + _hard_sigmoid_backward(x, None, dy * x)
+
+
+def mish(x):
+    """``x * tanh(softplus(x))``."""
+    return x * np.tanh(softplus(x))
+
+
+def _mish_backward(x, y, dy):
+    t = np.tanh(softplus(x))
+    return dy * t + (dy * x) * (1 - t * t) * _sigmoid_of(x)
+
+
+def exponential(x):
+    """``exp(x)``."""
+    return np.exp(x)
+
+
+def _exponential_backward(x, y, dy):
+    return dy * y
+
+
+def celu(x, alpha=1.0):
+    """``max(x, 0) + alpha * expm1(min(x, 0) / alpha)``."""
+    a = _c(x, alpha)
+    return np.maximum(x, 0) + a * np.expm1(np.minimum(x, 0) / a)
+
+
+def _celu_backward(x, y, dy):
+    # alpha = 1 (the name's default). TensorFlow's max/min pass the gradient to x at a tie, so
+    # both terms count at 0: gradient 2 there
+    return np.where(x >= 0, dy, _c(x, 0)) + np.where(x <= 0, dy * np.exp(np.minimum(x, 0)), _c(x, 0))
+
+
+def hard_tanh(x):
+    """``clip(x, -1, 1)``."""
+    return np.clip(x, _c(x, -1), _c(x, 1))
+
+
+def _hard_tanh_backward(x, y, dy):
+    return np.where((x >= -1) & (x <= 1), dy, _c(x, 0))  # clip passes the gradient at its bounds
+
+
+def hard_shrink(x, threshold=0.5):
+    """``x`` if ``|x| > 0.5`` else 0."""
+    return np.where(np.abs(x) > _c(x, threshold), x, _c(x, 0))
+
+
+def _hard_shrink_backward(x, y, dy):
+    return np.where(np.abs(x) > _c(x, 0.5), dy, _c(x, 0))
+
+
+def soft_shrink(x, threshold=0.5):
+    """``x - 0.5`` if ``x > 0.5``, ``x + 0.5`` if ``x < -0.5``, else 0."""
+    t = _c(x, threshold)
+    return np.where(x > t, x - t, np.where(x < -t, x + t, _c(x, 0)))
+
+
+def _soft_shrink_backward(x, y, dy):
+    return np.where((x > _c(x, 0.5)) | (x < _c(x, -0.5)), dy, _c(x, 0))
+
+
+def log_sigmoid(x):
+    """``log(sigmoid(x)) = -softplus(-x)``."""
+    return -softplus(-x)
+
+
+def _log_sigmoid_backward(x, y, dy):
+    with np.errstate(over="ignore"):
+        return dy / (np.exp(x) + 1)  # dy * sigmoid(-x), through softplus's gradient
+
+
+def sparse_plus(x):
+    """0 for ``x <= -1``, ``(x + 1)^2 / 4`` for ``-1 < x < 1``, ``x`` for ``x >= 1``."""
+    return np.where(x <= -1, _c(x, 0), np.where(x < 1, _c(x, 0.25) * (x + 1) ** 2, x))
+
+
+def _sparse_plus_backward(x, y, dy):
+    return np.where(x <= -1, _c(x, 0), np.where(x < 1, dy * _c(x, 0.25) * 2 * (x + 1), dy))
+
+
+def sparse_sigmoid(x):
+    """0 for ``x <= -1``, 1 for ``x >= 1``, ``(x + 1) / 2`` between."""
+    return np.where(x <= -1, _c(x, 0), np.where(x >= 1, _c(x, 1), _c(x, 0.5) * (x + 1)))
+
+
+def _sparse_sigmoid_backward(x, y, dy):
+    return np.where((x > -1) & (x < 1), dy * _c(x, 0.5), _c(x, 0))  # 0 at both kinks
+
+
+def squareplus(x, b=4):
+    """``(x + sqrt(x^2 + b)) / 2`` with ``b = 4``."""
+    return (x + np.sqrt(x * x + _c(x, b))) / 2
+
+
+def _squareplus_backward(x, y, dy):
+    h = dy / 2
+    return h + h * _c(x, 0.5) / np.sqrt(x * x + _c(x, 4)) * (2 * x)
+
+
+def tanh_shrink(x):
+    """``x - tanh(x)``."""
+    return x - np.tanh(x)
+
+
+def _tanh_shrink_backward(x, y, dy):
+    t = np.tanh(x)
+    return dy - dy * (1 - t * t)
+
+
 def softmax(x, axis=-1):
-    """``exp(x - max) / sum(exp(x - max))`` over ``axis``, shifted so ``exp`` never overflows."""
+    """``exp(x - max) / sum(exp(x - max))`` over ``axis`` (an int or a tuple of ints), shifted
+    so ``exp`` never overflows."""
+    axis = tuple(axis) if isinstance(axis, (list, tuple)) else axis
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     e /= e.sum(axis=axis, keepdims=True)
     return e
@@ -57,17 +501,80 @@ def softmax(x, axis=-1):
 
 def softmax_backward(y, dy, axis=-1):
     """``dx = y * (dy - sum(dy * y))`` over ``axis`` (the softmax Jacobian applied to ``dy``)."""
+    axis = tuple(axis) if isinstance(axis, (list, tuple)) else axis
     return y * (dy - (dy * y).sum(axis=axis, keepdims=True))
 
 
-def _softmax_backward(x, y, dy):
-    return softmax_backward(y, dy)
+def log_softmax(x, axis=-1):
+    """``(x - max) - log(sum(exp(x - max)))`` over ``axis``."""
+    axis = tuple(axis) if isinstance(axis, (list, tuple)) else axis
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
+
+def log_softmax_backward(y, dy, axis=-1):
+    """``dx = dy - exp(y) * sum(dy)`` over ``axis`` (TensorFlow's LogSoftmaxGrad)."""
+    axis = tuple(axis) if isinstance(axis, (list, tuple)) else axis
+    return dy - np.exp(y) * dy.sum(axis=axis, keepdims=True)
+
+
+# -- parameterized versions (the activation layers) ------------------------------------------
+def softmax_fn(axis=-1):
+    return ActivationFn("softmax", lambda x: softmax(x, axis), lambda x, y, dy: softmax_backward(y, dy, axis))
+
+
+def log_softmax_fn(axis=-1):
+    return ActivationFn("log_softmax", lambda x: log_softmax(x, axis),
+                        lambda x, y, dy: log_softmax_backward(y, dy, axis))
+
+
+def leaky_relu_fn(negative_slope=0.2):
+    return ActivationFn("leaky_relu", lambda x: leaky_relu(x, negative_slope),
+                        lambda x, y, dy: _leaky_relu_backward(x, dy, negative_slope))
+
+
+def elu_fn(alpha=1.0):
+    return ActivationFn("elu", lambda x: elu(x, alpha), lambda x, y, dy: elu_backward(x, dy, alpha))
+
+
+def _fn(name, forward, backward):
+    return ActivationFn(name, forward, backward)
+
+
+_SILU = _fn("silu", silu, _silu_backward)
+_HARD_SILU = _fn("hard_silu", hard_silu, _hard_silu_backward)
 
 REGISTRY = {
-    "linear": ActivationFn("linear", linear, _linear_backward),
-    "relu": ActivationFn("relu", relu, _relu_backward),
-    "softmax": ActivationFn("softmax", softmax, _softmax_backward),
+    "linear": _fn("linear", linear, _linear_backward),
+    "relu": _fn("relu", relu, _relu_backward),
+    "relu6": _fn("relu6", relu6, _relu6_backward),
+    "leaky_relu": leaky_relu_fn(0.2),
+    "elu": elu_fn(1.0),
+    "selu": _fn("selu", selu, _selu_backward),
+    "celu": _fn("celu", celu, _celu_backward),
+    "gelu": _fn("gelu", gelu, _gelu_backward),
+    "gelu_approximate": _fn("gelu_approximate", gelu_approximate, _gelu_approximate_backward),
+    "sigmoid": _fn("sigmoid", sigmoid, _sigmoid_backward),
+    "hard_sigmoid": _fn("hard_sigmoid", hard_sigmoid, _hard_sigmoid_backward),
+    "sparse_sigmoid": _fn("sparse_sigmoid", sparse_sigmoid, _sparse_sigmoid_backward),
+    "log_sigmoid": _fn("log_sigmoid", log_sigmoid, _log_sigmoid_backward),
+    "tanh": _fn("tanh", tanh, _tanh_backward),
+    "hard_tanh": _fn("hard_tanh", hard_tanh, _hard_tanh_backward),
+    "tanh_shrink": _fn("tanh_shrink", tanh_shrink, _tanh_shrink_backward),
+    "hard_shrink": _fn("hard_shrink", hard_shrink, _hard_shrink_backward),
+    "soft_shrink": _fn("soft_shrink", soft_shrink, _soft_shrink_backward),
+    "softplus": _fn("softplus", softplus, _softplus_backward),
+    "sparse_plus": _fn("sparse_plus", sparse_plus, _sparse_plus_backward),
+    "squareplus": _fn("squareplus", squareplus, _squareplus_backward),
+    "softsign": _fn("softsign", softsign, _softsign_backward),
+    "silu": _SILU,
+    "swish": _SILU,  # Keras's alias: serializes as "silu"
+    "hard_silu": _HARD_SILU,
+    "hard_swish": _HARD_SILU,  # Keras's alias: serializes as "hard_silu"
+    "mish": _fn("mish", mish, _mish_backward),
+    "exponential": _fn("exponential", exponential, _exponential_backward),
+    "softmax": softmax_fn(-1),
+    "log_softmax": log_softmax_fn(-1),
 }
 
 

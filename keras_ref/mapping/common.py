@@ -1,5 +1,7 @@
 """What the family modules share: refusing a setting, reading activations and initializers."""
 
+import functools
+
 import keras
 
 import scratch
@@ -12,14 +14,39 @@ def refuse(klayer, setting, value, expected):
                      f"the scratch engine supports only {expected}")
 
 
+@keras.saving.register_keras_serializable(package="scratch", name="gelu_approximate")
+def gelu_approximate(x):
+    """Keras's ``gelu(x, approximate=True)`` as a named, serializable function: Keras has no name
+    for the tanh form (its ``"gelu"`` is the exact erf form), the scratch engine calls it
+    ``"gelu_approximate"``."""
+    return keras.activations.gelu(x, approximate=True)
+
+
+def keras_activation(name):
+    """The Keras activation function for a ``scratch.activations`` name."""
+    return gelu_approximate if name == "gelu_approximate" else keras.activations.get(name)
+
+
 def activation_name(klayer, activation=None):
-    """The ``scratch.activations`` name of a Keras layer's activation, or a refusal naming it."""
+    """The ``scratch.activations`` name of a Keras layer's activation function, or a refusal naming it.
+
+    Every ``keras.activations`` function the engine computes maps to its Keras name (aliases
+    ``swish``/``hard_swish`` are the same functions as ``silu``/``hard_silu``); ``gelu`` with
+    ``approximate=True`` (``gelu_approximate`` above, or ``functools.partial(keras.activations.gelu,
+    approximate=True)``) maps to ``"gelu_approximate"``. Anything else (a lambda, a partial with
+    other arguments, a custom function) is refused.
+    """
     fn = klayer.activation if activation is None else activation
-    name = keras.activations.serialize(fn)
-    name = name if isinstance(name, str) else getattr(fn, "__name__", repr(fn))
-    name = {"swish": "silu", "hard_swish": "hard_silu"}.get(name, name)
-    if name not in scratch.activations.REGISTRY or keras.activations.get(name) is not fn:
-        refuse(klayer, "activation", name, f"one of {sorted(scratch.activations.REGISTRY)}")
+    supported = f"one of {sorted(scratch.activations.REGISTRY)}"
+    if fn is gelu_approximate:
+        return "gelu_approximate"
+    if isinstance(fn, functools.partial) and fn.func is keras.activations.gelu and not fn.args:
+        if set(fn.keywords) <= {"approximate"}:
+            return "gelu_approximate" if fn.keywords.get("approximate", False) else "gelu"
+    name = getattr(fn, "__name__", None)
+    if (not isinstance(name, str) or name not in scratch.activations.REGISTRY or name == "gelu_approximate"
+            or keras.activations.get(name) is not fn):
+        refuse(klayer, "activation", name or fn, supported)
     return name
 
 
@@ -36,5 +63,5 @@ def weight_options(klayer):
 
 
 def keras_weight_options(layer):
-    return dict(activation=layer.activation.name, use_bias=layer.use_bias,
+    return dict(activation=keras_activation(layer.activation.name), use_bias=layer.use_bias,
                 kernel_initializer=layer.kernel_initializer, bias_initializer=layer.bias_initializer)

@@ -3,7 +3,7 @@
     core.py            Dense
     convolutional.py   Conv2D
     pooling.py         MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D
-    activations.py     ReLU, Softmax            (the functions: ``scratch.activations``)
+    activations.py     Activation, ReLU, LeakyReLU, ELU, PReLU, Softmax  (functions: ``scratch.activations``)
     reshaping.py       Flatten, Reshape, ZeroPadding2D, Cropping2D, UpSampling2D
     regularization.py  Dropout
     normalization.py   (BatchNormalization, LayerNormalization)
