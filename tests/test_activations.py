@@ -301,7 +301,7 @@ def test_config_names_are_keras_names():
     (lambda: scratch.ELU(alpha="big"), ("ELU", "alpha must be a float", "'big'")),
     (lambda: scratch.PReLU(shared_axes=[0]), ("PReLU", "shared_axes must be axis numbers >= 1", "[0]")),
     (lambda: scratch.PReLU(shared_axes=-1), ("PReLU", "shared_axes", "[-1]")),
-    (lambda: scratch.PReLU(alpha_initializer="ones"), ("PReLU", "unknown initializer 'ones'")),
+    (lambda: scratch.PReLU(alpha_initializer="orthogonal"), ("PReLU", "unknown initializer 'orthogonal'")),
     (lambda: scratch.Softmax(axis="last"), ("Softmax", "axis must be an int or a non-empty list of ints", "'last'")),
     (lambda: scratch.Softmax(axis=[]), ("Softmax", "axis", "[]")),
 ])

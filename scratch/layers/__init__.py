@@ -6,8 +6,8 @@
     activations.py     Activation, ReLU, LeakyReLU, ELU, PReLU, Softmax  (functions: ``scratch.activations``)
     reshaping.py       Flatten, Reshape, ZeroPadding2D, Cropping2D, UpSampling2D
     regularization.py  Dropout
-    normalization.py   (BatchNormalization, LayerNormalization)
-    preprocessing.py   (Rescaling, Normalization)
+    normalization.py   BatchNormalization, LayerNormalization
+    preprocessing.py   Rescaling, Normalization
     merging.py         Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate
     applications.py    LayerScale, CustomScaleLayer (defined by keras.applications itself)
     base.py            the protocol every layer follows (``Layer``)
