@@ -100,8 +100,9 @@ class ScratchEngine:
 class KerasEngine:
     name = "keras"
 
-    def __init__(self, model, keras, keras_ref):
+    def __init__(self, model, keras, keras_ref, desc=None):
         self.model, self.keras, self.keras_ref = model, keras, keras_ref
+        self.desc = desc or {}
 
     @classmethod
     def create(cls, desc, dtype, seed, optimizer, lr, init_weights=None):
@@ -126,7 +127,7 @@ class KerasEngine:
             model.compile(optimizer=opt, loss=loss, metrics=["accuracy"])
         finally:
             keras.config.set_floatx(previous)
-        return cls(model, keras, keras_ref)
+        return cls(model, keras, keras_ref, desc=init.get_config())
 
     def train_batch(self, x, y):
         loss, acc = self.model.train_on_batch(x, y)
@@ -149,7 +150,9 @@ class KerasEngine:
         return int(self.model.optimizer.iterations.numpy())
 
     def scratch_model(self):
-        return self.keras_ref.from_keras(self.model)
+        """A scratch model with the Keras model's weights and the architecture's preprocessing and loss."""
+        return self.keras_ref.from_keras(self.model, preprocess=self.desc.get("preprocess", "scale"),
+                                         loss=self.desc.get("loss"))
 
     def _seed_generators(self):
         return {layer.name: layer.seed_generator for layer in self.model.layers

@@ -95,18 +95,44 @@ def load_mnist(path=None):
                     ". Pass a path, set MNIST_PATH, or restore data/mnist.npz.")
 
 
-def preprocess(x, mode="scale", dtype="float32"):
-    """uint8 images ``(N, 28, 28)`` or ``(N, 28, 28, 1)`` -> ``(N, 28, 28, 1)`` floats.
+def check_pixels(x, what="preprocess"):
+    """Refuse pixel values that show a mistake: outside 0..255 (16-bit or unscaled data), NaN or
+    inf, or a non-blank image whose largest value is 1 (already scaled to [0, 1], or a 0/1 mask)."""
+    x = np.asarray(x)
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)) or x.dtype == bool:
+        raise ValueError(f"{what}: expected pixel values (integers or floats 0..255), received dtype {x.dtype}")
+    if x.size == 0:
+        return
+    if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+        raise ValueError(f"{what}: the images contain NaN or inf")
+    low, high = x.min(), x.max()
+    if low < 0 or high > 255:
+        raise ValueError(f"{what}: pixel values must lie in 0..255, received values from {low} to {high}"
+                         + ("; 16-bit images: scale them to 0..255 first (x / 257)" if high <= 65535 and low >= 0
+                            else ""))
+    if 0 < high <= 1:
+        raise ValueError(f"{what}: the largest pixel value is {high}: these images look already scaled to [0, 1] "
+                         f"(or are a 0/1 mask); pass raw 0..255 pixels, the scaling is done here")
 
-    ``mode="scale"``: ``x / 255``; ``mode="center"``: ``x / 255 - 0.5`` (the seed tutorial).
+
+def preprocess(x, mode="scale", dtype="float32"):
+    """Images of raw 0..255 pixels ``(N, 28, 28)`` or ``(N, 28, 28, 1)`` -> ``(N, 28, 28, 1)`` floats.
+
+    ``mode="scale"``: ``x / 255``; ``mode="center"``: ``x / 255 - 0.5`` (the seed tutorial);
+    ``mode="raw"``: ``x`` as floats (for a model that starts with its own ``Rescaling`` layer).
+    Values that show a mistake are refused (see ``check_pixels``): already scaled to [0, 1],
+    outside 0..255, NaN or inf.
     """
-    if mode not in ("scale", "center"):
-        raise ValueError(f"preprocess: mode must be 'scale' or 'center', received {mode!r}")
+    if mode not in ("scale", "center", "raw"):
+        raise ValueError(f"preprocess: mode must be 'scale', 'center' or 'raw', received {mode!r}")
     x = np.asarray(x)
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4:
         raise ValueError(f"preprocess: expected images (N, H, W) or (N, H, W, C), received shape {x.shape}")
+    check_pixels(x)
+    if mode == "raw":
+        return x.astype(dtype)
     out = x.astype(dtype) / np.dtype(dtype).type(255)
     if mode == "center":
         out -= np.dtype(dtype).type(0.5)
