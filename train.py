@@ -372,7 +372,7 @@ def cmd_predict(args):
             folder = runs.prepare_out(args.save_input)
             Image.fromarray(digit).save(folder / (Path(path).stem + "_28x28.png"))
         x = scratch.preprocess(digit[None], model.preprocess, "float32")
-        prob = artefacts.probabilities(engine.predict(x), model.loss_spec.get("from_logits", False))[0]
+        prob = artefacts.probabilities(engine.predict(x), model.outputs_are_logits)[0]
         best = int(prob.argmax())
         print(f"{path}: {best} ({prob[best]:.1%})  " + " ".join(f"{d}:{p:.3f}" for d, p in enumerate(prob)))
     return 1 if failed else 0

@@ -10,6 +10,7 @@ import os
 import re
 import tempfile
 import time
+import warnings
 
 import numpy as np
 
@@ -203,14 +204,60 @@ class Sequential:
     def forward(self, x, training=False):
         """Run every layer's ``forward``; ``x`` must already be of the model's dtype."""
         for layer in self.layers:
+            self._last_input = x  # a Softmax output layer's input: the logits (see softmax_output)
             x = layer.forward(x, training=training)
         return x
 
+    # -- a softmax output and the cross-entropy (as Keras) ---------------------------------
+    @property
+    def softmax_output(self):
+        """True when the last layer ends in a softmax (``Softmax``, or ``Dense(activation="softmax")``).
+
+        Keras then computes a cross-entropy from the softmax's input (the logits) whatever the
+        loss's ``from_logits`` says, and warns when it says ``True``; this engine does the same.
+        """
+        last = self.layers[-1] if self.layers else None
+        return isinstance(last, layers_mod.Softmax) or (
+            isinstance(last, layers_mod.Dense) and last.activation.name == "softmax")
+
+    @property
+    def outputs_are_logits(self):
+        """Whether ``predict`` gives logits (else probabilities), for turning outputs into probabilities."""
+        return bool(self.loss_spec.get("from_logits", False)) and not self.softmax_output
+
+    def _loss_input(self, out, loss):
+        """``(loss, y_pred)`` to compute the loss of output ``out`` (after ``forward``) with.
+
+        With a softmax output, Keras's cross-entropy takes the softmax's logits (exact and
+        stable) and warns if ``from_logits=True``; so here (keras/src/backend/tensorflow/nn.py).
+        """
+        if not self.softmax_output:
+            return loss, out
+        if loss.from_logits:
+            fn = "sparse_categorical_crossentropy" if loss.sparse else "categorical_crossentropy"
+            warnings.warn(f'"`{fn}` received `from_logits=True`, but the `output` argument was produced by a Softmax '
+                          f'activation and thus does not represent logits. Was this intended?', UserWarning,
+                          stacklevel=3)
+        last = self.layers[-1]
+        logits = self._last_input if isinstance(last, layers_mod.Softmax) else last.pre_activation_output()
+        return type(loss)(from_logits=True, name=loss.name), logits
+
     __call__ = forward
 
-    def backward(self, dy):
-        """Backpropagate ``dL/d(output)`` through every layer; fills each layer's ``grads``."""
-        for layer, options in self.backward_calls():
+    def backward(self, dy, logits=False):
+        """Backpropagate ``dL/d(output)`` through every layer; fills each layer's ``grads``.
+
+        ``logits=True``: ``dy`` is the gradient w.r.t. the logits of a softmax output (see
+        ``softmax_output``): a last ``Softmax`` layer is skipped, a last ``Dense`` takes it as
+        its ``dL/dz``.
+        """
+        calls = self.backward_calls()
+        if logits:
+            if isinstance(calls[0][0], layers_mod.Softmax):
+                calls = calls[1:]
+            else:
+                calls[0] = (calls[0][0], {**calls[0][1], "pre_activation": True})
+        for layer, options in calls:
             dy = layer.backward(dy, **options)
         return dy
 
@@ -275,10 +322,11 @@ class Sequential:
         if not np.all(np.isfinite(out)):  # diverged weights: report it as such, not as bad input
             raise NonFiniteLossError(f"non-finite model output (NaN or inf) at training step "
                                      f"{self.optimizer.iterations + 1}")
-        loss = self.loss(y, out)
+        loss_fn, pred = self._loss_input(out, self.loss)
+        loss = loss_fn(y, pred)
         if not np.isfinite(loss):
             raise NonFiniteLossError(f"non-finite loss ({loss}) at training step {self.optimizer.iterations + 1}")
-        self.backward(self.loss.backward())
+        self.backward(loss_fn.backward(), logits=pred is not out)
         self.optimizer.step(self.named_params(), self.named_grads())
         labels = y if y.ndim == 1 else y.argmax(axis=-1)
         return float(loss), int((out.argmax(axis=-1) == labels).sum())
@@ -344,7 +392,8 @@ class Sequential:
         for i in range(0, len(x), batch_size):
             out = self.forward(x[i:i + batch_size])
             yb = y[i:i + batch_size]
-            total_loss += float(self.loss(yb, out)) * len(yb)
+            loss_fn, pred = self._loss_input(out, self.loss)
+            total_loss += float(loss_fn(yb, pred)) * len(yb)
             labels = yb if yb.ndim == 1 else yb.argmax(axis=-1)
             correct += int((out.argmax(axis=-1) == labels).sum())
         return total_loss / len(x), correct / len(x)
