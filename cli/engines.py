@@ -176,8 +176,9 @@ class KerasEngine:
             arrays[f"seed/{name}"] = np.asarray(gen.state)
         atomic_write(path, lambda f: np.savez(f, **arrays))
 
-    @classmethod
-    def load_checkpoint(cls, path, desc, dtype, optimizer, lr):
+    @staticmethod
+    def read_checkpoint(path):
+        """``(arrays, meta)`` of a Keras run checkpoint, or a ``ValueError`` naming the file."""
         path = os.fspath(path)
         try:
             with np.load(path, allow_pickle=False) as f:
@@ -187,6 +188,11 @@ class KerasEngine:
             meta = json.loads(data["meta"].item())
         except Exception as e:
             raise ValueError(f"checkpoint {path}: not a Keras run checkpoint of this program ({e})") from None
+        return data, meta
+
+    @classmethod
+    def load_checkpoint(cls, path, desc, dtype, optimizer, lr):
+        data, meta = cls.read_checkpoint(path)
         engine = cls.create(desc, dtype, None, optimizer, lr)
         model, opt = engine.model, engine.model.optimizer
         weights = [data[k] for k in sorted(k for k in data if k.startswith("weight_"))]

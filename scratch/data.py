@@ -5,7 +5,9 @@ repository's committed ``data/mnist.npz`` (checked against the SHA-256 sums in
 ``data/README.md``); Keras's cache ``~/.keras/datasets/mnist.npz``. It verifies keys, shapes
 and dtypes and, when nothing is found, fails with one message listing every place it looked.
 It never downloads (the machines have no network); a user online can fill Keras's cache
-with ``keras.datasets.mnist.load_data()``.
+with ``keras.datasets.mnist.load_data()``. A source named explicitly (``path`` or
+``$MNIST_PATH``) that does not exist is an error, never a silent fallback to another file.
+Labels outside 0..9 are refused when the file loads, naming the file and the first bad one.
 """
 
 import hashlib
@@ -62,7 +64,21 @@ def _read(path):
         if a.shape != shape or a.dtype != dtype:
             raise DataError(f"{path}: array {key!r} should be {np.dtype(dtype).name}{shape}, "
                             f"found {a.dtype}{a.shape}")
+    for key in ("y_train", "y_test"):
+        bad = np.flatnonzero(arrays[key] > 9)
+        if len(bad):
+            raise DataError(f"{path}: array {key!r} has {len(bad)} label(s) outside 0..9, the first "
+                            f"{int(arrays[key][bad[0]])} at index {int(bad[0])}")
     return arrays
+
+
+def file_sha256(path):
+    """SHA-256 of a file's bytes (what ``metrics.json`` records of the data file used)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def verify_checksums(arrays, where="data"):
@@ -74,25 +90,35 @@ def verify_checksums(arrays, where="data"):
                             f"(corrupt or modified file)")
 
 
+def locate_mnist(path=None):
+    """``(where, Path)`` of the file ``load_mnist(path)`` reads; ``DataError`` if none is found.
+
+    An explicit ``path`` or ``$MNIST_PATH`` that does not exist is an error (no fallback).
+    """
+    looked = []
+    for where, p in candidate_paths(path):
+        if p.is_file():
+            return where, p
+        if where in ("explicit path", "$MNIST_PATH"):
+            raise DataError(f"MNIST file not found at {p} ({where}); fix it"
+                            + (" or unset MNIST_PATH" if where == "$MNIST_PATH" else ""))
+        looked.append(f"{where}: {p}")
+    raise DataError("MNIST not found; looked at " + "; ".join(looked) +
+                    ". Pass a path, set MNIST_PATH, or restore data/mnist.npz.")
+
+
 def load_mnist(path=None):
     """``(x_train, y_train), (x_test, y_test)`` as uint8 arrays, Keras's layout.
 
     Shapes: ``x_train (60000, 28, 28)``, ``y_train (60000,)``, ``x_test (10000, 28, 28)``,
-    ``y_test (10000,)``. An explicit ``path`` that does not exist is an error (no fallback).
+    ``y_test (10000,)``. An explicit ``path`` (or ``$MNIST_PATH``) that does not exist is an
+    error (no fallback).
     """
-    looked = []
-    for where, p in candidate_paths(path):
-        if not p.is_file():
-            if where == "explicit path":
-                raise DataError(f"MNIST file not found at {p} (explicit path)")
-            looked.append(f"{where}: {p}")
-            continue
-        arrays = _read(p)
-        if where == "repository copy":
-            verify_checksums(arrays, str(p))
-        return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
-    raise DataError("MNIST not found; looked at " + "; ".join(looked) +
-                    ". Pass a path, set MNIST_PATH, or restore data/mnist.npz.")
+    where, p = locate_mnist(path)
+    arrays = _read(p)
+    if where == "repository copy":
+        verify_checksums(arrays, str(p))
+    return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
 
 
 def check_pixels(x, what="preprocess"):

@@ -94,6 +94,9 @@ class _CrossEntropy:
 
     def backward(self):
         """``dL/dy_pred`` for the last call, including the ``1/N`` of the mean."""
+        if not hasattr(self, "_cache"):
+            raise ValueError(f"{self.name}: backward called before the loss was computed; call loss(y_true, y_pred) "
+                             f"first")
         y, q, clip, n = self._cache
         if self.from_logits:
             return (q - y) / q.dtype.type(n)

@@ -191,7 +191,13 @@ class Sequential:
         if not np.issubdtype(x.dtype, np.floating):
             raise ValueError(f"Sequential.{what}: expected float images (N, H, W, C), received dtype {x.dtype}; "
                              f"use scratch.preprocess() on raw uint8 images")
+        if self.input_shape is not None and x.shape == self.input_shape[1:]:
+            raise ValueError(f"Sequential.{what}: received one image of shape {x.shape} without the batch axis; "
+                             f"pass x[None] (shape {(1,) + x.shape})")
         if x.ndim == 3 and self.input_shape is not None and self.input_shape[3] == 1:
+            if x.shape[1:] != self.input_shape[1:3]:
+                raise ValueError(f"Sequential.{what}: expected images (N, H, W, C) of shape "
+                                 f"{self.input_shape[1:]} each, received shape {x.shape}")
             x = x[..., None]
         if x.ndim != 4:
             raise ValueError(f"Sequential.{what}: expected images (N, H, W, C), received shape {x.shape}")
@@ -299,6 +305,9 @@ class Sequential:
 
     def _check_training_data(self, x, y, what):
         x = self._as_input(x, what)
+        if len(x) == 0:
+            raise ValueError(f"Sequential.{what}: received 0 images (shape {x.shape}); there is nothing to "
+                             f"{'train on' if what in ('fit', 'train_step') else 'evaluate'}")
         if not np.all(np.isfinite(x)):
             raise ValueError(f"Sequential.{what}: input images contain NaN or inf")
         y = np.asarray(y)
@@ -483,7 +492,11 @@ def load_checkpoint(path, dtype=None):
         raise ValueError(f"checkpoint {path}: not a scratch checkpoint (no format tag {CHECKPOINT_FORMAT!r})")
     if "format_version" not in data:
         raise ValueError(f"checkpoint {path}: no 'format_version' entry")
-    version = int(data["format_version"])
+    try:
+        version = int(data["format_version"].item())
+    except (TypeError, ValueError):
+        raise ValueError(f"checkpoint {path}: format_version must be an integer, found "
+                         f"{data['format_version'].item()!r}") from None
     if version > CHECKPOINT_VERSION:
         raise ValueError(f"checkpoint {path}: format version {version} is newer than this code's {CHECKPOINT_VERSION}")
     try:
@@ -502,7 +515,11 @@ def load_checkpoint(path, dtype=None):
     except ValueError as e:
         raise ValueError(f"checkpoint {path}: {e}") from None
     if opt_spec is not None:
-        opt = optimizers_mod.OPTIMIZERS[opt_spec["class_name"].lower()](**opt_spec["config"])
+        try:
+            opt = optimizers_mod.OPTIMIZERS[str(opt_spec["class_name"]).lower()](**opt_spec["config"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"checkpoint {path}: unusable optimizer {opt_spec!r} ({type(e).__name__}: {e}); "
+                             f"known: {sorted(optimizers_mod.OPTIMIZERS)}") from None
         opt.set_state({k[len("optimizer/"):]: v for k, v in data.items() if k.startswith("optimizer/")})
         params = model.named_params()
         for name, slots in opt.slots.items():
