@@ -333,12 +333,12 @@ def cmd_compare(args, argv):
     wall_start = time.perf_counter()
     opts = resolve_options(args)
     desc = scratch.get_architecture(opts["arch"])
+    out = Path(args.out) if args.out else runs.new_run_dir("runs", "compare", desc["name"])
+    runs.refuse_existing_run(out, "compare")
     x, y, x_test, y_test, _ = load_data(opts, desc["preprocess"])
     init = init_weights(opts, desc)
     engines = [ScratchEngine.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init),
                KerasEngine.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init)]
-    out = Path(args.out) if args.out else runs.new_run_dir("runs", "compare", desc["name"])
-    runs.refuse_existing_run(out, "compare")
     out = runs.prepare_out(out)
     lock = runs.FolderLock(out)
     try:
