@@ -123,7 +123,7 @@ def test_resume_refuses_another_runs_checkpoint_of_the_same_architecture(blog_ru
     # the run's own checkpoint resumes; a leftover temporary file of a killed run is cleaned up
     shutil.copy(blog_run / runs.CHECKPOINT, folder / runs.CHECKPOINT)
     (folder / ".tmp-abc123metrics.json").write_text("half-written")
-    rc, out, err = run(["scratch", "--resume", str(folder), "--epochs", "2"], capsys)
+    rc, out, err = run(["scratch", "--resume", str(folder), "--epochs", "2", "--no-convert"], capsys)
     assert rc == 0, err
     assert not list(folder.glob(".tmp-*"))
     assert json.loads((folder / runs.METRICS).read_text())["epochs_completed"] == 2
