@@ -217,15 +217,16 @@ def _train(args, engine_name, argv, wall_start, hold):
         saved = None
         opts = resolve_options(args)
         desc = scratch.get_architecture(opts["arch"])
-        out = Path(args.out) if args.out else runs.new_run_dir("runs", engine_name, desc["name"])
-        runs.refuse_existing_run(out, engine_name)
+        out = Path(args.out) if args.out else None
+        if out is not None:
+            runs.refuse_existing_run(out, engine_name)
     data_file = scratch.data.locate_mnist(opts["data"])[1]
     x, y, x_test, y_test, x_test_raw = load_data(opts, desc["preprocess"])
     if saved is None:
         init = init_weights(opts, desc)
         cls = ScratchEngine if engine_name == "scratch" else KerasEngine
         engine = cls.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init)
-        out = runs.prepare_out(out)
+        out = runs.prepare_out(out) if out is not None else runs.claim_new_run_dir("runs", engine_name, desc["name"])
         lock = runs.FolderLock(out)
         hold(lock)
         runs.refuse_existing_run(out, engine_name)  # a run that started meanwhile
@@ -333,13 +334,14 @@ def cmd_compare(args, argv):
     wall_start = time.perf_counter()
     opts = resolve_options(args)
     desc = scratch.get_architecture(opts["arch"])
-    out = Path(args.out) if args.out else runs.new_run_dir("runs", "compare", desc["name"])
-    runs.refuse_existing_run(out, "compare")
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        runs.refuse_existing_run(out, "compare")
     x, y, x_test, y_test, _ = load_data(opts, desc["preprocess"])
     init = init_weights(opts, desc)
     engines = [ScratchEngine.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init),
                KerasEngine.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init)]
-    out = runs.prepare_out(out)
+    out = runs.prepare_out(out) if out is not None else runs.claim_new_run_dir("runs", "compare", desc["name"])
     lock = runs.FolderLock(out)
     try:
         runs.refuse_existing_run(out, "compare")

@@ -56,6 +56,20 @@ def new_run_dir(root, engine, arch_name):
     return path
 
 
+def claim_new_run_dir(root, engine, arch_name):
+    """Create and return a fresh ``new_run_dir`` folder; two runs started in the same second
+    get two folders (``mkdir`` either creates the folder or fails, never both)."""
+    while True:
+        path = new_run_dir(root, engine, arch_name)
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise ValueError(f"cannot create the run folder {path} ({e.strerror}); give --out") from None
+
+
 def prepare_out(out, option="--out"):
     """Create the output folder; a clear error (naming ``option``) if it is a file or cannot be created."""
     out = Path(out)
@@ -99,7 +113,10 @@ class FolderLock:
             import fcntl
         except ImportError:  # not POSIX: no lock, as before
             return
-        self.file = open(self.folder / LOCK, "a+")
+        try:
+            self.file = open(self.folder / LOCK, "a+")
+        except OSError as e:
+            raise ValueError(f"{option} {self.folder}: cannot write in this folder ({e.strerror})") from None
         try:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -100,6 +100,8 @@ def locate_mnist(path=None):
         if p.is_file():
             return where, p
         if where in ("explicit path", "$MNIST_PATH"):
+            if p.is_dir():
+                raise DataError(f"{p} ({where}) is a folder; give the MNIST .npz file itself")
             raise DataError(f"MNIST file not found at {p} ({where}); fix it"
                             + (" or unset MNIST_PATH" if where == "$MNIST_PATH" else ""))
         looked.append(f"{where}: {p}")
