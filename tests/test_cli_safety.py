@@ -141,6 +141,13 @@ def test_resume_checks_the_optimizer_and_dtype_of_an_old_checkpoint(blog_run, tm
     rc, _, err = run(["scratch", "--resume", str(folder), "--epochs", "2"], capsys)
     one_error_line(err, "dtype float64 in checkpoint.npz, float32 in metrics.json",
                    "optimizer SGD", "Adam {'learning_rate': 0.005")
+    # the run's own old checkpoint, in a folder recorded before run ids: resumes
+    scratch.save_checkpoint(folder / runs.CHECKPOINT, model, meta=meta)
+    record = json.loads((folder / runs.METRICS).read_text())
+    del record["run_id"]
+    (folder / runs.METRICS).write_text(json.dumps(record))
+    rc, _, err = run(["scratch", "--resume", str(folder), "--epochs", "2", "--no-convert"], capsys)
+    assert rc == 0, err
 
 
 # -- 4. the data file: named sources must exist; metrics.json records what was used ------------------
