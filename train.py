@@ -17,6 +17,8 @@ import argparse
 import math
 import sys
 import time
+import uuid
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +33,7 @@ DEFAULTS = {"arch": "blog", "epochs": 3, "batch_size": 32, "optimizer": "adam", 
             "label_smoothing": None}
 RESUMABLE_CHANGES = ("epochs", "data", "threads")  # what --resume lets you change; the rest is the run's
 N_TRAIN = 60000
+N_TEST = 10000
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -140,6 +143,8 @@ def resolve_options(args):
         opts["lr"] = DEFAULT_LR[opts["optimizer"]]
     if opts["limit"] is not None and opts["limit"] > N_TRAIN:
         raise ValueError(f"--limit {opts['limit']}: MNIST has {N_TRAIN} training images")
+    if opts["test_limit"] is not None and opts["test_limit"] > N_TEST:
+        raise ValueError(f"--test-limit {opts['test_limit']}: MNIST has {N_TEST} test images")
     return opts
 
 
@@ -159,6 +164,11 @@ def resume_options(args, saved, engine):
     if args.init_from is not None:
         raise ValueError("--init-from and --resume cannot be combined: a resumed run continues from its checkpoint")
     return opts
+
+
+def data_record(path):
+    """What ``metrics.json`` records of the data: the file actually used and its SHA-256."""
+    return {"file": str(Path(path).resolve()), "sha256": scratch.data.file_sha256(path)}
 
 
 def load_data(opts, preprocess):
@@ -181,36 +191,79 @@ def init_weights(opts, desc):
 # -- training ------------------------------------------------------------------------------------
 def cmd_train(args, engine_name, argv):
     wall_start = time.perf_counter()
+    held = []  # the folder's lock, released however the run ends
+    try:
+        return _train(args, engine_name, argv, wall_start, held.append)
+    finally:
+        for lock in held:
+            lock.release()
+
+
+def _checkpoint_meta(history, run):
+    return {"epoch": len(history["epoch"]), "history": history, "run": run}
+
+
+def _resume_engine(args, engine_name, out, saved, opts, desc):
+    """The engine of ``out``'s checkpoint, checked against the run's record first."""
+    ckpt = out / runs.CHECKPOINT
+    if engine_name == "scratch":
+        model, meta = scratch.load_checkpoint(ckpt)
+        if model.optimizer is None:
+            raise ValueError(f"checkpoint {ckpt}: holds no optimizer state, cannot resume from it")
+        found = {"architecture": model.get_config(), "dtype": model.dtype.name, "seed": meta.get("model_seed"),
+                 "optimizer": (type(model.optimizer).__name__, model.optimizer.get_config())}
+        runs.check_checkpoint(out, saved, opts, meta, found)
+        return ScratchEngine(model), meta
+    data, meta = KerasEngine.read_checkpoint(ckpt)
+    shapes = [data[k].shape for k in sorted(k for k in data if k.startswith("weight_"))]
+    runs.check_checkpoint(out, saved, opts, meta, {"weight_shapes": shapes})
+    return KerasEngine.load_checkpoint(ckpt, desc, opts["dtype"], opts["optimizer"], opts["lr"],
+                                       options=optimizer_options(opts))
+
+
+def _train(args, engine_name, argv, wall_start, hold):
     if args.resume:
-        saved = runs.read_run(args.resume)
+        if args.out is not None and Path(args.out).resolve() != Path(args.resume).resolve():
+            raise ValueError(f"--out {args.out} and --resume {args.resume}: a resumed run continues in its own "
+                             f"folder; leave out --out")
+        runs.read_run(args.resume)  # clear errors before taking the folder
+        out = Path(args.resume)
+        lock = runs.FolderLock(out, "--resume")
+        hold(lock)
+        saved = runs.read_run(out)
         opts = resume_options(args, saved, engine_name)
         desc = saved["architecture"]
-        out = Path(args.resume)
     else:
         saved = None
         opts = resolve_options(args)
         desc = with_label_smoothing(scratch.get_architecture(opts["arch"]), opts["label_smoothing"])
-        out = None
+        out = Path(args.out) if args.out else None
+        if out is not None:
+            runs.refuse_existing_run(out, engine_name)
+    data_file = scratch.data.locate_mnist(opts["data"])[1]
     x, y, x_test, y_test, x_test_raw = load_data(opts, desc["preprocess"])
     if saved is None:
         init = init_weights(opts, desc)
         cls = ScratchEngine if engine_name == "scratch" else KerasEngine
         engine = cls.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init,
                             options=optimizer_options(opts))
-        out = runs.prepare_out(args.out or runs.new_run_dir("runs", engine_name, desc["name"]))
+        out = runs.prepare_out(out) if out is not None else runs.claim_new_run_dir("runs", engine_name, desc["name"])
+        lock = runs.FolderLock(out)
+        hold(lock)
+        runs.refuse_existing_run(out, engine_name)  # a run that started meanwhile
         history = runs.empty_history()
+        run_id = uuid.uuid4().hex
     else:
-        ckpt = out / runs.CHECKPOINT
-        if engine_name == "scratch":
-            engine, meta = ScratchEngine.load_checkpoint(ckpt, opts["dtype"])
-        else:
-            engine, meta = KerasEngine.load_checkpoint(ckpt, desc, opts["dtype"], opts["optimizer"], opts["lr"],
-                                                       options=optimizer_options(opts))
+        engine, meta = _resume_engine(args, engine_name, out, saved, opts, desc)
         history = meta["history"]
+        run_id = saved.get("run_id") or uuid.uuid4().hex
+    lock.clean_temporaries()
     start = len(history["epoch"])
-    record = {"engine": engine_name, "command": runs.command_line(argv), "arch": desc["name"], "architecture": desc,
-              "options": opts, "seed": opts["seed"], "versions": runs.versions(engine_name),
-              "train_images": len(x), "test_images": len(x_test), "status": "running"}
+    run = {"id": run_id, "engine": engine_name, "options": {k: opts.get(k) for k in runs.RUN_OPTIONS}}
+    record = {"engine": engine_name, "run_id": run_id, "command": runs.command_line(argv), "arch": desc["name"],
+              "architecture": desc, "options": opts, "data": data_record(data_file), "seed": opts["seed"],
+              "versions": runs.versions(engine_name), "train_images": len(x), "test_images": len(x_test),
+              "status": "running"}
     print(f"{engine_name} engine - {desc['name']} ({engine.scratch_model().count_params():,} parameters) - "
           f"{opts['optimizer']} lr {opts['lr']} - batch {opts['batch_size']} - {opts['dtype']} - seed {opts['seed']} "
           f"- {len(x)} training images - output {runs.rel(out)}"
@@ -222,27 +275,31 @@ def cmd_train(args, engine_name, argv):
                                              "history": history, **(extra or {})})
         runs.write_history_csv(out / runs.HISTORY, history)
 
-    if saved is None:
-        engine.save_checkpoint(ckpt, {"epoch": 0, "history": history})
-        save_progress("running")
-    if saved is not None and start >= opts["epochs"]:
-        print(f"the run already has {start} epoch(s), nothing to train (give --epochs N, N > {start}, to train more); "
-              f"rewriting its results")
     trainer = runs.Trainer([engine], x, y, x_test, y_test, opts["batch_size"], opts["seed"])
     resume_hint = f"python train.py {engine_name} --resume {runs.rel(out)}"
+    previous = runs.terminate_as_interrupt()
     try:
+        if saved is None:
+            engine.save_checkpoint(ckpt, _checkpoint_meta(history, run))
+            save_progress("running")
+        if saved is not None and start >= opts["epochs"]:
+            print(f"the run already has {start} epoch(s), nothing to train (give --epochs N, N > {start}, to train "
+                  f"more); rewriting its results")
         for epoch in range(start, opts["epochs"]):
             logs = trainer.epoch(epoch, opts["epochs"])[0]
             runs.append(history, epoch, logs)
             runs.print_epoch(epoch, opts["epochs"], logs)
-            engine.save_checkpoint(ckpt, {"epoch": epoch + 1, "history": history})
+            engine.save_checkpoint(ckpt, _checkpoint_meta(history, run))
             save_progress("running")
-    except KeyboardInterrupt:
+        return finish_run(args, engine, out, record, history, x_test, x_test_raw, y_test, desc, wall_start,
+                          save_progress)
+    except KeyboardInterrupt as e:
         epoch, step = trainer.position
         save_progress("interrupted")
-        print(f"\ninterrupted in epoch {epoch + 1} (batch {step + 1}/{trainer.steps}); {len(history['epoch'])} "
+        what = "terminated (SIGTERM)" if isinstance(e, runs.Terminated) else "interrupted"
+        print(f"\n{what} in epoch {epoch + 1} (batch {step + 1}/{trainer.steps}); {len(history['epoch'])} "
               f"completed epoch(s) are saved in {runs.rel(ckpt)}; resume with: {resume_hint}", file=sys.stderr)
-        return 130
+        return 143 if isinstance(e, runs.Terminated) else 130
     except scratch.NonFiniteLossError as e:
         epoch, step = trainer.position
         save_progress("diverged", {"error": str(e)})
@@ -250,7 +307,11 @@ def cmd_train(args, engine_name, argv):
               f"checkpoint ({len(history['epoch'])} epoch(s)) is {runs.rel(ckpt)}; try a smaller --lr",
               file=sys.stderr)
         return 1
-    return finish_run(args, engine, out, record, history, x_test, x_test_raw, y_test, desc, wall_start, save_progress)
+    except Exception as e:
+        save_progress("failed", {"error": f"{type(e).__name__}: {e}"})
+        raise
+    finally:
+        runs.signal.signal(runs.signal.SIGTERM, previous)
 
 
 def finish_run(args, engine, out, record, history, x_test, x_test_raw, y_test, desc, wall_start, save_progress):
@@ -294,11 +355,28 @@ def cmd_compare(args, argv):
     wall_start = time.perf_counter()
     opts = resolve_options(args)
     desc = with_label_smoothing(scratch.get_architecture(opts["arch"]), opts["label_smoothing"])
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        runs.refuse_existing_run(out, "compare")
     x, y, x_test, y_test, _ = load_data(opts, desc["preprocess"])
     init = init_weights(opts, desc)
     engines = [cls.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init,
                           options=optimizer_options(opts)) for cls in (ScratchEngine, KerasEngine)]
-    out = runs.prepare_out(args.out or runs.new_run_dir("runs", "compare", desc["name"]))
+    out = runs.prepare_out(out) if out is not None else runs.claim_new_run_dir("runs", "compare", desc["name"])
+    lock = runs.FolderLock(out)
+    try:
+        runs.refuse_existing_run(out, "compare")
+        lock.clean_temporaries()
+        previous = runs.terminate_as_interrupt()
+        try:
+            return _compare(args, argv, opts, desc, engines, out, x, y, x_test, y_test, wall_start)
+        finally:
+            runs.signal.signal(runs.signal.SIGTERM, previous)
+    finally:
+        lock.release()
+
+
+def _compare(args, argv, opts, desc, engines, out, x, y, x_test, y_test, wall_start):
 
     def max_diff():
         return max(float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
@@ -326,16 +404,18 @@ def cmd_compare(args, argv):
             print(f"{epoch + 1:>5} | {logs[0]['loss']:>12.6f} {logs[0]['accuracy']:>7.4f} "
                   f"{logs[0]['test_accuracy']:>8.4f} | {logs[1]['loss']:>12.6f} {logs[1]['accuracy']:>7.4f} "
                   f"{logs[1]['test_accuracy']:>8.4f} | {diffs[-1]:>9.3g}", flush=True)
-    except KeyboardInterrupt:
-        print("\ninterrupted (compare keeps no checkpoint)", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        what = "terminated (SIGTERM)" if isinstance(e, runs.Terminated) else "interrupted"
+        print(f"\n{what} (compare keeps no checkpoint)", file=sys.stderr)
+        return 143 if isinstance(e, runs.Terminated) else 130
     except scratch.NonFiniteLossError as e:
         epoch, step = trainer.position
         print(f"error: training stopped: {e} (epoch {epoch + 1}, batch {step + 1}/{trainer.steps}); try a smaller --lr",
               file=sys.stderr)
         return 1
     record = {"engine": "compare", "command": runs.command_line(argv), "arch": desc["name"], "architecture": desc,
-              "options": opts, "seed": opts["seed"], "versions": runs.versions("keras"), "train_images": len(x),
+              "options": opts, "data": data_record(scratch.data.locate_mnist(opts["data"])[1]), "seed": opts["seed"],
+              "versions": runs.versions("keras"), "train_images": len(x),
               "test_images": len(x_test), "histories": histories, "max_weight_difference": diffs,
               "wall_time_s": time.perf_counter() - wall_start, "status": "complete"}
     runs.write_json(out / runs.METRICS, record)
@@ -363,6 +443,8 @@ def load_for_engine(path, arch, dtype, engine):
 
 
 def cmd_eval(args):
+    if args.limit is not None and args.limit > N_TEST:
+        raise ValueError(f"--limit {args.limit}: MNIST has {N_TEST} test images")
     engine, model = load_for_engine(args.weights, args.arch, args.dtype, args.engine)
     (_, _), (x_test, y_test) = scratch.load_mnist(args.data)
     if args.limit:
@@ -380,6 +462,8 @@ def cmd_predict(args):
 
     engine, model = load_for_engine(args.weights, args.arch, "float32", args.engine)
     failed = 0
+    folder = runs.prepare_out(args.save_input, "--save-input") if args.save_input else None
+    saved_names = set()
     for path in args.images:
         try:
             digit = images.load_digit(path)
@@ -387,13 +471,17 @@ def cmd_predict(args):
             print(f"error: {e}", file=sys.stderr)
             failed += 1
             continue
-        if args.save_input:
+        if folder is not None:
             from PIL import Image
 
-            folder = runs.prepare_out(args.save_input)
-            Image.fromarray(digit).save(folder / (Path(path).stem + "_28x28.png"))
+            name, k = Path(path).stem + "_28x28.png", 1
+            while name in saved_names:  # two inputs with one stem (a/3.png, b/3.jpg) keep both
+                k += 1
+                name = f"{Path(path).stem}-{k}_28x28.png"
+            saved_names.add(name)
+            Image.fromarray(digit).save(folder / name)
         x = scratch.preprocess(digit[None], model.preprocess, "float32")
-        prob = artefacts.probabilities(engine.predict(x), model.loss_spec.get("from_logits", False))[0]
+        prob = artefacts.probabilities(engine.predict(x), model.outputs_are_logits)[0]
         best = int(prob.argmax())
         print(f"{path}: {best} ({prob[best]:.1%})  " + " ".join(f"{d}:{p:.3f}" for d, p in enumerate(prob)))
     return 1 if failed else 0
@@ -415,9 +503,15 @@ def cmd_convert(args):
     return 0
 
 
+def show_warning(message, category, filename, lineno, file=None, line=None):
+    """A warning is one ``warning:`` line on stderr (Keras's and this project's alike)."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    warnings.showwarning = show_warning
     try:
         if args.command in ("scratch", "keras", "compare"):
             from threadpoolctl import threadpool_limits

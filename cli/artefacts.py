@@ -72,7 +72,7 @@ def draw_pictures(out, model, history, x_test, x_test_raw, y_test, outputs, titl
     plots.confusion(matrix, out / "confusion.png", f"{title}: test confusion ({acc:.2%} correct)")
     wrong = np.flatnonzero(pred != y_test)
     shown = wrong[:MAX_MISTAKES]
-    prob = probabilities(outputs[shown], model.loss_spec.get("from_logits", False)) if len(shown) else np.zeros((0, k))
+    prob = probabilities(outputs[shown], model.outputs_are_logits) if len(shown) else np.zeros((0, k))
     plots.mistakes(x_test_raw[shown], y_test[shown], pred[shown], prob.max(axis=-1) if len(shown) else [],
                    out / "mistakes.png",
                    f"first {len(shown)} of {len(wrong)} misclassified test digits: true -> predicted (p)")

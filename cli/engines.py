@@ -142,9 +142,10 @@ class ScratchEngine:
 class KerasEngine:
     name = "keras"
 
-    def __init__(self, model, keras, keras_ref, loss_spec=None, classes=None):
+    def __init__(self, model, keras, keras_ref, loss_spec=None, classes=None, desc=None):
         self.model, self.keras, self.keras_ref = model, keras, keras_ref
         self.loss_spec, self.classes = loss_spec or {"class_name": "SparseCategoricalCrossentropy"}, classes
+        self.desc = desc or {}
 
     def _targets(self, y):
         return targets(y, self.loss_spec, self.classes, self.model.dtype)
@@ -168,7 +169,7 @@ class KerasEngine:
             model.compile(optimizer=opt, loss=loss, metrics=["accuracy"])
         finally:
             keras.config.set_floatx(previous)
-        return cls(model, keras, keras_ref, spec, init.output_shape[-1])
+        return cls(model, keras, keras_ref, spec, init.output_shape[-1], desc=init.get_config())
 
     def train_batch(self, x, y):
         loss, acc = self.model.train_on_batch(x, self._targets(y))
@@ -191,7 +192,9 @@ class KerasEngine:
         return int(self.model.optimizer.iterations.numpy())
 
     def scratch_model(self):
-        return self.keras_ref.from_keras(self.model)
+        """A scratch model with the Keras model's weights and the architecture's preprocessing and loss."""
+        return self.keras_ref.from_keras(self.model, preprocess=self.desc.get("preprocess", "scale"),
+                                         loss=self.desc.get("loss"))
 
     def _seed_generators(self):
         return {layer.name: layer.seed_generator for layer in self.model.layers
@@ -215,8 +218,9 @@ class KerasEngine:
             arrays[f"seed/{name}"] = np.asarray(gen.state)
         atomic_write(path, lambda f: np.savez(f, **arrays))
 
-    @classmethod
-    def load_checkpoint(cls, path, desc, dtype, optimizer, lr, options=None):
+    @staticmethod
+    def read_checkpoint(path):
+        """``(arrays, meta)`` of a Keras run checkpoint, or a ``ValueError`` naming the file."""
         path = os.fspath(path)
         try:
             with np.load(path, allow_pickle=False) as f:
@@ -226,6 +230,11 @@ class KerasEngine:
             meta = json.loads(data["meta"].item())
         except Exception as e:
             raise ValueError(f"checkpoint {path}: not a Keras run checkpoint of this program ({e})") from None
+        return data, meta
+
+    @classmethod
+    def load_checkpoint(cls, path, desc, dtype, optimizer, lr, options=None):
+        data, meta = cls.read_checkpoint(path)
         engine = cls.create(desc, dtype, None, optimizer, lr, options=options)
         model, opt = engine.model, engine.model.optimizer
         weights = [data[k] for k in sorted(k for k in data if k.startswith("weight_"))]

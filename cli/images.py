@@ -14,11 +14,43 @@ FIELD = 28      # the output image's side
 INK_THRESHOLD = 0.15  # fraction of the darkest-to-brightest range that counts as ink for the box
 
 
+WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")  # more than 8 bits per pixel
+
+
+def _wide_to_255(a, mode):
+    """A 16-bit, 32-bit integer or float image's values on 0..255, by the range its values show.
+
+    ``I;16*``: 0..65535. ``I`` and ``F``: 0..1 (a float or 0/1 image), 0..255, 0..65535 (a
+    16-bit image Pillow opened as 32-bit), else stretched from 0 (or from its minimum when
+    negative) to its maximum. Pillow's own conversion to 8 bits clips instead of scaling.
+    """
+    a = a.astype(np.float64)
+    if not np.all(np.isfinite(a)):
+        raise ValueError("the image has NaN or infinite pixel values")
+    if mode.startswith("I;16"):
+        return (a * (255 / 65535)).astype(np.float32)
+    low, high = float(a.min()), float(a.max())
+    if low < 0:
+        span = high - low
+        return ((a - low) * (255 / span) if span > 0 else np.zeros_like(a)).astype(np.float32)
+    for top in (1.0, 255.0, 65535.0):
+        if high <= top:
+            return (a * (255 / top)).astype(np.float32)
+    return (a * (255 / high)).astype(np.float32)
+
+
 def _to_gray(img):
-    """``(H, W)`` float32 in 0..255. Transparency is filled with the colour opposite the ink."""
-    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+    """``(H, W)`` float32 in 0..255, from any mode Pillow opens. Transparency is filled with the
+    colour opposite the ink."""
+    if img.mode in WIDE_MODES:
+        return _wide_to_255(np.asarray(img), img.mode)
+    if img.mode == "LAB":  # its first band is the lightness, 0..255
+        return np.asarray(img.getchannel("L"), dtype=np.float32)
+    if img.mode in ("La", "RGBa"):  # premultiplied alpha
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = np.asarray(img.convert("RGBA"), dtype=np.float32)
-        gray = np.asarray(img.convert("RGB").convert("L"), dtype=np.float32)
+        gray = np.asarray(img.convert("RGBA").convert("RGB").convert("L"), dtype=np.float32)
         alpha = rgba[..., 3] / 255.0
         opaque = alpha > 0.5
         if opaque.any() and not opaque.all():
@@ -26,6 +58,8 @@ def _to_gray(img):
             fill = 255.0 if ink_is_dark else 0.0
             return gray * alpha + fill * (1 - alpha)
         return gray
+    if img.mode not in ("L", "1", "P"):  # CMYK, HSV, YCbCr, RGBX...: through RGB, which every one reaches
+        img = img.convert("RGB")
     return np.asarray(img.convert("L"), dtype=np.float32)
 
 
@@ -38,8 +72,12 @@ def read_image(path):
             return _to_gray(img)
     except FileNotFoundError:
         raise ValueError(f"image {path}: file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise ValueError(f"image {path}: not a readable PNG/JPEG image ({e})") from None
+    except IsADirectoryError:
+        raise ValueError(f"image {path}: is a folder, not an image file") from None
+    except Image.DecompressionBombError as e:
+        raise ValueError(f"image {path}: too large to open safely ({e})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise ValueError(f"image {path}: not a readable PNG/JPEG (or other Pillow) image ({e})") from None
 
 
 def to_mnist(gray, where="image"):

@@ -3,6 +3,12 @@
 Everything a run writes goes through ``atomic_write``: ``metrics.json``, ``history.csv`` and
 the ``checkpoint.npz`` saved after every epoch (and once before the first), which is what
 ``--resume`` continues from.
+
+Nothing is lost: a folder that holds a run is never written over by a new one (``--out``
+refuses it, naming ``--resume``); a run holds its folder with a lock (``flock`` on ``.lock``,
+which the kernel releases when the process dies, however it dies), so a second run into it is
+refused; temporary files a killed run left (``.tmp-*``) are removed by the next run that holds
+the folder; ``--resume`` checks the checkpoint against the folder's record before continuing.
 """
 
 import csv
@@ -11,6 +17,7 @@ import json
 import math
 import os
 import platform
+import signal
 import sys
 import time
 from datetime import datetime
@@ -26,6 +33,10 @@ from .progress import ProgressBar, epoch_summary
 CHECKPOINT = "checkpoint.npz"
 METRICS = "metrics.json"
 HISTORY = "history.csv"
+LOCK = ".lock"
+TEMPORARY_PREFIX = ".tmp-"  # scratch.model.atomic_write's and keras_ref.files's temporary files
+# options a run keeps for life (what the checkpoint must agree with); --epochs, --data, --threads may change
+RUN_OPTIONS = ("arch", "batch_size", "optimizer", "lr", "seed", "limit", "test_limit", "dtype", "init_from")
 HISTORY_KEYS = ("loss", "accuracy", "test_loss", "test_accuracy", "seconds", "images_per_s")
 
 
@@ -45,16 +56,102 @@ def new_run_dir(root, engine, arch_name):
     return path
 
 
-def prepare_out(out):
-    """Create the output folder; a clear error if it is a file or cannot be created."""
+def claim_new_run_dir(root, engine, arch_name):
+    """Create and return a fresh ``new_run_dir`` folder; two runs started in the same second
+    get two folders (``mkdir`` either creates the folder or fails, never both)."""
+    while True:
+        path = new_run_dir(root, engine, arch_name)
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise ValueError(f"cannot create the run folder {path} ({e.strerror}); give --out") from None
+
+
+def prepare_out(out, option="--out"):
+    """Create the output folder; a clear error (naming ``option``) if it is a file or cannot be created."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out}: exists and is not a folder")
+        raise ValueError(f"{option} {out}: exists and is not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ValueError(f"--out {out}: cannot create the folder ({e.strerror})") from None
+        raise ValueError(f"{option} {out}: cannot create the folder ({e.strerror})") from None
     return out
+
+
+def refuse_existing_run(out, engine):
+    """``--out`` must not name a folder that already holds a run: it would be written over."""
+    out = Path(out)
+    if not ((out / METRICS).exists() or (out / CHECKPOINT).exists()):
+        return
+    try:
+        saved = json.loads((out / METRICS).read_text())
+        what = f"a {saved.get('engine')} run of {saved.get('arch')!r}, {saved.get('status')}, " \
+               f"{saved.get('epochs_completed', len(saved.get('history', {}).get('epoch', [])))} epoch(s)"
+        engine = saved.get("engine", engine)
+    except (OSError, ValueError, AttributeError):
+        what = "a run"
+    ways = (f"continue it with 'python train.py {engine} --resume {out} --epochs N', or "
+            if engine in ("scratch", "keras") else "")
+    raise ValueError(f"--out {out}: the folder already holds {what}; it is never written over: {ways}give a new "
+                     f"folder to --out (or leave --out out for a fresh folder under runs/)")
+
+
+class FolderLock:
+    """Holds a run folder: an exclusive ``flock`` on ``<folder>/.lock`` for the life of the run.
+
+    The kernel drops the lock when the process ends, however it ends (SIGKILL included), so
+    a killed run never leaves the folder stuck. A second run into a held folder is refused.
+    """
+
+    def __init__(self, folder, option="--out"):
+        self.folder, self.file = Path(folder), None
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock, as before
+            return
+        try:
+            self.file = open(self.folder / LOCK, "a+")
+        except OSError as e:
+            raise ValueError(f"{option} {self.folder}: cannot write in this folder ({e.strerror})") from None
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.file.seek(0)
+            holder = self.file.read().strip() or "unknown"
+            self.file.close()
+            self.file = None
+            raise ValueError(f"{option} {self.folder}: another run (process {holder}) is using this folder; wait "
+                             f"for it to end or choose another folder") from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(f"{os.getpid()}\n")
+        self.file.flush()
+
+    def clean_temporaries(self):
+        """Remove the ``.tmp-*`` files an earlier, killed run left (nobody else writes here now)."""
+        for path in self.folder.glob(TEMPORARY_PREFIX + "*"):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+
+    def release(self):
+        if self.file is not None:
+            self.file.close()  # closing the descriptor drops the flock
+            self.file = None
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C: the run records its state and says how to resume."""
+
+
+def terminate_as_interrupt():
+    """Make SIGTERM raise ``Terminated`` in the main thread; returns the previous handler."""
+    def handler(signum, frame):
+        raise Terminated()
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def versions(engine):
@@ -91,14 +188,91 @@ def read_run(folder):
     """``metrics.json`` of a run folder (for ``--resume``), with clear errors."""
     folder = Path(folder)
     path = folder / METRICS
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"--resume {folder}: is a file; give the run's folder (the one holding {METRICS} "
+                         f"and {CHECKPOINT})")
     if not folder.is_dir():
         raise ValueError(f"--resume {folder}: no such folder")
     if not path.is_file() or not (folder / CHECKPOINT).is_file():
         raise ValueError(f"--resume {folder}: not a run folder (needs {METRICS} and {CHECKPOINT})")
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise ValueError(f"--resume {folder}: unreadable {METRICS} ({e})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"--resume {folder}: {METRICS} is not a run record (a JSON object)")
+    missing = [k for k in ("engine", "architecture", "options", "history") if k not in record]
+    if missing or not isinstance(record.get("options"), dict) or not isinstance(record.get("architecture"), dict):
+        raise ValueError(f"--resume {folder}: {METRICS} is not a complete run record (missing or malformed: "
+                         f"{', '.join(missing) or 'options/architecture'}); it cannot be resumed")
+    return record
+
+
+def _layers_of(config):
+    return ", ".join(spec["class_name"] for spec in config.get("layers", []))
+
+
+def _describe_arch(config):
+    return f"{config.get('name')!r} ({_layers_of(config)}; preprocess {config.get('preprocess')!r})"
+
+
+def check_checkpoint(folder, record, opts, meta, found):
+    """Refuse to resume from a checkpoint that is not this run's, naming both sides.
+
+    ``meta``: the checkpoint's metadata; ``found``: what the checkpoint itself holds, as far
+    as its engine's format tells (``architecture`` config, ``dtype``, ``optimizer`` class and
+    config, ``seed``, ``weight_shapes``), each compared with ``metrics.json`` and the options.
+    """
+    import scratch
+
+    from .engines import OPTIMIZER_OPTIONS, scratch_optimizer
+
+    problems = []
+    run = meta.get("run") if isinstance(meta, dict) else None
+    if isinstance(run, dict):
+        if record.get("run_id") and run.get("id") != record["run_id"]:
+            problems.append(f"run id {run.get('id')!r} in {CHECKPOINT}, {record['run_id']!r} in {METRICS}")
+        if run.get("engine") not in (None, record.get("engine")):
+            problems.append(f"engine {run.get('engine')!r} in {CHECKPOINT}, {record.get('engine')!r} in {METRICS}")
+        for key in RUN_OPTIONS:
+            if key in run.get("options", {}) and run["options"][key] != opts.get(key):
+                problems.append(f"--{key.replace('_', '-')} {run['options'][key]!r} in {CHECKPOINT}, "
+                                f"{opts.get(key)!r} in {METRICS}")
+    expected = scratch.build_model(record["architecture"], dtype=found.get("dtype") or opts["dtype"])
+    want = expected.get_config()
+    if found.get("architecture") is not None:
+        have = found["architecture"]
+        keys = ("input_shape", "preprocess", "loss", "layers")
+        if any(have.get(k) != want.get(k) for k in keys):
+            problems.append(f"architecture {_describe_arch(have)} in {CHECKPOINT}, {_describe_arch(want)} in {METRICS}")
+    if found.get("weight_shapes") is not None:
+        shapes = [tuple(w.shape) for w in expected.get_weights()]
+        if [tuple(s) for s in found["weight_shapes"]] != shapes:
+            problems.append(f"weight shapes {[tuple(s) for s in found['weight_shapes']]} in {CHECKPOINT}, "
+                            f"architecture {record['architecture'].get('name')!r} in {METRICS} has {shapes}")
+    if found.get("dtype") not in (None, opts["dtype"]):
+        problems.append(f"dtype {found['dtype']} in {CHECKPOINT}, {opts['dtype']} in {METRICS}")
+    if found.get("optimizer") is not None:
+        opt = scratch_optimizer(opts["optimizer"], opts["lr"], {k: opts.get(k) for k in OPTIMIZER_OPTIONS})
+        wanted = (type(opt).__name__, opt.get_config())
+        if tuple(found["optimizer"]) != wanted:
+            problems.append(f"optimizer {found['optimizer'][0]} {found['optimizer'][1]} in {CHECKPOINT}, "
+                            f"{wanted[0]} {wanted[1]} (--optimizer {opts['optimizer']}, --lr {opts['lr']}) "
+                            f"in {METRICS}")
+    if "seed" in found and found["seed"] != opts["seed"]:
+        problems.append(f"seed {found['seed']!r} in {CHECKPOINT}, {opts['seed']!r} in {METRICS}")
+    have_h = meta.get("history", {}) if isinstance(meta, dict) else {}
+    want_h = record.get("history", {})
+    n_have, n_want = len(have_h.get("epoch", [])), len(want_h.get("epoch", []))
+    if not problems:
+        # metrics.json is written just after the checkpoint: it may be one epoch behind, never ahead
+        same = all(have_h.get(k, [])[:n_want] == want_h.get(k, []) for k in ("epoch",) + HISTORY_KEYS)
+        if not (n_want <= n_have <= n_want + 1) or not same:
+            problems.append(f"{n_have} epoch(s) of history in {CHECKPOINT}, {n_want} in {METRICS}"
+                            + ("" if same else ", and they differ"))
+    if problems:
+        raise ValueError(f"--resume {folder}: {CHECKPOINT} is not this run's checkpoint: " + "; ".join(problems)
+                         + "; refusing to continue (start a new run, or restore the run's own checkpoint)")
 
 
 class Trainer:

@@ -19,6 +19,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 from .convert import build_keras, from_keras, to_keras  # noqa: E402
-from .files import load_keras_model, load_weights_file, save_keras_weights  # noqa: E402
+from .files import keras_with_preprocessing, load_keras_model, load_weights_file, save_keras_weights  # noqa: E402
 
-__all__ = ["build_keras", "to_keras", "from_keras", "load_weights_file", "load_keras_model", "save_keras_weights"]
+__all__ = ["build_keras", "to_keras", "from_keras", "load_weights_file", "load_keras_model", "save_keras_weights",
+           "keras_with_preprocessing"]

@@ -9,10 +9,22 @@ Any of the three loads into either engine::
 Arrays are copied unchanged (bit-identical in the same dtype). With ``arch`` given, the file
 must fit it: a missing, extra or differently shaped weight is refused with a ``ValueError``
 naming the file, the layer, the weight and both shapes.
+
+Preprocessing travels with the model in every format: a ``.npz`` keeps the architecture's
+``preprocess``; a ``.weights.h5`` is read with its architecture; a ``.keras`` file starts with
+a ``keras.layers.Rescaling`` computing the preprocessing (``"center"``: ``Rescaling(1/255,
+offset=-0.5)``, ``"scale"``: ``Rescaling(1/255)``, ``"raw"``: ``Rescaling(1.0)``), so plain
+Keras (``keras.saving.load_model(path).predict(pixels)``) takes raw 0-255 pixels. Reading a
+``.keras`` file, a first ``Rescaling`` that is one of these becomes the model's ``preprocess``
+again; any other first ``Rescaling`` stays a layer of the model (``preprocess "raw"``); a file
+without one (written by plain Keras, or here before this) is read as taking ``x / 255``, with a
+warning.
 """
 
+import math
 import os
 import tempfile
+import warnings
 
 import h5py
 import keras
@@ -132,7 +144,48 @@ def load_weights_file(path, arch=None, dtype="float32"):
         model = from_keras(keras_model)
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
-    return _conform(model, arch, dtype, path)
+    return _conform(_take_preprocessing(model, path, warn=arch is None), arch, dtype, path)
+
+
+def _preprocess_of(layer):
+    """The ``preprocess`` mode a scratch ``Rescaling`` layer computes, or None."""
+    if not isinstance(layer, scratch.Rescaling) or isinstance(layer.scale, list) or isinstance(layer.offset, list):
+        return None
+    for mode, (scale, offset) in scratch.architectures.PREPROCESS_RESCALING.items():
+        if math.isclose(layer.scale, scale, rel_tol=1e-6) and math.isclose(layer.offset, offset, abs_tol=1e-9):
+            return mode
+    return None
+
+
+def _take_preprocessing(model, path, warn=True):
+    """``model`` read from a ``.keras`` file, its first ``Rescaling`` turned back into ``preprocess``."""
+    first = model.layers[0]
+    mode = _preprocess_of(first)
+    if mode is not None and len(model.layers) > 1:
+        rest = model.layers[1:]
+        return scratch.Sequential(rest, input_shape=model.input_shape[1:], name=model.name, dtype=model.dtype,
+                                  preprocess=mode, loss=model.loss_spec)
+    if isinstance(first, scratch.Rescaling):
+        model.preprocess = "raw"
+    elif warn:
+        warnings.warn(f"{path}: the model does not start with a Rescaling layer, so the file does not say how it "
+                      f"scales pixels; assuming x / 255 (preprocess 'scale'); give the architecture (--arch) if it "
+                      f"was trained otherwise", UserWarning, stacklevel=3)
+    return model
+
+
+def keras_with_preprocessing(model):
+    """The Keras twin of scratch ``model`` behind a ``Rescaling`` layer computing its ``preprocess``:
+    a self-contained Keras model taking raw 0-255 pixels (what a ``.keras`` file holds)."""
+    keras_model = to_keras(model)
+    scale, offset = scratch.architectures.PREPROCESS_RESCALING[model.preprocess]
+    taken, name, k = {layer.name for layer in model.layers}, "rescaling", 0
+    while name in taken:
+        k += 1
+        name = f"rescaling_{k}"
+    rescaling = keras.layers.Rescaling(scale, offset=offset, name=name, dtype=model.dtype.name)
+    inputs = keras.Input(shape=tuple(model.input_shape[1:]), dtype=model.dtype.name, name="input_layer")
+    return keras.Sequential([inputs, rescaling, *keras_model.layers], name=keras_model.name)
 
 
 def load_keras_model(path, arch=None, dtype="float32"):
@@ -152,16 +205,19 @@ def save_keras_weights(model, path):
         raise ValueError(f"save_keras_weights: {path}: use model.save() for a scratch .npz checkpoint")
     if not isinstance(model, scratch.Sequential):
         raise ValueError(f"save_keras_weights: expected a scratch.Sequential, received {type(model).__name__}")
-    keras_model = to_keras(model)
+    keras_model = keras_with_preprocessing(model) if kind == ".keras" else to_keras(model)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=kind)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
         if kind == ".keras":
             keras_model.save(tmp, overwrite=True)
         else:
             keras_model.save_weights(tmp, overwrite=True)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it 0600: ordinary permissions, as every other file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -6,7 +6,7 @@ scratch model (``scratch.build_model``) and its Keras twin (``keras_ref.build_ke
     {
       "name": "blog",
       "input_shape": [28, 28, 1],          # one image, channels-last, no batch axis
-      "preprocess": "center",              # "center": x/255 - 0.5   "scale": x/255
+      "preprocess": "center",              # "center": x/255 - 0.5   "scale": x/255   "raw": x
       "loss": {"class_name": "SparseCategoricalCrossentropy", "from_logits": true},
       "layers": [{"class_name": "Conv2D", "config": {"filters": 8, "kernel_size": 3}}, ...]
     }
@@ -24,7 +24,10 @@ given, they must agree.
 import copy
 import json
 
-PREPROCESS = ("center", "scale")
+PREPROCESS = ("center", "scale", "raw")
+# Each preprocessing as the Keras layer that computes it, ``Rescaling(scale, offset)``: a ``.keras``
+# file starts with it, so the file takes raw 0-255 pixels in plain Keras (see ``keras_ref.files``).
+PREPROCESS_RESCALING = {"center": (1 / 255, -0.5), "scale": (1 / 255, 0.0), "raw": (1.0, 0.0)}
 
 BLOG = {
     "name": "blog",
@@ -107,9 +110,14 @@ def validate(desc, source="architecture"):
             raise ValueError(f"{source}: layer {i} is an InputLayer; an InputLayer may only be the first layer")
         spec.setdefault("config", {})
     desc.setdefault("name", "custom")
-    desc.setdefault("preprocess", "scale")
+    rescales = desc["layers"][0]["class_name"] == "Rescaling"
+    desc.setdefault("preprocess", "raw" if rescales else "scale")
     if desc["preprocess"] not in PREPROCESS:
         raise ValueError(f"{source}: preprocess must be one of {PREPROCESS}, received {desc['preprocess']!r}")
+    if rescales and desc["preprocess"] != "raw":
+        raise ValueError(f"{source}: the first layer is a Rescaling and preprocess is {desc['preprocess']!r}: the "
+                         f"pixels would be scaled twice; use preprocess 'raw' (the model takes 0-255 pixels) or "
+                         f"drop the Rescaling layer")
     desc.setdefault("loss", {"class_name": "SparseCategoricalCrossentropy", "from_logits": True})
     return desc
 

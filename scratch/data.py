@@ -5,7 +5,9 @@ repository's committed ``data/mnist.npz`` (checked against the SHA-256 sums in
 ``data/README.md``); Keras's cache ``~/.keras/datasets/mnist.npz``. It verifies keys, shapes
 and dtypes and, when nothing is found, fails with one message listing every place it looked.
 It never downloads (the machines have no network); a user online can fill Keras's cache
-with ``keras.datasets.mnist.load_data()``.
+with ``keras.datasets.mnist.load_data()``. A source named explicitly (``path`` or
+``$MNIST_PATH``) that does not exist is an error, never a silent fallback to another file.
+Labels outside 0..9 are refused when the file loads, naming the file and the first bad one.
 """
 
 import hashlib
@@ -62,7 +64,21 @@ def _read(path):
         if a.shape != shape or a.dtype != dtype:
             raise DataError(f"{path}: array {key!r} should be {np.dtype(dtype).name}{shape}, "
                             f"found {a.dtype}{a.shape}")
+    for key in ("y_train", "y_test"):
+        bad = np.flatnonzero(arrays[key] > 9)
+        if len(bad):
+            raise DataError(f"{path}: array {key!r} has {len(bad)} label(s) outside 0..9, the first "
+                            f"{int(arrays[key][bad[0]])} at index {int(bad[0])}")
     return arrays
+
+
+def file_sha256(path):
+    """SHA-256 of a file's bytes (what ``metrics.json`` records of the data file used)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def verify_checksums(arrays, where="data"):
@@ -74,39 +90,77 @@ def verify_checksums(arrays, where="data"):
                             f"(corrupt or modified file)")
 
 
-def load_mnist(path=None):
-    """``(x_train, y_train), (x_test, y_test)`` as uint8 arrays, Keras's layout.
+def locate_mnist(path=None):
+    """``(where, Path)`` of the file ``load_mnist(path)`` reads; ``DataError`` if none is found.
 
-    Shapes: ``x_train (60000, 28, 28)``, ``y_train (60000,)``, ``x_test (10000, 28, 28)``,
-    ``y_test (10000,)``. An explicit ``path`` that does not exist is an error (no fallback).
+    An explicit ``path`` or ``$MNIST_PATH`` that does not exist is an error (no fallback).
     """
     looked = []
     for where, p in candidate_paths(path):
-        if not p.is_file():
-            if where == "explicit path":
-                raise DataError(f"MNIST file not found at {p} (explicit path)")
-            looked.append(f"{where}: {p}")
-            continue
-        arrays = _read(p)
-        if where == "repository copy":
-            verify_checksums(arrays, str(p))
-        return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+        if p.is_file():
+            return where, p
+        if where in ("explicit path", "$MNIST_PATH"):
+            if p.is_dir():
+                raise DataError(f"{p} ({where}) is a folder; give the MNIST .npz file itself")
+            raise DataError(f"MNIST file not found at {p} ({where}); fix it"
+                            + (" or unset MNIST_PATH" if where == "$MNIST_PATH" else ""))
+        looked.append(f"{where}: {p}")
     raise DataError("MNIST not found; looked at " + "; ".join(looked) +
                     ". Pass a path, set MNIST_PATH, or restore data/mnist.npz.")
 
 
-def preprocess(x, mode="scale", dtype="float32"):
-    """uint8 images ``(N, 28, 28)`` or ``(N, 28, 28, 1)`` -> ``(N, 28, 28, 1)`` floats.
+def load_mnist(path=None):
+    """``(x_train, y_train), (x_test, y_test)`` as uint8 arrays, Keras's layout.
 
-    ``mode="scale"``: ``x / 255``; ``mode="center"``: ``x / 255 - 0.5`` (the seed tutorial).
+    Shapes: ``x_train (60000, 28, 28)``, ``y_train (60000,)``, ``x_test (10000, 28, 28)``,
+    ``y_test (10000,)``. An explicit ``path`` (or ``$MNIST_PATH``) that does not exist is an
+    error (no fallback).
     """
-    if mode not in ("scale", "center"):
-        raise ValueError(f"preprocess: mode must be 'scale' or 'center', received {mode!r}")
+    where, p = locate_mnist(path)
+    arrays = _read(p)
+    if where == "repository copy":
+        verify_checksums(arrays, str(p))
+    return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+
+
+def check_pixels(x, what="preprocess"):
+    """Refuse pixel values that show a mistake: outside 0..255 (16-bit or unscaled data), NaN or
+    inf, or a non-blank image whose largest value is 1 (already scaled to [0, 1], or a 0/1 mask)."""
+    x = np.asarray(x)
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)) or x.dtype == bool:
+        raise ValueError(f"{what}: expected pixel values (integers or floats 0..255), received dtype {x.dtype}")
+    if x.size == 0:
+        return
+    if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+        raise ValueError(f"{what}: the images contain NaN or inf")
+    low, high = x.min(), x.max()
+    if low < 0 or high > 255:
+        raise ValueError(f"{what}: pixel values must lie in 0..255, received values from {low} to {high}"
+                         + ("; 16-bit images: scale them to 0..255 first (x / 257)" if high <= 65535 and low >= 0
+                            else ""))
+    if 0 < high <= 1:
+        raise ValueError(f"{what}: the largest pixel value is {high}: these images look already scaled to [0, 1] "
+                         f"(or are a 0/1 mask); pass raw 0..255 pixels, the scaling is done here")
+
+
+def preprocess(x, mode="scale", dtype="float32"):
+    """Images of raw 0..255 pixels ``(N, 28, 28)`` or ``(N, 28, 28, 1)`` -> ``(N, 28, 28, 1)`` floats.
+
+    ``mode="scale"``: ``x / 255``; ``mode="center"``: ``x / 255 - 0.5`` (the seed tutorial);
+    ``mode="raw"``: ``x`` as floats (for a model that starts with its own ``Rescaling`` layer).
+    Values that show a mistake are refused (see ``check_pixels``): already scaled to [0, 1],
+    outside 0..255, NaN or inf.
+    """
+    if mode not in ("scale", "center", "raw"):
+        raise ValueError(f"preprocess: mode must be 'scale', 'center' or 'raw', received {mode!r}")
     x = np.asarray(x)
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4:
         raise ValueError(f"preprocess: expected images (N, H, W) or (N, H, W, C), received shape {x.shape}")
+    check_pixels(x)
+    if mode == "raw":
+        return x.astype(dtype)
     out = x.astype(dtype) / np.dtype(dtype).type(255)
     if mode == "center":
         out -= np.dtype(dtype).type(0.5)

@@ -92,7 +92,8 @@ class Loss:
     def backward(self, dloss=None):
         """``dL/dy_pred`` for the last call; ``dloss``: upstream gradient of the returned value."""
         if self._n is None:
-            raise ValueError(f"{self.label}.backward: call the loss on (y_true, y_pred) first")
+            raise ValueError(f"{self.label}: backward called before the loss was computed; call the loss on "
+                             f"(y_true, y_pred) first")
         dtype = self._dtype
         n = self._n
         if self.reduction in (None, "none"):

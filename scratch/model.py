@@ -4,12 +4,14 @@ Shapes: ``x: (N, H, W, C)`` images, ``y: (N,)`` integer labels (or one-hot ``(N,
 a categorical loss), outputs ``(N, K)``.
 """
 
+import contextlib
 import json
 import math
 import os
 import re
 import tempfile
 import time
+import warnings
 
 import numpy as np
 
@@ -193,7 +195,13 @@ class Sequential:
         if not np.issubdtype(x.dtype, np.floating):
             raise ValueError(f"Sequential.{what}: expected float images (N, H, W, C), received dtype {x.dtype}; "
                              f"use scratch.preprocess() on raw uint8 images")
+        if self.input_shape is not None and x.shape == self.input_shape[1:]:
+            raise ValueError(f"Sequential.{what}: received one image of shape {x.shape} without the batch axis; "
+                             f"pass x[None] (shape {(1,) + x.shape})")
         if x.ndim == 3 and self.input_shape is not None and self.input_shape[3] == 1:
+            if x.shape[1:] != self.input_shape[1:3]:
+                raise ValueError(f"Sequential.{what}: expected images (N, H, W, C) of shape "
+                                 f"{self.input_shape[1:]} each, received shape {x.shape}")
             x = x[..., None]
         if x.ndim != 4:
             raise ValueError(f"Sequential.{what}: expected images (N, H, W, C), received shape {x.shape}")
@@ -206,14 +214,61 @@ class Sequential:
     def forward(self, x, training=False):
         """Run every layer's ``forward``; ``x`` must already be of the model's dtype."""
         for layer in self.layers:
+            self._last_input = x  # a Softmax output layer's input: the logits (see softmax_output)
             x = layer.forward(x, training=training)
         return x
 
+    # -- a softmax output and the cross-entropy (as Keras) ---------------------------------
+    @property
+    def softmax_output(self):
+        """True when the last layer ends in a softmax (``Softmax``, or ``Dense(activation="softmax")``).
+
+        Keras then computes a cross-entropy from the softmax's input (the logits) whatever the
+        loss's ``from_logits`` says, and warns when it says ``True``; this engine does the same.
+        """
+        last = self.layers[-1] if self.layers else None
+        return isinstance(last, layers_mod.Softmax) or (
+            isinstance(last, layers_mod.Dense) and last.activation.name == "softmax")
+
+    @property
+    def outputs_are_logits(self):
+        """Whether ``predict`` gives logits (else probabilities), for turning outputs into probabilities."""
+        return bool(self.loss_spec.get("from_logits", False)) and not self.softmax_output
+
+    def _loss_input(self, out, loss):
+        """``(loss, y_pred)`` to compute the loss of output ``out`` (after ``forward``) with.
+
+        With a softmax output, Keras's cross-entropy takes the softmax's logits (exact and
+        stable) and warns if ``from_logits=True``; so here (keras/src/backend/tensorflow/nn.py).
+        """
+        if not self.softmax_output or not isinstance(loss, losses_mod._Categorical):
+            return loss, out
+        if loss.from_logits:
+            sparse = isinstance(loss, losses_mod.SparseCategoricalCrossentropy)
+            fn = "sparse_categorical_crossentropy" if sparse else "categorical_crossentropy"
+            warnings.warn(f'"`{fn}` received `from_logits=True`, but the `output` argument was produced by a Softmax '
+                          f'activation and thus does not represent logits. Was this intended?', UserWarning,
+                          stacklevel=3)
+        last = self.layers[-1]
+        logits = self._last_input if isinstance(last, layers_mod.Softmax) else last.pre_activation_output()
+        return type(loss).from_config({**loss.get_config(), "from_logits": True}), logits
+
     __call__ = forward
 
-    def backward(self, dy):
-        """Backpropagate ``dL/d(output)`` through every layer; fills each layer's ``grads``."""
-        for layer, options in self.backward_calls():
+    def backward(self, dy, logits=False):
+        """Backpropagate ``dL/d(output)`` through every layer; fills each layer's ``grads``.
+
+        ``logits=True``: ``dy`` is the gradient w.r.t. the logits of a softmax output (see
+        ``softmax_output``): a last ``Softmax`` layer is skipped, a last ``Dense`` takes it as
+        its ``dL/dz``.
+        """
+        calls = self.backward_calls()
+        if logits:
+            if isinstance(calls[0][0], layers_mod.Softmax):
+                calls = calls[1:]
+            else:
+                calls[0] = (calls[0][0], {**calls[0][1], "pre_activation": True})
+        for layer, options in calls:
             dy = layer.backward(dy, **options)
         return dy
 
@@ -253,6 +308,9 @@ class Sequential:
 
     def _check_training_data(self, x, y, what):
         x = self._as_input(x, what)
+        if len(x) == 0:
+            raise ValueError(f"Sequential.{what}: received 0 images (shape {x.shape}); there is nothing to "
+                             f"{'train on' if what in ('fit', 'train_step') else 'evaluate'}")
         if not np.all(np.isfinite(x)):
             raise ValueError(f"Sequential.{what}: input images contain NaN or inf")
         y = np.asarray(y)
@@ -272,23 +330,13 @@ class Sequential:
             raise ValueError(f"Sequential.{what}: call compile(optimizer, loss) first")
 
     def _step(self, x, y):
-        # A training-mode forward updates non-trainable state (BatchNormalization's moving
-        # statistics): keep a copy, so a failed step leaves the model exactly as the last good one.
-        saved = [(layer.state, {k: v.copy() for k, v in layer.state.items()}) for layer in self.layers if layer.state]
-        try:
-            out = self.forward(x, training=True)
-            if not np.all(np.isfinite(out)):  # diverged weights: report it as such, not as bad input
-                raise NonFiniteLossError(f"non-finite model output (NaN or inf) at training step "
-                                         f"{self.optimizer.iterations + 1}")
-            loss = self.loss(y, out)
-            if not np.isfinite(loss):
-                raise NonFiniteLossError(f"non-finite loss ({loss}) at training step {self.optimizer.iterations + 1}")
-        except NonFiniteLossError:
-            for state, copies in saved:
-                for k, v in copies.items():
-                    state[k][...] = v
-            raise
-        self.backward(self.loss.backward())
+        """One training step on one batch: forward, loss, backward, update."""
+        step = self.optimizer.iterations + 1
+        with _state_kept_if_diverged(self.layers):
+            out = _finite_output(self.forward(x, training=True), step)
+            loss_fn, pred = self._loss_input(out, self.loss)
+            loss = _finite_loss(loss_fn(y, pred), step)
+        self.backward(loss_fn.backward(), logits=pred is not out)
         self.optimizer.step(self.named_params(), self.named_grads())
         labels = y if y.ndim == 1 else y.argmax(axis=-1)
         return float(loss), int((out.argmax(axis=-1) == labels).sum())
@@ -354,7 +402,8 @@ class Sequential:
         for i in range(0, len(x), batch_size):
             out = self.forward(x[i:i + batch_size])
             yb = y[i:i + batch_size]
-            total_loss += float(self.loss(yb, out)) * len(yb)
+            loss_fn, pred = self._loss_input(out, self.loss)
+            total_loss += float(loss_fn(yb, pred)) * len(yb)
             labels = yb if yb.ndim == 1 else yb.argmax(axis=-1)
             correct += int((out.argmax(axis=-1) == labels).sum())
         return total_loss / len(x), correct / len(x)
@@ -368,6 +417,34 @@ class Sequential:
     def load(cls, path, dtype=None):
         """Rebuild a model (and its optimizer, if saved) from ``save``'s file."""
         return load_checkpoint(path, dtype=dtype)[0]
+
+
+@contextlib.contextmanager
+def _state_kept_if_diverged(layers):
+    """A training-mode forward updates non-trainable state (BatchNormalization's moving
+    statistics): on a ``NonFiniteLossError`` it is put back, so a failed step leaves the model
+    exactly as the last good one."""
+    saved = [(layer.state, {k: v.copy() for k, v in layer.state.items()}) for layer in layers if layer.state]
+    try:
+        yield
+    except NonFiniteLossError:
+        for state, copies in saved:
+            for k, v in copies.items():
+                state[k][...] = v
+        raise
+
+
+def _finite_output(out, step):
+    """``out``, or a ``NonFiniteLossError`` naming the step (diverged weights, not bad input)."""
+    if not np.all(np.isfinite(out)):
+        raise NonFiniteLossError(f"non-finite model output (NaN or inf) at training step {step}")
+    return out
+
+
+def _finite_loss(loss, step):
+    if not np.isfinite(loss):
+        raise NonFiniteLossError(f"non-finite loss ({loss}) at training step {step}")
+    return loss
 
 
 def build_model(arch="blog", dtype="float32", seed=None):
@@ -444,7 +521,11 @@ def load_checkpoint(path, dtype=None):
         raise ValueError(f"checkpoint {path}: not a scratch checkpoint (no format tag {CHECKPOINT_FORMAT!r})")
     if "format_version" not in data:
         raise ValueError(f"checkpoint {path}: no 'format_version' entry")
-    version = int(data["format_version"])
+    try:
+        version = int(data["format_version"].item())
+    except (TypeError, ValueError):
+        raise ValueError(f"checkpoint {path}: format_version must be an integer, found "
+                         f"{data['format_version'].item()!r}") from None
     if version > CHECKPOINT_VERSION:
         raise ValueError(f"checkpoint {path}: format version {version} is newer than this code's {CHECKPOINT_VERSION}")
     try:
@@ -463,7 +544,11 @@ def load_checkpoint(path, dtype=None):
     except ValueError as e:
         raise ValueError(f"checkpoint {path}: {e}") from None
     if opt_spec is not None:
-        opt = optimizers_mod.OPTIMIZERS[opt_spec["class_name"].lower()](**opt_spec["config"])
+        try:
+            opt = optimizers_mod.OPTIMIZERS[str(opt_spec["class_name"]).lower()](**opt_spec["config"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"checkpoint {path}: unusable optimizer {opt_spec!r} ({type(e).__name__}: {e}); "
+                             f"known: {sorted(optimizers_mod.OPTIMIZERS)}") from None
         opt.set_state({k[len("optimizer/"):]: v for k, v in data.items() if k.startswith("optimizer/")})
         params = model.named_params()
         for name, slots in opt.slots.items():

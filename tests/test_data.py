@@ -103,16 +103,33 @@ def test_keras_cache_via_the_module_setting(isolated, monkeypatch):
 
 
 def test_nothing_found_gives_one_message_listing_every_place(isolated, monkeypatch):
-    monkeypatch.setenv("MNIST_PATH", str(isolated / "env-missing.npz"))
     with pytest.raises(scratch.DataError) as info:
         scratch.load_mnist()
     message = str(info.value)
     cache = isolated / "home" / ".keras" / "datasets" / "mnist.npz"
-    for where, path in (("$MNIST_PATH", isolated / "env-missing.npz"), ("repository copy", data.REPO_COPY),
-                        ("Keras cache", cache)):
+    for where, path in (("repository copy", data.REPO_COPY), ("Keras cache", cache)):
         assert f"{where}: {path}" in message
-    assert message.index("$MNIST_PATH") < message.index("repository copy") < message.index("Keras cache")
+    assert message.index("repository copy") < message.index("Keras cache")
     assert "\n" not in message
+
+
+def test_a_missing_mnist_path_is_an_error_not_a_fallback(isolated, monkeypatch):
+    """Issue 13, item 4: a named source that is missing is never silently replaced by another file."""
+    write_fake(isolated / "cache" / "mnist.npz", fill=5)
+    monkeypatch.setattr(data, "KERAS_CACHE", isolated / "cache" / "mnist.npz")
+    monkeypatch.setenv("MNIST_PATH", str(isolated / "env-missing.npz"))
+    with pytest.raises(scratch.DataError, match=r"MNIST file not found at .*env-missing.npz \(\$MNIST_PATH\)"):
+        scratch.load_mnist()
+
+
+def test_labels_outside_0_to_9_are_refused_when_the_file_loads(isolated):
+    """Issue 13: found at load time, naming the file (not a traceback, nor a late error in one engine)."""
+    labels = np.zeros(SMALL["y_test"][0], np.uint8)
+    labels[2] = 12
+    path = write_fake(isolated / "bad-labels.npz", y_test=labels)
+    with pytest.raises(scratch.DataError, match=r"bad-labels.npz: array 'y_test' has 1 label\(s\) outside 0..9, "
+                                               r"the first 12 at index 2"):
+        scratch.load_mnist(path)
 
 
 def test_corrupt_file(isolated):

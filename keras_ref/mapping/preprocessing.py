@@ -1,4 +1,4 @@
-"""Preprocessing layers."""
+"""Preprocessing layers: Rescaling, Normalization."""
 
 import keras
 import numpy as np
@@ -7,6 +7,26 @@ import scratch
 
 from . import from_keras, to_keras
 from .common import refuse
+
+
+def _plain(klayer, name, value):
+    """Keras keeps ``scale``/``offset`` as given: a number, a list, or an array; the engine takes numbers or lists."""
+    array = np.asarray(value)
+    if array.ndim > 1 or not np.issubdtype(array.dtype, np.number):
+        refuse(klayer, name, value, "a number or a list of numbers (one per channel)")
+    return float(array) if array.ndim == 0 else [float(v) for v in array]
+
+
+@to_keras("Rescaling")
+def rescaling_to_keras(layer, common):
+    return keras.layers.Rescaling(scale=layer.scale, offset=layer.offset, **common)
+
+
+@from_keras("Rescaling")
+def rescaling_from_keras(klayer, common):
+    return scratch.Rescaling(scale=_plain(klayer, "scale", klayer.scale),
+                             offset=_plain(klayer, "offset", klayer.offset), **common)
+
 
 # -- Normalization --
 

@@ -6,6 +6,9 @@ and variance to float32 before casting them to a float64 layer's dtype (see
 """
 
 CASES = [
+    ("rescaling-255", "Rescaling", {"scale": 1 / 255}, (2, 5, 4, 1)),
+    ("rescaling-center", "Rescaling", {"scale": 1 / 255, "offset": -0.5}, (2, 5, 4, 3)),
+    ("rescaling-per-channel", "Rescaling", {"scale": [0.5, -2.0, 3.0], "offset": [1.0, 0.0, -0.25]}, (2, 3, 4, 3)),
     # -- Normalization --
     ("norm-channels", "Normalization", dict(mean=[0.5, -1.25, 2.0], variance=[0.25, 4.0, 1.5]), (2, 4, 3, 3)),
     ("norm-scalar", "Normalization", dict(axis=None, mean=0.75, variance=2.5), (2, 3, 4, 2)),

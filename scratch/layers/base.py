@@ -53,8 +53,20 @@ def check_window_fits(layer, shape, name, window):
             )
 
 
+class BackwardBeforeForwardError(ValueError, AttributeError):
+    """``backward`` called on a layer that has not run ``forward`` (a ``ValueError``; an
+    ``AttributeError`` too, so ``hasattr(layer, "_cache")`` stays ``False``)."""
+
+
 class Layer:
     """Base class: naming, dtype, trainable flag, lazy build, input checks, weights and config."""
+
+    def __getattr__(self, name):
+        # only reached when normal lookup fails: the forward cache before any forward
+        if name == "_cache":
+            raise BackwardBeforeForwardError(f"{self.label}: backward called before forward (nothing cached to "
+                                             f"differentiate); run forward(x) first")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     weight_names = ()  # Keras order of ``get_weights()`` (keys of ``params`` or ``state``)
 

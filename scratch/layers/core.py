@@ -53,9 +53,15 @@ class Dense(Layer):
         self._cache = (x, z, y)
         return y
 
-    def backward(self, dy):
+    def pre_activation_output(self):
+        """``z`` of the last ``forward`` (the logits, when the activation is a softmax)."""
+        return self._cache[1]
+
+    def backward(self, dy, pre_activation=False):
+        """``dy``: dL/dy; with ``pre_activation=True``, already dL/dz (a model whose softmax output's
+        loss is computed from the logits, as Keras)."""
         x, z, y = self._cache
-        dz = self.activation.backward(z, y, dy)
+        dz = dy if pre_activation else self.activation.backward(z, y, dy)
         rows = dz.reshape(-1, self.units)  # every leading axis is a batch of rows
         self.grads["kernel"] = x.reshape(-1, x.shape[-1]).T @ rows
         if self.use_bias:
