@@ -252,6 +252,33 @@ def test_separable_matches_naive(kwargs, shape):
     check_bias(layer, y_ref, dz, (kwargs["filters"],))
 
 
+@pytest.mark.parametrize("groups", [1, 2, 4])
+def test_im2col_dilated_grouped_windows_and_col2im_adjoint(groups):
+    """im2col row (b, i, j), column (di, dj, c') of group g is xp[b, i*sh + di*dh, j*sw + dj*dw, g*Cg + c'];
+    col2im is its adjoint: <im2col(xp) @ K, G> == <xp, col2im(G, K)>."""
+    from scratch.im2col import col2im, im2col
+
+    rng = np.random.default_rng(groups)
+    xp = rng.standard_normal((2, 9, 8, 4))
+    k, s, d = (2, 3), (2, 1), (3, 2)
+    cols = im2col(xp, k, s, d, groups)
+    ho, wo = (9 - 3 - 1) // 2 + 1, (8 - 4 - 1) // 1 + 1
+    cg = 4 // groups
+    stacked = cols if groups > 1 else cols[None]
+    assert stacked.shape == (groups, 2 * ho * wo, 6 * cg)
+    for g in range(groups):
+        for row, (b, i, j) in enumerate(np.ndindex(2, ho, wo)):
+            expect = [xp[b, i * 2 + di * 3, j + dj * 2, g * cg + c] for di in range(2) for dj in range(3) for c in range(cg)]
+            np.testing.assert_array_equal(stacked[g, row], expect)
+    kernel = rng.standard_normal((2, 3, cg, 2 * groups))
+    grad = rng.standard_normal((2 * ho * wo, 2 * groups))
+    kg = kernel.reshape(-1, groups, 2).transpose(1, 0, 2)
+    forward = (stacked @ kg).transpose(1, 0, 2).reshape(-1, 2 * groups)
+    lhs = float((forward * grad).sum())
+    rhs = float((xp * col2im(grad, kernel, xp.shape, s, d, groups)).sum())
+    assert abs(lhs - rhs) < 1e-12 * max(1.0, abs(lhs))
+
+
 def test_dilated_geometry_by_hand():
     """The effective kernel d*(k-1)+1 in 'valid' and 'same' sizes and pads, worked by hand."""
     assert geometry.effective_size(3, 2) == 5 and geometry.effective_size(2, 3) == 4
