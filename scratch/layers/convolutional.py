@@ -181,17 +181,17 @@ class Conv2D(ConvBase):
         x_shape, xp_shape, ph, pw, cols, z, y = self._cache
         kh, kw = self.kernel_size
         n, ho, wo, f = y.shape
-        g = self.groups
+        c, groups = x_shape[3], self.groups
         dz = self._dz(dy, z, y, pre_activation)
-        gz = dz.reshape(n * ho * wo, f)
-        if g == 1:
-            self.grads["kernel"] = (cols.T @ gz).reshape(kh, kw, x_shape[3], f)
-        else:  # per group X_g.T @ G_g, (g, kh*kw*C/g, F/g) -> (kh*kw*C/g, g, F/g)
-            dk = cols.transpose(0, 2, 1) @ gz.reshape(-1, g, f // g).transpose(1, 0, 2)
-            self.grads["kernel"] = np.ascontiguousarray(dk.transpose(1, 0, 2)).reshape(kh, kw, x_shape[3] // g, f)
+        g = dz.reshape(n * ho * wo, f)
+        if groups == 1:
+            self.grads["kernel"] = (cols.T @ g).reshape(kh, kw, c, f)
+        else:  # per group X_g.T @ G_g: (groups, kh*kw*C/groups, F/groups) -> (kh*kw*C/groups, groups, F/groups)
+            dk = cols.transpose(0, 2, 1) @ g.reshape(-1, groups, f // groups).transpose(1, 0, 2)
+            self.grads["kernel"] = np.ascontiguousarray(dk.transpose(1, 0, 2)).reshape(kh, kw, c // groups, f)
         if not self.input_grad:
             return None
-        dxp = col2im(gz, self.params["kernel"], xp_shape, self.strides, self.dilation_rate, g)
+        dxp = col2im(g, self.params["kernel"], xp_shape, self.strides, self.dilation_rate, groups)
         return self._unpad(dxp, ph, pw)
 
 
