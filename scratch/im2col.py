@@ -11,8 +11,8 @@ Shapes::
     cols:  (N*H_out*W_out, kh*kw*C)             one row per output pixel, columns (kh, kw, C)
            (groups, N*H_out*W_out, kh*kw*C/g)   with groups: one such matrix per channel group
     col2im(blocks) adds each offset's (N, H_out, W_out, C) block back where it came from.
-    depthwise / depthwise_backward: per-channel correlation, one broadcast multiply-add of an
-           (N, H_out, W_out, C*m) slab per kernel offset (no im2col matrix).
+    depthwise / depthwise_backward: per-channel correlation, an einsum over the strided window
+           view (no im2col matrix); with strides the input gradient adds one slab per kernel offset.
 
 A dilation ``(dh, dw)`` spaces a window's taps ``dh`` rows and ``dw`` columns apart.
 """
@@ -35,36 +35,46 @@ def window_slices(i, j, out_size, strides, dilation=(1, 1)):
             slice(j * dw, j * dw + sw * (wo - 1) + 1, sw))
 
 
+def windows(xp, kernel_size, strides, dilation=(1, 1), groups=1):
+    """The read-only strided view ``(N, H_out, W_out, kh, kw, groups, C/groups)`` of every window of
+    ``xp``: ``[n, p, q, i, j, g, c] = xp[n, p*sh + i*dh, q*sw + j*dw, g*C/groups + c]`` (no copy)."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel_size, strides, dilation
+    n, _, _, c = xp.shape
+    ho, wo = output_size(xp.shape, kernel_size, strides, dilation)
+    s0, s1, s2, s3 = xp.strides
+    return np.lib.stride_tricks.as_strided(xp, (n, ho, wo, kh, kw, groups, c // groups),
+                                           (s0, s1 * sh, s2 * sw, s1 * dh, s2 * dw, s3 * (c // groups), s3),
+                                           writeable=False)
+
+
 def im2col(xp, kernel_size, strides, dilation=(1, 1), groups=1):
     """The ``(N*H_out*W_out, kh*kw*C)`` matrix of every window of ``xp``, contiguous for the GEMM.
 
     ``dilation``: the window's taps ``(dh, dw)`` cells apart. ``groups > 1``: one such matrix per
     group of ``C/groups`` consecutive channels, stacked: ``(groups, N*H_out*W_out, kh*kw*C/groups)``.
     """
-    (kh, kw), (sh, sw), (dh, dw) = kernel_size, strides, dilation
+    kh, kw = kernel_size
     n, _, _, c = xp.shape
     cg = c // groups
     ho, wo = output_size(xp.shape, kernel_size, strides, dilation)
-    s0, s1, s2, s3 = xp.strides
-    windows = np.lib.stride_tricks.as_strided(xp, (n, ho, wo, kh, kw, groups, cg),
-                                              (s0, s1 * sh, s2 * sw, s1 * dh, s2 * dw, s3 * cg, s3), writeable=False)
+    view = windows(xp, kernel_size, strides, dilation, groups)
     if groups > 1:  # group-major copy: (groups, N, H_out, W_out, kh, kw, C/groups)
         cols = np.empty((groups, n * ho * wo, kh * kw * cg), dtype=xp.dtype)
         cols7 = cols.reshape(groups, n, ho, wo, kh, kw, cg)
-        parallel.over_batch(n, lambda lo, hi: np.copyto(cols7[:, lo:hi], windows[lo:hi].transpose(5, 0, 1, 2, 3, 4, 6)),
+        parallel.over_batch(n, lambda lo, hi: np.copyto(cols7[:, lo:hi], view[lo:hi].transpose(5, 0, 1, 2, 3, 4, 6)),
                             cols.nbytes)
         return cols
     cols = np.empty((n * ho * wo, kh * kw * c), dtype=xp.dtype)
     cols6 = cols.reshape(n, ho, wo, kh, kw, c)
-    windows = windows.reshape(n, ho, wo, kh, kw, c)  # a view: one group
+    view = view.reshape(n, ho, wo, kh, kw, c)  # still a view: one group
 
     def copy(lo, hi):  # slices of the batch, on parallel threads
         if c == 1:  # one channel: a copy per kernel offset (kh*kw loops, never over pixels) is fastest
             for i in range(kh):
                 for j in range(kw):
-                    cols6[lo:hi, :, :, i, j, :] = windows[lo:hi, :, :, i, j, :]
+                    cols6[lo:hi, :, :, i, j, :] = view[lo:hi, :, :, i, j, :]
         else:  # the strided view (N, H_out, W_out, kh, kw, C) of every window, copied once
-            cols6[lo:hi] = windows[lo:hi]
+            cols6[lo:hi] = view[lo:hi]
 
     parallel.over_batch(n, copy, cols.nbytes)
     return cols
@@ -107,64 +117,56 @@ def repeat_channels(xp, m):
 
 def depthwise(xr, kernel, strides, dilation=(1, 1)):
     """Depthwise correlation of ``xr`` (the padded input with ``repeat_channels``) and ``kernel``
-    ``(kh, kw, C, m)``: ``z[:, p, c*m+j] = sum_{i, j'} kernel[i, j', c, j] * xr[:, window p at (i, j'), c*m+j]``.
-
-    One multiply-add of an ``(N, H_out, W_out, C*m)`` slab per kernel offset, over batch slices
-    on threads; the repeated channels keep every pass contiguous however small ``m`` is.
+    ``(kh, kw, C, m)``: with ``W = windows(xr)`` and ``T = kernel.reshape(kh, kw, C*m)``,
+    ``z[n, p, q, c] = sum_{i, j} W[n, p, q, i, j, c] * T[i, j, c]`` (one einsum over the window
+    view, no copy; batch slices on threads). The repeated channels make the ``m`` filters of a
+    channel plain channels of their own, so the sum is the same for every ``m``.
     """
     kh, kw, c, m = kernel.shape
-    n = xr.shape[0]
-    ho, wo = output_size(xr.shape, (kh, kw), strides, dilation)
+    view = windows(xr, (kh, kw), strides, dilation)[:, :, :, :, :, 0, :]  # (N, H_out, W_out, kh, kw, C*m)
     taps = kernel.reshape(kh, kw, c * m)
-    z = np.zeros((n, ho, wo, c * m), dtype=kernel.dtype)
-
-    def work(lo, hi):
-        tmp = np.empty((hi - lo, ho, wo, c * m), dtype=kernel.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                rs, cs = window_slices(i, j, (ho, wo), strides, dilation)
-                np.multiply(xr[lo:hi, rs, cs, :], taps[i, j], out=tmp)
-                z[lo:hi] += tmp
-
-    parallel.over_batch(n, work, z.nbytes)
+    z = np.empty(view.shape[:3] + (c * m,), dtype=kernel.dtype)
+    parallel.over_batch(len(z), lambda lo, hi: np.einsum("nhwijc,ijc->nhwc", view[lo:hi], taps, out=z[lo:hi]),
+                        z.nbytes)
     return z
 
 
 def depthwise_backward(dz, xr, kernel, strides, dilation=(1, 1), input_grad=True):
     """``(dL/dkernel, dL/dxp)`` of ``depthwise`` from ``dz`` ``(N, H_out, W_out, C*m)``; ``dL/dxp``
-    is None without ``input_grad``.
+    is None without ``input_grad``::
 
-    Per kernel offset ``(i, j)`` with ``X_ij`` the ``xr`` slab that offset saw::
+        dL/dT[i, j, c] = sum_{n, p, q} W[n, p, q, i, j, c] * dz[n, p, q, c]       (one einsum)
+        dL/dxr[n, p*sh + i*dh, q*sw + j*dw, c] += dz[n, p, q, c] * T[i, j, c]
+        dL/dxp[..., c] = sum_j dL/dxr[..., c*m + j]
 
-        dL/dkernel[i, j] = sum over (n, h, w) of X_ij * dz      (one GEMV: ones @ rows)
-        dL/dxr[slab ij] += dz * kernel[i, j]                     then dL/dxp[..., c] = sum_j dL/dxr[..., c*m+j]
+    With stride 1 the middle line is a correlation of ``dz``, zero-padded by the dilated kernel
+    extent, with the kernel flipped in space: one einsum over its window view. With strides that
+    would multiply mostly zeros, so ``dz * T[i, j]`` is added to its slab one kernel offset at a time.
     """
     kh, kw, c, m = kernel.shape
     n, ho, wo, _ = dz.shape
-    taps = kernel.reshape(kh, kw, c * m)
-    dk = np.empty((kh, kw, c * m), dtype=kernel.dtype)
-    ones = np.ones(n * ho * wo, dtype=kernel.dtype)
-    tmp = np.empty(dz.shape, dtype=kernel.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            rs, cs = window_slices(i, j, (ho, wo), strides, dilation)
-            slab = xr[:, rs, cs, :]
-            parallel.over_batch(n, lambda lo, hi, s=slab: np.multiply(s[lo:hi], dz[lo:hi], out=tmp[lo:hi]), tmp.nbytes)
-            dk[i, j] = ones @ tmp.reshape(-1, c * m)  # column sums as a GEMV, as the bias gradient
-    dk = dk.reshape(kh, kw, c, m)
+    view = windows(xr, (kh, kw), strides, dilation)[:, :, :, :, :, 0, :]
+    dk = np.einsum("nhwijc,nhwc->ijc", view, dz).reshape(kh, kw, c, m)  # one pass: the batch sum stays whole
     if not input_grad:
         return dk, None
-    dxr = np.zeros(xr.shape, dtype=kernel.dtype)
+    taps = kernel.reshape(kh, kw, c * m)
+    if strides == (1, 1):
+        eh, ew = (kh - 1) * dilation[0], (kw - 1) * dilation[1]
+        padded = np.zeros((n, ho + 2 * eh, wo + 2 * ew, c * m), dtype=kernel.dtype)
+        padded[:, eh:eh + ho, ew:ew + wo] = dz
+        dxr = depthwise(padded, taps[::-1, ::-1, :, None], (1, 1), dilation)  # (N, Hp, Wp, C*m)
+    else:
+        dxr = np.zeros(xr.shape, dtype=kernel.dtype)
 
-    def work(lo, hi):
-        part = np.empty((hi - lo,) + dz.shape[1:], dtype=kernel.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                rs, cs = window_slices(i, j, (ho, wo), strides, dilation)
-                np.multiply(dz[lo:hi], taps[i, j], out=part)
-                dxr[lo:hi, rs, cs, :] += part
+        def work(lo, hi):
+            part = np.empty((hi - lo,) + dz.shape[1:], dtype=kernel.dtype)
+            for i in range(kh):
+                for j in range(kw):
+                    rs, cs = window_slices(i, j, (ho, wo), strides, dilation)
+                    np.multiply(dz[lo:hi], taps[i, j], out=part)
+                    dxr[lo:hi, rs, cs, :] += part
 
-    parallel.over_batch(n, work, dxr.nbytes)
+        parallel.over_batch(n, work, dxr.nbytes)
     if m == 1:
         return dk, dxr
     dxp = dxr[..., 0::m].copy()  # fold the m copies of each channel back: m strided adds

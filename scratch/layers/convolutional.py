@@ -221,7 +221,7 @@ class DepthwiseConv2D(ConvBase):
         z[n, p, q, c*m+j] = sum_{a, b} xp[n, p*sh + a*dh, q*sw + b*dw, c] * kernel[a, b, c, j] + b[c*m+j]
         y = act(z)
 
-    computed as one broadcast multiply-add per kernel offset ``(a, b)`` (``scratch.im2col.depthwise``).
+    computed as one einsum over the strided view of every window, no copy (``scratch.im2col.depthwise``).
 
     Backward, with ``G = dL/dz``::
 
