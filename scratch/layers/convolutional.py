@@ -218,7 +218,7 @@ class DepthwiseConv2D(ConvBase):
 
     Forward (``xp`` the padded input, ``d`` the dilation)::
 
-        z[n, p, q, c*m+j] = sum_{a, b} xp[n, p*sh + a*dh, q*sw + b*dw, c] * kernel[a, b, c, j] + b[c*m+j]
+        z[n, p, q, c*m+j] = sum_{a, b} xp[n, p*sh + a*dh, q*sw + b*dw, c] * kernel[a, b, c, j] + bias[c*m+j]
         y = act(z)
 
     computed as one einsum over the strided view of every window, no copy (``scratch.im2col.depthwise``).
