@@ -120,8 +120,8 @@ def _keras_seq(*layers, shape=(8, 8, 1)):
 
 @pytest.mark.parametrize("make, setting", [
     (lambda: _keras_seq(keras.layers.Conv2D(2, 3, data_format="channels_first", name="c"), shape=(1, 8, 8)), "data_format"),
-    (lambda: _keras_seq(keras.layers.Conv2D(2, 3, dilation_rate=2, name="c")), "dilation_rate"),
-    (lambda: _keras_seq(keras.layers.Conv2D(2, 3, groups=1, name="c"), keras.layers.Conv2D(4, 3, groups=2, name="g")), "groups"),
+    (lambda: _keras_seq(keras.layers.DepthwiseConv2D(3, depthwise_regularizer="l2", name="c")), "depthwise_regularizer"),
+    (lambda: _keras_seq(keras.layers.Conv2D(2, 3, groups=1, name="c"), keras.layers.Conv2D(4, 3, groups=2, activation="glu", name="g")), "activation"),
     (lambda: _keras_seq(keras.layers.Conv2D(2, 3, activation="glu", name="c")), "activation"),
     (lambda: _keras_seq(keras.layers.Conv2D(2, 3, kernel_regularizer="l2", name="c")), "kernel_regularizer"),
     (lambda: _keras_seq(keras.layers.Flatten(), keras.layers.Dense(2, kernel_constraint="non_neg", name="c")), "kernel_constraint"),

@@ -12,6 +12,9 @@ window ``k`` and stride ``s``::
            pad_before = pad_total // 2, pad_after = pad_total - pad_before
 
 so when the total is odd the extra row/column goes at the bottom/right.
+
+A dilated window (dilation ``d``: taps ``d`` apart) spans ``d*(k-1)+1`` cells; every formula
+above uses that effective size in place of ``k`` (``effective_size``), as Keras does.
 """
 
 PADDINGS = ("valid", "same")
@@ -38,8 +41,14 @@ def normalize_padding(padding, layer):
     return p
 
 
-def output_length(n, k, s, padding):
-    """Length of one spatial output axis (``None`` stays ``None``)."""
+def effective_size(k, d=1):
+    """Cells spanned by a window of ``k`` taps ``d`` apart: ``d*(k-1)+1``."""
+    return d * (k - 1) + 1
+
+
+def output_length(n, k, s, padding, d=1):
+    """Length of one spatial output axis (``None`` stays ``None``); ``d`` the dilation."""
+    k = effective_size(k, d)
     if n is None:
         return None
     if padding == "same":
@@ -47,13 +56,14 @@ def output_length(n, k, s, padding):
     return (n - k) // s + 1 if n >= k else 0
 
 
-def same_pads(n, k, s):
-    """``(before, after)`` zero/-inf padding of one axis for Keras 'same'."""
+def same_pads(n, k, s, d=1):
+    """``(before, after)`` zero/-inf padding of one axis for Keras 'same'; ``d`` the dilation."""
+    k = effective_size(k, d)
     out = -(-n // s)
     total = max((out - 1) * s + k - n, 0)
     return total // 2, total - total // 2
 
 
-def pads(n, k, s, padding):
+def pads(n, k, s, padding, d=1):
     """``(before, after)`` for one axis; ``(0, 0)`` for 'valid'."""
-    return same_pads(n, k, s) if padding == "same" else (0, 0)
+    return same_pads(n, k, s, d) if padding == "same" else (0, 0)

@@ -9,7 +9,12 @@ Shapes::
 
     xp:    (N, Hp, Wp, C)                       the padded input
     cols:  (N*H_out*W_out, kh*kw*C)             one row per output pixel, columns (kh, kw, C)
+           (groups, N*H_out*W_out, kh*kw*C/g)   with groups: one such matrix per channel group
     col2im(blocks) adds each offset's (N, H_out, W_out, C) block back where it came from.
+    depthwise / depthwise_backward: per-channel correlation, an einsum over the strided window
+           view (no im2col matrix); with strides the input gradient adds one slab per kernel offset.
+
+A dilation ``(dh, dw)`` spaces a window's taps ``dh`` rows and ``dw`` columns apart.
 """
 
 import numpy as np
@@ -30,50 +35,144 @@ def window_slices(i, j, out_size, strides, dilation=(1, 1)):
             slice(j * dw, j * dw + sw * (wo - 1) + 1, sw))
 
 
-def im2col(xp, kernel_size, strides, dilation=(1, 1)):
-    """The ``(N*H_out*W_out, kh*kw*C)`` matrix of every window of ``xp``, contiguous for the GEMM."""
+def windows(xp, kernel_size, strides, dilation=(1, 1), groups=1):
+    """The read-only strided view ``(N, H_out, W_out, kh, kw, groups, C/groups)`` of every window of
+    ``xp``: ``[n, p, q, i, j, g, c] = xp[n, p*sh + i*dh, q*sw + j*dw, g*C/groups + c]`` (no copy)."""
     (kh, kw), (sh, sw), (dh, dw) = kernel_size, strides, dilation
     n, _, _, c = xp.shape
     ho, wo = output_size(xp.shape, kernel_size, strides, dilation)
+    s0, s1, s2, s3 = xp.strides
+    return np.lib.stride_tricks.as_strided(xp, (n, ho, wo, kh, kw, groups, c // groups),
+                                           (s0, s1 * sh, s2 * sw, s1 * dh, s2 * dw, s3 * (c // groups), s3),
+                                           writeable=False)
+
+
+def im2col(xp, kernel_size, strides, dilation=(1, 1), groups=1):
+    """The ``(N*H_out*W_out, kh*kw*C)`` matrix of every window of ``xp``, contiguous for the GEMM.
+
+    ``dilation``: the window's taps ``(dh, dw)`` cells apart. ``groups > 1``: one such matrix per
+    group of ``C/groups`` consecutive channels, stacked: ``(groups, N*H_out*W_out, kh*kw*C/groups)``.
+    """
+    kh, kw = kernel_size
+    n, _, _, c = xp.shape
+    cg = c // groups
+    ho, wo = output_size(xp.shape, kernel_size, strides, dilation)
+    view = windows(xp, kernel_size, strides, dilation, groups)
+    if groups > 1:  # group-major copy: (groups, N, H_out, W_out, kh, kw, C/groups)
+        cols = np.empty((groups, n * ho * wo, kh * kw * cg), dtype=xp.dtype)
+        cols7 = cols.reshape(groups, n, ho, wo, kh, kw, cg)
+        parallel.over_batch(n, lambda lo, hi: np.copyto(cols7[:, lo:hi], view[lo:hi].transpose(5, 0, 1, 2, 3, 4, 6)),
+                            cols.nbytes)
+        return cols
     cols = np.empty((n * ho * wo, kh * kw * c), dtype=xp.dtype)
     cols6 = cols.reshape(n, ho, wo, kh, kw, c)
-    s0, s1, s2, s3 = xp.strides
-    windows = np.lib.stride_tricks.as_strided(xp, (n, ho, wo, kh, kw, c),
-                                              (s0, s1 * sh, s2 * sw, s1 * dh, s2 * dw, s3), writeable=False)
+    view = view.reshape(n, ho, wo, kh, kw, c)  # still a view: one group
 
     def copy(lo, hi):  # slices of the batch, on parallel threads
         if c == 1:  # one channel: a copy per kernel offset (kh*kw loops, never over pixels) is fastest
             for i in range(kh):
                 for j in range(kw):
-                    cols6[lo:hi, :, :, i, j, :] = windows[lo:hi, :, :, i, j, :]
+                    cols6[lo:hi, :, :, i, j, :] = view[lo:hi, :, :, i, j, :]
         else:  # the strided view (N, H_out, W_out, kh, kw, C) of every window, copied once
-            cols6[lo:hi] = windows[lo:hi]
+            cols6[lo:hi] = view[lo:hi]
 
     parallel.over_batch(n, copy, cols.nbytes)
     return cols
 
 
-def col2im(g, kernel, xp_shape, strides, dilation=(1, 1)):
-    """``dL/dxp`` from ``G`` (``(N*H_out*W_out, F)``) and the kernel ``(kh, kw, C, F)``.
+def col2im(g, kernel, xp_shape, strides, dilation=(1, 1), groups=1):
+    """``dL/dxp`` from ``G`` (``(N*H_out*W_out, F)``) and the kernel ``(kh, kw, C/groups, F)``.
 
     ``dL/dX = G @ K.T`` is formed one kernel offset at a time: the ``(N*H_out*W_out, C)``
     block ``G @ kernel[i, j].T`` is contiguous, so adding it back into the input positions it
-    came from runs over whole rows, and the full ``dL/dX`` matrix is never formed.
+    came from runs over whole rows, and the full ``dL/dX`` matrix is never formed. With groups,
+    the block's channels of group ``g`` are ``G[:, filters of g] @ kernel[i, j][:, filters of g].T``
+    (one batched product over the groups).
     """
-    kh, kw, c, _ = kernel.shape
-    n = xp_shape[0]
+    kh, kw, cg, f = kernel.shape
+    n, c = xp_shape[0], xp_shape[3]
     ho, wo = output_size(xp_shape, (kh, kw), strides, dilation)
     dxp = np.zeros(xp_shape, dtype=kernel.dtype)
     share = np.empty((n * ho * wo, c), dtype=kernel.dtype)
     block = share.reshape(n, ho, wo, c)
+    g_groups = g.reshape(-1, groups, f // groups).transpose(1, 0, 2)  # (groups, P, F/groups), a view
+    share_groups = share.reshape(-1, groups, cg).transpose(1, 0, 2)  # (groups, P, C/groups), a view
     for i in range(kh):  # overlapping windows accumulate
         for j in range(kw):
-            np.matmul(g, kernel[i, j].T, out=share)
+            if groups == 1:
+                np.matmul(g, kernel[i, j].T, out=share)
+            else:
+                np.matmul(g_groups, kernel[i, j].reshape(cg, groups, f // groups).transpose(1, 2, 0), out=share_groups)
             rs, cs = window_slices(i, j, (ho, wo), strides, dilation)
             target = dxp[:, rs, cs, :]
             parallel.over_batch(n, lambda lo, hi, t=target: np.add(t[lo:hi], block[lo:hi], out=t[lo:hi]),
                                 share.nbytes)
     return dxp
+
+
+def repeat_channels(xp, m):
+    """``(N, H, W, C) -> (N, H, W, C*m)``, channel ``c`` repeated at ``c*m .. c*m+m-1`` (``xp`` itself for m=1)."""
+    return xp if m == 1 else np.repeat(xp, m, axis=3)
+
+
+def depthwise(xr, kernel, strides, dilation=(1, 1)):
+    """Depthwise correlation of ``xr`` (the padded input with ``repeat_channels``) and ``kernel``
+    ``(kh, kw, C, m)``: with ``W = windows(xr)`` and ``T = kernel.reshape(kh, kw, C*m)``,
+    ``z[n, p, q, c] = sum_{i, j} W[n, p, q, i, j, c] * T[i, j, c]`` (one einsum over the window
+    view, no copy; batch slices on threads). The repeated channels make the ``m`` filters of a
+    channel plain channels of their own, so the sum is the same for every ``m``.
+    """
+    kh, kw, c, m = kernel.shape
+    view = windows(xr, (kh, kw), strides, dilation)[:, :, :, :, :, 0, :]  # (N, H_out, W_out, kh, kw, C*m)
+    taps = kernel.reshape(kh, kw, c * m)
+    z = np.empty(view.shape[:3] + (c * m,), dtype=kernel.dtype)
+    parallel.over_batch(len(z), lambda lo, hi: np.einsum("nhwijc,ijc->nhwc", view[lo:hi], taps, out=z[lo:hi]),
+                        z.nbytes)
+    return z
+
+
+def depthwise_backward(dz, xr, kernel, strides, dilation=(1, 1), input_grad=True):
+    """``(dL/dkernel, dL/dxp)`` of ``depthwise`` from ``dz`` ``(N, H_out, W_out, C*m)``; ``dL/dxp``
+    is None without ``input_grad``::
+
+        dL/dT[i, j, c] = sum_{n, p, q} W[n, p, q, i, j, c] * dz[n, p, q, c]       (one einsum)
+        dL/dxr[n, p*sh + i*dh, q*sw + j*dw, c] += dz[n, p, q, c] * T[i, j, c]
+        dL/dxp[..., c] = sum_j dL/dxr[..., c*m + j]
+
+    With stride 1 the middle line is a correlation of ``dz``, zero-padded by the dilated kernel
+    extent, with the kernel flipped in space: one einsum over its window view. With strides that
+    would multiply mostly zeros, so ``dz * T[i, j]`` is added to its slab one kernel offset at a time.
+    """
+    kh, kw, c, m = kernel.shape
+    n, ho, wo, _ = dz.shape
+    view = windows(xr, (kh, kw), strides, dilation)[:, :, :, :, :, 0, :]
+    dk = np.einsum("nhwijc,nhwc->ijc", view, dz).reshape(kh, kw, c, m)  # one pass: the batch sum stays whole
+    if not input_grad:
+        return dk, None
+    taps = kernel.reshape(kh, kw, c * m)
+    if strides == (1, 1):
+        eh, ew = (kh - 1) * dilation[0], (kw - 1) * dilation[1]
+        padded = np.zeros((n, ho + 2 * eh, wo + 2 * ew, c * m), dtype=kernel.dtype)
+        padded[:, eh:eh + ho, ew:ew + wo] = dz
+        dxr = depthwise(padded, taps[::-1, ::-1, :, None], (1, 1), dilation)  # (N, Hp, Wp, C*m)
+    else:
+        dxr = np.zeros(xr.shape, dtype=kernel.dtype)
+
+        def work(lo, hi):
+            part = np.empty((hi - lo,) + dz.shape[1:], dtype=kernel.dtype)
+            for i in range(kh):
+                for j in range(kw):
+                    rs, cs = window_slices(i, j, (ho, wo), strides, dilation)
+                    np.multiply(dz[lo:hi], taps[i, j], out=part)
+                    dxr[lo:hi, rs, cs, :] += part
+
+        parallel.over_batch(n, work, dxr.nbytes)
+    if m == 1:
+        return dk, dxr
+    dxp = dxr[..., 0::m].copy()  # fold the m copies of each channel back: m strided adds
+    for q in range(1, m):
+        dxp += dxr[..., q::m]
+    return dk, dxp
 
 
 def add_bias_relu(z, bias, relu):
