@@ -420,8 +420,8 @@ def test_bad_dilation_and_too_small_input(kind):
 
 
 def test_unknown_initializer_is_refused():
-    with raises("DepthwiseConv2D", "unknown initializer", "'ones'"):
-        scratch.DepthwiseConv2D(3, depthwise_initializer="ones")
+    with raises("DepthwiseConv2D", "unknown initializer", "'orthogonal'"):
+        scratch.DepthwiseConv2D(3, depthwise_initializer="orthogonal")
     with raises("SeparableConv2D", "unknown initializer", "'he'"):
         scratch.SeparableConv2D(2, 3, pointwise_initializer="he")
 
