@@ -2,6 +2,7 @@
 
     python train.py scratch [--arch blog] [--epochs 3] [--optimizer adam] [--lr 0.005] ...
     python train.py keras   (the same options; the same seed gives the same initial weights and batches)
+    python train.py keras --deterministic   TensorFlow with the parity suite's settings: the same bits every run
     python train.py scratch --resume runs/<folder>          continue an interrupted run
     python train.py eval WEIGHTS [--engine scratch|keras]   test accuracy of saved weights
     python train.py compare [--arch blog] [--epochs 3]      both engines side by side
@@ -28,6 +29,8 @@ DEFAULTS = {"arch": "blog", "epochs": 3, "batch_size": 32, "optimizer": "adam", 
             "limit": None, "test_limit": None, "dtype": "float32", "data": None, "init_from": None, "threads": 1}
 RESUMABLE_CHANGES = ("epochs", "data", "threads")  # what --resume lets you change; the rest is the run's
 N_TRAIN = 60000
+DETERMINISTIC_HELP = ("run TensorFlow with the parity suite's settings (oneDNN off, op determinism on): the same "
+                      "bits every run and a bit-identical --resume, at some speed; default: TensorFlow as it ships")
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -82,6 +85,8 @@ def build_parser():
     for engine, text in (("scratch", "train with the NumPy engine"), ("keras", "train the Keras 3 twin")):
         s = sub.add_parser(engine, parents=[model_opts], help=text, description=text)
         s.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last completed epoch")
+        if engine == "keras":
+            s.add_argument("--deterministic", action="store_true", help=DETERMINISTIC_HELP)
         if engine == "scratch":
             s.add_argument("--no-convert", action="store_true",
                            help="do not write model.weights.h5 for Keras (it needs TensorFlow, in a child process)")
@@ -89,7 +94,8 @@ def build_parser():
     c = sub.add_parser("compare", parents=[model_opts], help="train both engines on the same batches",
                        description="Train both engines from the same initial weights on the same batches; "
                                    "per epoch, each one's loss and accuracy and their largest weight difference.")
-    del c  # no options of its own
+    c.add_argument("--deterministic", action="store_true",
+                   help="accepted for symmetry with 'keras': compare always runs TensorFlow deterministically")
 
     e = sub.add_parser("eval", help="test loss and accuracy of saved weights")
     e.add_argument("weights", metavar="WEIGHTS", help=".npz, .weights.h5 (needs --arch) or .keras")
@@ -173,10 +179,13 @@ def cmd_train(args, engine_name, argv):
         desc = scratch.get_architecture(opts["arch"])
         out = None
     x, y, x_test, y_test, x_test_raw = load_data(opts, desc["preprocess"])
+    # Keras: TensorFlow as it ships unless --deterministic; a resumed deterministic run stays deterministic
+    deterministic = getattr(args, "deterministic", False) or bool((saved or {}).get("deterministic"))
+    tf_options = {"deterministic": deterministic} if engine_name == "keras" else {}
     if saved is None:
         init = init_weights(opts, desc)
         cls = ScratchEngine if engine_name == "scratch" else KerasEngine
-        engine = cls.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init)
+        engine = cls.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init, **tf_options)
         out = runs.prepare_out(args.out or runs.new_run_dir("runs", engine_name, desc["name"]))
         history = runs.empty_history()
     else:
@@ -184,15 +193,19 @@ def cmd_train(args, engine_name, argv):
         if engine_name == "scratch":
             engine, meta = ScratchEngine.load_checkpoint(ckpt, opts["dtype"])
         else:
-            engine, meta = KerasEngine.load_checkpoint(ckpt, desc, opts["dtype"], opts["optimizer"], opts["lr"])
+            engine, meta = KerasEngine.load_checkpoint(ckpt, desc, opts["dtype"], opts["optimizer"], opts["lr"],
+                                                       deterministic)
         history = meta["history"]
     start = len(history["epoch"])
     record = {"engine": engine_name, "command": runs.command_line(argv), "arch": desc["name"], "architecture": desc,
               "options": opts, "seed": opts["seed"], "versions": runs.versions(engine_name),
               "train_images": len(x), "test_images": len(x_test), "status": "running"}
+    if engine_name == "keras":
+        record.update(deterministic=deterministic, tensorflow=engine.settings)
     print(f"{engine_name} engine - {desc['name']} ({engine.scratch_model().count_params():,} parameters) - "
           f"{opts['optimizer']} lr {opts['lr']} - batch {opts['batch_size']} - {opts['dtype']} - seed {opts['seed']} "
           f"- {len(x)} training images - output {runs.rel(out)}"
+          + (" - deterministic" if deterministic and engine_name == "keras" else "")
           + (f" - resuming after epoch {start}" if saved else ""), flush=True)
     ckpt = out / runs.CHECKPOINT
 
@@ -276,7 +289,8 @@ def cmd_compare(args, argv):
     x, y, x_test, y_test, _ = load_data(opts, desc["preprocess"])
     init = init_weights(opts, desc)
     engines = [ScratchEngine.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init),
-               KerasEngine.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init)]
+               KerasEngine.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init,
+                                  deterministic=True)]
     out = runs.prepare_out(args.out or runs.new_run_dir("runs", "compare", desc["name"]))
 
     def max_diff():
@@ -315,7 +329,8 @@ def cmd_compare(args, argv):
         return 1
     record = {"engine": "compare", "command": runs.command_line(argv), "arch": desc["name"], "architecture": desc,
               "options": opts, "seed": opts["seed"], "versions": runs.versions("keras"), "train_images": len(x),
-              "test_images": len(x_test), "histories": histories, "max_weight_difference": diffs,
+              "test_images": len(x_test), "deterministic": True, "tensorflow": engines[1].settings,
+              "histories": histories, "max_weight_difference": diffs,
               "wall_time_s": time.perf_counter() - wall_start, "status": "complete"}
     runs.write_json(out / runs.METRICS, record)
     for name, h in histories.items():
