@@ -2,6 +2,7 @@
 
     python train.py scratch [--arch blog] [--epochs 3] [--optimizer adam] [--lr 0.005] ...
     python train.py keras   (the same options; the same seed gives the same initial weights and batches)
+    python train.py keras --deterministic   TensorFlow with the parity suite's settings: the same bits every run
     python train.py scratch --resume runs/<folder>          continue an interrupted run
     python train.py eval WEIGHTS [--engine scratch|keras]   test accuracy of saved weights
     python train.py compare [--arch blog] [--epochs 3]      both engines side by side
@@ -34,6 +35,8 @@ DEFAULTS = {"arch": "blog", "epochs": 3, "batch_size": 32, "optimizer": "adam", 
 RESUMABLE_CHANGES = ("epochs", "data", "threads")  # what --resume lets you change; the rest is the run's
 N_TRAIN = 60000
 N_TEST = 10000
+DETERMINISTIC_HELP = ("run TensorFlow with the parity suite's settings (oneDNN off, op determinism on): the same "
+                      "bits every run and a bit-identical --resume, at some speed; default: TensorFlow as it ships")
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -104,6 +107,8 @@ def build_parser():
     for engine, text in (("scratch", "train with the NumPy engine"), ("keras", "train the Keras 3 twin")):
         s = sub.add_parser(engine, parents=[model_opts], help=text, description=text)
         s.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last completed epoch")
+        if engine == "keras":
+            s.add_argument("--deterministic", action="store_true", help=DETERMINISTIC_HELP)
         if engine == "scratch":
             s.add_argument("--no-convert", action="store_true",
                            help="do not write model.weights.h5 for Keras (it needs TensorFlow, in a child process)")
@@ -111,7 +116,8 @@ def build_parser():
     c = sub.add_parser("compare", parents=[model_opts], help="train both engines on the same batches",
                        description="Train both engines from the same initial weights on the same batches; "
                                    "per epoch, each one's loss and accuracy and their largest weight difference.")
-    del c  # no options of its own
+    c.add_argument("--deterministic", action="store_true",
+                   help="accepted for symmetry with 'keras': compare always runs TensorFlow deterministically")
 
     e = sub.add_parser("eval", help="test loss and accuracy of saved weights")
     e.add_argument("weights", metavar="WEIGHTS", help=".npz, .weights.h5 (needs --arch) or .keras")
@@ -203,7 +209,7 @@ def _checkpoint_meta(history, run):
     return {"epoch": len(history["epoch"]), "history": history, "run": run}
 
 
-def _resume_engine(args, engine_name, out, saved, opts, desc):
+def _resume_engine(args, engine_name, out, saved, opts, desc, deterministic=False):
     """The engine of ``out``'s checkpoint, checked against the run's record first."""
     ckpt = out / runs.CHECKPOINT
     if engine_name == "scratch":
@@ -218,7 +224,7 @@ def _resume_engine(args, engine_name, out, saved, opts, desc):
     shapes = [data[k].shape for k in sorted(k for k in data if k.startswith("weight_"))]
     runs.check_checkpoint(out, saved, opts, meta, {"weight_shapes": shapes})
     return KerasEngine.load_checkpoint(ckpt, desc, opts["dtype"], opts["optimizer"], opts["lr"],
-                                       options=optimizer_options(opts))
+                                       options=optimizer_options(opts), deterministic=deterministic)
 
 
 def _train(args, engine_name, argv, wall_start, hold):
@@ -242,11 +248,14 @@ def _train(args, engine_name, argv, wall_start, hold):
             runs.refuse_existing_run(out, engine_name)
     data_file = scratch.data.locate_mnist(opts["data"])[1]
     x, y, x_test, y_test, x_test_raw = load_data(opts, desc["preprocess"])
+    # Keras: TensorFlow as it ships unless --deterministic; a resumed deterministic run stays deterministic
+    deterministic = getattr(args, "deterministic", False) or bool((saved or {}).get("deterministic"))
+    tf_options = {"deterministic": deterministic} if engine_name == "keras" else {}
     if saved is None:
         init = init_weights(opts, desc)
         cls = ScratchEngine if engine_name == "scratch" else KerasEngine
         engine = cls.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init,
-                            options=optimizer_options(opts))
+                            options=optimizer_options(opts), **tf_options)
         out = runs.prepare_out(out) if out is not None else runs.claim_new_run_dir("runs", engine_name, desc["name"])
         lock = runs.FolderLock(out)
         hold(lock)
@@ -254,7 +263,7 @@ def _train(args, engine_name, argv, wall_start, hold):
         history = runs.empty_history()
         run_id = uuid.uuid4().hex
     else:
-        engine, meta = _resume_engine(args, engine_name, out, saved, opts, desc)
+        engine, meta = _resume_engine(args, engine_name, out, saved, opts, desc, deterministic)
         history = meta["history"]
         run_id = saved.get("run_id") or uuid.uuid4().hex
     lock.clean_temporaries()
@@ -264,9 +273,12 @@ def _train(args, engine_name, argv, wall_start, hold):
               "architecture": desc, "options": opts, "data": data_record(data_file), "seed": opts["seed"],
               "versions": runs.versions(engine_name), "train_images": len(x), "test_images": len(x_test),
               "status": "running"}
+    if engine_name == "keras":
+        record.update(deterministic=deterministic, tensorflow=engine.settings)
     print(f"{engine_name} engine - {desc['name']} ({engine.scratch_model().count_params():,} parameters) - "
           f"{opts['optimizer']} lr {opts['lr']} - batch {opts['batch_size']} - {opts['dtype']} - seed {opts['seed']} "
           f"- {len(x)} training images - output {runs.rel(out)}"
+          + (" - deterministic" if deterministic and engine_name == "keras" else "")
           + (f" - resuming after epoch {start}" if saved else ""), flush=True)
     ckpt = out / runs.CHECKPOINT
 
@@ -361,7 +373,8 @@ def cmd_compare(args, argv):
     x, y, x_test, y_test, _ = load_data(opts, desc["preprocess"])
     init = init_weights(opts, desc)
     engines = [cls.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init,
-                          options=optimizer_options(opts)) for cls in (ScratchEngine, KerasEngine)]
+                          options=optimizer_options(opts), **extra)
+               for cls, extra in ((ScratchEngine, {}), (KerasEngine, {"deterministic": True}))]
     out = runs.prepare_out(out) if out is not None else runs.claim_new_run_dir("runs", "compare", desc["name"])
     lock = runs.FolderLock(out)
     try:
@@ -416,7 +429,8 @@ def _compare(args, argv, opts, desc, engines, out, x, y, x_test, y_test, wall_st
     record = {"engine": "compare", "command": runs.command_line(argv), "arch": desc["name"], "architecture": desc,
               "options": opts, "data": data_record(scratch.data.locate_mnist(opts["data"])[1]), "seed": opts["seed"],
               "versions": runs.versions("keras"), "train_images": len(x),
-              "test_images": len(x_test), "histories": histories, "max_weight_difference": diffs,
+              "test_images": len(x_test), "deterministic": True, "tensorflow": engines[1].settings,
+              "histories": histories, "max_weight_difference": diffs,
               "wall_time_s": time.perf_counter() - wall_start, "status": "complete"}
     runs.write_json(out / runs.METRICS, record)
     for name, h in histories.items():

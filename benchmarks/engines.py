@@ -7,7 +7,6 @@ start from the same weights. Keras is measured the way Keras runs: a compiled mo
 """
 
 import contextlib
-import os
 import time
 
 import numpy as np
@@ -56,14 +55,13 @@ def import_keras():
     """Import ``keras_ref`` with TensorFlow's own defaults for speed (oneDNN on unless set).
 
     ``keras_ref`` turns oneDNN off for bit-level parity; a speed comparison should measure
-    TensorFlow as it ships, so this sets ``TF_ENABLE_ONEDNN_OPTS=1`` first unless the
-    environment already chose. Must run before anything imports TensorFlow.
+    TensorFlow as it ships, as ``train.py keras`` runs it: ``cli.engines.import_keras``
+    (``TF_ENABLE_ONEDNN_OPTS=1`` unless the environment already chose, no op determinism,
+    start-up lines hidden). Must run before anything imports TensorFlow.
     """
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras_ref
+    from cli.engines import import_keras as cli_import_keras
 
-    return keras_ref
+    return cli_import_keras()[1]
 
 
 class KerasEngine:

@@ -67,6 +67,7 @@ def markdown(result, command="python -m benchmarks"):
     for mem in result["memory"]:
         out.append(f"| {mem['arch']} | {mem['batch']} | {ENGINE_TITLES[mem['engine']]} | {mem['steps']} | "
                    f"{mem['peak_mb']:.0f} | {mem['training_increase_mb']:.0f} |")
+    out += _keras_baseline(result.get("keras_baseline"))
     seed = result["seed_loop"]
     out += ["", f"The seed tutorial's per-image loop trainer (`benchmarks/seed_loop.py`): "
                 f"{seed['images_per_s']:.1f} images/s over {seed['images']} images.", "",
@@ -75,3 +76,29 @@ def markdown(result, command="python -m benchmarks"):
         met = "-" if t["met"] is None else ("yes" if t["met"] else "no")
         out.append(f"| {t['measure']} | >= {t['target']:g} | {_fmt(t['value'])} | {met} |")
     return "\n".join(out)
+
+
+
+LEG_TITLES = {"cli": "`train.py keras` (default)", "cli_deterministic": "`train.py keras --deterministic`",
+              "fit": "plain Keras `fit`", "loop": "bare `train_on_batch` loop"}
+
+
+def _keras_baseline(kb):
+    """The Keras baseline as users run it (``benchmarks.keras_baseline``); nothing for older results."""
+    if not kb:
+        return []
+    med, lo, hi = kb["median_last_epoch"], kb["min_last_epoch"], kb["max_last_epoch"]
+    first = {}
+    for row in kb["runs"]:
+        first.setdefault(row["leg"], row)
+    out = ["", f"The Keras baseline as a user runs it: {kb['arch']}, batch {kb['batch']}, Adam {kb['lr']:g}, "
+               f"{kb['images']:,} training images, {kb['epochs']} epochs, each leg in a fresh process, "
+               f"{kb['repeats']} interleaved repeat(s); training images/s of the last epoch (the first one traces "
+               f"the training function), median (min-max):", "",
+           "| leg | command | oneDNN | op determinism | images/s | / plain `fit` |", "|---|---|---|---|---|---|"]
+    for leg, title in LEG_TITLES.items():
+        tf = first[leg]["tensorflow"]
+        out.append(f"| {title} | `{first[leg]['command']}` | {'on' if tf['onednn'] else 'off'} | "
+                   f"{'on' if tf['op_determinism'] else 'off'} | {med[leg]:,.0f} ({lo[leg]:,.0f}-{hi[leg]:,.0f}) | "
+                   f"{med[leg] / med['fit']:.2f} |")
+    return out

@@ -11,20 +11,23 @@ import time
 
 import numpy as np
 
-from . import engines, machine, memory, seed_loop
+from . import engines, keras_baseline, machine, memory, seed_loop
 
 ENGINES = ("scratch", "scratch_blas1", "keras", "keras_xla")  # scratch_blas1: BLAS limited to 1 thread
 MODES = {
     # smoke: only proves the whole pipeline still runs (the test suite uses it)
     "smoke": {"configs": [("blog", 32)], "repeats": 1, "sample_s": 0.02, "warmup": 2, "profile_repeats": 2,
               "seed_images": 4, "memory": [("blog", 32)], "memory_engines": ("scratch", "keras"),
-              "memory_steps": 2, "peak_n": 512},
+              "memory_steps": 2, "peak_n": 512, "keras_baseline": {"arch": "blog", "batch": 32, "limit": 64,
+                                                                   "epochs": 2, "repeats": 1}},
     "quick": {"configs": [("blog", 32), ("blog", 128), ("lenet", 128)], "repeats": 3, "sample_s": 0.15,
               "warmup": 3, "profile_repeats": 5, "seed_images": 60, "memory": [("lenet", 128)],
-              "memory_engines": ("scratch", "keras"), "memory_steps": 10, "peak_n": 2048},
+              "memory_engines": ("scratch", "keras"), "memory_steps": 10, "peak_n": 2048,
+              "keras_baseline": {"arch": "lenet", "batch": 128, "limit": 6400, "epochs": 2, "repeats": 1}},
     "full": {"configs": [("blog", 32), ("blog", 128), ("lenet", 32), ("lenet", 128)], "repeats": 7,
              "sample_s": 0.4, "warmup": 5, "profile_repeats": 20, "seed_images": 300,
-             "memory": [("lenet", 128)], "memory_engines": ("scratch", "keras", "keras_xla"), "memory_steps": 30, "peak_n": 2048},
+             "memory": [("lenet", 128)], "memory_engines": ("scratch", "keras", "keras_xla"), "memory_steps": 30, "peak_n": 2048,
+             "keras_baseline": {"arch": "lenet", "batch": 128, "limit": 12800, "epochs": 2, "repeats": 3}},
 }
 TARGETS = [  # (key, measure, target)
     ("train_blog_32", "training images/s, blog, batch 32, best scratch / best keras", 1.0),
@@ -32,6 +35,8 @@ TARGETS = [  # (key, measure, target)
     ("infer_all", "inference images/s, every architecture and batch, best scratch / best keras (lowest)", 1.0),
     ("seed_loop", "scratch training, blog, batch 32, vs the seed's per-image loop", 100.0),
     ("memory_lenet_128", "peak memory of training, lenet, batch 128, keras / scratch", 1.0),
+    ("keras_cli_vs_loop", "`train.py keras` (default) / a bare `train_on_batch` loop, TensorFlow as it ships", 0.95),
+    ("keras_cli_vs_fit", "`train.py keras` (default) / plain Keras `fit` on the same data and model", 1.0),
 ]
 
 
@@ -97,12 +102,15 @@ def targets(result):
                       and r["mode"] == "train" and (r["arch"], r["batch"]) == ("blog", 32)), default=None)
     mem = {m["engine"]: m["peak_mb"] for m in result["memory"] if (m["arch"], m["batch"]) == ("lenet", 128)}
     keras_mem = [v for k, v in mem.items() if k != "scratch"]
+    base = result.get("keras_baseline", {}).get("median_last_epoch", {})
     values = {
         "train_blog_32": ratio.get(("blog", 32, "train")),
         "train_lenet_128": ratio.get(("lenet", 128, "train")),
         "infer_all": min(infer) if infer else None,
         "seed_loop": train_blog / result["seed_loop"]["images_per_s"] if train_blog else None,
         "memory_lenet_128": min(keras_mem) / mem["scratch"] if keras_mem and "scratch" in mem else None,
+        "keras_cli_vs_loop": base["cli"] / base["loop"] if base else None,
+        "keras_cli_vs_fit": base["cli"] / base["fit"] if base else None,
     }
     return [{"key": key, "measure": measure, "target": t, "value": values[key],
              "met": None if values[key] is None else values[key] >= t} for key, measure, t in TARGETS]
@@ -138,6 +146,11 @@ def run(mode="full", dtype="float32", log=print):
     log("peak memory (one process per engine) ...")
     result["memory"] = [memory.measure(e, a, b, settings["memory_steps"])
                         for a, b in settings["memory"] for e in settings["memory_engines"]]
+    kb = settings["keras_baseline"]
+    log(f"keras baseline: train.py keras, --deterministic, fit, train_on_batch loop ({kb['arch']} batch "
+        f"{kb['batch']}, {kb['limit']} images, {kb['epochs']} epochs, one process each) ...")
+    result["keras_baseline"] = keras_baseline.measure(kb["arch"], kb["batch"], kb["limit"], kb["epochs"],
+                                                      kb["repeats"], log=log, share_plain=mode == "smoke")
     result["load_average_end"] = list(os.getloadavg())
     result["targets"] = targets(result)
     result["seconds"] = time.perf_counter() - started

@@ -5,12 +5,16 @@ offer ``train_batch(x, y) -> (loss, correct)``, ``evaluate``, ``predict``, ``wei
 ``scratch_model()`` (for pictures) and atomic checkpoints with the optimizer state, so a run
 resumed from a checkpoint continues exactly where it stopped.
 
-TensorFlow is imported only by ``import_keras`` (called by the Keras paths), after setting
-the environment that makes it deterministic.
+TensorFlow is imported only by ``import_keras`` (called by the Keras paths), which decides its
+settings first: TensorFlow as it ships (oneDNN on, no op determinism) by default, the parity
+suite's settings (oneDNN off, op determinism on) with ``deterministic=True``.
 """
 
+import contextlib
 import json
 import os
+import sys
+import tempfile
 
 import numpy as np
 
@@ -69,19 +73,69 @@ def targets(y, loss_spec, classes, dtype):
     return y
 
 
-def import_keras(seed=None):
-    """``(keras, keras_ref)``, with TensorFlow made deterministic; seeds Keras when ``seed`` is given.
+@contextlib.contextmanager
+def _native_stderr_hidden():
+    """Hide what native code writes to file descriptor 2 inside the block; replay it if the block fails.
 
-    The environment must be set before TensorFlow is first imported: oneDNN off (it reorders
-    sums, changing the last bits), deterministic ops, quieter C++ logging; then op determinism.
+    TensorFlow's shared libraries log a few lines while they load (absl's "All log messages
+    before absl::InitializeLog() ...", oneDNN's and cudart's notices), before
+    ``TF_CPP_MIN_LOG_LEVEL`` is read, so no setting silences them; only the import is wrapped.
     """
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            except BaseException:
+                os.dup2(saved, 2)
+                sink.seek(0)
+                sys.stderr.write(sink.read().decode(errors="replace"))
+                raise
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+def tensorflow_settings():
+    """What this process's TensorFlow runs with: ``{"onednn": bool, "op_determinism": bool}``."""
+    from tensorflow.python.framework import config
+    from tensorflow.python.util import _pywrap_util_port
+
+    return {"onednn": bool(_pywrap_util_port.IsMklEnabled()), "op_determinism": bool(config.is_op_determinism_enabled())}
+
+
+def import_keras(seed=None, deterministic=False):
+    """``(keras, keras_ref)``; seeds Keras when ``seed`` is given.
+
+    By default TensorFlow runs as it ships: oneDNN on (unless ``TF_ENABLE_ONEDNN_OPTS`` says
+    otherwise), op determinism off. ``deterministic=True`` sets what the parity suite uses:
+    oneDNN off (its kernels reorder sums, changing the last bits) and op determinism on, so
+    the same run gives the same bits every time. oneDNN is read when TensorFlow loads: asking
+    for determinism after TensorFlow was loaded with oneDNN on is an error. C++ logging is
+    quiet (``TF_CPP_MIN_LOG_LEVEL=3``) and the lines TensorFlow's libraries print while
+    loading are hidden, unless ``TF_CPP_MIN_LOG_LEVEL`` is already set.
+    """
+    if "tensorflow" not in sys.modules:
+        if deterministic:
+            os.environ.update({"TF_ENABLE_ONEDNN_OPTS": "0", "TF_DETERMINISTIC_OPS": "1"})
+        else:
+            os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+        quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        with _native_stderr_hidden() if quiet else contextlib.nullcontext():
+            import keras  # noqa: F401
+            import tensorflow  # noqa: F401
     import tensorflow as tf
 
-    tf.config.experimental.enable_op_determinism()
+    if deterministic:
+        if tensorflow_settings()["onednn"]:
+            raise ValueError("--deterministic needs TensorFlow's oneDNN kernels off, but TensorFlow was already "
+                             "loaded with them on in this process (set TF_ENABLE_ONEDNN_OPTS=0 before it loads)")
+        tf.config.experimental.enable_op_determinism()
     import keras
 
     import keras_ref
@@ -150,10 +204,16 @@ class KerasEngine:
     def _targets(self, y):
         return targets(y, self.loss_spec, self.classes, self.model.dtype)
 
+    @property
+    def settings(self):
+        """TensorFlow's settings in this process (``tensorflow_settings``), for the run's record."""
+        return tensorflow_settings()
+
     @classmethod
-    def create(cls, desc, dtype, seed, optimizer, lr, init_weights=None, options=None):
-        """The Keras twin of ``scratch.build_model(desc, seed=seed)``: the same initial weights."""
-        keras, keras_ref = import_keras(seed)
+    def create(cls, desc, dtype, seed, optimizer, lr, init_weights=None, options=None, deterministic=False):
+        """The Keras twin of ``scratch.build_model(desc, seed=seed)``: the same initial weights
+        (``deterministic``: as ``import_keras``)."""
+        keras, keras_ref = import_keras(seed, deterministic)
         init = scratch.build_model(desc, dtype=dtype, seed=seed)
         if init_weights is not None:
             init.set_weights(init_weights)
@@ -233,9 +293,9 @@ class KerasEngine:
         return data, meta
 
     @classmethod
-    def load_checkpoint(cls, path, desc, dtype, optimizer, lr, options=None):
+    def load_checkpoint(cls, path, desc, dtype, optimizer, lr, options=None, deterministic=False):
         data, meta = cls.read_checkpoint(path)
-        engine = cls.create(desc, dtype, None, optimizer, lr, options=options)
+        engine = cls.create(desc, dtype, None, optimizer, lr, options=options, deterministic=deterministic)
         model, opt = engine.model, engine.model.optimizer
         weights = [data[k] for k in sorted(k for k in data if k.startswith("weight_"))]
         model.set_weights(weights)

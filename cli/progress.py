@@ -1,58 +1,39 @@
-"""A one-line progress bar with ETA for an epoch, and the summary line printed after it."""
+"""The epoch's progress bar (tqdm's) and the summary line printed after it."""
 
 import sys
-import time
+
+from tqdm import tqdm
 
 
-def _clock(seconds):
-    seconds = max(0, int(round(seconds)))
-    m, s = divmod(seconds, 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+class _LogLines:
+    """A stream for tqdm that turns its in-place redraws (``\\r`` + line) into whole lines, for log files."""
 
+    def __init__(self, stream):
+        self.stream = stream
 
-class ProgressBar:
-    """``[=====>    ] 120/1875 - 00:03 elapsed - ETA 00:41 - loss 0.3120`` on ``stream``.
+    def write(self, text):
+        line = text.replace("\r", "").rstrip()
+        if line:
+            self.stream.write(line + "\n")
 
-    On a terminal the line is redrawn in place (at most every ``interval`` seconds); in a log
-    file (not a tty) a line is written every ``log_interval`` seconds instead.
-    """
-
-    def __init__(self, total, label, stream=None, width=30, interval=0.1, log_interval=10.0):
-        self.total, self.label, self.width = total, label, width
-        self.stream = sys.stderr if stream is None else stream
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.interval = interval if self.tty else log_interval
-        self.start = time.perf_counter()
-        self.last = -float("inf") if self.tty else self.start  # a log gets its first line after log_interval
-        self.drawn = False
-
-    def line(self, done, loss=None):
-        elapsed = time.perf_counter() - self.start
-        filled = int(self.width * done / self.total) if self.total else self.width
-        bar = "=" * max(filled - 1, 0) + (">" if filled < self.width and done else "=" * (filled > 0))
-        eta = elapsed / done * (self.total - done) if done else 0.0
-        text = (f"{self.label} [{bar.ljust(self.width)}] {done}/{self.total} - {_clock(elapsed)} elapsed"
-                f" - ETA {_clock(eta)}")
-        return text + (f" - loss {loss:.4f}" if loss is not None else "")
-
-    def update(self, done, loss=None):
-        now = time.perf_counter()
-        if done < self.total and now - self.last < self.interval:
-            return
-        self.last = now
-        if self.tty:
-            self.stream.write("\r" + self.line(done, loss) + "\033[K")
-        elif done < self.total:
-            self.stream.write(self.line(done, loss) + "\n")
-        self.drawn = True
+    def flush(self):
         self.stream.flush()
 
-    def close(self):
-        """Clear the bar (the caller prints the epoch's summary line in its place)."""
-        if self.tty and self.drawn:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
+
+def progress_bar(total, label, stream=None, log_interval=10.0):
+    """tqdm's bar over an epoch's ``total`` steps: step, percentage, elapsed, ETA, rate; the caller
+    sets the running loss as its postfix.
+
+    On a terminal the bar is redrawn in place and cleared when closed (the epoch's summary line
+    takes its place). Redirected to a file, it writes one plain line every ``log_interval``
+    seconds, the first after ``log_interval`` (a short epoch writes none).
+    """
+    stream = sys.stderr if stream is None else stream
+    common = {"total": total, "desc": label, "unit": "step", "leave": False}
+    if getattr(stream, "isatty", lambda: False)():
+        return tqdm(file=stream, dynamic_ncols=True, mininterval=0.1, **common)
+    return tqdm(file=_LogLines(stream), ascii=True, ncols=100, mininterval=log_interval, maxinterval=float("inf"),
+                delay=log_interval, **common)
 
 
 def epoch_summary(epoch, epochs, logs):

@@ -28,7 +28,7 @@ import numpy as np
 
 from scratch.model import atomic_write
 
-from .progress import ProgressBar, epoch_summary
+from .progress import epoch_summary, progress_bar
 
 CHECKPOINT = "checkpoint.npz"
 METRICS = "metrics.json"
@@ -292,9 +292,10 @@ class Trainer:
         """Train every engine one epoch, then evaluate each on the test set; one logs dict per engine."""
         n = len(self.x)
         order = epoch_order(self.seed, epoch, n)
-        bar = ProgressBar(self.steps, f"Epoch {epoch + 1}/{epochs}", stream=self.stream)
+        bar = progress_bar(self.steps, f"Epoch {epoch + 1}/{epochs}", stream=self.stream)
         totals = [[0.0, 0, 0.0] for _ in self.engines]  # loss sum, correct, seconds
-        with np.errstate(all="ignore"):  # a diverging run ends with NonFiniteLossError, not warnings
+        # a diverging run ends with NonFiniteLossError, not warnings
+        with bar, np.errstate(all="ignore"):
             for s in range(self.steps):
                 self.position = (epoch, s)
                 idx = order[s * self.batch_size:(s + 1) * self.batch_size]
@@ -305,8 +306,8 @@ class Trainer:
                     t[2] += time.perf_counter() - start
                     t[0] += loss * len(idx)
                     t[1] += correct
-                bar.update(s + 1, totals[0][0] / min(n, (s + 1) * self.batch_size))
-        bar.close()
+                bar.set_postfix_str(f"loss {totals[0][0] / min(n, (s + 1) * self.batch_size):.4f}", refresh=False)
+                bar.update(1)
         logs = []
         for engine, (loss_sum, correct, seconds) in zip(self.engines, totals):
             test_loss, test_acc = engine.evaluate(self.x_test, self.y_test)

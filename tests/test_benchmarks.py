@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import engines, report, seed_loop
+from benchmarks import engines, keras_baseline, report, seed_loop
 from benchmarks.__main__ import main
 
 pytestmark = pytest.mark.keras
@@ -48,7 +48,14 @@ def test_smoke_run_writes_the_json_and_the_table(tmp_path, capsys):
     assert all(mem["peak_mb"] >= mem["after_import_mb"] > 0 for mem in result["memory"])
     assert result["seed_loop"]["images"] > 0 and np.isfinite(result["seed_loop"]["mean_loss"])
     assert [t["key"] for t in result["targets"]] == [t[0] for t in __import__("benchmarks.run").run.TARGETS]
+    kb = result["keras_baseline"]
+    assert sorted(kb["median_last_epoch"]) == sorted(keras_baseline.LEGS) and len(kb["runs"]) == 4
+    settings = {row["leg"]: row["tensorflow"] for row in kb["runs"]}
+    assert settings["cli_deterministic"] == {"onednn": False, "op_determinism": True}
+    assert not settings["cli"]["op_determinism"] and settings["cli"] == settings["fit"] == settings["loop"]
+    assert all(len(row["images_per_s"]) == kb["epochs"] and min(row["images_per_s"]) > 0 for row in kb["runs"])
     printed = proc.stdout
+    assert "| `train.py keras --deterministic` | `python train.py keras --arch blog" in printed
     assert "| blog | 32 | training |" in printed and "| blog | 32 | inference |" in printed
 
     # --markdown re-renders the same table from the JSON alone

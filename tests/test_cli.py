@@ -244,11 +244,12 @@ def test_init_from_starts_from_the_given_weights_of_either_engine(scratch_run, t
 def test_keras_run_matches_scratch_resumes_bit_identical_and_saves_both_formats(tmp_path, capsys):
     import keras_ref  # a hard dependency (requirements.txt): a broken import must fail, not skip
     common = ["--epochs", "2", "--limit", "128", "--test-limit", "200", "--no-plots"]
-    for name, extra in (("scratch", ["--no-convert"]), ("keras", [])):
+    for name, extra in (("scratch", ["--no-convert"]), ("keras", ["--deterministic"])):
         rc, _, err = run([name, "--out", str(tmp_path / name), *common, *extra], capsys)
         assert rc == 0, err
     m_s, m_k = (json.loads((tmp_path / n / "metrics.json").read_text()) for n in ("scratch", "keras"))
     assert m_k["engine"] == "keras" and m_k["versions"]["tensorflow"] and m_k["versions"]["keras"]
+    assert m_k["deterministic"] is True and m_k["tensorflow"] == {"onednn": False, "op_determinism": True}
     np.testing.assert_allclose(m_k["history"]["loss"], m_s["history"]["loss"], rtol=1e-4)
     assert {"model.npz", "model.weights.h5", "model.keras"} <= set(m_k["files"])
     npz = weights_of(tmp_path / "keras" / "model.npz")
@@ -256,10 +257,12 @@ def test_keras_run_matches_scratch_resumes_bit_identical_and_saves_both_formats(
         loaded = keras_ref.load_weights_file(tmp_path / "keras" / other, arch="blog").get_weights()
         assert same_weights(npz, loaded)
     # interrupted after one epoch (the run simply had --epochs 1), then resumed to two
-    rc, _, err = run(["keras", "--out", str(tmp_path / "cut"), *common[2:], "--epochs", "1"], capsys)
+    rc, _, err = run(["keras", "--deterministic", "--out", str(tmp_path / "cut"), *common[2:], "--epochs", "1"],
+                     capsys)
     assert rc == 0, err
-    rc, _, err = run(["keras", "--resume", str(tmp_path / "cut"), "--epochs", "2"], capsys)
+    rc, _, err = run(["keras", "--resume", str(tmp_path / "cut"), "--epochs", "2"], capsys)  # stays deterministic
     assert rc == 0, err
+    assert json.loads((tmp_path / "cut" / "metrics.json").read_text())["deterministic"] is True
     assert same_weights(weights_of(tmp_path / "cut" / "model.npz"), npz)
     assert json.loads((tmp_path / "cut" / "metrics.json").read_text())["history"]["loss"] == m_k["history"]["loss"]
 
@@ -267,11 +270,12 @@ def test_keras_run_matches_scratch_resumes_bit_identical_and_saves_both_formats(
 def test_keras_resume_restores_the_dropout_generators(tmp_path, capsys):
     """lenet has Dropout: Keras's .keras files do not keep its seed state, our checkpoint does."""
     import keras_ref  # noqa: F401  (fail, never skip, if the twin cannot load)
-    common = ["--arch", "lenet", "--limit", "128", "--test-limit", "64", "--batch-size", "64", "--no-plots"]
+    common = ["--arch", "lenet", "--limit", "128", "--test-limit", "64", "--batch-size", "64", "--no-plots",
+              "--deterministic"]
     for name, epochs in (("whole", "2"), ("cut", "1")):
         rc, _, err = run(["keras", "--out", str(tmp_path / name), "--epochs", epochs, *common], capsys)
         assert rc == 0, err
-    rc, _, err = run(["keras", "--resume", str(tmp_path / "cut"), "--epochs", "2"], capsys)
+    rc, _, err = run(["keras", "--resume", str(tmp_path / "cut"), "--epochs", "2", "--deterministic"], capsys)
     assert rc == 0, err
     assert same_weights(weights_of(tmp_path / "whole" / "model.npz"), weights_of(tmp_path / "cut" / "model.npz"))
 
@@ -284,6 +288,7 @@ def test_compare_reports_both_engines_and_their_weight_difference(tmp_path, caps
     assert rc == 0, err
     m = json.loads((out / "metrics.json").read_text())
     assert set(m["histories"]) == {"scratch", "keras"}
+    assert m["deterministic"] is True and m["tensorflow"] == {"onednn": False, "op_determinism": True}
     assert m["max_weight_difference"][0] == 0  # the same initial weights
     assert 0 < m["max_weight_difference"][1] < 1e-4  # float32 rounding only, after 4 Adam steps
     np.testing.assert_allclose(m["histories"]["scratch"]["loss"], m["histories"]["keras"]["loss"], rtol=1e-5)
@@ -411,13 +416,18 @@ def test_a_non_finite_loss_stops_naming_the_step_and_keeps_the_checkpoint(tmp_pa
 def test_progress_bar_shows_steps_elapsed_time_eta_and_loss():
     import io
 
-    from cli.progress import ProgressBar
+    from cli.progress import progress_bar
 
-    stream = io.StringIO()  # not a terminal: one line per update when log_interval allows
-    bar = ProgressBar(40, "Epoch 1/3", stream=stream, log_interval=0.0)
-    for step in (10, 20):
-        bar.update(step, loss=0.5)
+    stream = io.StringIO()  # not a terminal: whole lines, one per update when log_interval allows
+    with progress_bar(40, "Epoch 1/3", stream=stream, log_interval=0.0) as bar:
+        for _ in range(2):
+            bar.set_postfix_str("loss 0.5000", refresh=False)
+            bar.update(10)
     lines = stream.getvalue().splitlines()
-    assert len(lines) == 2
-    assert lines[0].startswith("Epoch 1/3 [======>" + " " * 23 + "] 10/40")  # 10/40 of 30 cells
-    assert "elapsed - ETA " in lines[1] and lines[1].endswith("loss 0.5000")
+    assert len(lines) == 3 and "\r" not in stream.getvalue()  # 0/40 when it starts, then 10/40 and 20/40
+    assert lines[1].startswith("Epoch 1/3:  25%|") and "| 10/40 [00:00<00:00, " in lines[1]  # elapsed<ETA
+    assert lines[2].endswith("step/s, loss 0.5000]") and "| 20/40 [" in lines[2]
+    quiet = io.StringIO()  # the default: a log gets its first line after 10 s, so a short epoch writes none
+    with progress_bar(40, "Epoch 1/3", stream=quiet) as bar:
+        bar.update(40)
+    assert quiet.getvalue() == ""
