@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from cli import runs
-from cli.engines import (DEFAULT_LR, OPTIMIZER_OPTIONS, OPTIMIZERS, KerasEngine, ScratchEngine, load_scratch_model,
+from cli.engines import (DEFAULT_LR, OPTIMIZER_OPTIONS, OPTIMIZERS, KerasEngine, ScratchEngine, import_keras,
+                         load_scratch_model,
                          with_label_smoothing)
 
 DEFAULTS = {"arch": "blog", "epochs": 3, "batch_size": 32, "optimizer": "adam", "lr": None, "seed": 0,
@@ -64,6 +65,16 @@ learning_rate = _option_type(float, lambda v: math.isfinite(v) and v > 0, "a pos
 seed_int = _option_type(int, lambda v: v >= 0, "a non-negative integer")
 non_negative = _option_type(float, lambda v: math.isfinite(v) and v >= 0, "a non-negative finite number")
 fraction = _option_type(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+
+
+def architecture(opts, deterministic=False):
+    """The description ``--arch`` names: a registry name, a JSON file, or a Keras model file
+    (``.keras``: its architecture, read with Keras; its weights come with ``--init-from``)."""
+    arch = opts["arch"]
+    if isinstance(arch, str) and arch.endswith(".keras"):
+        _, keras_ref = import_keras(opts.get("seed"), deterministic)
+        return keras_ref.load_weights_file(arch).get_config()
+    return scratch.get_architecture(arch)
 
 
 def optimizer_options(opts):
@@ -242,7 +253,8 @@ def _train(args, engine_name, argv, wall_start, hold):
     else:
         saved = None
         opts = resolve_options(args)
-        desc = with_label_smoothing(scratch.get_architecture(opts["arch"]), opts["label_smoothing"])
+        deterministic = engine_name == "keras" and getattr(args, "deterministic", False)
+        desc = with_label_smoothing(architecture(opts, deterministic), opts["label_smoothing"])
         out = Path(args.out) if args.out else None
         if out is not None:
             runs.refuse_existing_run(out, engine_name)
@@ -366,7 +378,7 @@ def finish_run(args, engine, out, record, history, x_test, x_test_raw, y_test, d
 def cmd_compare(args, argv):
     wall_start = time.perf_counter()
     opts = resolve_options(args)
-    desc = with_label_smoothing(scratch.get_architecture(opts["arch"]), opts["label_smoothing"])
+    desc = with_label_smoothing(architecture(opts, deterministic=True), opts["label_smoothing"])
     out = Path(args.out) if args.out else None
     if out is not None:
         runs.refuse_existing_run(out, "compare")

@@ -32,7 +32,8 @@ import numpy as np
 
 import scratch
 
-from .convert import from_keras, to_keras
+from . import functional
+from .convert import from_keras, keras_layer, to_keras
 
 SUFFIXES = (".npz", ".weights.h5", ".keras")
 IGNORED_SETTINGS = ("name", "dtype", "seed", "kernel_initializer", "bias_initializer")
@@ -102,6 +103,7 @@ def _check_h5(path, model):
     except OSError as e:
         raise ValueError(f"{path}: not a readable HDF5 file ({e})") from None
     expected = {layer.name for layer in model.layers}
+    stored = {name: shapes for name, shapes in stored.items() if shapes or name in expected}  # a graph's input
     extra = sorted(set(stored) - expected)
     if extra:
         raise ValueError(f"{path}: layers {extra} are not in the architecture (its layers: {sorted(expected)})")
@@ -120,6 +122,10 @@ def load_weights_file(path, arch=None, dtype="float32"):
     """
     path = os.fspath(path)
     kind = _kind(path, "load_weights_file")
+    if isinstance(arch, str) and arch.endswith(".keras"):  # the architecture a Keras model file holds
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            arch = load_weights_file(arch).get_config()
     if not os.path.isfile(path):
         raise ValueError(f"load_weights_file: {path}: file not found")
     if kind == ".npz":
@@ -133,6 +139,9 @@ def load_weights_file(path, arch=None, dtype="float32"):
         _check_h5(path, model)
         keras_model = to_keras(model)
         keras_model.load_weights(path)
+        if isinstance(model, scratch.Model):
+            functional.copy_weights_from_keras(model, keras_model)
+            return model
         for layer, klayer in zip(model.layers, keras_model.layers):
             layer.set_weights([np.asarray(w) for w in klayer.get_weights()])
         return model
@@ -157,8 +166,39 @@ def _preprocess_of(layer):
     return None
 
 
+def _without_first_rescaling(model, mode):
+    """A graph ``model`` whose first node (a ``Rescaling`` reading the input) is dropped, its
+    consumers reading the input instead: the model ``preprocess`` ``mode`` feeds."""
+    config = model.get_config()
+    gone = model.nodes[0].layer.name
+    source = config["inputs"][0]["name"]
+    config["layers"] = [spec for spec in config["layers"] if spec["config"]["name"] != gone]
+    for spec in config["layers"]:
+        for call in spec["inbound_nodes"]:
+            call["args"] = [[source, 0, 0] if ref[0] == gone else ref for ref in call["args"]]
+    config["outputs"] = [[source, 0, 0] if ref[0] == gone else ref for ref in config["outputs"]]
+    config["preprocess"] = mode
+    rebuilt = scratch.Model.from_config(config, dtype=model.dtype.name)
+    rebuilt.set_weights(model.get_weights())
+    return rebuilt
+
+
 def _take_preprocessing(model, path, warn=True):
     """``model`` read from a ``.keras`` file, its first ``Rescaling`` turned back into ``preprocess``."""
+    if isinstance(model, scratch.Model):
+        first = model.nodes[0].layer if model.nodes else None
+        reads_input = first is not None and len(model.inputs) == 1 and model.nodes[0].inbound == model.inputs
+        users = sum(1 for node in model.nodes if any(t is model.inputs[0] for t in node.inbound))
+        mode = _preprocess_of(first) if reads_input and users == 1 else None
+        if mode is not None and len(model.nodes) > 1:
+            return _without_first_rescaling(model, mode)
+        if isinstance(first, scratch.Rescaling) and reads_input:
+            model.preprocess = "raw"
+        elif warn:
+            warnings.warn(f"{path}: the model does not start with a Rescaling layer, so the file does not say how it "
+                          f"scales pixels; assuming x / 255 (preprocess 'scale'); give the architecture (--arch) if "
+                          f"it was trained otherwise", UserWarning, stacklevel=3)
+        return model
     first = model.layers[0]
     mode = _preprocess_of(first)
     if mode is not None and len(model.layers) > 1:
@@ -177,13 +217,17 @@ def _take_preprocessing(model, path, warn=True):
 def keras_with_preprocessing(model):
     """The Keras twin of scratch ``model`` behind a ``Rescaling`` layer computing its ``preprocess``:
     a self-contained Keras model taking raw 0-255 pixels (what a ``.keras`` file holds)."""
-    keras_model = to_keras(model)
     scale, offset = scratch.architectures.PREPROCESS_RESCALING[model.preprocess]
     taken, name, k = {layer.name for layer in model.layers}, "rescaling", 0
     while name in taken:
         k += 1
         name = f"rescaling_{k}"
     rescaling = keras.layers.Rescaling(scale, offset=offset, name=name, dtype=model.dtype.name)
+    if isinstance(model, scratch.Model):  # the Rescaling becomes the graph's first node
+        keras_model = functional.graph_to_keras(model, keras_layer, prefix=rescaling)
+        functional.copy_weights_to_keras(model, keras_model)
+        return keras_model
+    keras_model = to_keras(model)
     inputs = keras.Input(shape=tuple(model.input_shape[1:]), dtype=model.dtype.name, name="input_layer")
     return keras.Sequential([inputs, rescaling, *keras_model.layers], name=keras_model.name)
 
@@ -203,8 +247,8 @@ def save_keras_weights(model, path):
     kind = _kind(path, "save_keras_weights")
     if kind == ".npz":
         raise ValueError(f"save_keras_weights: {path}: use model.save() for a scratch .npz checkpoint")
-    if not isinstance(model, scratch.Sequential):
-        raise ValueError(f"save_keras_weights: expected a scratch.Sequential, received {type(model).__name__}")
+    if not isinstance(model, (scratch.Sequential, scratch.Model)):
+        raise ValueError(f"save_keras_weights: expected a scratch.Sequential or Model, received {type(model).__name__}")
     keras_model = keras_with_preprocessing(model) if kind == ".keras" else to_keras(model)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)

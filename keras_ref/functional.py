@@ -27,9 +27,11 @@ def graph_from_keras(km, convert_layer, dtype):
     symbols = {id(kt): s for kt, s in zip(km.inputs, inputs)}
     twins = {}  # id(keras layer) -> scratch layer (one twin per layer, however often it is called)
 
-    def twin(op):
+    def twin(op, node):
         if id(op) not in twins:
-            if isinstance(op, keras.Model):
+            if not isinstance(op, keras.layers.Layer):  # an operation written on tensors: x + 3.0, a * b
+                twins[id(op)] = _operation_twin(op, node, dtype)
+            elif isinstance(op, keras.Model):
                 twins[id(op)] = graph_from_keras(op, convert_layer, dtype)
                 twins[id(op)].trainable = bool(op.trainable)
             else:
@@ -58,7 +60,10 @@ def graph_from_keras(km, convert_layer, dtype):
             first = node.arguments.args[0] if node.arguments.args else None
             args = [symbols[id(t)] for t in node.input_tensors]
             as_list = isinstance(first, (list, tuple))
-            result = twin(op)(args if as_list else args[0])
+            layer = twin(op, node)
+            if isinstance(layer, scratch.layers.merging._Merge) and not as_list:
+                as_list = True  # an operation on two tensors (a + b) becomes a merge layer on the list
+            result = layer(args if as_list else args[0])
             if len(node.outputs) != 1:
                 raise ValueError(f"from_keras: layer {op.name!r} has {len(node.outputs)} outputs; the scratch "
                                  f"engine's layers have one")
@@ -70,10 +75,34 @@ def graph_from_keras(km, convert_layer, dtype):
                          dtype=dtype)
 
 
+MERGES = {"Add": "Add", "Subtract": "Subtract", "Multiply": "Multiply"}
+CONSTANT_OPS = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply", "Divide": "divide", "TrueDivide": "divide"}
+
+
+def _operation_twin(op, node, dtype):
+    """The scratch layer for an operation Keras recorded from arithmetic on symbolic tensors: two
+    tensors -> a merge layer (``a + b`` is ``Add``), a tensor and a number -> ``ConstantOp``."""
+    kind = type(op).__name__
+    args = node.arguments.args
+    tensors = [a for a in args if isinstance(a, keras.KerasTensor)]
+    if node.arguments.kwargs or len(args) != 2:
+        raise ValueError(f"from_keras: operation {op.name!r} ({kind}) with arguments the scratch engine does not take")
+    if len(tensors) == 2 and kind in MERGES:
+        return getattr(scratch, MERGES[kind])(name=op.name, dtype=dtype)
+    if len(tensors) == 1 and kind in CONSTANT_OPS and isinstance(args[0 if args[1] is tensors[0] else 1], (int, float)):
+        reverse = args[1] is tensors[0]
+        value = args[0] if reverse else args[1]
+        return scratch.ConstantOp(CONSTANT_OPS[kind], float(value), reverse=reverse, name=op.name, dtype=dtype)
+    raise ValueError(f"from_keras: operation {op.name!r} ({type(op).__module__}.{kind}) on {len(tensors)} tensor(s) is "
+                     f"not something the scratch engine computes; supported: tensor +-* tensor, tensor +-*/ number")
+
+
 def copy_weights_from_keras(model, km):
     """Copy every weight of Keras ``km`` into the scratch graph ``model``, layer by layer by name."""
     klayers = {la.name: la for la in km.layers}
     for layer in model.layers:
+        if not layer.get_weights() and not isinstance(layer, scratch.Model):
+            continue  # nothing to copy (and an operation has no layer of that name in km.layers)
         klayer = klayers[layer.name]
         if isinstance(layer, scratch.Model):
             copy_weights_from_keras(layer, klayer)
@@ -81,13 +110,21 @@ def copy_weights_from_keras(model, km):
             layer.set_weights([w for w in klayer.get_weights()])
 
 
-def graph_to_keras(model, keras_layer):
-    """A ``keras.Model`` with ``model``'s graph (Keras layers from ``keras_layer(layer)``), without weights."""
+def graph_to_keras(model, keras_layer, prefix=None):
+    """A ``keras.Model`` with ``model``'s graph (Keras layers from ``keras_layer(layer)``), without weights.
+
+    ``prefix``: a Keras layer applied to the (single) input first (a ``Rescaling`` for the
+    preprocessing, in a ``.keras`` file)."""
     kin = [keras.Input(shape=t.shape[1:], dtype=t.dtype.name, name=t.name) for t in model.inputs]
-    tensors = {id(t): k for t, k in zip(model.inputs, kin)}
+    tensors = {id(t): prefix(k) if prefix is not None else k for t, k in zip(model.inputs, kin)}
     twins = {}
     for node in model.nodes:
         layer = node.layer
+        if isinstance(layer, scratch.ConstantOp):  # written back as the operation it came from
+            t, c = tensors[id(node.inbound[0])], layer.value
+            fn = getattr(keras.ops, layer.op)
+            tensors[id(node.output)] = fn(c, t) if layer.reverse else fn(t, c)
+            continue
         if layer not in twins:
             twins[layer] = graph_to_keras(layer, keras_layer) if isinstance(layer, scratch.Model) else keras_layer(layer)
         args = [tensors[id(t)] for t in node.inbound]
@@ -101,6 +138,8 @@ def graph_to_keras(model, keras_layer):
 def copy_weights_to_keras(model, km):
     klayers = {la.name: la for la in km.layers}
     for layer in model.layers:
+        if not layer.get_weights() and not isinstance(layer, scratch.Model):
+            continue
         klayer = klayers[layer.name]
         if isinstance(layer, scratch.Model):
             copy_weights_to_keras(layer, klayer)

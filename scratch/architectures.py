@@ -75,6 +75,9 @@ def get_architecture(arch):
         source = "architecture dict"
     elif isinstance(arch, str) and arch in REGISTRY:
         return copy.deepcopy(REGISTRY[arch])
+    elif isinstance(arch, str) and arch.endswith(".keras"):
+        raise ValueError(f"architecture {arch}: a .keras file is read with Keras: keras_ref.load_weights_file({arch!r})"
+                         f".get_config() gives its description (train.py --arch does this)")
     elif isinstance(arch, str) and arch.endswith(".json"):
         source = f"architecture file {arch}"
         try:
@@ -93,6 +96,8 @@ def validate(desc, source="architecture"):
     """Check the keys of a description and fill the defaults; returns it."""
     if not isinstance(desc, dict):
         raise ValueError(f"{source}: expected a JSON object, received {type(desc).__name__}")
+    if "inputs" in desc and "outputs" in desc:
+        return _validate_graph(desc, source)
     if "layers" not in desc:
         raise ValueError(f"{source}: missing key 'layers'")
     _consume_input_layer(desc, source)
@@ -159,3 +164,21 @@ def _consume_input_layer(desc, source):
                          f"{list(value)!r} (input shape {shape!r}) disagree")
     desc["input_shape"] = shape
     desc["layers"] = layers[1:]
+
+
+def _validate_graph(desc, source):
+    """A graph model's description (``scratch.Model.get_config()``): inputs, layers with their
+    calls, outputs; the same ``name``, ``preprocess`` and ``loss`` defaults as a Sequential's."""
+    for key, kind in (("inputs", list), ("layers", list), ("outputs", list)):
+        if not isinstance(desc.get(key), kind) or not desc[key]:
+            raise ValueError(f"{source}: a graph description needs a non-empty list {key!r}")
+    for i, spec in enumerate(desc["layers"]):
+        if not isinstance(spec, dict) or "class_name" not in spec or "inbound_nodes" not in spec:
+            raise ValueError(f"{source}: graph layer {i} must have 'class_name', 'config' and 'inbound_nodes'")
+        spec.setdefault("config", {})
+    desc.setdefault("name", "functional")
+    desc.setdefault("preprocess", "scale")
+    if desc["preprocess"] not in PREPROCESS:
+        raise ValueError(f"{source}: preprocess must be one of {PREPROCESS}, received {desc['preprocess']!r}")
+    desc.setdefault("loss", {"class_name": "SparseCategoricalCrossentropy", "from_logits": True})
+    return desc

@@ -468,8 +468,9 @@ def _finite_loss(loss, step):
 
 
 def build_model(arch="blog", dtype="float32", seed=None):
-    """A built ``Sequential`` from a registry name, a JSON file or a description dict."""
-    return Sequential.from_config(architectures.get_architecture(arch), dtype=dtype, seed=seed)
+    """A built model from a registry name, a JSON file or a description dict: a ``Sequential``, or
+    a graph ``Model`` for a graph description (``Model.get_config()``)."""
+    return model_from_config(architectures.get_architecture(arch), dtype=dtype, seed=seed)
 
 
 def leaf_layers(model):

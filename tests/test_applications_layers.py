@@ -32,3 +32,23 @@ def test_errors_name_the_layer():
         scratch.LayerScale(0.1, 4, name="ls")(np.zeros((1, 3), np.float32))
     with pytest.raises(ValueError, match="CustomScaleLayer: expected two inputs of the same shape"):
         scratch.CustomScaleLayer(0.1).build([(None, 3), (None, 4)])
+
+
+@pytest.mark.parametrize("op, value, reverse", [("add", 3.0, False), ("multiply", 1 / 6, False),
+                                                ("subtract", 1.5, True), ("divide", 0.7, False),
+                                                ("divide", 2.0, True)])
+def test_constant_op_finite_differences(op, value, reverse):
+    rng = np.random.default_rng(2)
+    layer = scratch.ConstantOp(op, value, reverse=reverse, dtype="float64")
+    x = rng.uniform(0.5, 2.0, (2, 3, 4))  # away from 0 for value / x
+    check_layer(layer, x, rng)
+    ref = {"add": x + value, "multiply": x * value, "subtract": value - x if reverse else x - value,
+           "divide": value / x if reverse else x / value}[op]
+    np.testing.assert_array_equal(layer.forward(x), ref)
+
+
+def test_constant_op_refuses_bad_arguments():
+    with pytest.raises(ValueError, match="ConstantOp: op must be one of"):
+        scratch.ConstantOp("power", 2.0)
+    with pytest.raises(ValueError, match="ConstantOp: value must be a finite number"):
+        scratch.ConstantOp("add", float("nan"))

@@ -6,4 +6,9 @@ CASES = [
     ("dense-relu", "Dense", dict(units=7, activation="relu"), (3, 12)),
     ("dense-softmax-nobias", "Dense", dict(units=5, activation="softmax", use_bias=False), (2, 9)),
     ("dense-batch1", "Dense", dict(units=3), (1, 4)),
+    # ConstantOp: arithmetic with a number on a tensor (MobileNetV3's x + 3.0 and x * (1 / 6))
+    ("constant-add", "ConstantOp", dict(op="add", value=3.0), (2, 4, 4, 3)),
+    ("constant-multiply-sixth", "ConstantOp", dict(op="multiply", value=1 / 6), (2, 4, 4, 3)),
+    ("constant-reverse-subtract", "ConstantOp", dict(op="subtract", value=1.5, reverse=True), (3, 5)),
+    ("constant-divide", "ConstantOp", dict(op="divide", value=0.7), (3, 5)),
 ]

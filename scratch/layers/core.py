@@ -1,9 +1,11 @@
 """Core layers (``keras/src/layers/core``)."""
 
+import numpy as np
+
 from .. import initializers
 from .base import Layer, positive_int
 
-__all__ = ["Dense"]
+__all__ = ["Dense", "ConstantOp"]
 
 
 class Dense(Layer):
@@ -67,3 +69,54 @@ class Dense(Layer):
         if self.use_bias:
             self.grads["bias"] = rows.sum(axis=0)
         return dz @ self.params["kernel"].T if self.input_grad else None
+
+
+class ConstantOp(Layer):
+    """An arithmetic operation with a constant, as Keras records ``x + 3.0`` or ``x * (1 / 6)`` written
+    on a symbolic tensor (a ``keras.ops`` call in a Functional graph, e.g. MobileNetV3's hard sigmoid).
+
+    ``op``: ``"add"``, ``"subtract"``, ``"multiply"`` or ``"divide"``; ``value``: the constant (a
+    number, cast to the layer's dtype as Keras casts a Python number to the tensor's dtype);
+    ``reverse``: the constant comes first (``3.0 - x``, ``1.0 / x``).
+
+    Shapes: any ``x`` -> the same shape. Backward: ``dy``, ``±dy``, ``dy * value``, ``dy / value``
+    or, for ``value / x``, ``-dy * value / x**2``.
+    """
+
+    OPS = ("add", "subtract", "multiply", "divide")
+
+    def __init__(self, op, value, reverse=False, **kwargs):
+        super().__init__(**kwargs)
+        if op not in self.OPS:
+            raise ValueError(f"{self.label}: op must be one of {self.OPS}, received {op!r}")
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value):
+            raise ValueError(f"{self.label}: value must be a finite number, received {value!r}")
+        if op == "divide" and not reverse and value == 0:
+            raise ValueError(f"{self.label}: dividing by the constant 0")
+        self.op, self.value, self.reverse = op, float(value), bool(reverse)
+
+    def get_config(self):
+        return {**super().get_config(), "op": self.op, "value": self.value, "reverse": self.reverse}
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        c = self.dtype.type(self.value)
+        self._cache = x
+        if self.op == "add":
+            return x + c if not self.reverse else c + x
+        if self.op == "multiply":
+            return x * c if not self.reverse else c * x
+        if self.op == "subtract":
+            return c - x if self.reverse else x - c
+        return c / x if self.reverse else x / c
+
+    def backward(self, dy):
+        c = self.dtype.type(self.value)
+        if self.op == "add":
+            return dy
+        if self.op == "multiply":
+            return dy * c
+        if self.op == "subtract":
+            return -dy if self.reverse else dy
+        x = self._cache
+        return -dy * c / (x * x) if self.reverse else dy / c
