@@ -98,7 +98,10 @@ def dropout_masks(model, batch, seed=0):
     masks = {}
     for la in _scratch_leaves(model):
         if isinstance(la, scratch.Dropout):
-            masks[la.name] = rng.random((batch,) + tuple(la.input_shape[1:])) >= la.rate
+            shape = (batch,) + tuple(la.input_shape[1:])
+            if la.noise_shape is not None:  # one draw per image (EfficientNet's drop connect: (N, 1, 1, 1))
+                shape = tuple(s if d is None else d for s, d in zip(shape, la.noise_shape))
+            masks[la.name] = rng.random(shape) >= la.rate
     return masks
 
 
@@ -150,8 +153,9 @@ def gradients(model, km, x, y, masks=None):
     s_loss, k_loss = loss_fns(x.dtype.name)
     with injected_masks(model, km, masks or {}):
         out = model.forward(x, training=True)
-        loss = s_loss(y, out)
-        model.backward(s_loss.backward())
+        loss_fn, pred = model._loss_input(out, s_loss)  # a softmax output: the loss of its logits, as Keras
+        loss = loss_fn(y, pred)
+        model.backward(loss_fn.backward(), logits=pred is not out)
         ours = {("model", "output"): out, ("model", "loss"): np.asarray(loss, dtype=out.dtype)}
         ours.update({(p, "grad"): g.copy() for p, g in model.named_grads().items()})
         paths = keras_paths(km, trainable_only=True)
@@ -175,8 +179,9 @@ def train_steps(model, km, batches, dtype, optimizer="adam"):
     for step, (x, y, masks) in enumerate(batches, start=1):
         with injected_masks(model, km, masks):
             out = model.forward(x, training=True)
-            s_loss(y, out)
-            model.backward(s_loss.backward())
+            loss_fn, pred = model._loss_input(out, s_loss)
+            loss_fn(y, pred)
+            model.backward(loss_fn.backward(), logits=pred is not out)
             opt.step(model.named_params(), model.named_grads())
             with tf.GradientTape() as tape:
                 kl = k_loss(tf.constant(y), km(tf.constant(x), training=True))

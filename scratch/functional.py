@@ -319,7 +319,7 @@ class Model(Layer, Trainer):
             if node is last:
                 self._last_input = args[0]  # a Softmax output layer's input: the logits (see softmax_output)
             y = node.layer.forward(args if node.as_list else args[0], training=training)
-            node.cache = node.layer._cache
+            node.cache = node.layer._cache if isinstance(node.layer, Model) else node.layer.__dict__.get("_cache")
             values[id(node.output)] = y
             for t in node.inbound:  # free what no later node reads
                 if last_use[id(t)] == i and id(t) not in keep:

@@ -52,3 +52,16 @@ def test_constant_op_refuses_bad_arguments():
         scratch.ConstantOp("power", 2.0)
     with pytest.raises(ValueError, match="ConstantOp: value must be a finite number"):
         scratch.ConstantOp("add", float("nan"))
+
+
+def test_dropout_noise_shape_keeps_or_drops_whole_images():
+    """Dropout(noise_shape=(None, 1, 1, 1)) (EfficientNet's drop connect): one draw per image."""
+    layer = scratch.Dropout(0.5, noise_shape=(None, 1, 1, 1), seed=3, dtype="float64")
+    x = np.ones((64, 3, 3, 2))
+    y = layer.forward(x, training=True)
+    per_image = y.reshape(64, -1)
+    assert all(len(set(row)) == 1 for row in per_image)  # each image all kept (x2) or all dropped
+    assert set(np.unique(per_image)) == {0.0, 2.0}
+    np.testing.assert_array_equal(layer.backward(np.ones_like(x)), y)
+    with pytest.raises(ValueError, match="noise_shape"):
+        scratch.Dropout(0.5, noise_shape=(None, 2, 1, 1)).forward(np.ones((2, 3, 3, 2), np.float32), training=True)

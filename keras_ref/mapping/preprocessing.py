@@ -39,9 +39,11 @@ def normalization_to_keras(layer, common):
 
 @from_keras("Normalization")
 def normalization_from_keras(klayer, common):
-    if klayer.input_mean is None:
-        refuse(klayer, "mean", None, "mean and variance given in the config (an adapt()-ed Normalization, whose "
-                                     "statistics are weights, is not implemented)")
-    return scratch.Normalization(axis=tuple(klayer.axis), mean=np.array(klayer.input_mean).tolist(),
-                                 variance=np.array(klayer.input_variance).tolist(), invert=bool(klayer.invert),
-                                 **common)
+    if klayer.input_mean is None:  # statistics held as weights (adapt(), or EfficientNet's): their values
+        if not klayer.built:
+            refuse(klayer, "mean", None, "a built layer (its statistics are weights created at build)")
+        mean, variance = np.asarray(klayer.adapt_mean), np.asarray(klayer.adapt_variance)
+    else:
+        mean, variance = np.array(klayer.input_mean), np.array(klayer.input_variance)
+    return scratch.Normalization(axis=tuple(klayer.axis), mean=mean.tolist(), variance=variance.tolist(),
+                                 invert=bool(klayer.invert), **common)

@@ -14,19 +14,30 @@ class Dropout(Layer):
     gives the same masks. ``fixed_mask`` (a boolean array shaped like the input, or
     broadcastable to it) replaces the random draw: the parity tests inject the same mask in
     both engines that way. Backward: ``dx = dy * keep / (1 - rate)``.
+
+    ``noise_shape`` (as Keras): the shape of ``keep``, ``None`` entries taking the input's size,
+    1s broadcasting: ``(None, 1, 1, 1)`` keeps or drops whole images (EfficientNet's drop connect).
     """
 
-    def __init__(self, rate, seed=None, **kwargs):
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate < 1:
             raise ValueError(f"{self.label}: rate must be a number in [0, 1), received {rate!r}")
+        if noise_shape is not None:
+            try:
+                noise_shape = tuple(None if d is None else int(d) for d in noise_shape)
+            except (TypeError, ValueError):
+                raise ValueError(f"{self.label}: noise_shape must be a tuple of ints or None, received "
+                                 f"{noise_shape!r}") from None
+        self.noise_shape = noise_shape
         self.rate = float(rate)
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.fixed_mask = None
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed,
+                "noise_shape": None if self.noise_shape is None else list(self.noise_shape)}
 
     def forward(self, x, training=False):
         self._check_input(x)
@@ -38,7 +49,11 @@ class Dropout(Layer):
             if np.broadcast_shapes(keep.shape, x.shape) != x.shape:
                 raise ValueError(f"{self.label}: fixed_mask shape {keep.shape} does not fit input {x.shape}")
         else:
-            keep = self.rng.random(x.shape) >= self.rate
+            shape = x.shape if self.noise_shape is None else tuple(
+                n if d is None else d for n, d in zip(x.shape, self.noise_shape))
+            if len(shape) != x.ndim or np.broadcast_shapes(shape, x.shape) != x.shape:
+                raise ValueError(f"{self.label}: noise_shape {self.noise_shape} does not fit input {x.shape}")
+            keep = self.rng.random(shape) >= self.rate
         scale = keep * self.dtype.type(1.0 / (1.0 - self.rate))
         self._cache = scale.astype(self.dtype, copy=False)
         return x * self._cache
