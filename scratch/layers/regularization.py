@@ -51,7 +51,7 @@ class Dropout(Layer):
         else:
             shape = x.shape if self.noise_shape is None else tuple(
                 n if d is None else d for n, d in zip(x.shape, self.noise_shape))
-            if len(shape) != x.ndim or np.broadcast_shapes(shape, x.shape) != x.shape:
+            if len(shape) != x.ndim or any(d not in (1, n) for d, n in zip(shape, x.shape)):
                 raise ValueError(f"{self.label}: noise_shape {self.noise_shape} does not fit input {x.shape}")
             keep = self.rng.random(shape) >= self.rate
         scale = keep * self.dtype.type(1.0 / (1.0 - self.rate))
