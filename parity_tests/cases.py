@@ -120,6 +120,11 @@ TRAIN_RUNS = [  # (architecture, optimizer, batch size, dtypes the test suite ru
     (BN_NET, "momentum", 16, ("float64",)),
     (activations.PRELU_ARCH, "adam", 8, ("float64",)),  # PReLU's alpha trained (one per channel)
 ]
+# Runs the report keeps to float64 too, with the reason it prints: float32 cannot be compared there.
+REPORT_FLOAT64_ONLY = {
+    BN_NET["name"]: "float32 rounding amplified by the batch statistics: each float32 engine ends ~1e-1 from the "
+                    "float64 run after 50 steps, so their 3e-4 from each other says nothing (see cases.TRAIN_RUNS)",
+}
 
 
 # -- running a case (tests and report share these) -------------------------------------------

@@ -182,6 +182,10 @@ OPTIMIZERS = {  # name: (class in both engines, its hyperparameters; keras_optim
     "momentum": ("SGD", {"learning_rate": 0.02, "momentum": 0.9}),
     "nesterov": ("SGD", {"learning_rate": 0.02, "momentum": 0.9, "nesterov": True}),
     "adam": ("Adam", {"learning_rate": 0.002, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
+    # the keras.applications models' training steps (parity_tests/zoo.py): untrained, with random
+    # moving statistics and batch statistics of 2 images, their training-mode gradients reach 1e4;
+    # a small plain step keeps the weights near where the comparison means something
+    "sgd-small": ("SGD", {"learning_rate": 1e-4}),
     # Keras's BaseOptimizer options. The clip thresholds sit among the blog gradients' sizes, so
     # clipping changes some gradients and leaves others (test_losses_optimizers checks both happen).
     "adamw": ("AdamW", {"learning_rate": 0.002, "weight_decay": 0.05}),

@@ -148,11 +148,12 @@ def loss_fns(dtype):
             keras.losses.SparseCategoricalCrossentropy(from_logits=False, dtype=dtype))
 
 
-def gradients(model, km, x, y, masks=None):
-    """``(scratch, keras)`` of output, loss and every trainable weight's gradient, training mode."""
+def gradients(model, km, x, y, masks=None, training=False):
+    """``(scratch, keras)`` of output, loss and every trainable weight's gradient (``training``:
+    batch statistics and the injected dropout masks; else inference mode)."""
     s_loss, k_loss = loss_fns(x.dtype.name)
     with injected_masks(model, km, masks or {}):
-        out = model.forward(x, training=True)
+        out = model.forward(x, training=training)
         loss_fn, pred = model._loss_input(out, s_loss)  # a softmax output: the loss of its logits, as Keras
         loss = loss_fn(y, pred)
         model.backward(loss_fn.backward(), logits=pred is not out)
@@ -160,7 +161,7 @@ def gradients(model, km, x, y, masks=None):
         ours.update({(p, "grad"): g.copy() for p, g in model.named_grads().items()})
         paths = keras_paths(km, trainable_only=True)
         with tf.GradientTape() as tape:
-            kout = km(tf.constant(x), training=True)
+            kout = km(tf.constant(x), training=training)
             kl = k_loss(tf.constant(y), kout)
         grads = tape.gradient(kl, [v for _, v in paths])
     theirs = {("model", "output"): kout.numpy(), ("model", "loss"): kl.numpy()}
@@ -194,3 +195,71 @@ def train_steps(model, km, batches, dtype, optimizer="adam"):
 def convert(km):
     """The scratch twin of a zoo model (weights copied), its loss from probabilities (softmax top)."""
     return keras_ref.from_keras(km, loss={"class_name": "SparseCategoricalCrossentropy", "from_logits": False})
+
+
+# -- one model, every comparison (the tests assert them, the report tabulates them) -----------------
+def _inputs(km, dtype, n, seed):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-1, 1, (n,) + tuple(km.inputs[0].shape[1:])).astype(dtype), rng.integers(0, 10, n)
+
+
+def model_wide(tolerance, scale, what):
+    """``tolerance`` with an absolute floor ``rtol * scale`` (``scale``: the model's largest value).
+
+    A bias just before a BatchNormalization has gradient exactly 0 in training mode (the batch
+    mean removes it): both engines compute rounding noise there, which no tolerance relative to
+    that tensor can compare; held relative to the largest gradient (or weight) of the whole model,
+    a wrong value (of the model's scale, not 1e-11 of it) still fails.
+    """
+    from parity_tests.tolerances import Tolerance
+
+    return Tolerance(f"{tolerance.name} (of the largest {what})", tolerance.rtol, tolerance.rtol * scale,
+                     tolerance.why)
+
+
+def parity_checks(name, steps=2, on_float32=None, train_batch=8):
+    """``[(what, dtype, scratch, keras, tolerance)]`` for zoo model ``name``: float32 predictions;
+    float64 output, loss and every gradient on a batch of 2 in inference mode; ``steps`` training
+    steps on batches of ``train_batch`` (batch statistics, moving statistics updated, injected
+    dropout masks) of plain SGD with a small learning rate in float64, every weight after each
+    step. Measured on MobileNetV2: gradients 1e-14, weights 3e-13 after two steps. Why these
+    choices: Adam would turn the noise gradients above into full steps of random sign, different
+    in each engine; an untrained network with random moving statistics has training-mode
+    gradients up to 1e4, so a large step throws the weights far; and batch statistics of 2 images
+    (at the 1x1 end of a 32x32 network) make the step chaotic: two engines 1e-10 apart after one
+    step were 7e-6 apart after the second, where batches of 8 stay at 3e-13. ``on_float32(km, model)``
+    is called with the float32 pair (a test checks the round trip on it: one build fewer)."""
+    from parity_tests import tolerances as tol
+
+    checks = []
+    km = build(name, "float32")
+    model = convert(km)
+    if on_float32 is not None:
+        on_float32(km, model)
+    x, _ = _inputs(km, "float32", 2, seed=0)
+    checks.append(("predictions", "float32", {("model", "output"): model.predict(x)},
+                   {("model", "output"): np.asarray(km(x, training=False))}, tol.MODEL_FLOAT32))
+    km = build(name, "float64")
+    model = convert(km)
+    x, y = _inputs(km, "float64", 2, seed=1)
+    ours, theirs = gradients(model, km, x, y)
+    grads = sorted(k for k in theirs if k[1] == "grad")
+    if {k for k in ours if k[1] == "grad"} != set(grads):
+        raise AssertionError(f"{name}: gradients by path differ: only scratch "
+                             f"{sorted({k for k in ours if k[1] == 'grad'} - set(grads))[:5]}, only keras "
+                             f"{sorted(set(grads) - {k for k in ours if k[1] == 'grad'})[:5]}")
+    scale = max(float(np.abs(theirs[k]).max()) for k in grads)
+    checks.append(("gradients", "float64", {k: ours[k] for k in grads}, {k: theirs[k] for k in grads},
+                   model_wide(tol.MODEL_FLOAT64, scale, "gradient")))
+    outs = [k for k in theirs if k[1] != "grad"]
+    checks.append(("output and loss", "float64", {k: ours[k] for k in outs}, {k: theirs[k] for k in outs},
+                   tol.MODEL_FLOAT64))
+    batches = []
+    for step in range(steps):
+        xb, yb = _inputs(km, "float64", train_batch, seed=10 + step)
+        batches.append((xb, yb, dropout_masks(model, train_batch, seed=20 + step)))
+    for step, ours, theirs in train_steps(model, km, batches, "float64", optimizer="sgd-small"):
+        scale = max(float(np.abs(v).max()) for v in theirs.values())
+        checks.append((f"weights after step {step}", "float64", ours, theirs,
+                       model_wide(tol.TRAIN_FLOAT64, scale, "weight")))
+    return checks
