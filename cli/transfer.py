@@ -260,6 +260,8 @@ def cmd_transfer(args, argv, train_one, compare):
     options = {"base_until": args.base_until, "pooling": args.head_pooling, "hidden": args.head_hidden,
                "dropout": args.head_dropout}
     desc, info = transfer_description(source, classes, baseline=args.baseline, **options)
+    if args.fine_tune:  # phase 2's model, checked before phase 1 trains
+        desc2, info2 = transfer_description(source, classes, fine_tune=args.fine_tune, **options)
     model = initial_model(desc, info, source, dtype, seed)
     out = Path(args.out) if args.out else None
     if out is not None:
@@ -284,7 +286,6 @@ def cmd_transfer(args, argv, train_one, compare):
     rc = compare(phase1, argv, extra) if args.engine == "compare" else train_one(phase1, args.engine, argv, extra)
     if rc != 0 or not args.fine_tune:
         return rc
-    desc2, info2 = transfer_description(source, classes, fine_tune=args.fine_tune, **options)
     folder = runs.prepare_out(out / "fine_tune")
     runs.write_json(folder / TRANSFER_ARCH, desc2)
     lr = args.fine_tune_lr or (args.lr if args.lr is not None else _default_lr(args.optimizer)) / 10
