@@ -276,7 +276,8 @@ def cmd_transfer(args, argv, train_one, compare):
             "head": {"pooling": args.head_pooling, "hidden": args.head_hidden, "dropout": args.head_dropout},
             "same_run_in_both_engines": f"python train.py compare --arch {runs.rel(out / TRANSFER_ARCH)}"
                                         + ("" if args.baseline else f" --init-from {runs.rel(out / TRANSFER_INIT)}")
-                                        + (f" --digits {','.join(map(str, args.digits))}" if args.digits else "")}
+                                        + (f" --digits {','.join(map(str, args.digits))}" if args.digits else "")
+                                        + (f" --seed {seed}" if seed else "")}
     print(f"transfer from {args.source} ({source.name}): base {', '.join(info['kept_layers'])} "
           f"({'trainable, random weights: baseline' if args.baseline else 'frozen'}); head "
           f"{', '.join(info['head_layers'])} for {classes} classes", flush=True)
