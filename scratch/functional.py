@@ -22,7 +22,9 @@ import re
 
 import numpy as np
 
+from .layers import Softmax
 from .layers.base import Layer
+from .model import Trainer
 
 
 def _snake(name):
@@ -94,14 +96,17 @@ def connect(layer, x):
     return node.output
 
 
-class Model(Layer):
+class Model(Layer, Trainer):
     """A graph of layers from ``inputs`` to ``outputs`` (tensors or lists of them), as ``keras.Model``.
 
     ``seed``: when given, every layer's weights are drawn again from seeds derived from it (so the
     same seed gives the same model); otherwise they keep the values drawn when the layers were built.
+    ``preprocess`` and ``loss`` (an architecture's loss dict) are what ``Sequential`` takes; with
+    them a single-input, single-output graph trains like a ``Sequential`` (``compile``, ``fit``,
+    ``train_step``, ``evaluate``, ``predict``, ``save``: see ``scratch.model.Trainer``).
     """
 
-    def __init__(self, inputs, outputs, name="functional", seed=None, **kwargs):
+    def __init__(self, inputs, outputs, name="functional", seed=None, preprocess="scale", loss=None, **kwargs):
         dtype = (inputs[0] if isinstance(inputs, (list, tuple)) else inputs).dtype
         super().__init__(name=name, dtype=kwargs.pop("dtype", dtype.name), **kwargs)
         self.inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
@@ -128,6 +133,10 @@ class Model(Layer):
         self.output_shape = self.outputs[0].shape if not self._multi_out else [t.shape for t in self.outputs]
         self._set_input_grads(False)
         self.built = True
+        self.preprocess = preprocess
+        self.loss_spec = loss or {"class_name": "SparseCategoricalCrossentropy", "from_logits": True}
+        self.optimizer = None
+        self.loss = None
 
     # -- structure -----------------------------------------------------------------------
     def _topological_order(self):
@@ -304,8 +313,11 @@ class Model(Layer):
             for t in node.inbound:
                 last_use[id(t)] = i
         keep = {id(t) for t in self.outputs}
+        last = self.outputs[0].node
         for i, node in enumerate(self.nodes):
             args = [values[id(t)] for t in node.inbound]
+            if node is last:
+                self._last_input = args[0]  # a Softmax output layer's input: the logits (see softmax_output)
             y = node.layer.forward(args if node.as_list else args[0], training=training)
             node.cache = node.layer._cache
             values[id(node.output)] = y
@@ -317,11 +329,12 @@ class Model(Layer):
 
     __call__ = Layer.__call__
 
-    def backward(self, dy):
+    def backward(self, dy, logits=False):
         """Backpropagate ``dL/d(outputs)``; returns ``dL/d(inputs)`` (None where not needed).
 
         Gradients reaching a tensor from several nodes are summed; a layer called several times
-        ends with the sum of its calls' weight gradients."""
+        ends with the sum of its calls' weight gradients. ``logits=True``: ``dy`` is the gradient
+        w.r.t. the logits of a softmax output (as ``Sequential.backward``)."""
         dys = list(dy) if self._multi_out else [dy]
         grads = {}
         for t, g in zip(self.outputs, dys):
@@ -336,7 +349,10 @@ class Model(Layer):
             if g is None:  # this node's output reaches no output: no gradient flows through it
                 continue
             layer._cache = node.cache
-            dx = layer.backward(g)
+            if logits and node is self.outputs[0].node:  # dy is already dL/d(logits)
+                dx = g if isinstance(layer, Softmax) else layer.backward(g, pre_activation=True)
+            else:
+                dx = layer.backward(g)
             if calls[layer] > 1:  # shared weights: add this call's weight gradients to the others'
                 prev = summed.get(layer)
                 summed[layer] = {k: v.copy() if prev is None else prev[k] + v for k, v in layer.grads.items()}
@@ -349,6 +365,29 @@ class Model(Layer):
             layer.grads = total
         dxs = [grads.get(id(t)) for t in self.inputs]
         return dxs if self._multi_in else dxs[0]
+
+    # -- what training needs (scratch.model.Trainer) -------------------------------------------
+    def _output_layer(self):
+        return self.outputs[0].node.layer if len(self.outputs) == 1 and self.outputs[0].node else None
+
+    def _as_input(self, x, what):
+        """One input array of this model's input shape, as this model's dtype (floats only)."""
+        if self._multi_in or self._multi_out:
+            raise ValueError(f"Model {self.name!r}.{what}: training and prediction take one input and one output; "
+                             f"this model has {len(self.inputs)} and {len(self.outputs)} (call forward/backward)")
+        x = np.asarray(x)
+        if not np.issubdtype(x.dtype, np.floating):
+            raise ValueError(f"Model {self.name!r}.{what}: expected float inputs, received dtype {x.dtype}; "
+                             f"use scratch.preprocess() on raw uint8 images")
+        want = self.inputs[0].shape[1:]
+        if x.ndim == len(want) and x.shape == want:
+            raise ValueError(f"Model {self.name!r}.{what}: received one sample of shape {x.shape} without the batch "
+                             f"axis; pass x[None] (shape {(1,) + x.shape})")
+        if x.ndim == len(want) and want[-1] == 1 and x.shape[1:] == want[:-1]:
+            x = x[..., None]  # greyscale images without their channel axis
+        if x.shape[1:] != want:
+            raise ValueError(f"Model {self.name!r}.{what}: expected inputs of shape {(None,) + want}, received {x.shape}")
+        return x.astype(self.dtype, copy=False)
 
     # -- config ----------------------------------------------------------------------------
     def _node_indices(self):
@@ -378,6 +417,7 @@ class Model(Layer):
                     "config": layer.get_config(), "inbound_nodes": calls}
             layers.append(spec)
         return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name,
+                "preprocess": self.preprocess, "loss": dict(self.loss_spec),
                 "inputs": [{"name": t.name, "shape": list(t.shape[1:]), "dtype": t.dtype.name} for t in self.inputs],
                 "layers": layers, "outputs": [self._ref(t, index) for t in self.outputs],
                 "multiple_inputs": self._multi_in, "multiple_outputs": self._multi_out}
@@ -390,8 +430,8 @@ class Model(Layer):
             taken.add(t.name)
 
     @classmethod
-    def from_config(cls, config, dtype=None):
-        """The model ``get_config`` describes (fresh weights: copy them with ``set_weights``)."""
+    def from_config(cls, config, dtype=None, seed=None):
+        """The model ``get_config`` describes (fresh weights drawn from ``seed``: copy them with ``set_weights``)."""
         from .layers import deserialize
 
         dtype = dtype or config.get("dtype", "float32")
@@ -430,7 +470,8 @@ class Model(Layer):
         except KeyError as e:
             raise ValueError(f"Model config {config.get('name')!r}: output {e.args[0]} is not made by any layer") from None
         model = cls(inputs if config.get("multiple_inputs") else inputs[0],
-                    outputs if config.get("multiple_outputs") else outputs[0], name=config.get("name", "functional"))
+                    outputs if config.get("multiple_outputs") else outputs[0], name=config.get("name", "functional"),
+                    seed=seed, preprocess=config.get("preprocess", "scale"), loss=config.get("loss"))
         model.trainable = config.get("trainable", True)
         return model
 

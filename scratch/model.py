@@ -34,7 +34,186 @@ def _snake(name):
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
 
 
-class Sequential:
+class Trainer:
+    """What a model does with data, shared by ``Sequential`` and the graph ``Model``: predict,
+    compile, train (``train_step``, ``fit``), evaluate, save and load.
+
+    The model provides ``forward(x, training)``, ``backward(dy, logits=False)``,
+    ``named_params()``/``named_grads()``, ``_as_input(x, what)``, ``_output_layer()``, ``layers``,
+    ``output_shape``, ``seed``, ``loss_spec`` and ``dtype``.
+    """
+
+    optimizer = None
+    loss = None
+
+    @property
+    def _kind(self):
+        return type(self).__name__
+
+    # -- a softmax output and the cross-entropy (as Keras) ---------------------------------
+    @property
+    def softmax_output(self):
+        """True when the last layer ends in a softmax (``Softmax``, or ``Dense(activation="softmax")``).
+
+        Keras then computes a cross-entropy from the softmax's input (the logits) whatever the
+        loss's ``from_logits`` says, and warns when it says ``True``; this engine does the same.
+        """
+        last = self._output_layer()
+        return isinstance(last, layers_mod.Softmax) or (
+            isinstance(last, layers_mod.Dense) and last.activation.name == "softmax")
+
+    @property
+    def outputs_are_logits(self):
+        """Whether ``predict`` gives logits (else probabilities), for turning outputs into probabilities."""
+        return bool(self.loss_spec.get("from_logits", False)) and not self.softmax_output
+
+    def _loss_input(self, out, loss):
+        """``(loss, y_pred)`` to compute the loss of output ``out`` (after ``forward``) with.
+
+        With a softmax output, Keras's cross-entropy takes the softmax's logits (exact and
+        stable) and warns if ``from_logits=True``; so here (keras/src/backend/tensorflow/nn.py).
+        """
+        if not self.softmax_output or not isinstance(loss, losses_mod._Categorical):
+            return loss, out
+        if loss.from_logits:
+            sparse = isinstance(loss, losses_mod.SparseCategoricalCrossentropy)
+            fn = "sparse_categorical_crossentropy" if sparse else "categorical_crossentropy"
+            warnings.warn(f'"`{fn}` received `from_logits=True`, but the `output` argument was produced by a Softmax '
+                          f'activation and thus does not represent logits. Was this intended?', UserWarning,
+                          stacklevel=3)
+        last = self._output_layer()
+        logits = self._last_input if isinstance(last, layers_mod.Softmax) else last.pre_activation_output()
+        return type(loss).from_config({**loss.get_config(), "from_logits": True}), logits
+
+    # -- computing and training -----------------------------------------------------------
+    def predict(self, x, batch_size=128):
+        """Outputs ``(N, K)`` (logits for the registry architectures), in batches."""
+        x = self._as_input(x, "predict")
+        outs = [self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+        return np.concatenate(outs) if outs else np.zeros((0,) + self.output_shape[1:], self.dtype)
+
+    def compile(self, optimizer="adam", loss=None):
+        """Attach an optimizer (object or name) and a loss (object, name or None = the model's)."""
+        self.optimizer = optimizers_mod.get(optimizer) if isinstance(optimizer, str) else optimizer
+        if loss is None:  # the architecture's "loss": {"class_name": ..., <its config>}
+            loss = losses_mod.deserialize(self.loss_spec)
+        self.loss = losses_mod.get(loss) if isinstance(loss, (str, dict)) else loss
+        return self
+
+    def _check_training_data(self, x, y, what):
+        x = self._as_input(x, what)
+        if len(x) == 0:
+            raise ValueError(f"{self._kind}.{what}: received 0 images (shape {x.shape}); there is nothing to "
+                             f"{'train on' if what in ('fit', 'train_step') else 'evaluate'}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"{self._kind}.{what}: input images contain NaN or inf")
+        y = np.asarray(y)
+        if len(y) != len(x):
+            raise ValueError(f"{self._kind}.{what}: {len(x)} images but {len(y)} labels")
+        k = self.output_shape[-1]
+        if y.ndim == 1:
+            if not np.issubdtype(y.dtype, np.integer):
+                raise ValueError(f"{self._kind}.{what}: labels must be integers, received dtype {y.dtype}")
+            if len(y) and (y.min() < 0 or y.max() >= k):
+                raise ValueError(f"{self._kind}.{what}: labels must be in [0, {k - 1}], "
+                                 f"received values from {y.min()} to {y.max()}")
+        return x, y
+
+    def _require_compiled(self, what):
+        if self.optimizer is None or self.loss is None:
+            raise ValueError(f"{self._kind}.{what}: call compile(optimizer, loss) first")
+
+    def _step(self, x, y):
+        """One training step on one batch: forward, loss, backward, update."""
+        step = self.optimizer.iterations + 1
+        with _state_kept_if_diverged(self.layers):
+            out = _finite_output(self.forward(x, training=True), step)
+            loss_fn, pred = self._loss_input(out, self.loss)
+            loss = _finite_loss(loss_fn(y, pred), step)
+        self.backward(loss_fn.backward(), logits=pred is not out)
+        self.optimizer.step(self.named_params(), self.named_grads())
+        labels = y if y.ndim == 1 else y.argmax(axis=-1)
+        return float(loss), int((out.argmax(axis=-1) == labels).sum())
+
+    def train_step(self, x, y):
+        """One step on one batch: forward, loss, backward, update. Returns ``(loss, accuracy)``."""
+        self._require_compiled("train_step")
+        x, y = self._check_training_data(x, y, "train_step")
+        loss, correct = self._step(x, y)
+        return loss, correct / len(x)
+
+    def fit(self, x, y, epochs=1, batch_size=32, shuffle=True, seed=None, validation_data=None,
+            verbose=1, initial_epoch=0, on_batch_end=None, on_epoch_end=None):
+        """Train; returns ``history`` (``{"loss": [...], "accuracy": [...], "val_loss": ...}``).
+
+        Epoch ``e`` shuffles with ``default_rng([seed, e])``, so a run resumed at any epoch
+        sees the same batches as an uninterrupted one. ``on_batch_end(epoch, step, steps,
+        loss)`` and ``on_epoch_end(epoch, logs)`` are optional callbacks (progress bars,
+        checkpoints). A non-finite loss raises ``NonFiniteLossError`` before the update.
+        """
+        self._require_compiled("fit")
+        x, y = self._check_training_data(x, y, "fit")
+        if not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError(f"{self._kind}.fit: batch_size must be a positive int, received {batch_size!r}")
+        seed = self.seed if seed is None else seed
+        n = len(x)
+        steps = math.ceil(n / batch_size)
+        history = {"loss": [], "accuracy": []}
+        for epoch in range(initial_epoch, epochs):
+            order = (np.random.default_rng([0 if seed is None else seed, epoch]).permutation(n)
+                     if shuffle else np.arange(n))
+            start, total_loss, total_correct = time.perf_counter(), 0.0, 0
+            for s in range(steps):
+                idx = order[s * batch_size:(s + 1) * batch_size]
+                xb, yb = (x[idx], y[idx]) if shuffle else (x[s * batch_size:(s + 1) * batch_size],
+                                                           y[s * batch_size:(s + 1) * batch_size])
+                loss, correct = self._step(xb, yb)
+                total_loss += loss * len(idx)
+                total_correct += correct
+                if on_batch_end is not None:
+                    on_batch_end(epoch, s, steps, loss)
+            seconds = time.perf_counter() - start
+            logs = {"loss": total_loss / n, "accuracy": total_correct / n,
+                    "seconds": seconds, "images_per_s": n / seconds}
+            if validation_data is not None:
+                logs["val_loss"], logs["val_accuracy"] = self.evaluate(*validation_data)
+            for k, v in logs.items():
+                history.setdefault(k, []).append(v)
+            if verbose:
+                extra = "".join(f" - {k}: {logs[k]:.4f}" for k in ("val_loss", "val_accuracy") if k in logs)
+                print(f"Epoch {epoch + 1}/{epochs} - loss: {logs['loss']:.4f} - accuracy: {logs['accuracy']:.4f}"
+                      f"{extra} - {logs['images_per_s']:.0f} images/s", flush=True)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, logs)
+        return history
+
+    def evaluate(self, x, y, batch_size=256):
+        """``(loss, accuracy)`` over the whole set, the loss averaged per sample."""
+        if self.loss is None:
+            self.compile(optimizer=self.optimizer or "sgd")
+        x, y = self._check_training_data(x, y, "evaluate")
+        total_loss, correct = 0.0, 0
+        for i in range(0, len(x), batch_size):
+            out = self.forward(x[i:i + batch_size])
+            yb = y[i:i + batch_size]
+            loss_fn, pred = self._loss_input(out, self.loss)
+            total_loss += float(loss_fn(yb, pred)) * len(yb)
+            labels = yb if yb.ndim == 1 else yb.argmax(axis=-1)
+            correct += int((out.argmax(axis=-1) == labels).sum())
+        return total_loss / len(x), correct / len(x)
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def save(self, path, meta=None):
+        """Write weights, config, optimizer state and ``meta`` to a versioned ``.npz``, atomically."""
+        save_checkpoint(path, self, meta=meta)
+
+    @classmethod
+    def load(cls, path, dtype=None):
+        """Rebuild a model (and its optimizer, if saved) from ``save``'s file."""
+        return load_checkpoint(path, dtype=dtype)[0]
+
+
+class Sequential(Trainer):
     """A linear stack of layers with Keras's model API.
 
     ``Sequential(layers, input_shape=(28, 28, 1), dtype="float32", seed=0)`` builds at once
@@ -218,41 +397,6 @@ class Sequential:
             x = layer.forward(x, training=training)
         return x
 
-    # -- a softmax output and the cross-entropy (as Keras) ---------------------------------
-    @property
-    def softmax_output(self):
-        """True when the last layer ends in a softmax (``Softmax``, or ``Dense(activation="softmax")``).
-
-        Keras then computes a cross-entropy from the softmax's input (the logits) whatever the
-        loss's ``from_logits`` says, and warns when it says ``True``; this engine does the same.
-        """
-        last = self.layers[-1] if self.layers else None
-        return isinstance(last, layers_mod.Softmax) or (
-            isinstance(last, layers_mod.Dense) and last.activation.name == "softmax")
-
-    @property
-    def outputs_are_logits(self):
-        """Whether ``predict`` gives logits (else probabilities), for turning outputs into probabilities."""
-        return bool(self.loss_spec.get("from_logits", False)) and not self.softmax_output
-
-    def _loss_input(self, out, loss):
-        """``(loss, y_pred)`` to compute the loss of output ``out`` (after ``forward``) with.
-
-        With a softmax output, Keras's cross-entropy takes the softmax's logits (exact and
-        stable) and warns if ``from_logits=True``; so here (keras/src/backend/tensorflow/nn.py).
-        """
-        if not self.softmax_output or not isinstance(loss, losses_mod._Categorical):
-            return loss, out
-        if loss.from_logits:
-            sparse = isinstance(loss, losses_mod.SparseCategoricalCrossentropy)
-            fn = "sparse_categorical_crossentropy" if sparse else "categorical_crossentropy"
-            warnings.warn(f'"`{fn}` received `from_logits=True`, but the `output` argument was produced by a Softmax '
-                          f'activation and thus does not represent logits. Was this intended?', UserWarning,
-                          stacklevel=3)
-        last = self.layers[-1]
-        logits = self._last_input if isinstance(last, layers_mod.Softmax) else last.pre_activation_output()
-        return type(loss).from_config({**loss.get_config(), "from_logits": True}), logits
-
     __call__ = forward
 
     def backward(self, dy, logits=False):
@@ -291,132 +435,8 @@ class Sequential:
             calls.append((layer, options))
         return calls
 
-    def predict(self, x, batch_size=128):
-        """Outputs ``(N, K)`` (logits for the registry architectures), in batches."""
-        x = self._as_input(x, "predict")
-        outs = [self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
-        return np.concatenate(outs) if outs else np.zeros((0,) + self.output_shape[1:], self.dtype)
-
-    # -- training ------------------------------------------------------------------------
-    def compile(self, optimizer="adam", loss=None):
-        """Attach an optimizer (object or name) and a loss (object, name or None = the model's)."""
-        self.optimizer = optimizers_mod.get(optimizer) if isinstance(optimizer, str) else optimizer
-        if loss is None:  # the architecture's "loss": {"class_name": ..., <its config>}
-            loss = losses_mod.deserialize(self.loss_spec)
-        self.loss = losses_mod.get(loss) if isinstance(loss, (str, dict)) else loss
-        return self
-
-    def _check_training_data(self, x, y, what):
-        x = self._as_input(x, what)
-        if len(x) == 0:
-            raise ValueError(f"Sequential.{what}: received 0 images (shape {x.shape}); there is nothing to "
-                             f"{'train on' if what in ('fit', 'train_step') else 'evaluate'}")
-        if not np.all(np.isfinite(x)):
-            raise ValueError(f"Sequential.{what}: input images contain NaN or inf")
-        y = np.asarray(y)
-        if len(y) != len(x):
-            raise ValueError(f"Sequential.{what}: {len(x)} images but {len(y)} labels")
-        k = self.output_shape[-1]
-        if y.ndim == 1:
-            if not np.issubdtype(y.dtype, np.integer):
-                raise ValueError(f"Sequential.{what}: labels must be integers, received dtype {y.dtype}")
-            if len(y) and (y.min() < 0 or y.max() >= k):
-                raise ValueError(f"Sequential.{what}: labels must be in [0, {k - 1}], "
-                                 f"received values from {y.min()} to {y.max()}")
-        return x, y
-
-    def _require_compiled(self, what):
-        if self.optimizer is None or self.loss is None:
-            raise ValueError(f"Sequential.{what}: call compile(optimizer, loss) first")
-
-    def _step(self, x, y):
-        """One training step on one batch: forward, loss, backward, update."""
-        step = self.optimizer.iterations + 1
-        with _state_kept_if_diverged(self.layers):
-            out = _finite_output(self.forward(x, training=True), step)
-            loss_fn, pred = self._loss_input(out, self.loss)
-            loss = _finite_loss(loss_fn(y, pred), step)
-        self.backward(loss_fn.backward(), logits=pred is not out)
-        self.optimizer.step(self.named_params(), self.named_grads())
-        labels = y if y.ndim == 1 else y.argmax(axis=-1)
-        return float(loss), int((out.argmax(axis=-1) == labels).sum())
-
-    def train_step(self, x, y):
-        """One step on one batch: forward, loss, backward, update. Returns ``(loss, accuracy)``."""
-        self._require_compiled("train_step")
-        x, y = self._check_training_data(x, y, "train_step")
-        loss, correct = self._step(x, y)
-        return loss, correct / len(x)
-
-    def fit(self, x, y, epochs=1, batch_size=32, shuffle=True, seed=None, validation_data=None,
-            verbose=1, initial_epoch=0, on_batch_end=None, on_epoch_end=None):
-        """Train; returns ``history`` (``{"loss": [...], "accuracy": [...], "val_loss": ...}``).
-
-        Epoch ``e`` shuffles with ``default_rng([seed, e])``, so a run resumed at any epoch
-        sees the same batches as an uninterrupted one. ``on_batch_end(epoch, step, steps,
-        loss)`` and ``on_epoch_end(epoch, logs)`` are optional callbacks (progress bars,
-        checkpoints). A non-finite loss raises ``NonFiniteLossError`` before the update.
-        """
-        self._require_compiled("fit")
-        x, y = self._check_training_data(x, y, "fit")
-        if not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(f"Sequential.fit: batch_size must be a positive int, received {batch_size!r}")
-        seed = self.seed if seed is None else seed
-        n = len(x)
-        steps = math.ceil(n / batch_size)
-        history = {"loss": [], "accuracy": []}
-        for epoch in range(initial_epoch, epochs):
-            order = (np.random.default_rng([0 if seed is None else seed, epoch]).permutation(n)
-                     if shuffle else np.arange(n))
-            start, total_loss, total_correct = time.perf_counter(), 0.0, 0
-            for s in range(steps):
-                idx = order[s * batch_size:(s + 1) * batch_size]
-                xb, yb = (x[idx], y[idx]) if shuffle else (x[s * batch_size:(s + 1) * batch_size],
-                                                           y[s * batch_size:(s + 1) * batch_size])
-                loss, correct = self._step(xb, yb)
-                total_loss += loss * len(idx)
-                total_correct += correct
-                if on_batch_end is not None:
-                    on_batch_end(epoch, s, steps, loss)
-            seconds = time.perf_counter() - start
-            logs = {"loss": total_loss / n, "accuracy": total_correct / n,
-                    "seconds": seconds, "images_per_s": n / seconds}
-            if validation_data is not None:
-                logs["val_loss"], logs["val_accuracy"] = self.evaluate(*validation_data)
-            for k, v in logs.items():
-                history.setdefault(k, []).append(v)
-            if verbose:
-                extra = "".join(f" - {k}: {logs[k]:.4f}" for k in ("val_loss", "val_accuracy") if k in logs)
-                print(f"Epoch {epoch + 1}/{epochs} - loss: {logs['loss']:.4f} - accuracy: {logs['accuracy']:.4f}"
-                      f"{extra} - {logs['images_per_s']:.0f} images/s", flush=True)
-            if on_epoch_end is not None:
-                on_epoch_end(epoch, logs)
-        return history
-
-    def evaluate(self, x, y, batch_size=256):
-        """``(loss, accuracy)`` over the whole set, the loss averaged per sample."""
-        if self.loss is None:
-            self.compile(optimizer=self.optimizer or "sgd")
-        x, y = self._check_training_data(x, y, "evaluate")
-        total_loss, correct = 0.0, 0
-        for i in range(0, len(x), batch_size):
-            out = self.forward(x[i:i + batch_size])
-            yb = y[i:i + batch_size]
-            loss_fn, pred = self._loss_input(out, self.loss)
-            total_loss += float(loss_fn(yb, pred)) * len(yb)
-            labels = yb if yb.ndim == 1 else yb.argmax(axis=-1)
-            correct += int((out.argmax(axis=-1) == labels).sum())
-        return total_loss / len(x), correct / len(x)
-
-    # -- checkpoints ---------------------------------------------------------------------
-    def save(self, path, meta=None):
-        """Write weights, config, optimizer state and ``meta`` to a versioned ``.npz``, atomically."""
-        save_checkpoint(path, self, meta=meta)
-
-    @classmethod
-    def load(cls, path, dtype=None):
-        """Rebuild a model (and its optimizer, if saved) from ``save``'s file."""
-        return load_checkpoint(path, dtype=dtype)[0]
+    def _output_layer(self):
+        return self.layers[-1] if self.layers else None
 
 
 @contextlib.contextmanager
@@ -452,9 +472,28 @@ def build_model(arch="blog", dtype="float32", seed=None):
     return Sequential.from_config(architectures.get_architecture(arch), dtype=dtype, seed=seed)
 
 
+def leaf_layers(model):
+    """Every layer of ``model`` that computes, nested models opened (a graph's sub-models)."""
+    for layer in model.layers:
+        if hasattr(layer, "nodes"):
+            yield from leaf_layers(layer)
+        else:
+            yield layer
+
+
 def _dropout_states(model):
-    return {layer.name: layer.rng.bit_generator.state for layer in model.layers
+    return {layer.name: layer.rng.bit_generator.state for layer in leaf_layers(model)
             if isinstance(layer, layers_mod.Dropout)}
+
+
+def model_from_config(config, dtype=None, seed=None):
+    """A ``Sequential`` from an architecture description, or a graph ``Model`` from its config
+    (one with ``inputs``); checkpoints hold either."""
+    if isinstance(config, dict) and "inputs" in config and "input_shape" not in config:
+        from .functional import Model
+
+        return Model.from_config(config, dtype=dtype, seed=seed)
+    return Sequential.from_config(config, dtype=dtype, seed=seed)
 
 
 def atomic_write(path, write):
@@ -535,7 +574,7 @@ def load_checkpoint(path, dtype=None):
     except (KeyError, ValueError) as e:
         raise ValueError(f"checkpoint {path}: corrupt config or metadata ({e})") from None
     try:
-        model = Sequential.from_config(config, dtype=dtype, seed=meta.get("model_seed"))
+        model = model_from_config(config, dtype=dtype, seed=meta.get("model_seed"))
     except ValueError as e:
         raise ValueError(f"checkpoint {path}: {e}") from None
     weights = [data[k] for k in sorted(k for k in data if k.startswith("weight_"))]
@@ -559,7 +598,7 @@ def load_checkpoint(path, dtype=None):
                                      f"{arr.shape}, expected {want}")
                 slots[slot] = arr.astype(params[name].dtype, copy=False)
         model.compile(opt)
-    for layer in model.layers:
+    for layer in leaf_layers(model):
         state = meta.get("dropout_rng", {}).get(layer.name)
         if state is not None:
             layer.rng.bit_generator.state = state
