@@ -159,7 +159,8 @@ def transfer_description(source, classes, base_until=None, fine_tune=0, baseline
     layers). ``fine_tune``: unfreeze the last K base layers with weights; ``baseline``: every
     layer trainable (the same network trained from scratch)."""
     if not isinstance(source, scratch.Sequential):
-        raise ValueError(f"{what}: a {type(source).__name__} (graph) model; use transfer_model() for it")
+        raise ValueError(f"{what}: {source.name!r} is a Functional (graph) model; the command line transfers "
+                         f"Sequential models, in Python use cli.transfer.transfer_model(source, classes)")
     layers = source.layers
     cut = _cut(layers, base_until, f"{what} ({source.name})")
     base = layers[:cut]
@@ -303,3 +304,65 @@ def _default_lr(optimizer):
     from cli.engines import DEFAULT_LR
 
     return DEFAULT_LR[optimizer or "adam"]
+
+
+# -- graph models (keras.applications style) -------------------------------------------------------------
+def transfer_model(source, classes, base_until=None, fine_tune=0, pooling="avg", hidden=None, dropout=None,
+                   seed=0):
+    """``(model, info)``: transfer learning on a graph ``scratch.Model`` (a Functional ``.keras``
+    file, a ``keras.applications`` network through ``keras_ref.from_keras``), Keras's recipe.
+
+    The source is copied (its config and weights: the source itself is left as it is); the base
+    is the graph from its inputs to the output of ``base_until`` (default: the tensor that enters
+    the first ``Flatten`` or global pooling), frozen (``trainable=False``; the last ``fine_tune``
+    base layers with weights stay trainable); the head is called on that tensor: ``pooling``
+    (``"avg"``, ``"max"``, ``"flatten"``) when it is an image, an optional hidden ``Dense``
+    (relu) and ``Dropout``, and ``Dense(classes)`` logits, its weights seeded from ``seed``.
+    The result trains like any model (``compile``/``fit``) and converts with ``keras_ref.to_keras``.
+    """
+    if not isinstance(source, scratch.Model):
+        raise ValueError(f"transfer_model: expected a scratch.Model (graph), received {type(source).__name__}; "
+                         f"a Sequential source goes through transfer_description")
+    if len(source.inputs) != 1:
+        raise ValueError(f"transfer_model: source {source.name!r} has {len(source.inputs)} inputs; expected one")
+    clone = scratch.Model.from_config(source.get_config(), dtype=source.dtype.name)
+    clone.set_weights(source.get_weights())
+    names = [layer.name for layer in clone.layers]
+    if base_until is not None:
+        calls = [node for node in clone.nodes if node.layer.name == base_until]
+        if not calls:
+            raise ValueError(f"--base-until {base_until!r}: model {source.name!r} has no layer of that name; its "
+                             f"layers: {', '.join(names)}")
+        if len(calls) > 1:
+            raise ValueError(f"--base-until {base_until!r}: that layer is called {len(calls)} times in "
+                             f"{source.name!r}; its output is ambiguous")
+        tip = calls[0].output
+    else:
+        ends = [node for node in clone.nodes if type(node.layer).__name__ in POOLING_ENDS]
+        if not ends:
+            raise ValueError(f"model {source.name!r} has no Flatten or global pooling layer to end the base at; name "
+                             f"the last layer of the base with --base-until (its layers: {', '.join(names)})")
+        tip = ends[0].inbound[0]
+    base = scratch.Model(clone.inputs[0], tip, name=f"{source.name}_base")
+    base_layers = [layer for layer in base.layers]
+    weighted = _weighted(base_layers)
+    if fine_tune > len(weighted):
+        raise ValueError(f"--fine-tune {fine_tune}: the base has only {len(weighted)} layer(s) with weights")
+    unfrozen = weighted[len(weighted) - fine_tune:] if fine_tune else []
+    for layer in base_layers:
+        layer.trainable = any(layer is u for u in unfrozen)
+    x, k = tip, 0
+    for spec in head_specs(tip.shape, classes, pooling, hidden, dropout, taken=set(names)):
+        layer = scratch.layers.deserialize(spec, dtype=source.dtype.name)
+        layer.seed = int(seed) * 1000 + k
+        k += 1
+        x = layer(x)
+    model = scratch.Model(clone.inputs[0], x, name=f"transfer-{source.name}", preprocess=source.preprocess,
+                          loss={"class_name": "SparseCategoricalCrossentropy", "from_logits": True})
+    head = [layer for layer in model.layers if all(layer is not b for b in base_layers)]
+    info = {"source_model": source.name, "kept_layers": [la.name for la in base_layers],
+            "dropped_layers": [n for n in names if n not in {la.name for la in base_layers}],
+            "frozen_layers": [la.name for la in base_layers if not la.trainable],
+            "trainable_layers": [la.name for la in model.layers if la.trainable],
+            "head_layers": [la.name for la in head], "classes": classes, "fine_tune": fine_tune, "baseline": False}
+    return model, info

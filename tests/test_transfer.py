@@ -157,3 +157,47 @@ def test_transfer_mistakes_give_one_clear_line(case, source, tmp_path, capsys):
     rc, _, err = run(argv, capsys)
     assert rc == 2
     assert err.count("\n") == 1 and words.replace("{tmp}", str(tmp_path)) in err, err
+
+
+# -- a graph (keras.applications style) base ---------------------------------------------------------------------
+def residual_net(seed=0):
+    """Input -> Conv/BN/ReLU -> a residual Add -> GlobalAveragePooling2D -> Dense 10: the shape of an
+    applications network, small."""
+    inp = scratch.Input((10, 10, 3), dtype="float64")
+    x = scratch.Conv2D(4, 3, padding="same", name="stem_conv", dtype="float64")(inp)
+    x = scratch.BatchNormalization(name="stem_bn", dtype="float64")(x)
+    x = scratch.ReLU(name="stem_relu", dtype="float64")(x)
+    y = scratch.Conv2D(4, 3, padding="same", activation="relu", name="block_conv", dtype="float64")(x)
+    x = scratch.Add(name="block_add", dtype="float64")([x, y])
+    x = scratch.GlobalAveragePooling2D(name="avg_pool", dtype="float64")(x)
+    out = scratch.Dense(10, name="predictions", dtype="float64")(x)
+    model = scratch.Model(inp, out, name="tiny_resnet", seed=seed)
+    rng = np.random.default_rng(seed)
+    bn = model.get_layer("stem_bn")
+    bn.set_weights([w + rng.uniform(0.1, 0.5, w.shape) for w in bn.get_weights()])  # non-trivial statistics
+    return model
+
+
+def test_graph_transfer_freezes_the_base_and_trains_the_head_with_fit():
+    src = residual_net()
+    before = [w.copy() for w in src.get_weights()]
+    model, info = transfer.transfer_model(src, 3, seed=1)
+    assert info["kept_layers"] == ["stem_conv", "stem_bn", "stem_relu", "block_conv", "block_add"]
+    assert info["frozen_layers"] == info["kept_layers"] and info["dropped_layers"] == ["avg_pool", "predictions"]
+    assert [type(la).__name__ for la in model.layers[-2:]] == ["GlobalAveragePooling2D", "Dense"]
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(24, 10, 10, 3)), rng.integers(0, 3, 24)
+    model.compile(scratch.Adam(0.01))
+    head0 = model.layers[-1].get_weights()[0].copy()
+    model.fit(x, y, epochs=2, batch_size=8, seed=0, verbose=0)
+    for name in info["kept_layers"]:  # kernels, biases and the BN moving statistics (inference mode)
+        assert all(np.array_equal(a, b) for a, b in zip(model.get_layer(name).get_weights(),
+                                                        src.get_layer(name).get_weights()))
+    assert all(np.array_equal(a, b) for a, b in zip(src.get_weights(), before))  # the source is untouched
+    assert not np.array_equal(model.layers[-1].get_weights()[0], head0)
+    tuned, info = transfer.transfer_model(src, 3, fine_tune=1, base_until="block_add", pooling="max", seed=1)
+    assert info["frozen_layers"] == ["stem_conv", "stem_bn", "stem_relu", "block_add"]
+    with pytest.raises(ValueError, match="--base-until 'nope': model 'tiny_resnet' has no layer of that name"):
+        transfer.transfer_model(src, 3, base_until="nope")
+    with pytest.raises(ValueError, match="--fine-tune 4: the base has only 3 layer"):
+        transfer.transfer_model(src, 3, fine_tune=4)
