@@ -77,3 +77,61 @@ def test_transfer_compare_is_in_parity_and_equals_the_recorded_compare_command(s
     m2 = json.loads((tmp_path / "again" / "metrics.json").read_text())
     assert m2["histories"]["scratch"]["loss"] == h["scratch"]["loss"]
     assert m2["max_weight_difference"] == m["max_weight_difference"]
+
+
+def keras_residual_net():
+    """A Keras Functional network shaped like the ``keras.applications`` ones (stem Conv/BN/ReLU, a
+    residual block, global pooling, a top), small, float64, BN statistics made non-trivial."""
+    import keras
+
+    from parity_tests import zoo
+
+    with engines.keras_floatx("float64"):
+        keras.utils.set_random_seed(5)
+        inp = keras.Input((10, 10, 3))
+        x = keras.layers.Conv2D(4, 3, padding="same", name="stem_conv")(inp)
+        x = keras.layers.BatchNormalization(name="stem_bn")(x)
+        x = keras.layers.ReLU(name="stem_relu")(x)
+        y = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="block_conv")(x)
+        x = keras.layers.Add(name="block_add")([x, y])
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        km = keras.Model(inp, keras.layers.Dense(10, activation="softmax", name="predictions")(x))
+    zoo.randomize_statistics(km, 5)
+    return km
+
+
+@pytest.mark.parametrize("fine_tune", [0, 1])
+def test_graph_transfer_trains_in_parity_with_keras(fine_tune):
+    """A Functional Keras source (``from_keras`` gives a ``scratch.Model``), cut before its global
+    pooling, a new head; the transfer model moved to Keras; three Adam steps in both, float64."""
+    import keras
+
+    from cli import transfer
+
+    km = keras_residual_net()
+    source = keras_ref.from_keras(km)
+    model, info = transfer.transfer_model(source, 3, fine_tune=fine_tune, hidden=6, seed=2)
+    base = ["stem_conv", "stem_bn", "stem_relu", "block_conv", "block_add"]
+    assert info["frozen_layers"] == [n for n in base if not (fine_tune and n == "block_conv")]
+    twin = keras_ref.to_keras(model)
+    assert [la.trainable for la in twin.layers if la.weights] == [la.trainable for la in model.layers
+                                                                   if la.get_weights()]
+    model.compile(engines.scratch_optimizer("adam"))
+    with engines.keras_floatx("float64"):
+        twin.compile(optimizer=engines.keras_optimizer("adam", "float64"),
+                     loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        x, y = rng.normal(size=(6, 10, 10, 3)), rng.integers(0, 3, 6)
+        model.train_step(x, y)
+        twin.train_on_batch(x, y)
+    ours, theirs = model.get_weights(), [np.asarray(w) for w in twin.get_weights()]
+    assert len(ours) == len(theirs)
+    scale = max(float(np.max(np.abs(w))) for w in theirs)
+    assert max(float(np.max(np.abs(a - b))) for a, b in zip(ours, theirs)) <= tolerances.TRAIN_FLOAT64.rtol * scale
+    kept = {la.name: la for la in source.layers}
+    for layer in model.layers:  # frozen layers, moving statistics included, are the source's, bit for bit
+        if layer.name in info["frozen_layers"]:
+            assert all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), kept[layer.name].get_weights()))
+    tuned = model.get_layer("block_conv").get_weights()[0]
+    assert np.array_equal(tuned, kept["block_conv"].get_weights()[0]) == (fine_tune == 0)
