@@ -249,6 +249,8 @@ def _train(args, engine_name, argv, wall_start, hold, extra=None):
         saved = runs.read_run(out)
         opts = resume_options(args, saved, engine_name)
         desc = saved["architecture"]
+        if extra is None and "transfer" in saved:  # a transfer run keeps its record
+            extra = {"transfer": saved["transfer"]}
     else:
         saved = None
         opts = resolve_options(args)

@@ -201,3 +201,19 @@ def test_graph_transfer_freezes_the_base_and_trains_the_head_with_fit():
         transfer.transfer_model(src, 3, base_until="nope")
     with pytest.raises(ValueError, match="--fine-tune 4: the base has only 3 layer"):
         transfer.transfer_model(src, 3, fine_tune=4)
+
+
+def test_a_transfer_run_resumes_as_itself_and_evaluates_on_its_digits(source, tmp_path, capsys):
+    out = tmp_path / "xfer"
+    rc, _, err = run(["transfer", "--source", str(source), "--digits", "5-9", "--out", str(out), "--no-convert",
+                      *SMALL], capsys)
+    assert rc == 0, err
+    rc, _, err = run(["scratch", "--resume", str(out), "--epochs", "2", "--no-convert"], capsys)
+    assert rc == 0, err
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["epochs_completed"] == 2 and m["transfer"]["frozen_layers"][0] == "conv2d"
+    final, src = weights(out / "model.npz"), weights(source)
+    assert all(np.array_equal(a, b) for a, b in zip(final.layers[2].get_weights(), src.layers[2].get_weights()))
+    rc, stdout, err = run(["eval", str(out / "model.npz"), "--digits", "5-9", "--limit", "100"], capsys)
+    assert rc == 0, err
+    assert f"test accuracy {m['test_accuracy']:.4f}" in stdout
