@@ -26,6 +26,7 @@ renumbers their labels 0, 1, ... in the order given (sorted), for every training
 """
 
 import copy
+import json
 import sys
 from pathlib import Path
 
@@ -99,7 +100,22 @@ def load_source(path, arch=None, dtype="float32"):
     path = str(path)
     if not Path(path).is_file():
         raise ValueError(f"--source {path}: file not found")
+    if path.endswith(".keras") and _keras_class(path) not in (None, "Sequential"):
+        raise ValueError(f"--source {path}: a Functional (graph) Keras model; the command line transfers Sequential "
+                         f"models; from Python: cli.transfer.transfer_model(keras_ref.from_keras("
+                         f"keras.models.load_model(FILE)), classes)")
     return load_scratch_model(path, arch=arch, dtype=dtype, what="--source")
+
+
+def _keras_class(path):
+    """The class name of the model in a ``.keras`` file (its ``config.json``), None if unreadable."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return json.loads(z.read("config.json")).get("class_name")
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None  # load_scratch_model says what is wrong with the file
 
 
 def _cut(layers, base_until, what):

@@ -135,3 +135,17 @@ def test_graph_transfer_trains_in_parity_with_keras(fine_tune):
             assert all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), kept[layer.name].get_weights()))
     tuned = model.get_layer("block_conv").get_weights()[0]
     assert np.array_equal(tuned, kept["block_conv"].get_weights()[0]) == (fine_tune == 0)
+
+
+def test_a_functional_keras_file_transfers_from_python_and_the_command_line_says_so(tmp_path, capsys):
+    import keras
+
+    from cli import transfer
+
+    path = tmp_path / "residual.keras"
+    keras_residual_net().save(path)
+    source = keras_ref.from_keras(keras.models.load_model(path, compile=False))
+    model, info = transfer.transfer_model(source, 4)
+    assert model.output_shape == (None, 4) and info["dropped_layers"] == ["avg_pool", "predictions"]
+    rc, _, err = run(["transfer", "--source", str(path), "--out", str(tmp_path / "out"), *SMALL], capsys)
+    assert rc == 2 and "a Functional (graph) Keras model; the command line transfers Sequential models" in err
