@@ -6,6 +6,8 @@
     python train.py scratch --resume runs/<folder>          continue an interrupted run
     python train.py eval WEIGHTS [--engine scratch|keras]   test accuracy of saved weights
     python train.py compare [--arch blog] [--epochs 3]      both engines side by side
+    python train.py transfer --source runs/<folder>/model.npz --digits 5-9   reuse a trained base for a new task
+    python train.py scratch --digits 0-4                    train and test on some digits only (labels 0..4)
     python train.py predict --weights FILE IMAGE...         classify your own digits
     python train.py convert SRC DST [--arch blog]           weights from one engine's format to the other's
 
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cli import runs
+from cli import runs, transfer
 from cli.engines import (DEFAULT_LR, OPTIMIZER_OPTIONS, OPTIMIZERS, KerasEngine, ScratchEngine, import_keras,
                          load_scratch_model,
                          with_label_smoothing)
@@ -32,7 +34,7 @@ from cli.engines import (DEFAULT_LR, OPTIMIZER_OPTIONS, OPTIMIZERS, KerasEngine,
 DEFAULTS = {"arch": "blog", "epochs": 3, "batch_size": 32, "optimizer": "adam", "lr": None, "seed": 0,
             "limit": None, "test_limit": None, "dtype": "float32", "data": None, "init_from": None, "threads": 1,
             "weight_decay": None, "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
-            "label_smoothing": None}
+            "label_smoothing": None, "digits": None}
 RESUMABLE_CHANGES = ("epochs", "data", "threads")  # what --resume lets you change; the rest is the run's
 N_TRAIN = 60000
 N_TEST = 10000
@@ -84,7 +86,8 @@ def optimizer_options(opts):
 
 def build_parser():
     p = ArgumentParser(prog="train.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True, metavar="{scratch,keras,eval,compare,predict,convert}")
+    sub = p.add_subparsers(dest="command", required=True,
+                           metavar="{scratch,keras,eval,compare,transfer,predict,convert}")
 
     model_opts = ArgumentParser(add_help=False)
     model_opts.add_argument("--arch", help="registry name (blog, lenet) or a JSON architecture file (default blog)")
@@ -114,6 +117,7 @@ def build_parser():
                             help="BLAS threads for NumPy (default 1: these small matrices gain little from more, "
                                  "and a thread pool on busy cores was measured 5-8x slower)")
     model_opts.add_argument("--no-plots", action="store_true", help="skip the pictures")
+    transfer.add_digits_option(model_opts)
 
     for engine, text in (("scratch", "train with the NumPy engine"), ("keras", "train the Keras 3 twin")):
         s = sub.add_parser(engine, parents=[model_opts], help=text, description=text)
@@ -130,6 +134,8 @@ def build_parser():
     c.add_argument("--deterministic", action="store_true",
                    help="accepted for symmetry with 'keras': compare always runs TensorFlow deterministically")
 
+    transfer.add_parser(sub, model_opts, positive_int, learning_rate, fraction)
+
     e = sub.add_parser("eval", help="test loss and accuracy of saved weights")
     e.add_argument("weights", metavar="WEIGHTS", help=".npz, .weights.h5 (needs --arch) or .keras")
     e.add_argument("--engine", choices=("scratch", "keras"), default="scratch")
@@ -137,6 +143,7 @@ def build_parser():
     e.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     e.add_argument("--data", help="MNIST .npz")
     e.add_argument("--limit", type=positive_int, help="evaluate on the first N test images only")
+    transfer.add_digits_option(e)
 
     pr = sub.add_parser("predict", help="classify your own images of digits")
     pr.add_argument("images", metavar="IMAGE", nargs="+", help="PNG or JPEG, any size, dark or light background")
@@ -190,6 +197,8 @@ def data_record(path):
 
 def load_data(opts, preprocess):
     (x_train, y_train), (x_test, y_test) = scratch.load_mnist(opts["data"])
+    x_train, y_train = transfer.select_digits(x_train, y_train, opts.get("digits"))  # then --limit of those
+    x_test, y_test = transfer.select_digits(x_test, y_test, opts.get("digits"))
     if opts.get("limit"):
         x_train, y_train = x_train[:opts["limit"]], y_train[:opts["limit"]]
     if opts.get("test_limit"):
@@ -206,11 +215,12 @@ def init_weights(opts, desc):
 
 
 # -- training ------------------------------------------------------------------------------------
-def cmd_train(args, engine_name, argv):
+def cmd_train(args, engine_name, argv, extra=None):
+    """One engine's run; ``extra``: more entries for ``metrics.json`` (``transfer`` writes what it transferred)."""
     wall_start = time.perf_counter()
     held = []  # the folder's lock, released however the run ends
     try:
-        return _train(args, engine_name, argv, wall_start, held.append)
+        return _train(args, engine_name, argv, wall_start, held.append, extra)
     finally:
         for lock in held:
             lock.release()
@@ -238,7 +248,7 @@ def _resume_engine(args, engine_name, out, saved, opts, desc, deterministic=Fals
                                        options=optimizer_options(opts), deterministic=deterministic)
 
 
-def _train(args, engine_name, argv, wall_start, hold):
+def _train(args, engine_name, argv, wall_start, hold, extra=None):
     if args.resume:
         if args.out is not None and Path(args.out).resolve() != Path(args.resume).resolve():
             raise ValueError(f"--out {args.out} and --resume {args.resume}: a resumed run continues in its own "
@@ -250,6 +260,8 @@ def _train(args, engine_name, argv, wall_start, hold):
         saved = runs.read_run(out)
         opts = resume_options(args, saved, engine_name)
         desc = saved["architecture"]
+        if extra is None and "transfer" in saved:  # a transfer run keeps its record
+            extra = {"transfer": saved["transfer"]}
     else:
         saved = None
         opts = resolve_options(args)
@@ -258,6 +270,7 @@ def _train(args, engine_name, argv, wall_start, hold):
         out = Path(args.out) if args.out else None
         if out is not None:
             runs.refuse_existing_run(out, engine_name)
+    transfer.check_classes(desc, opts.get("digits"))
     data_file = scratch.data.locate_mnist(opts["data"])[1]
     x, y, x_test, y_test, x_test_raw = load_data(opts, desc["preprocess"])
     # Keras: TensorFlow as it ships unless --deterministic; a resumed deterministic run stays deterministic
@@ -284,7 +297,7 @@ def _train(args, engine_name, argv, wall_start, hold):
     record = {"engine": engine_name, "run_id": run_id, "command": runs.command_line(argv), "arch": desc["name"],
               "architecture": desc, "options": opts, "data": data_record(data_file), "seed": opts["seed"],
               "versions": runs.versions(engine_name), "train_images": len(x), "test_images": len(x_test),
-              "status": "running"}
+              "status": "running", **(extra or {})}
     if engine_name == "keras":
         record.update(deterministic=deterministic, tensorflow=engine.settings)
     print(f"{engine_name} engine - {desc['name']} ({engine.scratch_model().count_params():,} parameters) - "
@@ -375,13 +388,14 @@ def finish_run(args, engine, out, record, history, x_test, x_test_raw, y_test, d
 
 
 # -- compare -------------------------------------------------------------------------------------
-def cmd_compare(args, argv):
+def cmd_compare(args, argv, extra=None):
     wall_start = time.perf_counter()
     opts = resolve_options(args)
     desc = with_label_smoothing(architecture(opts, deterministic=True), opts["label_smoothing"])
     out = Path(args.out) if args.out else None
     if out is not None:
         runs.refuse_existing_run(out, "compare")
+    transfer.check_classes(desc, opts.get("digits"))
     x, y, x_test, y_test, _ = load_data(opts, desc["preprocess"])
     init = init_weights(opts, desc)
     engines = [cls.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init,
@@ -394,14 +408,14 @@ def cmd_compare(args, argv):
         lock.clean_temporaries()
         previous = runs.terminate_as_interrupt()
         try:
-            return _compare(args, argv, opts, desc, engines, out, x, y, x_test, y_test, wall_start)
+            return _compare(args, argv, opts, desc, engines, out, x, y, x_test, y_test, wall_start, extra)
         finally:
             runs.signal.signal(runs.signal.SIGTERM, previous)
     finally:
         lock.release()
 
 
-def _compare(args, argv, opts, desc, engines, out, x, y, x_test, y_test, wall_start):
+def _compare(args, argv, opts, desc, engines, out, x, y, x_test, y_test, wall_start, extra=None):
 
     def max_diff():
         return max(float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
@@ -443,7 +457,7 @@ def _compare(args, argv, opts, desc, engines, out, x, y, x_test, y_test, wall_st
               "versions": runs.versions("keras"), "train_images": len(x),
               "test_images": len(x_test), "deterministic": True, "tensorflow": engines[1].settings,
               "histories": histories, "max_weight_difference": diffs,
-              "wall_time_s": time.perf_counter() - wall_start, "status": "complete"}
+              "wall_time_s": time.perf_counter() - wall_start, "status": "complete", **(extra or {})}
     runs.write_json(out / runs.METRICS, record)
     for name, h in histories.items():
         runs.write_history_csv(out / f"history_{name}.csv", h)
@@ -473,6 +487,7 @@ def cmd_eval(args):
         raise ValueError(f"--limit {args.limit}: MNIST has {N_TEST} test images")
     engine, model = load_for_engine(args.weights, args.arch, args.dtype, args.engine)
     (_, _), (x_test, y_test) = scratch.load_mnist(args.data)
+    x_test, y_test = transfer.select_digits(x_test, y_test, args.digits)
     if args.limit:
         x_test, y_test = x_test[:args.limit], y_test[:args.limit]
     x = scratch.preprocess(x_test, model.preprocess, args.dtype)
@@ -539,7 +554,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     warnings.showwarning = show_warning
     try:
-        if args.command in ("scratch", "keras", "compare"):
+        if args.command in ("scratch", "keras", "compare", "transfer"):
             from threadpoolctl import threadpool_limits
 
             threadpool_limits(limits=args.threads or DEFAULTS["threads"], user_api="blas")
@@ -547,6 +562,8 @@ def main(argv=None):
             return cmd_train(args, args.command, argv)
         if args.command == "compare":
             return cmd_compare(args, argv)
+        if args.command == "transfer":
+            return transfer.cmd_transfer(args, argv, cmd_train, cmd_compare)
         if args.command == "eval":
             return cmd_eval(args)
         if args.command == "predict":

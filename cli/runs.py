@@ -36,7 +36,8 @@ HISTORY = "history.csv"
 LOCK = ".lock"
 TEMPORARY_PREFIX = ".tmp-"  # scratch.model.atomic_write's and keras_ref.files's temporary files
 # options a run keeps for life (what the checkpoint must agree with); --epochs, --data, --threads may change
-RUN_OPTIONS = ("arch", "batch_size", "optimizer", "lr", "seed", "limit", "test_limit", "dtype", "init_from")
+RUN_OPTIONS = ("arch", "batch_size", "optimizer", "lr", "seed", "limit", "test_limit", "dtype", "init_from",
+               "digits")
 HISTORY_KEYS = ("loss", "accuracy", "test_loss", "test_accuracy", "seconds", "images_per_s")
 
 

@@ -1,0 +1,384 @@
+"""Transfer learning on the command line, and MNIST digit subsets.
+
+``train.py transfer --source FILE`` takes a trained model (a scratch ``.npz``, a ``.keras``
+file, or a ``.weights.h5`` with ``--arch``), keeps its layers up to ``--base-until NAME``
+(default: the last layer before the first ``Flatten`` or global pooling), puts a new head on
+top (``Flatten`` when the base ends in images, optional hidden ``Dense``/``Dropout``, then a
+``Dense`` with one unit per class of the new task), freezes the base (``trainable=False``; a
+frozen ``BatchNormalization`` runs in inference mode, as in Keras) and trains.
+
+The transfer model is an ordinary architecture description (JSON, the frozen layers marked
+``"trainable": false``) plus its initial weights (the source's for the base, seeded fresh ones
+for the head). ``transfer`` writes both into the run folder (``transfer_arch.json``,
+``transfer_init.npz``) and then runs the ordinary ``scratch``, ``keras`` or ``compare``
+training on them, so the same run in the other engine, or both side by side, is::
+
+    python train.py compare --arch RUN/transfer_arch.json --init-from RUN/transfer_init.npz --digits 5-9
+
+``--fine-tune K`` is Keras's two-phase recipe: phase 1 trains the head with the whole base
+frozen (``--epochs``, ``--lr``); phase 2 unfreezes the last K layers of the base that hold
+weights and trains head and unfrozen layers together, with a new optimizer at one lower
+learning rate for all of them (``--fine-tune-lr``, default ``--lr`` / 10) for
+``--fine-tune-epochs`` (default ``--epochs``), in the sub-folder ``fine_tune/``.
+
+``--digits 0-4`` (or ``5,6,7``) keeps the images of those digits, train and test alike, and
+renumbers their labels 0, 1, ... in the order given (sorted), for every training command.
+"""
+
+import copy
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import scratch
+
+POOLING_ENDS = ("Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D")
+TRANSFER_ARCH = "transfer_arch.json"
+TRANSFER_INIT = "transfer_init.npz"
+TRANSFER_RECORD = "transfer.json"
+
+
+# -- digit subsets ---------------------------------------------------------------------------------
+def parse_digits(text):
+    """``"0-4"`` -> ``[0, 1, 2, 3, 4]``; ``"5,7,9"``, ``"0-2,8"`` too. An argparse ``type``."""
+    import argparse
+
+    digits = []
+    try:
+        for part in str(text).split(","):
+            part = part.strip()
+            if "-" in part:
+                lo, hi = (int(p) for p in part.split("-", 1))
+                if lo > hi:
+                    raise ValueError
+                digits.extend(range(lo, hi + 1))
+            else:
+                digits.append(int(part))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be digits like 0-4 or 5,7,9, received {text!r}") from None
+    if not all(0 <= d <= 9 for d in digits) or len(set(digits)) != len(digits) or len(digits) < 2:
+        raise argparse.ArgumentTypeError(f"must be at least two different digits 0-9 (like 0-4 or 5,7,9), "
+                                         f"received {text!r}")
+    return sorted(digits)
+
+
+def add_digits_option(parser):
+    parser.add_argument("--digits", type=parse_digits,
+                        help="train and test on these digits only (e.g. 0-4, 5-9 or 1,7), their labels "
+                             "renumbered 0, 1, ... (default all ten)")
+
+
+def select_digits(x, y, digits):
+    """The images of ``digits`` (in their order in ``x``), labels renumbered ``digits[i] -> i``."""
+    if not digits:
+        return x, y
+    keep = np.isin(y, digits)
+    remap = np.full(10, -1, dtype=np.int64)
+    remap[list(digits)] = np.arange(len(digits))
+    return x[keep], remap[y[keep]]
+
+
+def check_classes(desc, digits, what="--arch"):
+    """The architecture's output must have a unit for every class of the task."""
+    if not digits:
+        return
+    last = desc["layers"][-1]
+    units = last.get("config", {}).get("units") if last.get("class_name") == "Dense" else None
+    if units is not None and units < len(digits):
+        raise ValueError(f"--digits {','.join(map(str, digits))}: {len(digits)} classes, but the output layer of "
+                         f"{what} {desc.get('name')!r} has {units} units")
+
+
+# -- the transfer model --------------------------------------------------------------------------------
+def load_source(path, arch=None, dtype="float32"):
+    """The trained model to transfer from, as a scratch model (``Sequential``, or ``Model`` for a
+    Functional ``.keras`` file), from either engine's file."""
+    from cli.engines import load_scratch_model
+
+    path = str(path)
+    if not Path(path).is_file():
+        raise ValueError(f"--source {path}: file not found")
+    if path.endswith(".keras") and _keras_class(path) not in (None, "Sequential"):
+        raise ValueError(f"--source {path}: a Functional (graph) Keras model; the command line transfers Sequential "
+                         f"models; from Python: cli.transfer.transfer_model(keras_ref.from_keras("
+                         f"keras.models.load_model(FILE)), classes)")
+    return load_scratch_model(path, arch=arch, dtype=dtype, what="--source")
+
+
+def _keras_class(path):
+    """The class name of the model in a ``.keras`` file (its ``config.json``), None if unreadable."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return json.loads(z.read("config.json")).get("class_name")
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None  # load_scratch_model says what is wrong with the file
+
+
+def _cut(layers, base_until, what):
+    """How many of ``layers`` the base keeps."""
+    names = [layer.name for layer in layers]
+    if base_until is not None:
+        if base_until not in names:
+            raise ValueError(f"--base-until {base_until!r}: {what} has no layer of that name; its layers: "
+                             f"{', '.join(names)}")
+        return names.index(base_until) + 1
+    ends = [i for i, layer in enumerate(layers) if type(layer).__name__ in POOLING_ENDS]
+    if not ends or ends[0] == 0:
+        raise ValueError(f"{what} has no layer before a Flatten or global pooling layer to end the base at; name the "
+                         f"last layer of the base with --base-until (its layers: {', '.join(names)})")
+    return ends[0]
+
+
+def _weighted(layers):
+    """The layers with trainable weights (what ``--fine-tune K`` counts)."""
+    return [layer for layer in layers if layer.params]
+
+
+def _unique(name, taken):
+    candidate, k = name, 0
+    while candidate in taken:
+        k += 1
+        candidate = f"{name}_{k}"
+    taken.add(candidate)
+    return candidate
+
+
+def head_specs(base_shape, classes, pooling="flatten", hidden=None, dropout=None, taken=()):
+    """The new head's layer specs: pooling or ``Flatten`` (for an image-shaped base output),
+    an optional hidden ``Dense`` (relu), an optional ``Dropout``, then ``Dense(classes)`` logits."""
+    taken = set(taken)
+    specs = []
+    if len(base_shape) == 4:
+        cls = {"flatten": "Flatten", "avg": "GlobalAveragePooling2D", "max": "GlobalMaxPooling2D"}[pooling]
+        specs.append({"class_name": cls, "config": {"name": _unique("head_" + ("flatten" if pooling == "flatten"
+                                                                                  else "pooling"), taken)}})
+    elif len(base_shape) != 2:
+        raise ValueError(f"--base-until: the base's output has shape {base_shape}; the head takes images "
+                         f"(N, H, W, C) or vectors (N, D)")
+    if hidden:
+        specs.append({"class_name": "Dense", "config": {"name": _unique("head_hidden", taken), "units": hidden,
+                                                        "activation": "relu"}})
+    if dropout:
+        specs.append({"class_name": "Dropout", "config": {"name": _unique("head_dropout", taken), "rate": dropout}})
+    specs.append({"class_name": "Dense", "config": {"name": _unique("head_output", taken), "units": classes}})
+    return specs
+
+
+def transfer_description(source, classes, base_until=None, fine_tune=0, baseline=False, pooling="flatten",
+                         hidden=None, dropout=None, what="--source"):
+    """``(desc, info)``: the transfer architecture (a Sequential description, the frozen base
+    layers ``"trainable": false``) and what the run records of it (kept, frozen, trainable
+    layers). ``fine_tune``: unfreeze the last K base layers with weights; ``baseline``: every
+    layer trainable (the same network trained from scratch)."""
+    if not isinstance(source, scratch.Sequential):
+        raise ValueError(f"{what}: {source.name!r} is a Functional (graph) model; the command line transfers "
+                         f"Sequential models, in Python use cli.transfer.transfer_model(source, classes)")
+    layers = source.layers
+    cut = _cut(layers, base_until, f"{what} ({source.name})")
+    base = layers[:cut]
+    weighted = _weighted(base)
+    if fine_tune > len(weighted):
+        raise ValueError(f"--fine-tune {fine_tune}: the base has only {len(weighted)} layer(s) with weights "
+                         f"({', '.join(la.name for la in weighted) or 'none'})")
+    unfrozen = {la.name for la in weighted[len(weighted) - fine_tune:]} if fine_tune else set()
+    specs = []
+    for layer in base:
+        spec = copy.deepcopy(scratch.layers.serialize(layer))
+        spec["config"].pop("dtype", None)
+        spec["config"]["trainable"] = bool(baseline or layer.name in unfrozen)
+        specs.append(spec)
+    head = head_specs(base[-1].output_shape, classes, pooling, hidden, dropout, taken={la.name for la in base})
+    desc = {"name": f"transfer-{source.name}", "input_shape": list(source.input_shape[1:]),
+            "preprocess": source.preprocess,
+            "loss": {"class_name": "SparseCategoricalCrossentropy", "from_logits": True}, "layers": specs + head}
+    info = {"source_model": source.name, "kept_layers": [la.name for la in base],
+            "dropped_layers": [la.name for la in layers[cut:]],
+            "frozen_layers": [s["config"]["name"] for s in specs if not s["config"]["trainable"]],
+            "trainable_layers": [s["config"]["name"] for s in specs + head
+                                 if s["config"].get("trainable", True)],
+            "head_layers": [s["config"]["name"] for s in head], "classes": classes,
+            "fine_tune": fine_tune, "baseline": baseline}
+    return desc, info
+
+
+def initial_model(desc, info, source, dtype, seed):
+    """The transfer model, built from ``desc`` with seeded weights, its base then given the
+    source's weights (unless a baseline: random weights throughout)."""
+    model = scratch.build_model(desc, dtype=dtype, seed=seed)
+    if not info["baseline"]:
+        for layer, src in zip(model.layers, source.layers[:len(info["kept_layers"])]):
+            layer.set_weights([np.asarray(w, dtype=model.dtype) for w in src.get_weights()])
+    return model
+
+
+# -- the command -----------------------------------------------------------------------------------------
+ENGINES = ("scratch", "keras", "compare")
+
+
+def add_parser(sub, model_opts, positive_int, learning_rate, fraction):
+    t = sub.add_parser("transfer", parents=[model_opts], help="transfer a trained model's base to a new task",
+                       description=__doc__, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    t.add_argument("--source", required=True, metavar="FILE",
+                   help="the trained model: .npz (either engine's run), .keras, or .weights.h5 with --arch")
+    t.add_argument("--engine", choices=ENGINES, default="scratch",
+                   help="train with scratch, keras, or both side by side (compare) (default scratch)")
+    t.add_argument("--base-until", metavar="LAYER",
+                   help="the last layer of the source kept in the base (default: the one before the first Flatten "
+                        "or global pooling)")
+    t.add_argument("--head-pooling", choices=("flatten", "avg", "max"), default="flatten",
+                   help="how the head turns the base's feature maps into a vector (default flatten)")
+    t.add_argument("--head-hidden", type=positive_int, metavar="UNITS",
+                   help="a hidden Dense layer (relu) in the head (default none)")
+    t.add_argument("--head-dropout", type=fraction, metavar="RATE", help="Dropout before the output (default none)")
+    t.add_argument("--fine-tune", type=positive_int, metavar="K",
+                   help="after training the head (phase 1), unfreeze the last K base layers with weights and train "
+                        "again (phase 2, in RUN/fine_tune)")
+    t.add_argument("--fine-tune-lr", type=learning_rate,
+                   help="phase 2's learning rate, for every trainable layer (default --lr / 10)")
+    t.add_argument("--fine-tune-epochs", type=positive_int, help="phase 2's epochs (default --epochs)")
+    t.add_argument("--baseline", action="store_true",
+                   help="the comparison run: the same network, every layer trainable, from random weights")
+    t.add_argument("--deterministic", action="store_true",
+                   help="keras engine: TensorFlow with the parity suite's settings (compare always has them)")
+    t.add_argument("--no-convert", action="store_true", help="scratch engine: do not write model.weights.h5")
+    return t
+
+
+def _phase_args(args, **changes):
+    phase = copy.copy(args)
+    phase.resume = None
+    for k, v in changes.items():
+        setattr(phase, k, v)
+    return phase
+
+
+def cmd_transfer(args, argv, train_one, compare):
+    """``train.py transfer``: write the transfer model into the run folder, then train it with
+    ``train_one(args, engine, argv, extra)`` or ``compare(args, argv, extra)``."""
+    from cli import runs
+
+    if args.init_from is not None:
+        raise ValueError("--init-from: transfer starts from --source (its base) and seeded head weights")
+    if args.fine_tune and args.baseline:
+        raise ValueError("--fine-tune and --baseline: the baseline trains every layer from the start")
+    if args.fine_tune and args.engine == "compare":
+        raise ValueError("--fine-tune with --engine compare: compare keeps no weights for phase 2; run the "
+                         "transfer with --engine scratch (or keras), then compare phase 2 with 'train.py compare "
+                         "--arch RUN/fine_tune/transfer_arch.json --init-from RUN/model.npz'")
+    if args.arch is not None and not str(args.source).endswith(".weights.h5"):
+        raise ValueError("--arch: only needed with a .weights.h5 --source (the other files hold their architecture)")
+    dtype, seed = args.dtype or "float32", args.seed if args.seed is not None else 0
+    source = load_source(args.source, args.arch, dtype)
+    classes = len(args.digits) if args.digits else 10
+    options = {"base_until": args.base_until, "pooling": args.head_pooling, "hidden": args.head_hidden,
+               "dropout": args.head_dropout}
+    desc, info = transfer_description(source, classes, baseline=args.baseline, **options)
+    if args.fine_tune:  # phase 2's model, checked before phase 1 trains
+        desc2, info2 = transfer_description(source, classes, fine_tune=args.fine_tune, **options)
+    model = initial_model(desc, info, source, dtype, seed)
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        runs.refuse_existing_run(out, args.engine)
+        out = runs.prepare_out(out)
+    else:
+        out = runs.claim_new_run_dir("runs", f"transfer-{args.engine}", desc["name"])
+    runs.write_json(out / TRANSFER_ARCH, desc)
+    scratch.save_checkpoint(out / TRANSFER_INIT, model, meta={"transfer": info})
+    info = {"source": str(Path(args.source).resolve()), **info, "digits": args.digits,
+            "architecture_file": TRANSFER_ARCH, "init_file": TRANSFER_INIT,
+            "head": {"pooling": args.head_pooling, "hidden": args.head_hidden, "dropout": args.head_dropout},
+            "same_run_in_both_engines": f"python train.py compare --arch {runs.rel(out / TRANSFER_ARCH)}"
+                                        + ("" if args.baseline else f" --init-from {runs.rel(out / TRANSFER_INIT)}")
+                                        + (f" --digits {','.join(map(str, args.digits))}" if args.digits else "")
+                                        + (f" --seed {seed}" if seed else "")}
+    print(f"transfer from {args.source} ({source.name}): base {', '.join(info['kept_layers'])} "
+          f"({'trainable, random weights: baseline' if args.baseline else 'frozen'}); head "
+          f"{', '.join(info['head_layers'])} for {classes} classes", flush=True)
+    phase1 = _phase_args(args, arch=str(out / TRANSFER_ARCH), out=str(out),
+                         init_from=None if args.baseline else str(out / TRANSFER_INIT))
+    extra = {"transfer": {**info, "phase": 1 if args.fine_tune else None}}
+    rc = compare(phase1, argv, extra) if args.engine == "compare" else train_one(phase1, args.engine, argv, extra)
+    if rc != 0 or not args.fine_tune:
+        return rc
+    folder = runs.prepare_out(out / "fine_tune")
+    runs.write_json(folder / TRANSFER_ARCH, desc2)
+    lr = args.fine_tune_lr or (args.lr if args.lr is not None else _default_lr(args.optimizer)) / 10
+    print(f"fine-tuning: unfrozen {', '.join(la for la in info2['trainable_layers'] if la not in info2['head_layers'])}"
+          f" - lr {lr}", file=sys.stdout, flush=True)
+    phase2 = _phase_args(args, arch=str(folder / TRANSFER_ARCH), out=str(folder), init_from=str(out / "model.npz"),
+                         lr=lr, epochs=args.fine_tune_epochs or args.epochs)
+    extra2 = {"transfer": {**info, **info2, "source": info["source"], "phase": 2,
+                           "phase_1_run": str(out.resolve()), "fine_tune_lr": lr}}
+    return train_one(phase2, args.engine, argv, extra2)
+
+
+def _default_lr(optimizer):
+    from cli.engines import DEFAULT_LR
+
+    return DEFAULT_LR[optimizer or "adam"]
+
+
+# -- graph models (keras.applications style) -------------------------------------------------------------
+def transfer_model(source, classes, base_until=None, fine_tune=0, pooling="avg", hidden=None, dropout=None,
+                   seed=0):
+    """``(model, info)``: transfer learning on a graph ``scratch.Model`` (a Functional ``.keras``
+    file, a ``keras.applications`` network through ``keras_ref.from_keras``), Keras's recipe.
+
+    The source is copied (its config and weights: the source itself is left as it is); the base
+    is the graph from its inputs to the output of ``base_until`` (default: the tensor that enters
+    the first ``Flatten`` or global pooling), frozen (``trainable=False``; the last ``fine_tune``
+    base layers with weights stay trainable); the head is called on that tensor: ``pooling``
+    (``"avg"``, ``"max"``, ``"flatten"``) when it is an image, an optional hidden ``Dense``
+    (relu) and ``Dropout``, and ``Dense(classes)`` logits, its weights seeded from ``seed``.
+    The result trains like any model (``compile``/``fit``) and converts with ``keras_ref.to_keras``.
+    """
+    if not isinstance(source, scratch.Model):
+        raise ValueError(f"transfer_model: expected a scratch.Model (graph), received {type(source).__name__}; "
+                         f"a Sequential source goes through transfer_description")
+    if len(source.inputs) != 1:
+        raise ValueError(f"transfer_model: source {source.name!r} has {len(source.inputs)} inputs; expected one")
+    clone = scratch.Model.from_config(source.get_config(), dtype=source.dtype.name)
+    clone.set_weights(source.get_weights())
+    names = [layer.name for layer in clone.layers]
+    if base_until is not None:
+        calls = [node for node in clone.nodes if node.layer.name == base_until]
+        if not calls:
+            raise ValueError(f"--base-until {base_until!r}: model {source.name!r} has no layer of that name; its "
+                             f"layers: {', '.join(names)}")
+        if len(calls) > 1:
+            raise ValueError(f"--base-until {base_until!r}: that layer is called {len(calls)} times in "
+                             f"{source.name!r}; its output is ambiguous")
+        tip = calls[0].output
+    else:
+        ends = [node for node in clone.nodes if type(node.layer).__name__ in POOLING_ENDS]
+        if not ends:
+            raise ValueError(f"model {source.name!r} has no Flatten or global pooling layer to end the base at; name "
+                             f"the last layer of the base with --base-until (its layers: {', '.join(names)})")
+        tip = ends[0].inbound[0]
+    base = scratch.Model(clone.inputs[0], tip, name=f"{source.name}_base")
+    base_layers = [layer for layer in base.layers]
+    weighted = _weighted(base_layers)
+    if fine_tune > len(weighted):
+        raise ValueError(f"--fine-tune {fine_tune}: the base has only {len(weighted)} layer(s) with weights")
+    unfrozen = weighted[len(weighted) - fine_tune:] if fine_tune else []
+    for layer in base_layers:
+        layer.trainable = any(layer is u for u in unfrozen)
+    x, k = tip, 0
+    for spec in head_specs(tip.shape, classes, pooling, hidden, dropout, taken=set(names)):
+        layer = scratch.layers.deserialize(spec, dtype=source.dtype.name)
+        layer.seed = int(seed) * 1000 + k
+        k += 1
+        x = layer(x)
+    model = scratch.Model(clone.inputs[0], x, name=f"transfer-{source.name}", preprocess=source.preprocess,
+                          loss={"class_name": "SparseCategoricalCrossentropy", "from_logits": True})
+    head = [layer for layer in model.layers if all(layer is not b for b in base_layers)]
+    info = {"source_model": source.name, "kept_layers": [la.name for la in base_layers],
+            "dropped_layers": [n for n in names if n not in {la.name for la in base_layers}],
+            "frozen_layers": [la.name for la in base_layers if not la.trainable],
+            "trainable_layers": [la.name for la in model.layers if la.trainable],
+            "head_layers": [la.name for la in head], "classes": classes, "fine_tune": fine_tune, "baseline": False}
+    return model, info

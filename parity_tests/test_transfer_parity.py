@@ -1,0 +1,151 @@
+"""``train.py transfer`` in the Keras engine and in parity with the scratch engine (issue 12).
+
+The source is a seeded lenet, given as the files a user has: a ``.keras`` file and a
+``.weights.h5`` with ``--arch``. Frozen layers must come out bit-identical in Keras too (its
+optimizer never sees them), and ``transfer --engine compare`` in float64 must keep both
+engines' weights within rounding, the same as the ``compare`` command the run records.
+"""
+
+from parity_tests import engines  # noqa: F401,I001  (TensorFlow deterministic before Keras loads)
+
+import json
+
+import numpy as np
+import pytest
+
+import keras_ref
+import scratch
+import train
+from parity_tests import tolerances
+
+SMALL = ["--limit", "64", "--test-limit", "64", "--batch-size", "16", "--epochs", "1", "--no-plots"]
+
+
+def run(argv, capsys):
+    try:
+        rc = train.main(argv)
+    except SystemExit as e:
+        rc = e.code
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.fixture(scope="module")
+def source_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("source")
+    model = scratch.build_model("lenet", seed=3)
+    keras_ref.save_keras_weights(model, folder / "lenet.keras")
+    keras_ref.save_keras_weights(model, folder / "lenet.weights.h5")
+    return model, folder
+
+
+@pytest.mark.parametrize("source, extra", [("lenet.keras", []), ("lenet.weights.h5", ["--arch", "lenet"])])
+def test_keras_transfer_keeps_the_frozen_base_bit_identical_and_trains_the_head(source, extra, source_files, tmp_path,
+                                                                                capsys):
+    model, folder = source_files
+    out = tmp_path / "xfer"
+    rc, _, err = run(["transfer", "--engine", "keras", "--deterministic", "--source", str(folder / source),
+                      "--digits", "5-9", "--out", str(out), *extra, *SMALL], capsys)
+    assert rc == 0, err
+    final = scratch.load_checkpoint(out / "model.npz")[0]
+    init = scratch.load_checkpoint(out / "transfer_init.npz")[0]
+    for k in range(4):
+        assert all(np.array_equal(a, b) for a, b in zip(final.layers[k].get_weights(), model.layers[k].get_weights()))
+    assert not np.array_equal(final.layers[-1].get_weights()[0], init.layers[-1].get_weights()[0])
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["engine"] == "keras" and m["transfer"]["frozen_layers"] == ["conv2d", "max_pooling2d", "conv2d_1",
+                                                                        "max_pooling2d_1"]
+
+
+def test_transfer_compare_is_in_parity_and_equals_the_recorded_compare_command(source_files, tmp_path, capsys):
+    _, folder = source_files
+    out = tmp_path / "cmp"
+    rc, _, err = run(["transfer", "--engine", "compare", "--source", str(folder / "lenet.keras"), "--dtype",
+                      "float64", "--digits", "0,3,8", "--head-hidden", "8", "--out", str(out), *SMALL], capsys)
+    assert rc == 0, err
+    m = json.loads((out / "metrics.json").read_text())
+    scale = max(float(np.max(np.abs(w))) for w in scratch.load_checkpoint(out / "transfer_init.npz")[0].get_weights())
+    assert m["max_weight_difference"][0] == 0
+    assert m["max_weight_difference"][-1] <= tolerances.TRAIN_FLOAT64.rtol * scale
+    h = m["histories"]
+    np.testing.assert_allclose(h["scratch"]["loss"], h["keras"]["loss"], rtol=tolerances.TRAIN_FLOAT64.rtol)
+    # the command the run records reproduces it (the same architecture file and initial weights)
+    again = m["transfer"]["same_run_in_both_engines"].split()[2:] + ["--dtype", "float64", "--out",
+                                                                     str(tmp_path / "again"), *SMALL]
+    rc, _, err = run(again, capsys)
+    assert rc == 0, err
+    m2 = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert m2["histories"]["scratch"]["loss"] == h["scratch"]["loss"]
+    assert m2["max_weight_difference"] == m["max_weight_difference"]
+
+
+def keras_residual_net():
+    """A Keras Functional network shaped like the ``keras.applications`` ones (stem Conv/BN/ReLU, a
+    residual block, global pooling, a top), small, float64, BN statistics made non-trivial."""
+    import keras
+
+    from parity_tests import zoo
+
+    with engines.keras_floatx("float64"):
+        keras.utils.set_random_seed(5)
+        inp = keras.Input((10, 10, 3))
+        x = keras.layers.Conv2D(4, 3, padding="same", name="stem_conv")(inp)
+        x = keras.layers.BatchNormalization(name="stem_bn")(x)
+        x = keras.layers.ReLU(name="stem_relu")(x)
+        y = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="block_conv")(x)
+        x = keras.layers.Add(name="block_add")([x, y])
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        km = keras.Model(inp, keras.layers.Dense(10, activation="softmax", name="predictions")(x))
+    zoo.randomize_statistics(km, 5)
+    return km
+
+
+@pytest.mark.parametrize("fine_tune", [0, 1])
+def test_graph_transfer_trains_in_parity_with_keras(fine_tune):
+    """A Functional Keras source (``from_keras`` gives a ``scratch.Model``), cut before its global
+    pooling, a new head; the transfer model moved to Keras; three Adam steps in both, float64."""
+    import keras
+
+    from cli import transfer
+
+    km = keras_residual_net()
+    source = keras_ref.from_keras(km)
+    model, info = transfer.transfer_model(source, 3, fine_tune=fine_tune, hidden=6, seed=2)
+    base = ["stem_conv", "stem_bn", "stem_relu", "block_conv", "block_add"]
+    assert info["frozen_layers"] == [n for n in base if not (fine_tune and n == "block_conv")]
+    twin = keras_ref.to_keras(model)
+    assert [la.trainable for la in twin.layers if la.weights] == [la.trainable for la in model.layers
+                                                                   if la.get_weights()]
+    model.compile(engines.scratch_optimizer("adam"))
+    with engines.keras_floatx("float64"):
+        twin.compile(optimizer=engines.keras_optimizer("adam", "float64"),
+                     loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        x, y = rng.normal(size=(6, 10, 10, 3)), rng.integers(0, 3, 6)
+        model.train_step(x, y)
+        twin.train_on_batch(x, y)
+    ours, theirs = model.get_weights(), [np.asarray(w) for w in twin.get_weights()]
+    assert len(ours) == len(theirs)
+    scale = max(float(np.max(np.abs(w))) for w in theirs)
+    assert max(float(np.max(np.abs(a - b))) for a, b in zip(ours, theirs)) <= tolerances.TRAIN_FLOAT64.rtol * scale
+    kept = {la.name: la for la in source.layers}
+    for layer in model.layers:  # frozen layers, moving statistics included, are the source's, bit for bit
+        if layer.name in info["frozen_layers"]:
+            assert all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), kept[layer.name].get_weights()))
+    tuned = model.get_layer("block_conv").get_weights()[0]
+    assert np.array_equal(tuned, kept["block_conv"].get_weights()[0]) == (fine_tune == 0)
+
+
+def test_a_functional_keras_file_transfers_from_python_and_the_command_line_says_so(tmp_path, capsys):
+    import keras
+
+    from cli import transfer
+
+    path = tmp_path / "residual.keras"
+    keras_residual_net().save(path)
+    source = keras_ref.from_keras(keras.models.load_model(path, compile=False))
+    model, info = transfer.transfer_model(source, 4)
+    assert model.output_shape == (None, 4) and info["dropped_layers"] == ["avg_pool", "predictions"]
+    rc, _, err = run(["transfer", "--source", str(path), "--out", str(tmp_path / "out"), *SMALL], capsys)
+    assert rc == 2 and "a Functional (graph) Keras model; the command line transfers Sequential models" in err

@@ -1,0 +1,219 @@
+"""``train.py transfer`` and ``--digits`` (issue 12, transfer learning): the scratch engine.
+
+The source is a seeded lenet saved as a scratch checkpoint (its weights need not be trained to
+check what transfer keeps, freezes and trains). Runs are small (``--limit``), one epoch.
+The Keras engine and the parity of both are in ``parity_tests/test_transfer_parity.py``.
+"""
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+import scratch
+import train
+from cli import transfer
+
+SMALL = ["--limit", "96", "--test-limit", "100", "--batch-size", "32", "--epochs", "1", "--no-plots"]
+
+
+def run(argv, capsys):
+    try:
+        rc = train.main(argv)
+    except SystemExit as e:
+        rc = e.code
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """A lenet checkpoint trained on digits 0-4 stand-in: seeded weights, saved by the scratch engine."""
+    path = tmp_path_factory.mktemp("source") / "lenet.npz"
+    scratch.save_checkpoint(path, scratch.build_model("lenet", seed=7))
+    return path
+
+
+def weights(path):
+    return scratch.load_checkpoint(path)[0]
+
+
+# -- digit subsets ------------------------------------------------------------------------------------------
+def test_parse_digits_accepts_ranges_and_lists_and_refuses_the_rest():
+    assert transfer.parse_digits("0-4") == [0, 1, 2, 3, 4]
+    assert transfer.parse_digits("9,5,7") == [5, 7, 9]
+    assert transfer.parse_digits("0-2,8") == [0, 1, 2, 8]
+    for bad in ("4-0", "a", "3", "1,1", "8-10", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="digits"):
+            transfer.parse_digits(bad)
+
+
+def test_select_digits_keeps_those_images_in_order_and_renumbers_their_labels():
+    y = np.array([5, 0, 9, 5, 3, 7])
+    x = np.arange(len(y)) * 10
+    xs, ys = transfer.select_digits(x, y, [5, 7, 9])
+    np.testing.assert_array_equal(xs, [0, 20, 30, 50])
+    np.testing.assert_array_equal(ys, [0, 2, 0, 1])
+    assert transfer.select_digits(x, y, None)[1] is y
+
+
+def test_digits_option_trains_and_tests_on_the_subset_and_records_it(tmp_path, capsys, mnist):
+    out = tmp_path / "run"
+    rc, _, err = run(["scratch", "--digits", "5-9", "--out", str(out), "--no-convert", *SMALL], capsys)
+    assert rc == 0, err
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["options"]["digits"] == [5, 6, 7, 8, 9]
+    assert m["train_images"] == 96 and m["test_images"] == 100  # --limit counts images of those digits
+    (_, _), (x_test, y_test) = mnist
+    x_sub, y_sub = transfer.select_digits(x_test, y_test, [5, 6, 7, 8, 9])
+    model = weights(out / "model.npz")
+    x = scratch.preprocess(x_sub[:100], model.preprocess, "float32")
+    loss, acc = model.evaluate(x, y_sub[:100])
+    assert acc == pytest.approx(m["test_accuracy"]) and loss == pytest.approx(m["test_loss"], rel=1e-6)
+
+
+# -- the transfer model ---------------------------------------------------------------------------------------
+def test_default_base_ends_before_flatten_and_the_head_is_new():
+    src = scratch.build_model("lenet", seed=1)
+    desc, info = transfer.transfer_description(src, 5)
+    assert info["kept_layers"] == ["conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1"]
+    assert info["frozen_layers"] == info["kept_layers"] and info["dropped_layers"] == ["flatten", "dropout", "dense"]
+    assert [s["class_name"] for s in desc["layers"][4:]] == ["Flatten", "Dense"]
+    assert desc["layers"][-1]["config"]["units"] == 5 and desc["loss"]["from_logits"] is True
+    desc, info = transfer.transfer_description(src, 3, base_until="conv2d_1", pooling="avg", hidden=16,
+                                               dropout=0.25, fine_tune=1)
+    assert info["kept_layers"] == ["conv2d", "max_pooling2d", "conv2d_1"] and info["frozen_layers"] == info[
+        "kept_layers"][:2]
+    assert [s["class_name"] for s in desc["layers"][3:]] == ["GlobalAveragePooling2D", "Dense", "Dropout", "Dense"]
+    model = transfer.initial_model(desc, info, src, "float32", seed=0)
+    for layer, orig in zip(model.layers[:3], src.layers):
+        assert all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), orig.get_weights()))
+    assert [la.trainable for la in model.layers[:3]] == [False, False, True]
+
+
+def test_transfer_trains_the_head_and_leaves_the_frozen_base_bit_identical(source, tmp_path, capsys):
+    out = tmp_path / "xfer"
+    rc, stdout, err = run(["transfer", "--source", str(source), "--digits", "5-9", "--out", str(out),
+                           "--no-convert", *SMALL], capsys)
+    assert rc == 0, err
+    src, init, final = weights(source), weights(out / "transfer_init.npz"), weights(out / "model.npz")
+    assert not any(layer.trainable for layer in final.layers[:4])
+    for k in range(4):
+        assert all(np.array_equal(a, b) for a, b in zip(final.layers[k].get_weights(), src.layers[k].get_weights()))
+    head, head0 = final.layers[-1].get_weights(), init.layers[-1].get_weights()
+    assert head[0].shape == (1600, 5) and not np.array_equal(head[0], head0[0])  # the head trained
+    m = json.loads((out / "metrics.json").read_text())
+    t = m["transfer"]
+    assert t["source"] == str(source.resolve()) and t["digits"] == [5, 6, 7, 8, 9]
+    assert t["frozen_layers"] == ["conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1"]
+    assert t["trainable_layers"] == ["head_flatten", "head_output"] and t["classes"] == 5
+    assert json.loads((out / "transfer_arch.json").read_text())["layers"][0]["config"]["trainable"] is False
+    assert "compare --arch" in t["same_run_in_both_engines"]
+
+
+def test_fine_tune_unfreezes_the_last_weighted_layer_in_phase_two(source, tmp_path, capsys):
+    out = tmp_path / "ft"
+    rc, stdout, err = run(["transfer", "--source", str(source), "--digits", "0-4", "--out", str(out),
+                           "--fine-tune", "1", "--no-convert", *SMALL], capsys)
+    assert rc == 0, err
+    src, phase1, phase2 = weights(source), weights(out / "model.npz"), weights(out / "fine_tune" / "model.npz")
+    same = [all(np.array_equal(a, b) for a, b in zip(x.get_weights(), y.get_weights()))
+            for x, y in zip(phase2.layers[:4], src.layers)]
+    assert same == [True, True, False, True]  # conv2d_1 (the last base layer with weights) fine-tuned
+    assert not np.array_equal(phase2.layers[-1].get_weights()[0], phase1.layers[-1].get_weights()[0])
+    m = json.loads((out / "fine_tune" / "metrics.json").read_text())
+    assert m["transfer"]["phase"] == 2 and m["transfer"]["frozen_layers"] == ["conv2d", "max_pooling2d",
+                                                                              "max_pooling2d_1"]
+    assert m["options"]["lr"] == pytest.approx(0.0005)  # adam's 0.005 / 10
+    assert "fine-tuning: unfrozen conv2d_1" in stdout
+
+
+def test_baseline_is_the_same_network_trainable_from_random_weights(source, tmp_path, capsys):
+    out = tmp_path / "base"
+    rc, _, err = run(["transfer", "--source", str(source), "--digits", "5-9", "--out", str(out), "--baseline",
+                      "--no-convert", *SMALL], capsys)
+    assert rc == 0, err
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["transfer"]["frozen_layers"] == [] and m["options"]["init_from"] is None
+    assert not np.array_equal(weights(out / "model.npz").layers[0].get_weights()[0],
+                              weights(source).layers[0].get_weights()[0])
+
+
+TRANSFER_ERRORS = {
+    "bad base-until": (["--base-until", "conv9"], "--base-until 'conv9': --source (lenet) has no layer of that name"),
+    "fine-tune too large": (["--fine-tune", "3"], "--fine-tune 3: the base has only 2 layer(s) with weights"),
+    "missing source": (["--source", "{tmp}/none.npz"], "--source {tmp}/none.npz: file not found"),
+    "arch with an npz": (["--arch", "lenet"], "--arch: only needed with a .weights.h5 --source"),
+    "fine-tune baseline": (["--fine-tune", "1", "--baseline"], "--fine-tune and --baseline"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRANSFER_ERRORS))
+def test_transfer_mistakes_give_one_clear_line(case, source, tmp_path, capsys):
+    extra, words = TRANSFER_ERRORS[case]
+    extra = [a.replace("{tmp}", str(tmp_path)) for a in extra]
+    argv = ["transfer", "--source", str(source), "--out", str(tmp_path / "out"), *SMALL] + extra
+    rc, _, err = run(argv, capsys)
+    assert rc == 2
+    assert err.count("\n") == 1 and words.replace("{tmp}", str(tmp_path)) in err, err
+
+
+# -- a graph (keras.applications style) base ---------------------------------------------------------------------
+def residual_net(seed=0):
+    """Input -> Conv/BN/ReLU -> a residual Add -> GlobalAveragePooling2D -> Dense 10: the shape of an
+    applications network, small."""
+    inp = scratch.Input((10, 10, 3), dtype="float64")
+    x = scratch.Conv2D(4, 3, padding="same", name="stem_conv", dtype="float64")(inp)
+    x = scratch.BatchNormalization(name="stem_bn", dtype="float64")(x)
+    x = scratch.ReLU(name="stem_relu", dtype="float64")(x)
+    y = scratch.Conv2D(4, 3, padding="same", activation="relu", name="block_conv", dtype="float64")(x)
+    x = scratch.Add(name="block_add", dtype="float64")([x, y])
+    x = scratch.GlobalAveragePooling2D(name="avg_pool", dtype="float64")(x)
+    out = scratch.Dense(10, name="predictions", dtype="float64")(x)
+    model = scratch.Model(inp, out, name="tiny_resnet", seed=seed)
+    rng = np.random.default_rng(seed)
+    bn = model.get_layer("stem_bn")
+    bn.set_weights([w + rng.uniform(0.1, 0.5, w.shape) for w in bn.get_weights()])  # non-trivial statistics
+    return model
+
+
+def test_graph_transfer_freezes_the_base_and_trains_the_head_with_fit():
+    src = residual_net()
+    before = [w.copy() for w in src.get_weights()]
+    model, info = transfer.transfer_model(src, 3, seed=1)
+    assert info["kept_layers"] == ["stem_conv", "stem_bn", "stem_relu", "block_conv", "block_add"]
+    assert info["frozen_layers"] == info["kept_layers"] and info["dropped_layers"] == ["avg_pool", "predictions"]
+    assert [type(la).__name__ for la in model.layers[-2:]] == ["GlobalAveragePooling2D", "Dense"]
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(24, 10, 10, 3)), rng.integers(0, 3, 24)
+    model.compile(scratch.Adam(0.01))
+    head0 = model.layers[-1].get_weights()[0].copy()
+    model.fit(x, y, epochs=2, batch_size=8, seed=0, verbose=0)
+    for name in info["kept_layers"]:  # kernels, biases and the BN moving statistics (inference mode)
+        assert all(np.array_equal(a, b) for a, b in zip(model.get_layer(name).get_weights(),
+                                                        src.get_layer(name).get_weights()))
+    assert all(np.array_equal(a, b) for a, b in zip(src.get_weights(), before))  # the source is untouched
+    assert not np.array_equal(model.layers[-1].get_weights()[0], head0)
+    tuned, info = transfer.transfer_model(src, 3, fine_tune=1, base_until="block_add", pooling="max", seed=1)
+    assert info["frozen_layers"] == ["stem_conv", "stem_bn", "stem_relu", "block_add"]
+    with pytest.raises(ValueError, match="--base-until 'nope': model 'tiny_resnet' has no layer of that name"):
+        transfer.transfer_model(src, 3, base_until="nope")
+    with pytest.raises(ValueError, match="--fine-tune 4: the base has only 3 layer"):
+        transfer.transfer_model(src, 3, fine_tune=4)
+
+
+def test_a_transfer_run_resumes_as_itself_and_evaluates_on_its_digits(source, tmp_path, capsys):
+    out = tmp_path / "xfer"
+    rc, _, err = run(["transfer", "--source", str(source), "--digits", "5-9", "--out", str(out), "--no-convert",
+                      *SMALL], capsys)
+    assert rc == 0, err
+    rc, _, err = run(["scratch", "--resume", str(out), "--epochs", "2", "--no-convert"], capsys)
+    assert rc == 0, err
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["epochs_completed"] == 2 and m["transfer"]["frozen_layers"][0] == "conv2d"
+    final, src = weights(out / "model.npz"), weights(source)
+    assert all(np.array_equal(a, b) for a, b in zip(final.layers[2].get_weights(), src.layers[2].get_weights()))
+    rc, stdout, err = run(["eval", str(out / "model.npz"), "--digits", "5-9", "--limit", "100"], capsys)
+    assert rc == 0, err
+    assert f"test accuracy {m['test_accuracy']:.4f}" in stdout
