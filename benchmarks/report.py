@@ -22,6 +22,8 @@ def _load(result):
 
 
 def markdown(result, command="python -m benchmarks"):
+    if result["mode"] == "models":
+        return _models_markdown(result, command + " --models")
     m = result["machine"]
     blas = ", ".join(f"{b['internal_api']} {b['version']} ({b['architecture']}, {b['num_threads']} threads)"
                      for b in m["blas"])
@@ -79,6 +81,23 @@ def markdown(result, command="python -m benchmarks"):
         out.append(f"| {t['measure']} | >= {t['target']:g} | {_fmt(t['value'])} | {met} |")
     return "\n".join(out)
 
+
+
+def _targets(targets):
+    out = ["| target | wanted | measured | met |", "|---|---|---|---|"]
+    for t in targets:
+        met = "-" if t["met"] is None else ("yes" if t["met"] else "no")
+        out.append(f"| {t['measure']} | >= {t['target']:g} | {_fmt(t['value'])} | {met} |")
+    return out
+
+
+def _models_markdown(result, command):
+    m = result["machine"]
+    blas = ", ".join(f"{b['internal_api']} {b['version']} ({b['num_threads']} threads)" for b in m["blas"])
+    out = [f"Measured by `{command}` ({result['dtype']}, {result['date']}) on {m['cpu']}, {m['usable_cores']} "
+           f"cores; NumPy {m['numpy']} with {blas}; TensorFlow {m.get('tensorflow')} / Keras {m.get('keras')} "
+           f"(oneDNN {m['env'].get('TF_ENABLE_ONEDNN_OPTS')}).{_load(result)}"]
+    return "\n".join(out + _layers(result["layers"]) + _zoo(result["zoo"]) + [""] + _targets(result["targets"]))
 
 
 PASS_TITLES = {"forward": "forward", "forward_backward": "forward + backward"}

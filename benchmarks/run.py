@@ -190,6 +190,27 @@ def zoo(settings, dtype, log):
     return out
 
 
+def run_models(dtype="float32", log=print):
+    """``--models``: only the single-layer table and ResNet50 / MobileNetV2 (quick settings)."""
+    settings = {k: v for k, v in MODES["quick"].items() if k.startswith(("layer_", "zoo"))}
+    engines.import_keras()
+    started = time.perf_counter()
+    result = {"benchmark": "scratch-cnn vs keras", "mode": "models", "dtype": dtype,
+              "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+              "machine": machine.describe(), "settings": settings, "load_average_start": list(os.getloadavg())}
+    log("single layers, scratch beside Keras ...")
+    result["layers"] = layers.measure(repeats=settings["layer_repeats"], sample_s=settings["layer_sample_s"],
+                                      scale=settings["layer_scale"], log=log)
+    log(f"keras.applications models {', '.join(settings['zoo'])} ...")
+    result["zoo"] = zoo(settings, dtype, log)
+    result["load_average_end"] = list(os.getloadavg())
+    result["targets"] = [t for t in targets({**result, "ratios": [], "throughput": [], "memory": [],
+                                             "seed_loop": {"images_per_s": 1.0}})
+                         if t["key"].endswith(engines.ZOO_MODELS)]
+    result["seconds"] = time.perf_counter() - started
+    return result
+
+
 def run(mode="full", dtype="float32", log=print):
     """The whole benchmark; returns the result dict (see ``benchmarks/README`` in the module doc)."""
     settings = MODES[mode]
