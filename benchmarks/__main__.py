@@ -3,6 +3,7 @@
 Default: the full run (a few minutes); ``--quick``: about a minute; ``--smoke``: seconds of
 measuring, only to prove the pipeline runs (the test suite uses it). Writes the result JSON
 (default ``benchmarks/results/latest.json``) and prints the markdown table.
+``--models``: only the single-layer table and ResNet50 / MobileNetV2 (the quick mode's settings).
 ``--markdown`` only prints the table of an existing JSON (``--out``), measuring nothing.
 """
 
@@ -19,6 +20,8 @@ def main(argv=None):
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quick", action="store_true", help="fewer repeats and shorter samples (about a minute)")
     g.add_argument("--smoke", action="store_true", help="the smallest run that exercises everything (for tests)")
+    g.add_argument("--models", action="store_true",
+                   help="only the single-layer table and ResNet50 / MobileNetV2 (quick settings; several minutes)")
     g.add_argument("--markdown", action="store_true", help="print the table of the JSON in --out; measure nothing")
     p.add_argument("--out", default=RESULTS, help=f"result JSON (default {os.path.relpath(RESULTS)})")
     args = p.parse_args(argv)
@@ -36,10 +39,13 @@ def main(argv=None):
 
     from scratch.model import atomic_write
 
-    from .run import run
+    from .run import run, run_models
 
-    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
-    result = run(mode, log=lambda s: print(s, file=sys.stderr, flush=True))
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    if args.models:
+        result = run_models(log=log)
+    else:
+        result = run("smoke" if args.smoke else "quick" if args.quick else "full", log=log)
     atomic_write(args.out, lambda f: f.write(json.dumps(result, indent=1).encode()))
     print(report.markdown(result))
     print(f"\n(written to {args.out})", file=sys.stderr)

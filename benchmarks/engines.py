@@ -99,23 +99,50 @@ def make_engine(kind, arch, batch, dtype="float32", seed=0):
 
 # -- FLOPs ----------------------------------------------------------------------------------
 def layer_flops(layer, batch):
-    """Multiply-add FLOPs (2 per MAC) of one layer's forward GEMM for ``batch`` images; 0 if none."""
-    if isinstance(layer, L.Conv2D):
+    """Multiply-add FLOPs (2 per MAC) of one layer's forward products for ``batch`` images; 0 if none.
+
+    Conv2D: each output value sums ``kh*kw*C/groups`` products; DepthwiseConv2D: ``kh*kw`` per
+    output channel (``C*depth_multiplier`` of them); SeparableConv2D: its depthwise part plus the
+    pointwise ``C*m -> F`` product at every output pixel; Dense: ``units`` sums of the last axis at
+    every position of the other axes.
+    """
+    if isinstance(layer, (L.Conv2D, L.DepthwiseConv2D, L.SeparableConv2D)):
         _, ho, wo, f = layer.output_shape
         kh, kw = layer.kernel_size
-        return 2 * batch * ho * wo * kh * kw * layer.input_shape[3] * f
+        c = layer.input_shape[3]
+        if isinstance(layer, L.Conv2D):
+            return 2 * batch * ho * wo * kh * kw * (c // layer.groups) * f
+        m = layer.depth_multiplier
+        depthwise = 2 * batch * ho * wo * kh * kw * c * m
+        return depthwise if isinstance(layer, L.DepthwiseConv2D) else depthwise + 2 * batch * ho * wo * c * m * f
     if isinstance(layer, L.Dense):
-        return 2 * batch * layer.input_shape[1] * layer.units
+        positions = int(np.prod(layer.input_shape[1:-1], dtype=np.int64))
+        return 2 * batch * positions * layer.input_shape[-1] * layer.units
     return 0
 
 
+def leaf_calls(model):
+    """Every layer call of a model, nested models opened: a ``Sequential``'s layers in order, a
+    functional ``Model``'s nodes in topological order (a shared layer once per call)."""
+    if hasattr(model, "nodes"):
+        layers = [node.layer for node in model.nodes]
+    else:
+        layers = list(model.layers)
+    for layer in layers:
+        if hasattr(layer, "nodes") or isinstance(layer, scratch.Sequential):
+            yield from leaf_calls(layer)
+        else:
+            yield layer
+
+
 def model_flops(model, batch):
-    """``(inference, training)`` FLOPs of one batch: training adds dW and, past the first layer, dx."""
+    """``(inference, training)`` FLOPs of one batch: training adds dW and, where the layer's input
+    gradient is needed (``layer.input_grad``; a model turns it off for the layers that read its input), dx."""
     infer = train = 0
-    for i, layer in enumerate(model.layers):
+    for layer in leaf_calls(model):
         f = layer_flops(layer, batch)
         infer += f
-        train += f * (3 if i > 0 else 2)
+        train += f * (3 if getattr(layer, "input_grad", True) else 2)
     return infer, train
 
 
@@ -179,3 +206,165 @@ def _profile(eng, batch, repeats):
     rows.append({"layer": "(adam)", "type": "optimizer", "forward_ms": 0.0,
                  "backward_ms": float(np.median(opt_t)) * 1e3, "forward_gflops": None, "backward_gflops": None})
     return rows
+
+
+# -- keras.applications models (ResNet50, MobileNetV2) in both engines -----------------------
+ZOO_MODELS = ("ResNet50", "MobileNetV2")
+ZOO_INPUT = (32, 32, 3)
+ZOO_LOSS = {"class_name": "SparseCategoricalCrossentropy", "from_logits": False}  # the models end in softmax
+
+
+def random_batch(batch, shape=ZOO_INPUT, classes=10, dtype="float32", seed=0):
+    """``batch`` random images in [0, 1) and labels (speed does not depend on the pixel values)."""
+    rng = np.random.default_rng(seed)
+    return rng.random((batch,) + tuple(shape)).astype(dtype), rng.integers(0, classes, batch).astype(np.int64)
+
+
+def keras_application(name, seed=0):
+    """``keras.applications.<name>`` at 32x32x3 with fresh weights (``weights=None``) and a 10-class top."""
+    import_keras()
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return getattr(keras.applications, name)(weights=None, input_shape=ZOO_INPUT, classes=10)
+
+
+def scratch_twin(km):
+    """The ``scratch.Model`` of a Keras Functional model, weights copied (``keras_ref.from_keras``)."""
+    return import_keras().from_keras(km, loss=ZOO_LOSS)
+
+
+class GraphScratchEngine:
+    """A ``scratch.Model`` graph trained with the explicit calls: forward, loss, backward, Adam."""
+
+    def __init__(self, model, batch, dtype="float32", blas_threads=None, seed=0):
+        self.name = "scratch" if blas_threads is None else f"scratch_blas{blas_threads}"
+        self.blas_threads = blas_threads
+        self.model = model
+        self.loss = scratch.SparseCategoricalCrossentropy(from_logits=False)
+        self.optimizer = scratch.Adam(LEARNING_RATE)
+        self.x, self.y = random_batch(batch, model.inputs[0].shape[1:], dtype=dtype, seed=seed)
+
+    _threads = ScratchEngine._threads
+
+    def step(self):
+        out = self.model.forward(self.x, training=True)
+        self.loss(self.y, out)
+        self.model.backward(self.loss.backward())
+        self.optimizer.step(self.model.named_params(), self.model.named_grads())
+
+    def train(self, steps):
+        with self._threads():
+            for _ in range(steps):
+                self.step()
+
+    def infer(self, steps):
+        with self._threads():
+            for _ in range(steps):
+                self.model.forward(self.x, training=False)
+
+
+class GraphKerasEngine:
+    """The Keras model as Keras runs it: compiled with Adam, ``train_on_batch`` / ``predict_on_batch``."""
+
+    def __init__(self, km, batch, dtype="float32", seed=0):
+        import keras
+
+        self.name = "keras"
+        self.model = km
+        km.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE),
+                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=False))
+        self.x, self.y = random_batch(batch, km.input_shape[1:], dtype=dtype, seed=seed)
+
+    train, infer = KerasEngine.train, KerasEngine.infer
+
+
+def layer_kind(layer):
+    """The row a layer's time goes to: its class, Conv2D split by kernel size and stride."""
+    kind = type(layer).__name__
+    if isinstance(layer, L.Conv2D):
+        kh, kw = layer.kernel_size
+        kind += f" {kh}x{kw}" + ("" if layer.strides == (1, 1) else f" stride {layer.strides[0]}")
+    return kind
+
+
+@contextlib.contextmanager
+def _timed(calls, totals):
+    """Wrap each layer's ``forward`` / ``backward`` (instance attributes) and the im2col helpers the
+    convolutions call with timers adding into ``totals[(row, "forward" | "backward")]``; undone on exit."""
+    from scratch.layers import convolutional
+
+    clock = time.perf_counter
+
+    def timer(fn, key):
+        def timed(*args, **kwargs):
+            t = clock()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                totals[key] = totals.get(key, 0.0) + clock() - t
+        return timed
+
+    layers = {id(layer): layer for layer in calls}.values()
+    for layer in layers:
+        kind = layer_kind(layer)
+        layer.forward = timer(type(layer).forward.__get__(layer), (kind, "forward"))
+        layer.backward = timer(type(layer).backward.__get__(layer), (kind, "backward"))
+    helpers = {"im2col": (convolutional.im2col, "forward"), "col2im": (convolutional.col2im, "backward")}
+    for name, (fn, phase) in helpers.items():
+        setattr(convolutional, name, timer(fn, (f"({name}, inside Conv2D)", phase)))
+    try:
+        yield
+    finally:
+        for layer in layers:
+            del layer.forward, layer.backward
+        for name, (fn, _) in helpers.items():
+            setattr(convolutional, name, fn)
+
+
+def profile_graph(eng, repeats):
+    """Per layer type (``layer_kind``): calls, median ms of one training step's forward and backward
+    (all calls of that type summed), FLOP count and GFLOP/s; plus the loss and Adam rows and the
+    im2col / col2im copies (already inside the Conv2D rows). ``eng``: a ``GraphScratchEngine``."""
+    model = eng.model
+    calls = list(leaf_calls(model))
+    eng.train(1)  # warm-up
+    samples = []
+    clock = time.perf_counter
+    with eng._threads():
+        for _ in range(repeats):
+            totals = {}
+            t0 = clock()
+            with _timed(calls, totals):
+                out = model.forward(eng.x, training=True)
+                t = clock()
+                eng.loss(eng.y, out)
+                d = eng.loss.backward()
+                totals[("(loss)", "forward")] = clock() - t
+                model.backward(d)
+                t = clock()
+                eng.optimizer.step(model.named_params(), model.named_grads())
+                totals[("(adam)", "backward")] = clock() - t
+            totals[("(step)", "total")] = clock() - t0
+            samples.append(totals)
+    batch = len(eng.x)
+    count, flops = {}, {}
+    for layer in calls:
+        kind = layer_kind(layer)
+        count[kind] = count.get(kind, 0) + 1
+        f = layer_flops(layer, batch)
+        flops[kind] = [a + b for a, b in zip(flops.get(kind, [0, 0]), (f, f * (2 if layer.input_grad else 1)))]
+    kinds = sorted({k for k, _ in samples[0]} - {"(step)"}, key=lambda k: k.startswith("("))
+
+    def ms(kind, phase):
+        return float(np.median([s.get((kind, phase), 0.0) for s in samples])) * 1e3
+
+    rows = []
+    for kind in kinds:
+        f, b = ms(kind, "forward"), ms(kind, "backward")
+        ff, fb = flops.get(kind, [0, 0])
+        rows.append({"type": kind, "calls": count.get(kind, 0), "forward_ms": f, "backward_ms": b,
+                     "forward_gflops": ff / f / 1e6 if ff and f else None,
+                     "backward_gflops": fb / b / 1e6 if fb and b else None})
+    rows.sort(key=lambda r: (r["type"].startswith("("), -(r["forward_ms"] + r["backward_ms"])))
+    return {"step_ms": ms("(step)", "total"), "rows": rows}

@@ -1,6 +1,6 @@
 """Peak memory of one engine's training, each engine in a process of its own.
 
-``python -m benchmarks.memory ENGINE ARCH BATCH STEPS`` imports only what the engine needs
+``python -m benchmarks.memory ENGINE ARCH BATCH STEPS [CONFIG]`` imports only what the engine needs
 (NumPy for scratch; TensorFlow and Keras for keras/keras_xla), trains ``STEPS`` steps and
 prints one JSON line: the peak resident set size (``VmHWM``, see ``_peak_mb``) after the
 imports, after building the model and loading the batch, and at the end. ``measure()`` runs it as a subprocess and reads that line.
@@ -11,6 +11,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 
 
 def _peak_mb():
@@ -32,11 +33,21 @@ def _peak_mb():
     return rss / 1024 / (1024 if sys.platform == "darwin" else 1)  # macOS: bytes, Linux: kB
 
 
-def measure(engine, arch, batch, steps, timeout=300):
-    """Run the child for ``engine``; returns its JSON dict (``peak_mb``, ``after_import_mb``...)."""
+def measure(engine, arch, batch, steps, timeout=600, config=None):
+    """Run the child for ``engine``; returns its JSON dict (``peak_mb``, ``after_import_mb``...).
+
+    ``arch``: an architecture name, or one of ``engines.ZOO_MODELS`` (a keras.applications model;
+    the scratch child then builds ``scratch.Model.from_config(config)``, so it never loads TensorFlow).
+    """
     cmd = [sys.executable, "-m", "benchmarks.memory", engine, arch, str(batch), str(steps)]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=root)
+    with tempfile.TemporaryDirectory() as tmp:
+        if config is not None:
+            path = os.path.join(tmp, "config.json")
+            with open(path, "w") as f:
+                json.dump(config, f)
+            cmd.append(path)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=root)
     if done.returncode != 0:
         raise RuntimeError(f"benchmarks.memory: {' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -49,10 +60,18 @@ def main(argv):
         from .engines import import_keras
 
         import_keras()
-    from .engines import make_engine
+    from . import engines
 
     baseline = _peak_mb()
-    eng = make_engine(engine, arch, batch)
+    if arch not in engines.ZOO_MODELS:
+        eng = engines.make_engine(engine, arch, batch)
+    elif engine == "scratch":
+        import scratch
+
+        with open(argv[4]) as f:
+            eng = engines.GraphScratchEngine(scratch.Model.from_config(json.load(f)), batch)
+    else:
+        eng = engines.GraphKerasEngine(engines.keras_application(arch), batch)
     after_setup = _peak_mb()
     eng.train(steps)
     print(json.dumps({"engine": engine, "arch": arch, "batch": batch, "steps": steps,

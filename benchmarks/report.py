@@ -22,6 +22,8 @@ def _load(result):
 
 
 def markdown(result, command="python -m benchmarks"):
+    if result["mode"] == "models":
+        return _models_markdown(result, command + " --models")
     m = result["machine"]
     blas = ", ".join(f"{b['internal_api']} {b['version']} ({b['architecture']}, {b['num_threads']} threads)"
                      for b in m["blas"])
@@ -67,6 +69,8 @@ def markdown(result, command="python -m benchmarks"):
     for mem in result["memory"]:
         out.append(f"| {mem['arch']} | {mem['batch']} | {ENGINE_TITLES[mem['engine']]} | {mem['steps']} | "
                    f"{mem['peak_mb']:.0f} | {mem['training_increase_mb']:.0f} |")
+    out += _layers(result.get("layers"))
+    out += _zoo(result.get("zoo"))
     out += _keras_baseline(result.get("keras_baseline"))
     seed = result["seed_loop"]
     out += ["", f"The seed tutorial's per-image loop trainer (`benchmarks/seed_loop.py`): "
@@ -77,6 +81,80 @@ def markdown(result, command="python -m benchmarks"):
         out.append(f"| {t['measure']} | >= {t['target']:g} | {_fmt(t['value'])} | {met} |")
     return "\n".join(out)
 
+
+
+def _targets(targets):
+    out = ["| target | wanted | measured | met |", "|---|---|---|---|"]
+    for t in targets:
+        met = "-" if t["met"] is None else ("yes" if t["met"] else "no")
+        out.append(f"| {t['measure']} | >= {t['target']:g} | {_fmt(t['value'])} | {met} |")
+    return out
+
+
+def _models_markdown(result, command):
+    m = result["machine"]
+    blas = ", ".join(f"{b['internal_api']} {b['version']} ({b['num_threads']} threads)" for b in m["blas"])
+    out = [f"Measured by `{command}` ({result['dtype']}, {result['date']}) on {m['cpu']}, {m['usable_cores']} "
+           f"cores; NumPy {m['numpy']} with {blas}; TensorFlow {m.get('tensorflow')} / Keras {m.get('keras')} "
+           f"(oneDNN {m['env'].get('TF_ENABLE_ONEDNN_OPTS')}).{_load(result)}"]
+    return "\n".join(out + _layers(result["layers"]) + _zoo(result["zoo"]) + [""] + _targets(result["targets"]))
+
+
+PASS_TITLES = {"forward": "forward", "forward_backward": "forward + backward"}
+
+
+def _layers(rows):
+    """Single layers, scratch beside Keras (``benchmarks.layers``); nothing for older results."""
+    if not rows:
+        return []
+    out = ["", "Single layers in training mode, scratch beside the same Keras layer (TensorFlow as it ships, "
+               "oneDNN on, the layer called in a `tf.function`; forward + backward: the input and weight gradients "
+               "for one `dy`); median ms per call of interleaved samples; the last column > 1 means scratch is "
+               "faster:", "", "| layer | input | pass | scratch ms | Keras ms | Keras / scratch time |",
+           "|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['case']} | {'x'.join(map(str, r['input_shape']))} | {PASS_TITLES[r['pass']]} | "
+                   f"{r['scratch_ms']:.2f} | {r['keras_ms']:.2f} | **{r['keras_over_scratch']:.2f}** |")
+    return out
+
+
+def _zoo(zoo):
+    """ResNet50 / MobileNetV2 (``benchmarks.run.zoo``); nothing when the run had none (smoke)."""
+    if not zoo:
+        return []
+    shape = "x".join(map(str, zoo["input_shape"]))
+    out = ["", f"keras.applications models at {shape}, batch {zoo['batch']} (`weights=None`, 10 classes; scratch: "
+               f"the `keras_ref.from_keras` twin trained with forward, loss, backward, Adam; Keras: compiled, "
+               f"`train_on_batch` / `predict_on_batch`, oneDNN on); images/s, median of interleaved samples "
+               f"(min-max):", "",
+           "| model | layers | params | | scratch | scratch BLAS 1 thread | Keras | best scratch / Keras |",
+           "|---|---|---|---|---|---|---|---|"]
+    rows = {(r["model"], r["mode"], r["engine"]): r for r in zoo["throughput"]}
+    for rt in zoo["ratios"]:
+        info = zoo["models"][rt["model"]]
+        cells = [_rate(rows[rt["model"], rt["mode"], e]) for e in ("scratch", "scratch_blas1", "keras")]
+        out.append(f"| {rt['model']} | {info['layers']} | {info['params']:,} | "
+                   f"{'training' if rt['mode'] == 'train' else 'inference'} | " + " | ".join(cells) +
+                   f" | **{rt['best_vs_keras']:.2f}** ({ENGINE_TITLES[rt['best_scratch']]}) |")
+    out += ["", "Peak memory of training (one process per engine and model, `VmHWM`; increase over the process "
+                "after its imports):", "", "| model | engine | steps | peak MB | increase MB |", "|---|---|---|---|---|"]
+    for mem in zoo["memory"]:
+        out.append(f"| {mem['arch']} | {ENGINE_TITLES[mem['engine']]} | {mem['steps']} | {mem['peak_mb']:.0f} | "
+                   f"{mem['training_increase_mb']:.0f} |")
+    for name, prof in zoo["profile"].items():
+        total = sum(r["forward_ms"] + r["backward_ms"] for r in prof["rows"] if not r["type"].startswith("(i")
+                    and not r["type"].startswith("(c"))
+        out += ["", f"Where scratch's training step goes, {name} batch {zoo['batch']}, as "
+                    f"`{ENGINE_TITLES[prof['engine']]}` (median ms of one step per layer type, every call summed; "
+                    f"step {prof['step_ms']:.0f} ms; the im2col / col2im rows are part of the Conv2D rows):", "",
+                "| layer type | calls | forward ms | backward ms | share of the step | forward GFLOP/s "
+                "| backward GFLOP/s |", "|---|---|---|---|---|---|---|"]
+        for r in prof["rows"]:
+            share = (r["forward_ms"] + r["backward_ms"]) / prof["step_ms"]
+            out.append(f"| {r['type']} | {r['calls'] or ''} | {r['forward_ms']:.1f} | {r['backward_ms']:.1f} | "
+                       f"{share:.0%} | {_fmt(r['forward_gflops'], '.1f')} | {_fmt(r['backward_gflops'], '.1f')} |")
+        out.append(f"| (layers, loss and Adam) | | | | {total / prof['step_ms']:.0%} | | |")
+    return out
 
 
 LEG_TITLES = {"cli": "`train.py keras` (default)", "cli_deterministic": "`train.py keras --deterministic`",

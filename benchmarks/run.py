@@ -11,22 +11,29 @@ import time
 
 import numpy as np
 
-from . import engines, keras_baseline, machine, memory, seed_loop
+from . import engines, keras_baseline, layers, machine, memory, seed_loop
 
 ENGINES = ("scratch", "scratch_blas1", "keras", "keras_xla")  # scratch_blas1: BLAS limited to 1 thread
 MODES = {
     # smoke: only proves the whole pipeline still runs (the test suite uses it)
     "smoke": {"configs": [("blog", 32)], "repeats": 1, "sample_s": 0.02, "warmup": 2, "profile_repeats": 2,
               "seed_images": 4, "memory": [("blog", 32)], "memory_engines": ("scratch", "keras"),
-              "memory_steps": 2, "peak_n": 512, "keras_baseline": {"arch": "blog", "batch": 32, "limit": 64,
+              "memory_steps": 2, "peak_n": 512, "layer_repeats": 1, "layer_sample_s": 0.01, "layer_scale": 8,
+              "zoo": (), "keras_baseline": {"arch": "blog", "batch": 32, "limit": 64,
                                                                    "epochs": 2, "repeats": 1}},
     "quick": {"configs": [("blog", 32), ("blog", 128), ("lenet", 128)], "repeats": 3, "sample_s": 0.15,
               "warmup": 3, "profile_repeats": 5, "seed_images": 60, "memory": [("lenet", 128)],
               "memory_engines": ("scratch", "keras"), "memory_steps": 10, "peak_n": 2048,
+              "layer_repeats": 3, "layer_sample_s": 0.1, "layer_scale": 1,
+              "zoo": engines.ZOO_MODELS, "zoo_batch": 32, "zoo_repeats": 3, "zoo_steps": 2, "zoo_profile_repeats": 2,
+              "zoo_memory_steps": 3,
               "keras_baseline": {"arch": "lenet", "batch": 128, "limit": 6400, "epochs": 2, "repeats": 1}},
     "full": {"configs": [("blog", 32), ("blog", 128), ("lenet", 32), ("lenet", 128)], "repeats": 7,
              "sample_s": 0.4, "warmup": 5, "profile_repeats": 20, "seed_images": 300,
-             "memory": [("lenet", 128)], "memory_engines": ("scratch", "keras", "keras_xla"), "memory_steps": 30, "peak_n": 2048,
+             "memory": [("lenet", 128)], "memory_engines": ("scratch", "keras", "keras_xla"), "memory_steps": 30,
+             "peak_n": 2048, "layer_repeats": 7, "layer_sample_s": 0.3, "layer_scale": 1,
+             "zoo": engines.ZOO_MODELS, "zoo_batch": 32, "zoo_repeats": 5, "zoo_steps": 3, "zoo_profile_repeats": 5,
+             "zoo_memory_steps": 5,
              "keras_baseline": {"arch": "lenet", "batch": 128, "limit": 12800, "epochs": 2, "repeats": 3}},
 }
 TARGETS = [  # (key, measure, target)
@@ -37,7 +44,12 @@ TARGETS = [  # (key, measure, target)
     ("memory_lenet_128", "peak memory of training, lenet, batch 128, keras / scratch", 1.0),
     ("keras_cli_vs_loop", "`train.py keras` (default) / a bare `train_on_batch` loop, TensorFlow as it ships", 0.95),
     ("keras_cli_vs_fit", "`train.py keras` (default) / plain Keras `fit` on the same data and model", 1.0),
+    ("train_ResNet50", "training images/s, ResNet50 32x32x3, batch 32, best scratch / Keras", 0.5),
+    ("train_MobileNetV2", "training images/s, MobileNetV2 32x32x3, batch 32, best scratch / Keras", 0.5),
+    ("memory_ResNet50", "peak memory of training, ResNet50, batch 32, Keras / scratch", 1.0),
+    ("memory_MobileNetV2", "peak memory of training, MobileNetV2, batch 32, Keras / scratch", 1.0),
 ]
+ZOO_ENGINES = ("scratch", "scratch_blas1", "keras")
 
 
 def _sample(fn, steps):
@@ -112,8 +124,91 @@ def targets(result):
         "keras_cli_vs_loop": base["cli"] / base["loop"] if base else None,
         "keras_cli_vs_fit": base["cli"] / base["fit"] if base else None,
     }
+    zoo = {(r["model"], r["mode"]): r["best_vs_keras"] for r in result.get("zoo", {}).get("ratios", [])}
+    zoo_mem = {(m["arch"], m["engine"]): m["peak_mb"] for m in result.get("zoo", {}).get("memory", [])}
+    for name in engines.ZOO_MODELS:
+        values[f"train_{name}"] = zoo.get((name, "train"))
+        s, k = zoo_mem.get((name, "scratch")), zoo_mem.get((name, "keras"))
+        values[f"memory_{name}"] = k / s if s and k else None
     return [{"key": key, "measure": measure, "target": t, "value": values[key],
              "met": None if values[key] is None else values[key] >= t} for key, measure, t in TARGETS]
+
+
+def zoo(settings, dtype, log):
+    """ResNet50 and MobileNetV2 at 32x32x3: interleaved training and inference images/s of scratch
+    (process BLAS threads and 1 thread) and Keras (stock, oneDNN on), FLOPs, the per-layer-type
+    profile of scratch's training step, and peak memory (one process per engine and model)."""
+    batch, steps = settings["zoo_batch"], settings["zoo_steps"]
+    slots, models, out = [], {}, {"batch": batch, "input_shape": list(engines.ZOO_INPUT), "models": {}, "profile": {}}
+    for name in settings["zoo"]:
+        km = engines.keras_application(name)
+        model = models[name] = engines.scratch_twin(km)
+        infer_flops, train_flops = engines.model_flops(model, batch)
+        out["models"][name] = {"layers": len(list(engines.leaf_calls(model))), "params": int(model.count_params()),
+                               "infer_flops": infer_flops, "train_flops": train_flops, "config": model.get_config()}
+        engs = {"scratch": engines.GraphScratchEngine(model, batch, dtype),
+                "scratch_blas1": engines.GraphScratchEngine(model, batch, dtype, blas_threads=1),
+                "keras": engines.GraphKerasEngine(km, batch, dtype)}
+        for kind in ZOO_ENGINES:
+            for mode in ("train", "infer"):
+                fn = getattr(engs[kind], mode)
+                fn(2)  # warm-up: tracing, first allocations
+                slots.append({"model": name, "mode": mode, "engine": kind, "fn": fn, "samples": [],
+                              "flops_per_step": train_flops if mode == "train" else infer_flops})
+        log(f"  ready: {name}")
+    for r in range(settings["zoo_repeats"]):
+        for slot in slots:
+            slot["samples"].append(batch * steps / _sample(slot["fn"], steps))
+        log(f"  repeat {r + 1}/{settings['zoo_repeats']} done")
+    rows = []
+    for slot in slots:
+        s = np.array(slot.pop("samples"))
+        slot.pop("fn")
+        median = float(np.median(s))
+        rows.append({**slot, "images_per_s": median, "min": float(s.min()), "max": float(s.max()),
+                     "samples": [float(v) for v in s], "gflops": slot["flops_per_step"] * median / batch / 1e9})
+    out["throughput"] = rows
+    keyed = {(r["model"], r["mode"], r["engine"]): r["images_per_s"] for r in rows}
+    out["ratios"] = []
+    for name in settings["zoo"]:
+        for mode in ("train", "infer"):
+            s, s1, k = (keyed[name, mode, e] for e in ZOO_ENGINES)
+            out["ratios"].append({"model": name, "mode": mode, "vs_keras": s / k, "blas1_vs_keras": s1 / k,
+                                  "best_scratch": "scratch" if s >= s1 else "scratch_blas1",
+                                  "best_vs_keras": max(s, s1) / k})
+    log("  per-layer-type profile of scratch ...")
+    best = {r["model"]: r["best_scratch"] for r in out["ratios"] if r["mode"] == "train"}
+    for name in settings["zoo"]:
+        eng = engines.GraphScratchEngine(models[name], batch, dtype, blas_threads=1 if best[name] == "scratch_blas1" else None)
+        out["profile"][name] = {"engine": best[name], **engines.profile_graph(eng, settings["zoo_profile_repeats"])}
+    log("  peak memory (one process per engine and model) ...")
+    out["memory"] = [memory.measure(e, name, batch, settings["zoo_memory_steps"],
+                                    config=out["models"][name]["config"] if e == "scratch" else None)
+                     for name in settings["zoo"] for e in ("scratch", "keras")]
+    for info in out["models"].values():
+        info.pop("config")
+    return out
+
+
+def run_models(dtype="float32", log=print):
+    """``--models``: only the single-layer table and ResNet50 / MobileNetV2 (quick settings)."""
+    settings = {k: v for k, v in MODES["quick"].items() if k.startswith(("layer_", "zoo"))}
+    engines.import_keras()
+    started = time.perf_counter()
+    result = {"benchmark": "scratch-cnn vs keras", "mode": "models", "dtype": dtype,
+              "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+              "machine": machine.describe(), "settings": settings, "load_average_start": list(os.getloadavg())}
+    log("single layers, scratch beside Keras ...")
+    result["layers"] = layers.measure(repeats=settings["layer_repeats"], sample_s=settings["layer_sample_s"],
+                                      scale=settings["layer_scale"], log=log)
+    log(f"keras.applications models {', '.join(settings['zoo'])} ...")
+    result["zoo"] = zoo(settings, dtype, log)
+    result["load_average_end"] = list(os.getloadavg())
+    result["targets"] = [t for t in targets({**result, "ratios": [], "throughput": [], "memory": [],
+                                             "seed_loop": {"images_per_s": 1.0}})
+                         if t["key"].endswith(engines.ZOO_MODELS)]
+    result["seconds"] = time.perf_counter() - started
+    return result
 
 
 def run(mode="full", dtype="float32", log=print):
@@ -138,6 +233,12 @@ def run(mode="full", dtype="float32", log=print):
          "layers": engines.profile_layers(a, b, dtype, settings["profile_repeats"],
                                           blas_threads=1 if best[a, b] == "scratch_blas1" else None)}
         for a, b in settings["configs"]]
+    log("single layers, scratch beside Keras ...")
+    result["layers"] = layers.measure(repeats=settings["layer_repeats"], sample_s=settings["layer_sample_s"],
+                                      scale=settings["layer_scale"], log=log)
+    if settings["zoo"]:
+        log(f"keras.applications models {', '.join(settings['zoo'])} ...")
+        result["zoo"] = zoo(settings, dtype, log)
     log("seed per-image loop ...")
     import scratch
 

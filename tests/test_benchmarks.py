@@ -29,7 +29,7 @@ def test_smoke_run_writes_the_json_and_the_table(tmp_path, capsys):
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(out.read_text())
     for key in ("machine", "settings", "matmul_peak_before", "matmul_peak_after", "throughput", "ratios",
-                "profile", "seed_loop", "memory", "targets", "date", "mode", "load_average_start",
+                "profile", "layers", "seed_loop", "memory", "targets", "date", "mode", "load_average_start",
                 "load_average_end"):
         assert key in result, key
     m = result["machine"]
@@ -44,6 +44,11 @@ def test_smoke_run_writes_the_json_and_the_table(tmp_path, capsys):
     for r in result["ratios"]:
         assert r["best_vs_best"] >= min(r["vs_keras"], r["vs_keras_xla"]) - 1e-12
     assert {row["layer"] for row in result["profile"][0]["layers"]} >= {"conv2d", "max_pooling2d", "dense"}
+    assert "zoo" not in result  # ResNet50 / MobileNetV2 only in the quick and full modes
+    cases = {(r["class"], r["pass"]) for r in result["layers"]}
+    assert cases >= {(c, p) for c in ("BatchNormalization", "DepthwiseConv2D") for p in ("forward", "forward_backward")}
+    assert all(r["scratch_ms"] > 0 and r["keras_ms"] > 0 for r in result["layers"])
+    assert "| BatchNormalization | 4x16x16x64 | forward + backward |" in proc.stdout
     assert {mem["engine"] for mem in result["memory"]} == {"scratch", "keras"}
     assert all(mem["peak_mb"] >= mem["after_import_mb"] > 0 for mem in result["memory"])
     assert result["seed_loop"]["images"] > 0 and np.isfinite(result["seed_loop"]["mean_loss"])
@@ -73,6 +78,48 @@ def test_flop_counts_follow_the_layer_shapes():
     dense = 2 * 2 * 1600 * 10
     assert infer == conv1 + conv2 + dense
     assert train == 2 * conv1 + 3 * (conv2 + dense)  # no dx for the first layer
+
+
+def test_flop_counts_of_grouped_depthwise_and_separable_convolutions():
+    import scratch
+
+    x = scratch.Input((8, 8, 6))
+    h = scratch.Conv2D(4, 3, groups=2, padding="same")(x)  # 3x3 over 6/2 channels, 4 filters
+    h = scratch.DepthwiseConv2D(3, depth_multiplier=2)(h)  # 6x6 out, 4*2 channels, 9 taps each
+    h = scratch.SeparableConv2D(5, 1)(h)  # depthwise 1x1 (m=1) on 8 channels, then 8 -> 5
+    y = scratch.Dense(3)(scratch.Flatten()(h))
+    model = scratch.Model(x, y)
+    n = 2
+    grouped = 2 * n * 8 * 8 * 9 * 3 * 4
+    depthwise = 2 * n * 6 * 6 * 9 * 4 * 2
+    separable = 2 * n * 6 * 6 * 8 + 2 * n * 6 * 6 * 8 * 5
+    dense = 2 * n * 6 * 6 * 5 * 3
+    infer, train = engines.model_flops(model, n)
+    assert infer == grouped + depthwise + separable + dense
+    assert train == 2 * grouped + 3 * (depthwise + separable + dense)  # the first layer needs no dx
+
+
+def test_per_type_profile_of_a_graph_adds_up_and_restores_the_layers():
+    import scratch
+
+    x = scratch.Input((8, 8, 3))
+    h = scratch.Conv2D(4, 3, padding="same")(x)
+    a = scratch.BatchNormalization()(h)
+    b = scratch.Conv2D(4, 1)(h)
+    y = scratch.Dense(10, activation="softmax")(scratch.GlobalAveragePooling2D()(scratch.Add()([a, b])))
+    model = scratch.Model(x, y)
+    eng = engines.GraphScratchEngine(model, 4)
+    prof = engines.profile_graph(eng, 2)
+    rows = {r["type"]: r for r in prof["rows"]}
+    assert {"Conv2D 3x3", "Conv2D 1x1", "BatchNormalization", "Add", "Dense", "(adam)", "(loss)",
+            "(im2col, inside Conv2D)", "(col2im, inside Conv2D)"} <= set(rows)
+    assert rows["Conv2D 1x1"]["calls"] == 1 and rows["BatchNormalization"]["calls"] == 1
+    layers_ms = sum(r["forward_ms"] + r["backward_ms"] for k, r in rows.items() if not k.startswith("(i")
+                    and not k.startswith("(c"))
+    assert 0 < layers_ms <= prof["step_ms"] * 1.05
+    assert all("forward" not in vars(layer) for layer in engines.leaf_calls(model))  # timers removed
+    from scratch.layers import convolutional
+    assert convolutional.im2col.__module__ == "scratch.im2col"
 
 
 def test_seed_loop_trainer_learns_one_image():
