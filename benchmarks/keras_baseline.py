@@ -6,8 +6,9 @@ removed (``TF_ENABLE_ONEDNN_OPTS`` is read when TensorFlow loads, so settings ca
 inside one process), interleaved over the repeats:
 
 - ``cli``: ``python train.py keras --arch ARCH --epochs E --limit N --batch-size B --lr LR
-  --no-plots`` exactly as a user types it; the images/s it records per epoch (``metrics.json``:
-  time inside the training steps, what it prints);
+  --no-plots`` exactly as a user types it; the images/s it records per epoch (``metrics.json``,
+  what it prints: since each epoch runs through Keras's ``fit``, the epoch as a callback times
+  it, like the ``fit`` leg);
 - ``cli_deterministic``: the same command with ``--deterministic`` (oneDNN off, op determinism);
 - ``fit``: ``model.fit(x, y, batch_size=B, epochs=E, shuffle=True)`` on the Keras twin built from
   the same initial weights, with TensorFlow as it ships; an epoch's images/s from a callback

@@ -3,7 +3,8 @@
 ``ScratchEngine`` wraps a ``scratch.Sequential``; ``KerasEngine`` wraps its Keras twin. Both
 offer ``train_batch(x, y) -> (loss, correct)``, ``evaluate``, ``predict``, ``weights()``,
 ``scratch_model()`` (for pictures) and atomic checkpoints with the optimizer state, so a run
-resumed from a checkpoint continues exactly where it stopped.
+resumed from a checkpoint continues exactly where it stopped. ``KerasEngine`` also offers
+``train_epoch``: a whole epoch through Keras's ``fit`` on the same batches, at ``fit``'s speed.
 
 TensorFlow is imported only by ``import_keras`` (called by the Keras paths), which decides its
 settings first: TensorFlow as it ships (oneDNN on, no op determinism) by default, the parity
@@ -15,6 +16,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 
 import numpy as np
 
@@ -236,6 +238,58 @@ class KerasEngine:
         if not np.isfinite(loss):
             raise scratch.NonFiniteLossError(f"non-finite loss ({loss}) at training step {self.step}")
         return float(loss), int(round(acc * len(x)))
+
+    def train_epoch(self, x, y, order, batch_size, before_batch=None, after_batch=None):
+        """One epoch as Keras users train: ``model.fit`` on ``x[order]`` in that order, ``batch_size``
+        at a time (the last batch holds the rest), so the batches are ``train_batch``'s over the
+        same ``order``, at ``fit``'s speed (``train_on_batch`` pays a per-call cost: it resets the
+        metrics and feeds one batch through a new iterator).
+
+        ``before_batch(step)`` and ``after_batch(step, running_loss)`` are called around each
+        batch (``step`` counts from 0 in the epoch; ``running_loss`` is Keras's mean loss of
+        the epoch so far). Returns ``(loss, correct, seconds)``: the epoch's mean loss per image
+        as ``fit`` reports it (summed in the model's dtype), the number of correctly classified
+        training images and the seconds ``fit`` spent in the epoch (``on_epoch_begin`` to
+        ``on_epoch_end``, as a Keras callback times it). A non-finite loss stops ``fit`` right
+        after that step and raises ``NonFiniteLossError`` naming it.
+        """
+        keras, engine = self.keras, self
+        seen = {}
+
+        class Hooks(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                seen["start"] = time.perf_counter()
+
+            def on_train_batch_begin(self, batch, logs=None):
+                if before_batch is not None:
+                    before_batch(batch)
+
+            def on_train_batch_end(self, batch, logs=None):
+                loss = float(logs["loss"])
+                if not np.isfinite(loss):  # the mean is finite as long as every batch's loss is
+                    seen["non_finite"] = (loss, engine.step)
+                    self.model.stop_training = True
+                elif after_batch is not None:
+                    after_batch(batch, loss)
+
+            def on_epoch_end(self, epoch, logs=None):
+                seen["seconds"] = time.perf_counter() - seen["start"]
+                seen["logs"] = dict(logs or {})
+
+        data = {"x": x[order], "y": self._targets(y[order]), "batch_size": batch_size}
+        floats = [a.dtype for a in (data["x"], data["y"]) if np.issubdtype(a.dtype, np.floating)]
+        if any(dt != np.dtype(keras.config.floatx()) for dt in floats):
+            # fit casts floating-point arrays to floatx (float32); a tf.data dataset reaches the
+            # model as it is, so a float64 model trains on float64 batches, as train_on_batch does
+            import tensorflow as tf
+
+            data = {"x": tf.data.Dataset.from_tensor_slices((data["x"], data["y"])).batch(batch_size)}
+        self.model.fit(**data, epochs=1, shuffle=False, verbose=0, callbacks=[Hooks()])
+        if "non_finite" in seen:
+            loss, step = seen["non_finite"]
+            raise scratch.NonFiniteLossError(f"non-finite loss ({loss}) at training step {step}")
+        logs = seen["logs"]
+        return float(logs["loss"]), int(round(float(logs["accuracy"]) * len(order))), seen["seconds"]
 
     def evaluate(self, x, y):
         loss, acc = self.model.evaluate(x, self._targets(y), batch_size=256, verbose=0)

@@ -290,14 +290,31 @@ class Trainer:
         self.position = (0, 0)
 
     def epoch(self, epoch, epochs):
-        """Train every engine one epoch, then evaluate each on the test set; one logs dict per engine."""
+        """Train every engine one epoch, then evaluate each on the test set; one logs dict per engine.
+
+        One engine that can train a whole epoch (``KerasEngine.train_epoch``: Keras's ``fit``)
+        does so, on the same batches; several engines (``compare``) are stepped batch by batch
+        together.
+        """
         n = len(self.x)
         order = epoch_order(self.seed, epoch, n)
         bar = progress_bar(self.steps, f"Epoch {epoch + 1}/{epochs}", stream=self.stream)
         totals = [[0.0, 0, 0.0] for _ in self.engines]  # loss sum, correct, seconds
+        whole = len(self.engines) == 1 and hasattr(self.engines[0], "train_epoch")
         # a diverging run ends with NonFiniteLossError, not warnings
         with bar, np.errstate(all="ignore"):
-            for s in range(self.steps):
+            if whole:
+                def before_batch(s):
+                    self.position = (epoch, s)
+
+                def after_batch(s, running_loss):
+                    bar.set_postfix_str(f"loss {running_loss:.4f}", refresh=False)
+                    bar.update(1)
+
+                loss, correct, seconds = self.engines[0].train_epoch(self.x, self.y, order, self.batch_size,
+                                                                     before_batch, after_batch)
+                totals[0] = [loss * n, correct, seconds]
+            for s in range(0 if whole else self.steps):
                 self.position = (epoch, s)
                 idx = order[s * self.batch_size:(s + 1) * self.batch_size]
                 xb, yb = self.x[idx], self.y[idx]
