@@ -5,7 +5,7 @@ same draws) with ``get_random_transformation(x)`` and applies them with ``transf
 Keras's two steps with Keras's names for the parameters (``angle`` in degrees, ``translations``
 in pixels, ``height_zoom``/``width_zoom``, ``flips``, ``contrast_factor``, ``rgb_delta``, crop
 starts), so a test can feed both engines the same parameters. ``forward(x, training=True)`` is the
-two steps; with ``training=False`` every layer is the identity, as in Keras (RandomCrop included:
+two steps (``fixed_transformation``, when set, replaces the draw); with ``training=False`` every layer is the identity, as in Keras (RandomCrop included:
 Keras returns the input uncropped at inference).
 
 Shapes: ``x: (N, H, W, C)`` -> ``(N, H, W, C)`` (RandomCrop in training: ``(N, height, width, C)``).
@@ -77,6 +77,7 @@ class _Augmentation(Layer):
             raise ValueError(f"{self.label}: seed must be an int or None, received {seed!r}")
         self.seed = seed
         self.rng = np.random.default_rng(seed)
+        self.fixed_transformation = None  # given parameters instead of a draw (tests feed both engines these)
 
     def _check_shape(self, shape):
         if len(shape) != 4:
@@ -91,7 +92,9 @@ class _Augmentation(Layer):
         if not training:
             self._cache = None
             return x
-        transformation = self.get_random_transformation(x)
+        transformation = self.fixed_transformation
+        if transformation is None:
+            transformation = self.get_random_transformation(x)
         self._cache = (x.shape, transformation)
         return self.transform_images(x, transformation)
 
