@@ -264,3 +264,25 @@ def test_augment_options():
     assert (opts["augment"], opts["rotation"], opts["shift"], opts["zoom"]) == (True, 0.03, 0.1, 0.2)
     with raises("--rotation without --augment"):
         parse("--rotation", "0.1")
+
+
+@pytest.mark.slow
+def test_scratch_run_with_augment_records_it_and_draws_the_picture(tmp_path):
+    """``train.py scratch --augment``: the factors in metrics.json, ``augmented.png`` written, and the
+    same seed gives the same trained weights (the same draws)."""
+    import json
+
+    import train
+
+    def run(out):
+        assert train.main(["scratch", "--augment", "--rotation", "0.05", "--epochs", "1", "--limit", "64",
+                           "--test-limit", "50", "--no-convert", "--out", str(out)]) == 0
+        return scratch.load_checkpoint(out / "model.npz")[0].get_weights()
+
+    first, second = run(tmp_path / "a"), run(tmp_path / "b")
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+    m = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert m["options"]["augment"] is True and m["options"]["rotation"] == 0.05 and m["options"]["zoom"] == 0.1
+    assert [spec["class_name"] for spec in m["augmentation"]["layers"]] == ["RandomRotation", "RandomTranslation",
+                                                                         "RandomZoom"]
+    assert (tmp_path / "a" / "augmented.png").stat().st_size > 1000
