@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cli import runs, transfer
+from cli import augment, runs, transfer
 from cli.engines import (DEFAULT_LR, OPTIMIZER_OPTIONS, OPTIMIZERS, KerasEngine, ScratchEngine, import_keras,
                          load_scratch_model,
                          with_label_smoothing)
@@ -34,7 +34,8 @@ from cli.engines import (DEFAULT_LR, OPTIMIZER_OPTIONS, OPTIMIZERS, KerasEngine,
 DEFAULTS = {"arch": "blog", "epochs": 3, "batch_size": 32, "optimizer": "adam", "lr": None, "seed": 0,
             "limit": None, "test_limit": None, "dtype": "float32", "data": None, "init_from": None, "threads": 1,
             "weight_decay": None, "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
-            "label_smoothing": None, "digits": None}
+            "label_smoothing": None, "digits": None, "augment": False, "rotation": None, "shift": None,
+            "zoom": None}
 RESUMABLE_CHANGES = ("epochs", "data", "threads")  # what --resume lets you change; the rest is the run's
 N_TRAIN = 60000
 N_TEST = 10000
@@ -118,6 +119,14 @@ def build_parser():
                                  "and a thread pool on busy cores was measured 5-8x slower)")
     model_opts.add_argument("--no-plots", action="store_true", help="skip the pictures")
     transfer.add_digits_option(model_opts)
+    model_opts.add_argument("--augment", action="store_true", default=None,
+                            help="randomly rotate, shift and zoom every training batch (the same draws in both "
+                                 "engines for a seed; picture augmented.png)")
+    for name, text in (("rotation", "rotation factor, a fraction of a full turn"),
+                       ("shift", "shift factor, a fraction of the height and width"),
+                       ("zoom", "zoom factor (1 +- zoom)")):
+        model_opts.add_argument(f"--{name}", type=fraction,
+                                help=f"with --augment: {text} (default {augment.DEFAULT_FACTORS[name]}; 0: off)")
 
     for engine, text in (("scratch", "train with the NumPy engine"), ("keras", "train the Keras 3 twin")):
         s = sub.add_parser(engine, parents=[model_opts], help=text, description=text)
@@ -165,6 +174,13 @@ def resolve_options(args):
     opts = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in DEFAULTS.items()}
     if opts["lr"] is None:
         opts["lr"] = DEFAULT_LR[opts["optimizer"]]
+    given = [f"--{k}" for k in augment.DEFAULT_FACTORS if opts[k] is not None]
+    if given and not opts["augment"]:
+        raise ValueError(f"{', '.join(given)} without --augment: add --augment to augment the training images")
+    if opts["augment"]:
+        opts.update({k: v for k, v in augment.DEFAULT_FACTORS.items() if opts[k] is None})
+    else:
+        opts["augment"] = False
     if opts["limit"] is not None and opts["limit"] > N_TRAIN:
         raise ValueError(f"--limit {opts['limit']}: MNIST has {N_TRAIN} training images")
     if opts["test_limit"] is not None and opts["test_limit"] > N_TEST:
@@ -215,6 +231,21 @@ def init_weights(opts, desc):
 
 
 # -- training ------------------------------------------------------------------------------------
+def make_augmenter(opts):
+    """``--augment``: the batch augmenter (``cli.augment``), or None."""
+    if not opts.get("augment"):
+        return None
+    return augment.Augmenter(opts["rotation"], opts["shift"], opts["zoom"], opts["seed"], opts["dtype"])
+
+
+def draw_augmented(augmenter, x, out, title):
+    """``augmented.png``: the first training digits and augmented versions of them."""
+    from cli import plots
+
+    plots.augmented(x[:8], augmenter.examples(x[:8]), out / "augmented.png", title)
+    return "augmented.png"
+
+
 def cmd_train(args, engine_name, argv, extra=None):
     """One engine's run; ``extra``: more entries for ``metrics.json`` (``transfer`` writes what it transferred)."""
     wall_start = time.perf_counter()
@@ -312,7 +343,12 @@ def _train(args, engine_name, argv, wall_start, hold, extra=None):
                                              "history": history, **(extra or {})})
         runs.write_history_csv(out / runs.HISTORY, history)
 
-    trainer = runs.Trainer([engine], x, y, x_test, y_test, opts["batch_size"], opts["seed"])
+    augmenter = make_augmenter(opts)
+    if augmenter is not None:
+        record["augmentation"] = augmenter.record()
+        if not args.no_plots:
+            draw_augmented(augmenter, x, out, f"--augment {augmenter.factors} - first training digits (left)")
+    trainer = runs.Trainer([engine], x, y, x_test, y_test, opts["batch_size"], opts["seed"], augment=augmenter)
     resume_hint = f"python train.py {engine_name} --resume {runs.rel(out)}"
     previous = runs.terminate_as_interrupt()
     try:
@@ -399,8 +435,8 @@ def cmd_compare(args, argv, extra=None):
     x, y, x_test, y_test, _ = load_data(opts, desc["preprocess"])
     init = init_weights(opts, desc)
     engines = [cls.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init,
-                          options=optimizer_options(opts), **extra)
-               for cls, extra in ((ScratchEngine, {}), (KerasEngine, {"deterministic": True}))]
+                          options=optimizer_options(opts), **tf_options)
+               for cls, tf_options in ((ScratchEngine, {}), (KerasEngine, {"deterministic": True}))]
     out = runs.prepare_out(out) if out is not None else runs.claim_new_run_dir("runs", "compare", desc["name"])
     lock = runs.FolderLock(out)
     try:
@@ -429,7 +465,10 @@ def _compare(args, argv, opts, desc, engines, out, x, y, x_test, y_test, wall_st
         print("note: this architecture has Dropout; the engines draw different masks, so their weights drift "
               "apart by more than rounding")
     histories = {e.name: runs.empty_history() for e in engines}
-    trainer = runs.Trainer(engines, x, y, x_test, y_test, opts["batch_size"], opts["seed"])
+    augmenter = make_augmenter(opts)
+    if augmenter is not None and not args.no_plots:
+        draw_augmented(augmenter, x, out, f"--augment {augmenter.factors} - first training digits (left)")
+    trainer = runs.Trainer(engines, x, y, x_test, y_test, opts["batch_size"], opts["seed"], augment=augmenter)
     header = (f"{'epoch':>5} | {'scratch loss':>12} {'acc':>7} {'test acc':>8} | {'keras loss':>12} {'acc':>7} "
               f"{'test acc':>8} | {'max |dw|':>9}")
     try:
@@ -457,6 +496,7 @@ def _compare(args, argv, opts, desc, engines, out, x, y, x_test, y_test, wall_st
               "versions": runs.versions("keras"), "train_images": len(x),
               "test_images": len(x_test), "deterministic": True, "tensorflow": engines[1].settings,
               "histories": histories, "max_weight_difference": diffs,
+              "augmentation": augmenter.record() if augmenter is not None else None,
               "wall_time_s": time.perf_counter() - wall_start, "status": "complete", **(extra or {})}
     runs.write_json(out / runs.METRICS, record)
     for name, h in histories.items():

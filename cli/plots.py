@@ -156,3 +156,24 @@ def comparison(histories, weight_diff, path, title):
     fig.suptitle(title)
     fig.tight_layout()
     _save(fig, path)
+
+
+def augmented(images, versions, path, title):
+    """A grid: each row one training image (left column) and augmented versions of it.
+
+    ``images: (N, H, W, 1)``, ``versions: (V, N, H, W, 1)``.
+    """
+    n, v = len(images), len(versions)
+    fig, axes = plt.subplots(n, v + 1, figsize=(1.2 * (v + 1), 1.2 * n), squeeze=False)
+    lo, hi = float(np.min(images)), float(np.max(images))
+    for i in range(n):
+        for j, img in enumerate([images[i], *(versions[k][i] for k in range(v))]):
+            ax = axes[i, j]
+            ax.imshow(np.asarray(img)[..., 0], cmap="gray", vmin=lo, vmax=hi)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title("original" if j == 0 else f"draw {j}", fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)

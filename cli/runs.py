@@ -282,8 +282,9 @@ class Trainer:
     ``position`` is ``(epoch, step)`` of the batch in progress, for error messages.
     """
 
-    def __init__(self, engines, x, y, x_test, y_test, batch_size, seed, stream=None):
+    def __init__(self, engines, x, y, x_test, y_test, batch_size, seed, stream=None, augment=None):
         self.engines, self.x, self.y = engines, x, y
+        self.augment = augment  # cli.augment.Augmenter or None
         self.x_test, self.y_test = x_test, y_test
         self.batch_size, self.seed, self.stream = batch_size, seed, stream
         self.steps = math.ceil(len(x) / batch_size)
@@ -318,7 +319,8 @@ class Trainer:
                 self.position = (epoch, s)
                 idx = order[s * self.batch_size:(s + 1) * self.batch_size]
                 xb, yb = self.x[idx], self.y[idx]
-                for engine, t in zip(self.engines, totals):
+                xbs = self.augment.batches(epoch, s, xb, self.engines) if self.augment else [xb] * len(self.engines)
+                for engine, t, xb in zip(self.engines, totals, xbs):
                     start = time.perf_counter()
                     loss, correct = engine.train_batch(xb, yb)
                     t[2] += time.perf_counter() - start

@@ -14,6 +14,7 @@ import scratch
 from parity_tests.layer_cases import (  # noqa: E402  (one list of cases per Keras family)
     activations,
     applications,
+    augmentation,
     convolutional,
     core,
     merging,
@@ -25,7 +26,8 @@ from parity_tests.layer_cases import (  # noqa: E402  (one list of cases per Ker
 )
 
 LAYER_CASES = [case for family in (convolutional, pooling, core, reshaping, activations, regularization,
-                                   normalization, preprocessing, merging, applications) for case in family.CASES]
+                                   normalization, preprocessing, merging, applications, augmentation)
+               for case in family.CASES]
 # Every layer class the engine has must have at least one case (test_every_layer_type_is_covered).
 LAYER_TYPES = tuple(sorted(scratch.LAYERS))
 DTYPES = ("float32", "float64")

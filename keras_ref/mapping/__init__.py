@@ -33,6 +33,7 @@ def from_keras(*names):
 from . import (  # noqa: E402, F401
     activations,
     applications,
+    augmentation,
     convolutional,
     core,
     merging,

@@ -9,6 +9,8 @@
     normalization.py   BatchNormalization, LayerNormalization
     preprocessing.py   Rescaling, Normalization
     merging.py         Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate
+    augmentation.py    RandomFlip, RandomRotation, RandomTranslation, RandomZoom, RandomContrast,
+                       RandomBrightness, RandomCrop (active only in training)
     applications.py    LayerScale, CustomScaleLayer (defined by keras.applications itself)
     base.py            the protocol every layer follows (``Layer``)
 
@@ -19,6 +21,7 @@ a module lists its layers in ``__all__``.
 from . import (  # noqa: F401
     activations,
     applications,
+    augmentation,
     base,
     convolutional,
     core,
@@ -31,6 +34,7 @@ from . import (  # noqa: F401
 )
 from .activations import *  # noqa: F403
 from .applications import *  # noqa: F403
+from .augmentation import *  # noqa: F403
 from .base import Layer
 from .convolutional import *  # noqa: F403
 from .core import *  # noqa: F403
@@ -42,7 +46,7 @@ from .regularization import *  # noqa: F403
 from .reshaping import *  # noqa: F403
 
 FAMILIES = (core, convolutional, pooling, activations, reshaping, regularization, normalization, preprocessing,
-            merging, applications)
+            merging, applications, augmentation)
 LAYERS = {name: getattr(module, name) for module in FAMILIES for name in module.__all__}
 
 
