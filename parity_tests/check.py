@@ -154,7 +154,7 @@ class Row:
 
 
 def _aspect(tensor):
-    if tensor == "output":
+    if tensor == "output" or tensor.startswith("output "):  # "output 0", "output 1": a model's several outputs
         return "output"
     if tensor.startswith("grad input"):
         return "input gradient"
@@ -293,7 +293,8 @@ def report(rows, print_fn=print):
     print_fn("tolerances: " + "; ".join(f"{t.name} rtol {t.rtol:g} atol {t.atol:g}" for t in used)
              + " (max|scratch - keras| <= atol + rtol * max|keras|, per tensor; rel = abs / max|keras|)")
     if not bad:
-        print_fn(f"OK: {len(rows)} rows ({len(rows) - 1} layer calls and the whole model), all within tolerance")
+        calls = f"{len(rows) - 1} layer call{'s' if len(rows) != 2 else ''}"
+        print_fn(f"OK: {len(rows)} rows ({calls} and the whole model), all within tolerance")
         return EXIT_OK
     for r in bad:
         for ds in r.diffs.values():
