@@ -13,9 +13,10 @@ engine does not compute) and compares the two engines on random input of the mod
   the same random upstream gradient ``dy``; the row holds the largest absolute and relative
   (to the tensor's scale) differences of the layer's output, of ``dL/d(input)`` and of the
   gradients of its weights, for ``L = sum(output * dy)``. Isolated, a layer's differences are its
-  own rounding, not that of every layer before it, so the row is held to the per-layer tolerance
-  (``LAYER_FLOAT32``/``LAYER_FLOAT64``, those of the layer grid) and a wrong layer shows up in
-  its own row however deep it sits;
+  own rounding, not that of every layer before it, so the row is held to the per-layer rtol
+  (``CHECK_LAYER_FLOAT32``/``CHECK_LAYER_FLOAT64``: the layer grid's rtol, every tensor against
+  its own scale, no absolute floor, because a user's tensors can be of any scale) and a wrong
+  layer shows up in its own row however deep it sits;
 - **one whole-model row**: the model output, ``dL/d(input)`` and the gradient of every trainable
   weight for ``L = sum(output * r)``, ``r`` random, each engine computing the whole graph itself,
   held to ``MODEL_FLOAT32``/``MODEL_FLOAT64``.
@@ -186,7 +187,7 @@ def layer_rows(model, klayers, xs, rng, dtype, training, prefix="", calls=None):
     nodes, inputs, outputs = _graph(model)
     values = dict(zip(inputs, xs))
     rows = []
-    tolerance = tol.for_dtype("LAYER", dtype)
+    tolerance = tol.for_dtype("CHECK_LAYER", dtype)
     for layer, inbound, as_list, out in nodes:
         args = [values[k] for k in inbound]
         path = f"{prefix}{layer.name}"

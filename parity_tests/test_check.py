@@ -92,8 +92,8 @@ def test_functional_file_passes_with_a_row_per_layer_call(files, dtype):
     assert all(line.endswith(" ok") for line in rows.values())
     assert f"{dtype}" in lines[0] and "(2, 8, 8, 3)" in lines[0]
     assert lines[-1].startswith("OK: 14 rows")
-    layer, model = ("LAYER_FLOAT64", "MODEL_FLOAT64") if dtype == "float64" else ("LAYER_FLOAT32", "MODEL_FLOAT32")
-    assert layer in rows["stem"] and model in rows["(whole model)"]
+    suffix = dtype.upper()
+    assert f" CHECK_LAYER_{suffix} " in rows["stem"] and f" MODEL_{suffix} " in rows["(whole model)"]
 
 
 def test_float64_really_computes_in_float64(files):
@@ -179,3 +179,16 @@ def test_several_inputs_and_outputs(tmp_path):
     whole = {d.tensor for ds in rows[-1].diffs.values() for d in ds}
     assert {"output 0", "output 1", "grad input 0", "grad input 1", "grad ca/kernel", "grad o1/bias"} <= whole
     assert rows[-1].worst("output") is not None and rows[-1].worst("input gradient") is not None
+
+
+def test_tiny_tensors_are_checked_on_their_own_scale(tmp_path, monkeypatch):
+    """Activations of 1e-9: an error of 1e-4 of their size is out of tolerance (an absolute floor would hide it)."""
+    keras.utils.set_random_seed(3)
+    path = str(tmp_path / "tiny.keras")
+    keras.Sequential([keras.Input((6, 6, 2)), L.Rescaling(1e-9, name="shrink"), L.Conv2D(3, 3, name="conv"),
+                      L.Flatten(name="flat"), L.Dense(2, name="dense")]).save(path)
+    assert run(path, "--batch", 2)[0] == check.EXIT_OK
+    forward = scratch.Conv2D.forward
+    monkeypatch.setattr(scratch.Conv2D, "forward", lambda self, x, training=False: forward(self, x, training) * (1 + 1e-4))
+    status, lines = run(path, "--batch", 2)
+    assert status == check.EXIT_OUT_OF_TOLERANCE and rows_of(lines)["conv"].endswith("FAIL")
