@@ -87,7 +87,23 @@ def load(path, dtype=None):
         model = keras_ref.from_keras(km)
     except ValueError as e:
         raise CannotTake(f"{path}: {_one_line(e)}") from None
+    except Exception as e:  # not a refusal of from_keras: name what in the graph it could not take
+        op = next(_operations_not_layers(km), None)
+        if op is None:
+            raise
+        raise CannotTake(f"{path}: from_keras: {op.name!r} is a {type(op).__module__}.{type(op).__name__} operation "
+                         f"on tensors (e.g. `x + y` in the model's code), not a layer; the scratch engine takes "
+                         f"layers ({type(e).__name__}: {_one_line(e)})") from None
     return km, model
+
+
+def _operations_not_layers(km):
+    """The operations of a Functional graph (nested ones included) that are not layers, in graph order."""
+    for op in getattr(km, "operations", km.layers):
+        if isinstance(op, keras.Model):
+            yield from _operations_not_layers(op)
+        elif not isinstance(op, keras.layers.Layer):
+            yield op
 
 
 def model_dtype(km):

@@ -192,3 +192,17 @@ def test_tiny_tensors_are_checked_on_their_own_scale(tmp_path, monkeypatch):
     monkeypatch.setattr(scratch.Conv2D, "forward", lambda self, x, training=False: forward(self, x, training) * (1 + 1e-4))
     status, lines = run(path, "--batch", 2)
     assert status == check.EXIT_OUT_OF_TOLERANCE and rows_of(lines)["conv"].endswith("FAIL")
+
+
+def test_an_operation_that_is_not_a_layer_is_named(tmp_path):
+    """``x + y`` on Keras tensors makes a ``keras.ops`` operation in the graph (ConvNeXt has them)."""
+    x = keras.Input((4, 4, 2))
+    y = L.Conv2D(2, 1, name="conv")(x)
+    path = str(tmp_path / "op.keras")
+    keras.Model(x, L.Flatten(name="flat")(x + y)).save(path)
+    status, lines = run(path)
+    if status == check.EXIT_OK:  # from_keras has learned keras.ops additions: then they must be in parity
+        assert list(rows_of(lines))[-1] == "(whole model)"
+        return
+    assert status == check.EXIT_CANNOT_TAKE and len(lines) == 1
+    assert "'add'" in lines[0] and "keras.src.ops.numpy.Add" in lines[0], lines
