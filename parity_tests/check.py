@@ -34,10 +34,10 @@ weights are copied in, cast.
 
 Both engines run in inference mode (``training=False``: BatchNormalization uses its moving
 statistics, Dropout passes its input through), the mode a model file is used in. Training mode
-is what ``parity_tests/test_functional.py`` and ``parity_tests/zoo.py`` cover with their own harness; the
-whole-model row of this check would need another tolerance there, because a bias right before a
-training-mode BatchNormalization has a gradient that is exactly 0 mathematically and rounding
-noise of the size of the normalization's input gradient in both engines.
+is covered by ``parity_tests/test_functional.py`` and the ``parity_tests/zoo.py`` harness; the
+whole-model row here would need another tolerance for it: a bias right before a training-mode
+BatchNormalization has a gradient that is exactly 0 mathematically, and rounding noise of the
+size of the normalization's input gradient in both engines.
 """
 
 from parity_tests.determinism import tf  # noqa: I001  (TensorFlow deterministic before Keras loads)
@@ -84,10 +84,10 @@ def load(path, dtype=None):
     if not isinstance(km, keras.Model):
         raise CannotTake(f"{path}: holds a {type(km).__name__}, not a Keras model")
     try:
-        keras_ref.from_keras(km)  # refusals are the same in any dtype: ask the file as it is first
-        if dtype is not None and model_dtype(km) != dtype:
+        model = keras_ref.from_keras(km)  # refusals are the same in any dtype: ask the file as it is first
+        if dtype is not None and model.dtype != dtype:
             km = retyped(km, dtype)
-        model = keras_ref.from_keras(km)
+            model = keras_ref.from_keras(km)
     except ValueError as e:
         raise CannotTake(f"{path}: {_one_line(e)}") from None
     except Exception as e:  # not a refusal of from_keras: name what in the graph it could not take
@@ -107,10 +107,6 @@ def _operations_not_layers(km):
             yield from _operations_not_layers(op)
         elif not isinstance(op, keras.layers.Layer):
             yield op
-
-
-def model_dtype(km):
-    return keras_ref.convert._model_dtype(km)
 
 
 def _retype_config(obj, dtype):
