@@ -162,8 +162,10 @@ def test_missing_file_and_bad_arguments(files, tmp_path, capsys):
     assert e.value.code == check.EXIT_CANNOT_TAKE and "--batch must be at least 1" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_command_line(files):
-    """``python -m parity_tests.check`` itself: its exit status and one-line refusal."""
+    """``python -m parity_tests.check`` itself: its exit status and one-line refusal (a new process
+    importing TensorFlow: about 8 s on a quiet machine)."""
     done = subprocess.run([sys.executable, "-m", "parity_tests.check", files["noisy"]], capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stdout.strip().startswith("cannot take the model:") and "'noisy'" in done.stdout
