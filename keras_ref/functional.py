@@ -33,7 +33,8 @@ def graph_from_keras(km, convert_layer, dtype):
                 twins[id(op)] = _operation_twin(op, node, dtype)
             elif isinstance(op, keras.Model):
                 twins[id(op)] = graph_from_keras(op, convert_layer, dtype)
-                twins[id(op)].trainable = bool(op.trainable)
+                if not op.trainable:  # only freeze: a model loaded from a file can say trainable=True
+                    twins[id(op)].trainable = False  # over layers that are frozen (each twin keeps its flag)
             else:
                 twins[id(op)] = convert_layer(op, dtype)
         return twins[id(op)]
@@ -131,7 +132,8 @@ def graph_to_keras(model, keras_layer, prefix=None):
         tensors[id(node.output)] = twins[layer](args if node.as_list else args[0])
     outs = [tensors[id(t)] for t in model.outputs]
     km = keras.Model(kin if model._multi_in else kin[0], outs if model._multi_out else outs[0], name=model.name)
-    km.trainable = model.trainable
+    if not model.trainable:  # only freeze: Keras's setter would unfreeze layers frozen one by one
+        km.trainable = False
     return km
 
 

@@ -1,0 +1,347 @@
+"""``python -m parity_tests.check MODEL.keras``: is the scratch engine equal to Keras on *your* model?
+
+    python -m parity_tests.check my_model.keras                     # float32, batch 4, seed 0
+    python -m parity_tests.check my_model.keras --dtype float64 --batch 2 --seed 3
+
+Loads the file with Keras (``keras.saving.load_model(path, compile=False)``), converts it with
+``keras_ref.from_keras`` (which refuses, naming the layer and the setting, anything the scratch
+engine does not compute) and compares the two engines on random input of the model's shape:
+
+- **one row per layer call**, in the graph's order (a nested model's layers as ``model/layer``,
+  a second call of a shared layer as ``layer (call 2)``). Each layer is checked *in isolation*:
+  both engines' layer gets the same input array (the one the scratch graph feeds that call) and
+  the same random upstream gradient ``dy``; the row holds the largest absolute and relative
+  (to the tensor's scale) differences of the layer's output, of ``dL/d(input)`` and of the
+  gradients of its weights, for ``L = sum(output * dy)``. Isolated, a layer's differences are its
+  own rounding, not that of every layer before it, so the row is held to a per-layer tolerance
+  (``CHECK_LAYER_FLOAT32``/``CHECK_LAYER_FLOAT64``: every tensor against its own scale, no
+  absolute floor, because a user's tensors can be of any scale) and a wrong layer shows up in
+  its own row however deep it sits;
+- **one whole-model row**: the model output, ``dL/d(input)`` and the gradient of every trainable
+  weight for ``L = sum(output * r)``, ``r`` random, each engine computing the whole graph itself,
+  held to ``CHECK_MODEL_FLOAT32``/``CHECK_MODEL_FLOAT64`` (float32 rounding chained through
+  hundreds of layers reaches 6e-5 of scale; the float64 bound is the model suite's 1e-11).
+
+All tolerances, with their measurements, are in ``parity_tests/tolerances.py``.
+
+Exit status: 0 when every row is within its tolerance, 1 when a row is not (the rows out of
+tolerance are then described one by one below the table), 2 when the model cannot be taken (no
+such file, Keras cannot load it, or ``from_keras`` refuses a layer or setting: one line naming it).
+
+``--dtype float64`` recomputes the Keras model in float64: a float32 file is rebuilt from its
+configuration with every float32 dtype (layers' policies, inputs) replaced by float64, and its
+weights are copied in, cast.
+
+Both engines run in inference mode (``training=False``: BatchNormalization uses its moving
+statistics, Dropout passes its input through), the mode a model file is used in. Training mode
+is covered by ``parity_tests/test_functional.py`` and the ``parity_tests/zoo.py`` harness; the
+whole-model row here would need another tolerance for it: a bias right before a training-mode
+BatchNormalization has a gradient that is exactly 0 mathematically, and rounding noise of the
+size of the normalization's input gradient in both engines.
+"""
+
+from parity_tests.determinism import tf  # noqa: I001  (TensorFlow deterministic before Keras loads)
+
+import argparse
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+import keras_ref
+import scratch
+from parity_tests import engines, zoo
+from parity_tests import tolerances as tol
+from parity_tests.compare import compare
+
+DTYPES = ("float32", "float64")
+EXIT_OK, EXIT_OUT_OF_TOLERANCE, EXIT_CANNOT_TAKE = 0, 1, 2
+
+
+class CannotTake(Exception):
+    """The model cannot be taken (file, Keras loading or a refusal of ``from_keras``): exit 2."""
+
+
+# -- loading ---------------------------------------------------------------------------------
+def _one_line(e):
+    return re.sub(r"\s+", " ", str(e)).strip()
+
+
+def load(path, dtype=None):
+    """``(keras model in dtype, scratch twin)`` of the ``.keras`` file ``path``; ``CannotTake`` if not possible."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise CannotTake(f"{path}: no such file")
+    if not path.endswith(".keras"):
+        raise CannotTake(f"{path}: expected a Keras model file (.keras)")
+    try:
+        km = keras.saving.load_model(path, compile=False)
+    except Exception as e:  # Keras raises ValueError, TypeError... for files it cannot read
+        raise CannotTake(f"{path}: Keras cannot load it: {type(e).__name__}: {_one_line(e)}") from None
+    if not isinstance(km, keras.Model):
+        raise CannotTake(f"{path}: holds a {type(km).__name__}, not a Keras model")
+    try:
+        model = keras_ref.from_keras(km)  # refusals are the same in any dtype: ask the file as it is first
+        if dtype is not None and model.dtype != dtype:
+            km = retyped(km, dtype)
+            model = keras_ref.from_keras(km)
+    except ValueError as e:
+        raise CannotTake(f"{path}: {_one_line(e)}") from None
+    except Exception as e:  # not a refusal of from_keras: name what in the graph it could not take
+        op = next(_operations_not_layers(km), None)
+        if op is None:
+            raise
+        raise CannotTake(f"{path}: from_keras: {op.name!r} is a {type(op).__module__}.{type(op).__name__} operation "
+                         f"on tensors (e.g. `x + y` in the model's code), not a layer; the scratch engine takes "
+                         f"layers ({type(e).__name__}: {_one_line(e)})") from None
+    return km, model
+
+
+def _operations_not_layers(km):
+    """The operations of a Functional graph (nested ones included) that are not layers, in graph order."""
+    for op in getattr(km, "operations", km.layers):
+        if isinstance(op, keras.Model):
+            yield from _operations_not_layers(op)
+        elif not isinstance(op, keras.layers.Layer):
+            yield op
+
+
+def _retype_config(obj, dtype):
+    """A copy of a serialized Keras object with every float dtype (policies and plain names) set to ``dtype``."""
+    if isinstance(obj, list):
+        return [_retype_config(v, dtype) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    out = {}
+    for k, v in obj.items():
+        if k == "dtype" and v in DTYPES:
+            out[k] = dtype
+        elif k == "dtype" and isinstance(v, dict) and v.get("class_name") == "DTypePolicy":
+            out[k] = {**v, "config": {**v["config"], "name": dtype}} if v["config"].get("name") in DTYPES else v
+        else:
+            out[k] = _retype_config(v, dtype)
+    return out
+
+
+def retyped(km, dtype):
+    """``km`` rebuilt computing in ``dtype`` (every layer's policy and every input), its weights cast in.
+
+    Raises ``ValueError`` if a layer of the copy does not compute in ``dtype`` (it would then be
+    no ``dtype`` comparison at all)."""
+    with engines.keras_floatx(dtype):
+        twin = keras.saving.deserialize_keras_object(_retype_config(keras.saving.serialize_keras_object(km), dtype))
+    twin.set_weights([np.asarray(w).astype(dtype) for w in km.get_weights()])
+    for path, klayer in _keras_leaves(twin):
+        if klayer.dtype_policy.compute_dtype != dtype or any(v.dtype != dtype for v in klayer.weights):
+            raise ValueError(f"check: layer {path!r} ({type(klayer).__name__}) still computes in "
+                             f"{klayer.dtype_policy.compute_dtype} after the conversion to {dtype}")
+    return twin
+
+
+def _keras_leaves(km, prefix=""):
+    for la in km.layers:
+        if isinstance(la, keras.Model):
+            yield from _keras_leaves(la, f"{prefix}{la.name}/")
+        elif not isinstance(la, keras.layers.InputLayer):
+            yield f"{prefix}{la.name}", la
+
+
+# -- the rows ----------------------------------------------------------------------------------
+@dataclass
+class Row:
+    """One layer call (or the whole model) and its differences, ``{aspect: [Diff]}``."""
+
+    path: str
+    kind: str
+    tolerance: tol.Tolerance
+    diffs: dict = field(default_factory=dict)
+
+    @property
+    def ok(self):
+        return all(d.ok for ds in self.diffs.values() for d in ds)
+
+    def worst(self, aspect):
+        """``(max abs, max rel)`` over the aspect's tensors, or None when the layer has none."""
+        ds = self.diffs.get(aspect, [])
+        return (max(d.max_abs for d in ds), max(d.max_rel for d in ds)) if ds else None
+
+
+def _aspect(tensor):
+    if tensor == "output" or tensor.startswith("output "):  # "output 0", "output 1": a model's several outputs
+        return "output"
+    if tensor.startswith("grad input"):
+        return "input gradient"
+    if tensor.startswith("grad "):
+        return "weight gradients"
+    return "state"  # moving statistics after a training-mode call
+
+
+def _row(path, kind, ours, theirs, tolerance, dtype):
+    row = Row(path, kind, tolerance)
+    for d in compare(ours, theirs, tolerance, dtype):
+        row.diffs.setdefault(_aspect(d.tensor), []).append(d)
+    return row
+
+
+def _graph(model):
+    """``[(layer, inbound keys, as_list, output key)]`` of a scratch graph or Sequential, in order."""
+    if isinstance(model, scratch.Model):
+        return [(n.layer, [id(t) for t in n.inbound], n.as_list, id(n.output)) for n in model.nodes], \
+            [id(t) for t in model.inputs], [id(t) for t in model.outputs]
+    keys = list(range(len(model.layers) + 1))
+    return [(la, [keys[i]], False, keys[i + 1]) for i, la in enumerate(model.layers)], [0], [keys[-1]]
+
+
+def layer_rows(model, klayers, xs, rng, dtype, training, prefix="", calls=None):
+    """Check every layer call of ``model`` in isolation on the arrays the scratch graph feeds it;
+    returns ``(rows, outputs)``. ``klayers``: Keras layers by path."""
+    calls = {} if calls is None else calls
+    nodes, inputs, outputs = _graph(model)
+    values = dict(zip(inputs, xs))
+    rows = []
+    tolerance = tol.for_dtype("CHECK_LAYER", dtype)
+    for layer, inbound, as_list, out in nodes:
+        args = [values[k] for k in inbound]
+        path = f"{prefix}{layer.name}"
+        if isinstance(layer, (scratch.Model, scratch.Sequential)):
+            inner, ys = layer_rows(layer, klayers, args, rng, dtype, training, f"{path}/", calls)
+            rows += inner
+            values[out] = ys[0]
+            continue
+        calls[path] = calls.get(path, 0) + 1
+        x = args if as_list else args[0]
+        dy = rng.standard_normal((len(args[0]),) + tuple(layer.compute_output_shape(
+            [a.shape for a in args] if as_list else args[0].shape)[1:])).astype(dtype)
+        wanted, layer.input_grad = layer.input_grad, True  # the graph may skip dL/dx where nobody needs it
+        try:
+            ours = engines.scratch_layer_pass(layer, x, dy, training)
+        finally:
+            layer.input_grad = wanted
+        theirs = engines.keras_layer_pass(klayers[path], x, dy, training, param_names=list(layer.params))
+        label = path if calls[path] == 1 else f"{path} (call {calls[path]})"
+        rows.append(_row(label, type(layer).__name__, ours, theirs, tolerance, dtype))
+        values[out] = ours[(layer.name, "output")]
+    return rows, [values[k] for k in outputs]
+
+
+def _set_input_grads(model, flag):
+    if isinstance(model, scratch.Model):
+        model._set_input_grads(flag)
+    else:
+        model.layers[0].input_grad = flag
+
+
+def model_row(model, km, xs, rs, dtype, training):
+    """The whole model in each engine: output(s), dL/d(input(s)) and every trainable weight's gradient,
+    for ``L = sum(output * r)`` (summed over the outputs)."""
+    multi_in, multi_out = len(xs) > 1, len(rs) > 1
+    out_names = [f"output {i}" if multi_out else "output" for i in range(len(rs))]
+    in_names = [f"grad input {i}" if multi_in else "grad input" for i in range(len(xs))]
+    _set_input_grads(model, True)  # a model normally skips dL/d(its input images)
+    try:
+        out = model.forward(xs if multi_in else xs[0], training=training)
+        dx = model.backward(rs if multi_out else rs[0])
+    finally:
+        _set_input_grads(model, False)
+    ours = dict(zip((("model", n) for n in out_names), out if multi_out else [out]))
+    ours.update(zip((("model", n) for n in in_names), dx if multi_in else [dx]))
+    ours.update({("model", f"grad {p}"): g.copy() for p, g in model.named_grads().items()})
+    paths = zoo.keras_paths(km, trainable_only=True)
+    xts = [tf.constant(x) for x in xs]
+    with tf.GradientTape() as tape:
+        for xt in xts:
+            tape.watch(xt)
+        kout = km(xts if multi_in else xts[0], training=training)
+        kouts = list(kout) if multi_out else [kout]
+        loss = tf.add_n([tf.reduce_sum(o * tf.constant(r)) for o, r in zip(kouts, rs)])
+    grads = tape.gradient(loss, xts + [v for _, v in paths])
+    theirs = {("model", n): o.numpy() for n, o in zip(out_names, kouts)}
+    theirs.update({("model", n): g.numpy() for n, g in zip(in_names, grads[:len(xts)])})
+    theirs.update({("model", f"grad {p}"): g.numpy() for (p, _), g in zip(paths, grads[len(xts):])})
+    return _row("(whole model)", type(model).__name__, ours, theirs, tol.for_dtype("CHECK_MODEL", dtype), dtype)
+
+
+def check(km, model, batch=4, seed=0, training=False):
+    """Every row (layer calls in the graph's order, then the whole model) of ``km`` against ``model``.
+
+    ``training=True`` (not offered on the command line, see the module doc) runs both in training
+    mode, each Dropout layer applying the same random keep mask in both engines."""
+    dtype = model.dtype.name
+    rng = np.random.default_rng(seed)
+    shapes = [tuple(t.shape[1:]) for t in km.inputs]
+    xs = [rng.standard_normal((batch,) + s).astype(dtype) for s in shapes]
+    klayers = dict(_keras_leaves(km))
+    masks = zoo.dropout_masks(model, batch, seed) if training else {}
+    with zoo.injected_masks(model, km, masks):
+        rows, outs = layer_rows(model, klayers, xs, rng, dtype, training)
+        rs = [rng.standard_normal(o.shape).astype(dtype) for o in outs]
+        rows.append(model_row(model, km, xs, rs, dtype, training))
+    return rows
+
+
+# -- the table ---------------------------------------------------------------------------------
+def _cell(worst):
+    return ("-", "-") if worst is None else (f"{worst[0]:.2e}", f"{worst[1]:.2e}")
+
+
+def render(rows):
+    head = ["layer", "class", "out abs", "out rel", "dx abs", "dx rel", "dW abs", "dW rel", "tolerance", "ok"]
+    table = []
+    for r in rows:
+        cells = [r.path, r.kind]
+        for aspect in ("output", "input gradient", "weight gradients"):
+            cells += _cell(r.worst(aspect))
+        table.append(cells + [r.tolerance.name, "ok" if r.ok else "FAIL"])
+    widths = [max(len(h), *(len(c[i]) for c in table)) for i, h in enumerate(head)]
+    fmt = "  ".join(f"{{:{'<' if i < 2 else '>'}{w}}}" for i, w in enumerate(widths))
+    return [fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*c) for c in table]
+
+
+def report(rows, print_fn=print):
+    """Print the table and the rows out of tolerance; returns the exit status."""
+    for line in render(rows):
+        print_fn(line)
+    bad = [r for r in rows if not r.ok]
+    used = dict.fromkeys(r.tolerance for r in rows)
+    print_fn("tolerances: " + "; ".join(f"{t.name} rtol {t.rtol:g} atol {t.atol:g}" for t in used)
+             + " (max|scratch - keras| <= atol + rtol * max|keras|, per tensor; rel = abs / max|keras|)")
+    if not bad:
+        calls = f"{len(rows) - 1} layer call{'s' if len(rows) != 2 else ''}"
+        print_fn(f"OK: {len(rows)} rows ({calls} and the whole model), all within tolerance")
+        return EXIT_OK
+    for r in bad:
+        for ds in r.diffs.values():
+            for d in ds:
+                if not d.ok:
+                    print_fn(d.message(r.tolerance, r.path))
+    print_fn(f"FAIL: {len(bad)} of {len(rows)} rows out of tolerance, the first: {bad[0].path!r} ({bad[0].kind})")
+    return EXIT_OUT_OF_TOLERANCE
+
+
+def main(argv=None, print_fn=print):
+    parser = argparse.ArgumentParser(prog="python -m parity_tests.check", description=__doc__.split("\n")[0])
+    parser.add_argument("model", help="a Keras model file (.keras), Sequential or Functional")
+    parser.add_argument("--dtype", choices=DTYPES, default=None,
+                        help="compute both engines in this dtype (default: the file's own)")
+    parser.add_argument("--batch", type=int, default=4, help="random input batch size (default 4)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random input and gradients (default 0)")
+    args = parser.parse_args(argv)
+    if args.batch < 1:
+        parser.error(f"--batch must be at least 1, received {args.batch}")
+    try:
+        km, model = load(args.model, args.dtype)
+    except CannotTake as e:
+        print_fn(f"cannot take the model: {e}")
+        return EXIT_CANNOT_TAKE
+    dtype = model.dtype.name
+    shapes = ", ".join(str((args.batch,) + tuple(t.shape[1:])) for t in km.inputs)
+    print_fn(f"{args.model}: {type(km).__name__} {km.name!r}, random input {shapes} (seed {args.seed}), {dtype}, "
+             f"inference mode")
+    return report(check(km, model, args.batch, args.seed), print_fn)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
