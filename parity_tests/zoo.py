@@ -127,7 +127,8 @@ def injected_masks(model, km, masks):
         def call(inputs, training=None, _mask=mask, _scale=scale):
             if not training:
                 return inputs
-            return tf.where(tf.constant(_mask), inputs * tf.cast(_scale, inputs.dtype), tf.zeros_like(inputs))
+            # tf.constant in the input's dtype: tf.cast of a Python float would round it to float32 first
+            return tf.where(tf.constant(_mask), inputs * tf.constant(_scale, inputs.dtype), tf.zeros_like(inputs))
 
         saved[name] = k.__dict__.get("call")
         k.call = call

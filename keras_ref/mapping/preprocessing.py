@@ -43,7 +43,9 @@ def normalization_from_keras(klayer, common):
         if not klayer.built:
             refuse(klayer, "mean", None, "a built layer (its statistics are weights created at build)")
         mean, variance = np.asarray(klayer.adapt_mean), np.asarray(klayer.adapt_variance)
-    else:
-        mean, variance = np.array(klayer.input_mean), np.array(klayer.input_variance)
+    else:  # Keras turns the given numbers into a float32 tensor before casting it to the layer's dtype:
+        # the twin computes with those values (the scratch layer itself keeps what it is given)
+        mean = np.array(klayer.input_mean, dtype=np.float32).astype(np.float64)
+        variance = np.array(klayer.input_variance, dtype=np.float32).astype(np.float64)
     return scratch.Normalization(axis=tuple(klayer.axis), mean=mean.tolist(), variance=variance.tolist(),
                                  invert=bool(klayer.invert), **common)
