@@ -220,7 +220,9 @@ def layer_rows(model, klayers, xs, rng, dtype, training, prefix="", calls=None):
             ours = engines.scratch_layer_pass(layer, x, dy, training)
         finally:
             layer.input_grad = wanted
-        theirs = engines.keras_layer_pass(klayers[path], x, dy, training, param_names=list(layer.params))
+        # an operation written on tensors (x + y, x * 0.5) has no Keras layer: its scratch layer's Keras twin
+        klayer = klayers[path] if path in klayers else engines.keras_twin(layer)
+        theirs = engines.keras_layer_pass(klayer, x, dy, training, param_names=list(layer.params))
         label = path if calls[path] == 1 else f"{path} (call {calls[path]})"
         rows.append(_row(label, type(layer).__name__, ours, theirs, tolerance, dtype))
         values[out] = ours[(layer.name, "output")]
