@@ -42,20 +42,21 @@ def collect_zoo(names=None, progress=None):
         for _what, dtype, ours, theirs, tolerance in zoo.parity_checks(name):
             _fold(rows, (f"zoo {name}", dtype), compare(ours, theirs, tolerance, dtype), tolerance)
         km = zoo.build(name)
-        sizes[name] = (sum(1 for _ in zoo._leaves(km)), km.count_params())
+        sizes[name] = (sum(1 for _ in zoo._leaves(km)), km.count_params(), zoo.speed(km))
     return rows, sizes
 
 
 def render_zoo(rows, sizes):
     """The zoo as one table: model, size, the largest relative differences, ok."""
     head = ["model", "layers", "parameters", "float32 predictions rel", "float64 gradients rel",
-            "float64 weights@2 rel", "ok"]
+            "float64 weights@2 rel", "ok", "scratch/keras training", "scratch/keras inference"]
     lines = []
-    for name, (n_layers, n_params) in sizes.items():
+    for name, (n_layers, n_params, (train_ratio, infer_ratio)) in sizes.items():
         f32, f64 = rows[(f"zoo {name}", "float32")], rows[(f"zoo {name}", "float64")]
         cells = [f"{f32['outputs'][1]:.1e}", f"{f64['gradients'][1]:.1e}", f"{f64['weights'][1]:.1e}"]
         ok = all(c[3] for c in list(f32.values()) + list(f64.values()))
-        lines.append([name, str(n_layers), f"{n_params / 1e6:.1f}M", *cells, "yes" if ok else "NO"])
+        lines.append([name, str(n_layers), f"{n_params / 1e6:.1f}M", *cells, "yes" if ok else "NO",
+                      f"{train_ratio:.2f}", f"{infer_ratio:.2f}"])
     widths = [max(len(str(r[i])) for r in [head] + lines) for i in range(len(head))]
     fmt = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
     return "\n".join([fmt(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [fmt(r) for r in lines])
@@ -121,7 +122,9 @@ def main(argv=None):
         rows.update(zoo_rows)
     print(render(rows))
     if args.zoo != "without":
-        print("\nkeras.applications (weights=None, 10 classes; python -m parity_tests.report --zoo only):\n")
+        print("\nkeras.applications (weights=None, 10 classes; python -m parity_tests.report --zoo only). Speed: "
+              "images/s ratios, float32, batch 8, best of 3 steps each, Keras under this suite's deterministic "
+              "settings (oneDNN off); stock-Keras benchmarks of ResNet50 and MobileNetV2: docs/benchmarks.md\n")
         print(render_zoo(rows, sizes))
     bad = [f"{what} {dtype} {kind}" for (what, dtype), cells in rows.items() for kind, c in cells.items() if not c[3]]
     worst = {d: max((c[1] for (w, dt), cells in rows.items() if dt == d for c in cells.values()), default=0.0)

@@ -264,3 +264,36 @@ def parity_checks(name, steps=2, on_float32=None, train_batch=8):
         checks.append((f"weights after step {step}", "float64", ours, theirs,
                        model_wide(tol.TRAIN_FLOAT64, scale, "weight")))
     return checks
+
+
+def speed(km, batch=8, repeats=3):
+    """``(training, inference)`` images/s of the scratch twin over Keras's (ratios, float32, best of
+    ``repeats`` steps each after a warm-up; plain SGD; Keras's ``train_on_batch``/``predict_on_batch``)."""
+    import time
+
+    model = convert(km)
+    x, y = _inputs(km, "float32", batch, seed=5)
+    s_loss, _ = loss_fns("float32")
+    opt = scratch.SGD(1e-4)
+
+    def scratch_train():
+        out = model.forward(x, training=True)
+        loss_fn, pred = model._loss_input(out, s_loss)
+        loss_fn(y, pred)
+        model.backward(loss_fn.backward(), logits=pred is not out)
+        opt.step(model.named_params(), model.named_grads())
+
+    km.compile(optimizer=keras.optimizers.SGD(1e-4), loss=keras.losses.SparseCategoricalCrossentropy())
+
+    def best(fn):
+        fn()
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    train = best(lambda: km.train_on_batch(x, y)) / best(scratch_train)
+    infer = best(lambda: km.predict_on_batch(x)) / best(lambda: model.forward(x))
+    return train, infer
