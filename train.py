@@ -35,7 +35,7 @@ DEFAULTS = {"arch": "blog", "epochs": 3, "batch_size": 32, "optimizer": "adam", 
             "limit": None, "test_limit": None, "dtype": "float32", "data": None, "init_from": None, "threads": 1,
             "weight_decay": None, "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
             "label_smoothing": None, "digits": None, "augment": False, "rotation": None, "shift": None,
-            "zoom": None}
+            "zoom": None, "preprocess": None, "from_logits": None}
 RESUMABLE_CHANGES = ("epochs", "data", "threads")  # what --resume lets you change; the rest is the run's
 N_TRAIN = 60000
 N_TEST = 10000
@@ -76,8 +76,15 @@ def architecture(opts, deterministic=False):
     arch = opts["arch"]
     if isinstance(arch, str) and arch.endswith(".keras"):
         _, keras_ref = import_keras(opts.get("seed"), deterministic)
-        return keras_ref.load_weights_file(arch).get_config()
-    return scratch.get_architecture(arch)
+        desc = keras_ref.load_weights_file(arch).get_config()
+    else:
+        desc = scratch.get_architecture(arch)
+    # what a model file cannot say about its training data: how pixels are scaled, what the output is
+    if opts.get("preprocess") is not None:
+        desc["preprocess"] = opts["preprocess"]
+    if opts.get("from_logits") is not None:
+        desc["loss"] = {**desc["loss"], "from_logits": opts["from_logits"]}
+    return scratch.architectures.validate(desc, f"--arch {arch}")
 
 
 def optimizer_options(opts):
@@ -119,6 +126,12 @@ def build_parser():
                                  "and a thread pool on busy cores was measured 5-8x slower)")
     model_opts.add_argument("--no-plots", action="store_true", help="skip the pictures")
     transfer.add_digits_option(model_opts)
+    model_opts.add_argument("--preprocess", choices=scratch.architectures.PREPROCESS,
+                            help="how pixels are scaled before the model: center x/255-0.5, scale x/255, raw 0-255 "
+                                 "(default: the architecture's; a .keras file's leading Rescaling)")
+    model_opts.add_argument("--from-logits", action=argparse.BooleanOptionalAction, default=None,
+                            help="the model outputs logits (--from-logits) or probabilities (--no-from-logits); "
+                                 "default: the architecture's loss (a .keras file: logits)")
     model_opts.add_argument("--augment", action="store_true", default=None,
                             help="randomly rotate, shift and zoom every training batch (the same draws in both "
                                  "engines for a seed; picture augmented.png)")

@@ -86,7 +86,8 @@ def test_metrics_json_records_the_run(scratch_run):
                             "seed": 0, "limit": 640, "test_limit": 1000, "dtype": "float32", "data": None,
                             "init_from": None, "threads": 1, "weight_decay": None, "clipnorm": None,
                             "global_clipnorm": None, "clipvalue": None, "label_smoothing": None, "digits": None,
-                            "augment": False, "rotation": None, "shift": None, "zoom": None}
+                            "augment": False, "rotation": None, "shift": None, "zoom": None,
+                            "preprocess": None, "from_logits": None}
     assert m["seed"] == 0 and m["versions"]["numpy"] == np.__version__ and "tensorflow" not in m["versions"]
     h = m["history"]
     assert h["epoch"] == [1, 2]

@@ -60,3 +60,16 @@ def test_scratch_run_on_a_keras_graph_file_and_its_files_evaluate_the_same(keras
     assert len(set(accuracies)) == 1, accuracies
     model = __import__("scratch").load_checkpoint(tmp_path / "s" / "model.npz")[0]
     assert type(model).__name__ == "Model" and np.isfinite(model.get_weights()[0]).all()
+
+
+def test_preprocess_and_from_logits_options_override_the_architecture(tmp_path, capsys):
+    """What a model file cannot say (how its pixels are scaled, whether it outputs logits): options."""
+    rc, out, err = _run(["scratch", "--arch", "lenet", "--preprocess", "center", "--no-from-logits", "--no-convert",
+                         "--out", str(tmp_path / "o"), *QUIET], capsys)
+    assert rc == 0, err
+    record = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert record["architecture"]["preprocess"] == "center"
+    assert record["architecture"]["loss"]["from_logits"] is False
+    assert (record["options"]["preprocess"], record["options"]["from_logits"]) == ("center", False)
+    rc, out, err = _run(["scratch", "--arch", "lenet", "--preprocess", "sideways", *QUIET], capsys)
+    assert rc == 2 and "--preprocess" in err
