@@ -183,6 +183,12 @@ def _without_first_rescaling(model, mode):
     return rebuilt
 
 
+def _warn_no_rescaling(path):
+    warnings.warn(f"{path}: the model does not start with a Rescaling layer, so the file does not say how it "
+                  f"scales pixels; assuming x / 255 (preprocess 'scale'); give the architecture (--arch) if it "
+                  f"was trained otherwise", UserWarning, stacklevel=4)
+
+
 def _take_preprocessing(model, path, warn=True):
     """``model`` read from a ``.keras`` file, its first ``Rescaling`` turned back into ``preprocess``."""
     if isinstance(model, scratch.Model):
@@ -195,9 +201,7 @@ def _take_preprocessing(model, path, warn=True):
         if isinstance(first, scratch.Rescaling) and reads_input:
             model.preprocess = "raw"
         elif warn:
-            warnings.warn(f"{path}: the model does not start with a Rescaling layer, so the file does not say how it "
-                          f"scales pixels; assuming x / 255 (preprocess 'scale'); give the architecture (--arch) if "
-                          f"it was trained otherwise", UserWarning, stacklevel=3)
+            _warn_no_rescaling(path)
         return model
     first = model.layers[0]
     mode = _preprocess_of(first)
@@ -208,9 +212,7 @@ def _take_preprocessing(model, path, warn=True):
     if isinstance(first, scratch.Rescaling):
         model.preprocess = "raw"
     elif warn:
-        warnings.warn(f"{path}: the model does not start with a Rescaling layer, so the file does not say how it "
-                      f"scales pixels; assuming x / 255 (preprocess 'scale'); give the architecture (--arch) if it "
-                      f"was trained otherwise", UserWarning, stacklevel=3)
+        _warn_no_rescaling(path)
     return model
 
 

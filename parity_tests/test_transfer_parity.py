@@ -15,19 +15,11 @@ import pytest
 
 import keras_ref
 import scratch
-import train
 from parity_tests import tolerances
+from tests.cli_run import run
 
 SMALL = ["--limit", "64", "--test-limit", "64", "--batch-size", "16", "--epochs", "1", "--no-plots"]
 
-
-def run(argv, capsys):
-    try:
-        rc = train.main(argv)
-    except SystemExit as e:
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 
 import scratch
-import train
 from cli import images
 from cli.engines import ScratchEngine
+from tests.cli_run import run
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--limit", "320", "--test-limit", "500", "--batch-size", "32"]
@@ -30,15 +30,6 @@ PICTURE_SIZES = {  # width x height in pixels: figure size (inches) x 100 dpi, a
     "mistakes.png": (1040, 660),     # 32 mistakes, 4 rows of 8
 }
 
-
-def run(argv, capsys):
-    """``(exit status, stdout, stderr)`` of ``train.main(argv)`` in this process."""
-    try:
-        rc = train.main(argv)
-    except SystemExit as e:  # argparse's usage errors
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def weights_of(path):

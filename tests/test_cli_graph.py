@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-import train
+from tests.cli_run import run as _run
 
 QUIET = ["--no-plots", "--limit", "128", "--test-limit", "100", "--batch-size", "32", "--epochs", "1"]
 
@@ -26,14 +26,6 @@ def keras_file(tmp_path_factory):
     keras.Model(x, out, name="tiny_resnet").save(path)
     return path
 
-
-def _run(argv, capsys):
-    try:
-        rc = train.main(argv)
-    except SystemExit as e:
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 @pytest.mark.slow

@@ -16,20 +16,12 @@ import pytest
 from PIL import Image
 
 import scratch
-import train
 from cli import runs
+from tests.cli_run import run
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--limit", "64", "--test-limit", "64", "--batch-size", "32", "--no-plots", "--no-convert"]
 
-
-def run(argv, capsys):
-    try:
-        rc = train.main(argv)
-    except SystemExit as e:
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def one_error_line(err, *fragments):

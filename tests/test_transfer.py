@@ -12,19 +12,11 @@ import numpy as np
 import pytest
 
 import scratch
-import train
 from cli import transfer
+from tests.cli_run import run
 
 SMALL = ["--limit", "96", "--test-limit", "100", "--batch-size", "32", "--epochs", "1", "--no-plots"]
 
-
-def run(argv, capsys):
-    try:
-        rc = train.main(argv)
-    except SystemExit as e:
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 @pytest.fixture(scope="module")
