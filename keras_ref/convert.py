@@ -150,6 +150,8 @@ def from_keras(keras_model, preprocess="scale", loss=None):
     model = scratch.Sequential(layers, input_shape=shape[1:], name=keras_model.name, dtype=dtype,
                                preprocess=preprocess, loss=loss)
     for layer, klayer in zip(model.layers, keras_model.layers):
+        if not layer.get_weights():  # nothing to copy (a Normalization's weight-held statistics are in its config)
+            continue
         try:
             layer.set_weights([np.asarray(w) for w in klayer.get_weights()])
         except ValueError as e:

@@ -108,7 +108,6 @@ def test_trap_keras_rounds_a_given_normalization_mean_to_float32():
 @pytest.mark.parametrize("klayer, fragments", [
     (keras.layers.UpSampling2D(2, interpolation="bilinear", name="up"), ("'up'", "interpolation='bilinear'",
                                                                           "('nearest',)")),
-    (keras.layers.Normalization(name="norm"), ("'norm'", "mean=None", "adapt()")),
     (keras.layers.ZeroPadding2D(1, data_format="channels_first", name="zp"), ("'zp'", "channels_first")),
     (keras.layers.GlobalMaxPooling2D(data_format="channels_first", name="gmp"), ("'gmp'", "channels_first")),
 ])
@@ -136,4 +135,15 @@ def test_keras_layer_round_trips_exactly(klayer):
     again = keras_ref.to_keras(model).layers[0]
     assert again.get_config() == klayer.get_config()
     x = np.random.default_rng(0).random((2, 4, 4, 2)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x), np.asarray(km(x)), rtol=1e-6, atol=1e-6)
+
+
+def test_normalization_with_statistics_held_as_weights_converts_with_their_values():
+    """A Normalization built without mean/variance keeps them as weights (adapt(), EfficientNet): the
+    twin takes their values as its mean and variance and computes what Keras computes."""
+    layer = keras.layers.Normalization(name="norm")
+    km = keras.Sequential([keras.Input((3, 3, 2)), layer])
+    layer.adapt(np.random.default_rng(0).normal(2.0, 3.0, (16, 3, 3, 2)).astype("float32"))
+    model = keras_ref.from_keras(km)
+    x = np.random.default_rng(1).normal(2.0, 3.0, (4, 3, 3, 2)).astype("float32")
     np.testing.assert_allclose(model.predict(x), np.asarray(km(x)), rtol=1e-6, atol=1e-6)
