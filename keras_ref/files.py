@@ -136,12 +136,17 @@ def load_weights_file(path, arch=None, dtype="float32"):
         if arch is None:
             raise ValueError(f"load_weights_file: {path}: a .weights.h5 file holds no architecture; give arch=")
         model = scratch.build_model(arch, dtype=dtype)
-        _check_h5(path, model)
         keras_model = to_keras(model)
-        keras_model.load_weights(path)
         if isinstance(model, scratch.Model):
+            # Keras names a graph's groups in the file by layer class and order, not by layer name:
+            # its own reader matches them, and its errors are reported as this file's
+            try:
+                keras_model.load_weights(path)
+            except Exception as e:
+                raise ValueError(f"{path}: does not fit the architecture ({type(e).__name__}: {e})") from None
             functional.copy_weights_from_keras(model, keras_model)
             return model
+        _check_h5(path, model)
         for layer, klayer in zip(model.layers, keras_model.layers):
             layer.set_weights([np.asarray(w) for w in klayer.get_weights()])
         return model

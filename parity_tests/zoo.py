@@ -178,6 +178,8 @@ def train_steps(model, km, batches, dtype, optimizer="adam"):
     kopt = engines.keras_optimizer(optimizer, dtype)
     paths = keras_paths(km, trainable_only=True)
     variables = [v for _, v in paths]
+    # a Normalization whose statistics Keras holds as weights: the twin has them as arguments
+    stats = {la.name for la in _leaves(km) if isinstance(la, keras.layers.Normalization)}
     for step, (x, y, masks) in enumerate(batches, start=1):
         with injected_masks(model, km, masks):
             out = model.forward(x, training=True)
@@ -189,7 +191,7 @@ def train_steps(model, km, batches, dtype, optimizer="adam"):
                 kl = k_loss(tf.constant(y), km(tf.constant(x), training=True))
             kopt.apply_gradients(zip(tape.gradient(kl, variables), variables))
         ours = {(p, "weight"): np.array(v) for p, v in scratch_paths(model).items()}
-        theirs = {(p, "weight"): np.array(v) for p, v in keras_paths(km)}
+        theirs = {(p, "weight"): np.array(v) for p, v in keras_paths(km) if p.split("/")[-2] not in stats}
         yield step, ours, theirs
 
 
