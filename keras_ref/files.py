@@ -147,6 +147,7 @@ def load_weights_file(path, arch=None, dtype="float32"):
             functional.copy_weights_from_keras(model, keras_model)
             return model
         _check_h5(path, model)
+        keras_model.load_weights(path)
         for layer, klayer in zip(model.layers, keras_model.layers):
             layer.set_weights([np.asarray(w) for w in klayer.get_weights()])
         return model
