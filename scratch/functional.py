@@ -237,24 +237,21 @@ class Model(Layer, Trainer):
         for layer in getattr(self, "layers", ()):
             layer.grads = {k[len(layer.name) + 1:]: v for k, v in value.items() if k.startswith(layer.name + "/")}
 
-    def named_params(self):
-        """``{"layer/key": array}`` of every trainable parameter (nested models: ``"model/layer/key"``)."""
+    def _named(self, kind):
+        """``{"layer/key": array}`` of ``params`` or ``grads`` of every trainable layer, nested models opened."""
         out = {}
         for layer in self.layers:
-            if not layer.trainable:
-                continue
-            inner = layer.named_params() if isinstance(layer, Model) else layer.params
-            out.update({f"{layer.name}/{k}": v for k, v in inner.items()})
+            if layer.trainable:
+                inner = layer._named(kind) if isinstance(layer, Model) else getattr(layer, kind)
+                out.update({f"{layer.name}/{k}": v for k, v in inner.items()})
         return out
 
+    def named_params(self):
+        """``{"layer/key": array}`` of every trainable parameter (nested models: ``"model/layer/key"``)."""
+        return self._named("params")
+
     def named_grads(self):
-        out = {}
-        for layer in self.layers:
-            if not layer.trainable:
-                continue
-            inner = layer.named_grads() if isinstance(layer, Model) else layer.grads
-            out.update({f"{layer.name}/{k}": v for k, v in inner.items()})
-        return out
+        return self._named("grads")
 
     def count_params(self):
         return sum(layer.count_params() for layer in self.layers)
