@@ -4,6 +4,7 @@ Default: the full run (a few minutes); ``--quick``: about a minute; ``--smoke``:
 measuring, only to prove the pipeline runs (the test suite uses it). Writes the result JSON
 (default ``benchmarks/results/latest.json``) and prints the markdown table.
 ``--models``: only the single-layer table and ResNet50 / MobileNetV2 (the quick mode's settings).
+``--keras-baseline``: only ``train.py keras`` against plain Keras (the full mode's settings, 7 repeats).
 ``--markdown`` only prints the table of an existing JSON (``--out``), measuring nothing.
 """
 
@@ -22,6 +23,9 @@ def main(argv=None):
     g.add_argument("--smoke", action="store_true", help="the smallest run that exercises everything (for tests)")
     g.add_argument("--models", action="store_true",
                    help="only the single-layer table and ResNet50 / MobileNetV2 (quick settings; several minutes)")
+    g.add_argument("--keras-baseline", action="store_true",
+                   help="only train.py keras (default and --deterministic) against plain Keras fit and a "
+                        "train_on_batch loop (full settings, 7 repeats; a few minutes)")
     g.add_argument("--markdown", action="store_true", help="print the table of the JSON in --out; measure nothing")
     p.add_argument("--out", default=RESULTS, help=f"result JSON (default {os.path.relpath(RESULTS)})")
     args = p.parse_args(argv)
@@ -39,11 +43,13 @@ def main(argv=None):
 
     from scratch.model import atomic_write
 
-    from .run import run, run_models
+    from .run import run, run_keras_baseline, run_models
 
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     if args.models:
         result = run_models(log=log)
+    elif args.keras_baseline:
+        result = run_keras_baseline(log=log)
     else:
         result = run("smoke" if args.smoke else "quick" if args.quick else "full", log=log)
     atomic_write(args.out, lambda f: f.write(json.dumps(result, indent=1).encode()))

@@ -24,6 +24,11 @@ def _load(result):
 def markdown(result, command="python -m benchmarks"):
     if result["mode"] == "models":
         return _models_markdown(result, command + " --models")
+    if result["mode"] == "keras-baseline":
+        m = result["machine"]
+        out = [f"Measured by `{command} --keras-baseline` ({result['date']}) on {m['cpu']}, {m['usable_cores']} "
+               f"cores; TensorFlow {m.get('tensorflow')} / Keras {m.get('keras')}.{_load(result)}"]
+        return "\n".join(out + _keras_baseline(result["keras_baseline"]) + [""] + _targets(result["targets"]))
     m = result["machine"]
     blas = ", ".join(f"{b['internal_api']} {b['version']} ({b['architecture']}, {b['num_threads']} threads)"
                      for b in m["blas"])
@@ -179,4 +184,9 @@ def _keras_baseline(kb):
         out.append(f"| {title} | `{first[leg]['command']}` | {'on' if tf['onednn'] else 'off'} | "
                    f"{'on' if tf['op_determinism'] else 'off'} | {med[leg]:,.0f} ({lo[leg]:,.0f}-{hi[leg]:,.0f}) | "
                    f"{med[leg] / med['fit']:.2f} |")
+    per_repeat = {leg: [r["images_per_s"][-1] for r in kb["runs"] if r["leg"] == leg] for leg in LEG_TITLES}
+    paired = sorted(c / f for c, f in zip(per_repeat["cli"], per_repeat["fit"]))
+    if paired:  # the legs of one repeat run one after another, under much the same load
+        out += ["", f"Per repeat, `train.py keras` (default) / plain `fit`: "
+                    f"{', '.join(f'{r:.2f}' for r in paired)} (sorted; median {paired[len(paired) // 2]:.2f})."]
     return out

@@ -211,6 +211,27 @@ def run_models(dtype="float32", log=print):
     return result
 
 
+def run_keras_baseline(repeats=7, log=print):
+    """``--keras-baseline``: only the Keras baseline legs, the full mode's settings, more repeats
+    (each leg's images/s varies up to 2x between processes on a shared 2-core machine)."""
+    kb = {**MODES["full"]["keras_baseline"], "repeats": repeats}
+    started = time.perf_counter()
+    result = {"benchmark": "scratch-cnn vs keras", "mode": "keras-baseline", "dtype": "float32",
+              "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+              "machine": machine.describe(), "settings": {"keras_baseline": kb},
+              "load_average_start": list(os.getloadavg())}
+    log(f"keras baseline: train.py keras, --deterministic, fit, train_on_batch loop ({kb['arch']} batch "
+        f"{kb['batch']}, {kb['limit']} images, {kb['epochs']} epochs, {repeats} repeats, one process each) ...")
+    result["keras_baseline"] = keras_baseline.measure(kb["arch"], kb["batch"], kb["limit"], kb["epochs"],
+                                                      repeats, log=log)
+    result["load_average_end"] = list(os.getloadavg())
+    result["targets"] = [t for t in targets({**result, "ratios": [], "throughput": [], "memory": [],
+                                             "seed_loop": {"images_per_s": 1.0}})
+                         if t["key"].startswith("keras_")]
+    result["seconds"] = time.perf_counter() - started
+    return result
+
+
 def run(mode="full", dtype="float32", log=print):
     """The whole benchmark; returns the result dict (see ``benchmarks/README`` in the module doc)."""
     settings = MODES[mode]

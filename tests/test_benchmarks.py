@@ -63,9 +63,20 @@ def test_smoke_run_writes_the_json_and_the_table(tmp_path, capsys):
     assert "| `train.py keras --deterministic` | `python train.py keras --arch blog" in printed
     assert "| blog | 32 | training |" in printed and "| blog | 32 | inference |" in printed
 
+    assert "Per repeat, `train.py keras` (default) / plain `fit`: " in printed
+
     # --markdown re-renders the same table from the JSON alone
     main(["--markdown", "--out", str(out)])
     assert capsys.readouterr().out.strip() == report.markdown(result).strip()
+
+    # --keras-baseline writes only that part; its report is that table and its two targets
+    only = {k: result[k] for k in ("benchmark", "dtype", "date", "machine", "keras_baseline", "load_average_start",
+                                   "load_average_end")}
+    only.update(mode="keras-baseline", targets=[t for t in result["targets"] if t["key"].startswith("keras_")])
+    text = report.markdown(only)
+    assert text.startswith("Measured by `python -m benchmarks --keras-baseline`")
+    assert "| plain Keras `fit` | `python -m benchmarks.keras_baseline fit" in text
+    assert text.count("| >= ") == 2 and "/ plain Keras `fit` on the same data and model" in text
 
 
 def test_flop_counts_follow_the_layer_shapes():
