@@ -1,14 +1,17 @@
 """Transfer learning on the command line, and MNIST digit subsets.
 
 ``train.py transfer --source FILE`` takes a trained model (a scratch ``.npz``, a ``.keras``
-file, or a ``.weights.h5`` with ``--arch``), keeps its layers up to ``--base-until NAME``
-(default: the last layer before the first ``Flatten`` or global pooling), puts a new head on
-top (``Flatten`` when the base ends in images, optional hidden ``Dense``/``Dropout``, then a
-``Dense`` with one unit per class of the new task), freezes the base (``trainable=False``; a
-frozen ``BatchNormalization`` runs in inference mode, as in Keras) and trains.
+file, or a ``.weights.h5`` with ``--arch``; ``Sequential`` or Functional), keeps its layers up
+to ``--base-until NAME`` (default: the last layer before the first ``Flatten`` or global
+pooling; in a graph, the first one every path to the output passes through), puts a new head
+on top (``Flatten``, or average pooling for a graph, when the base ends in images, optional
+hidden ``Dense``/``Dropout``, then a ``Dense`` with one unit per class of the new task),
+freezes the base (``trainable=False``; a frozen ``BatchNormalization`` runs in inference mode,
+as in Keras) and trains. A graph that takes larger or 3-channel images (``keras.applications``)
+gets an input adapter (``transfer_model``'s ``input_shape``) so that it trains on MNIST.
 
-The transfer model is an ordinary architecture description (JSON, the frozen layers marked
-``"trainable": false``) plus its initial weights (the source's for the base, seeded fresh ones
+The transfer model is an ordinary architecture description (JSON: a ``Sequential`` description
+or a graph's ``get_config()``, the frozen layers marked ``"trainable": false``) plus its initial weights (the source's for the base, seeded fresh ones
 for the head). ``transfer`` writes both into the run folder (``transfer_arch.json``,
 ``transfer_init.npz``) and then runs the ordinary ``scratch``, ``keras`` or ``compare``
 training on them, so the same run in the other engine, or both side by side, is::
@@ -26,7 +29,6 @@ renumbers their labels 0, 1, ... in the order given (sorted), for every training
 """
 
 import copy
-import json
 import sys
 from pathlib import Path
 
@@ -38,6 +40,7 @@ POOLING_ENDS = ("Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D")
 TRANSFER_ARCH = "transfer_arch.json"
 TRANSFER_INIT = "transfer_init.npz"
 TRANSFER_RECORD = "transfer.json"
+MNIST_SHAPE = (28, 28, 1)  # what the command line trains on
 
 
 # -- digit subsets ---------------------------------------------------------------------------------
@@ -100,22 +103,7 @@ def load_source(path, arch=None, dtype="float32"):
     path = str(path)
     if not Path(path).is_file():
         raise ValueError(f"--source {path}: file not found")
-    if path.endswith(".keras") and _keras_class(path) not in (None, "Sequential"):
-        raise ValueError(f"--source {path}: a Functional (graph) Keras model; the command line transfers Sequential "
-                         f"models; from Python: cli.transfer.transfer_model(keras_ref.from_keras("
-                         f"keras.models.load_model(FILE)), classes)")
     return load_scratch_model(path, arch=arch, dtype=dtype, what="--source")
-
-
-def _keras_class(path):
-    """The class name of the model in a ``.keras`` file (its ``config.json``), None if unreadable."""
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as z:
-            return json.loads(z.read("config.json")).get("class_name")
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return None  # load_scratch_model says what is wrong with the file
 
 
 def _cut(layers, base_until, what):
@@ -229,8 +217,9 @@ def add_parser(sub, model_opts, positive_int, learning_rate, fraction):
     t.add_argument("--base-until", metavar="LAYER",
                    help="the last layer of the source kept in the base (default: the one before the first Flatten "
                         "or global pooling)")
-    t.add_argument("--head-pooling", choices=("flatten", "avg", "max"), default="flatten",
-                   help="how the head turns the base's feature maps into a vector (default flatten)")
+    t.add_argument("--head-pooling", choices=("flatten", "avg", "max"),
+                   help="how the head turns the base's feature maps into a vector (default flatten for a Sequential "
+                        "source, avg for a Functional one, as keras.applications' pooling='avg')")
     t.add_argument("--head-hidden", type=positive_int, metavar="UNITS",
                    help="a hidden Dense layer (relu) in the head (default none)")
     t.add_argument("--head-dropout", type=fraction, metavar="RATE", help="Dropout before the output (default none)")
@@ -274,12 +263,27 @@ def cmd_transfer(args, argv, train_one, compare):
     dtype, seed = args.dtype or "float32", args.seed if args.seed is not None else 0
     source = load_source(args.source, args.arch, dtype)
     classes = len(args.digits) if args.digits else 10
-    options = {"base_until": args.base_until, "pooling": args.head_pooling, "hidden": args.head_hidden,
+    graph = isinstance(source, scratch.Model)
+    pooling = args.head_pooling or ("avg" if graph else "flatten")
+    options = {"base_until": args.base_until, "pooling": pooling, "hidden": args.head_hidden,
                "dropout": args.head_dropout}
-    desc, info = transfer_description(source, classes, baseline=args.baseline, **options)
-    if args.fine_tune:  # phase 2's model, checked before phase 1 trains
-        desc2, info2 = transfer_description(source, classes, fine_tune=args.fine_tune, **options)
-    model = initial_model(desc, info, source, dtype, seed)
+    if graph:  # a Functional source: the transfer model is a graph; MNIST images adapted to its input
+        model, info = transfer_model(source, classes, seed=seed, input_shape=MNIST_SHAPE, baseline=args.baseline,
+                                     what=f"--source {args.source}", **options)
+        desc = model.get_config()
+        if args.fine_tune:
+            model2, info2 = transfer_model(source, classes, fine_tune=args.fine_tune, seed=seed,
+                                           input_shape=MNIST_SHAPE, **options)
+            desc2 = model2.get_config()
+    else:
+        if tuple(source.input_shape[1:]) != MNIST_SHAPE:
+            raise ValueError(f"--source {args.source}: model {source.name!r} takes "
+                             f"{'x'.join(map(str, source.input_shape[1:]))} images, the command line trains on "
+                             f"MNIST's 28x28x1 (a Functional model is adapted by padding; a Sequential one is not)")
+        desc, info = transfer_description(source, classes, baseline=args.baseline, **options)
+        if args.fine_tune:  # phase 2's model, checked before phase 1 trains
+            desc2, info2 = transfer_description(source, classes, fine_tune=args.fine_tune, **options)
+        model = initial_model(desc, info, source, dtype, seed)
     out = Path(args.out) if args.out else None
     if out is not None:
         runs.refuse_existing_run(out, args.engine)
@@ -290,7 +294,7 @@ def cmd_transfer(args, argv, train_one, compare):
     scratch.save_checkpoint(out / TRANSFER_INIT, model, meta={"transfer": info})
     info = {"source": str(Path(args.source).resolve()), **info, "digits": args.digits,
             "architecture_file": TRANSFER_ARCH, "init_file": TRANSFER_INIT,
-            "head": {"pooling": args.head_pooling, "hidden": args.head_hidden, "dropout": args.head_dropout},
+            "head": {"pooling": pooling, "hidden": args.head_hidden, "dropout": args.head_dropout},
             "same_run_in_both_engines": f"python train.py compare --arch {runs.rel(out / TRANSFER_ARCH)}"
                                         + ("" if args.baseline else f" --init-from {runs.rel(out / TRANSFER_INIT)}")
                                         + (f" --digits {','.join(map(str, args.digits))}" if args.digits else "")
@@ -324,17 +328,26 @@ def _default_lr(optimizer):
 
 # -- graph models (keras.applications style) -------------------------------------------------------------
 def transfer_model(source, classes, base_until=None, fine_tune=0, pooling="avg", hidden=None, dropout=None,
-                   seed=0):
+                   seed=0, input_shape=None, baseline=False, what="--source"):
     """``(model, info)``: transfer learning on a graph ``scratch.Model`` (a Functional ``.keras``
     file, a ``keras.applications`` network through ``keras_ref.from_keras``), Keras's recipe.
 
     The source is copied (its config and weights: the source itself is left as it is); the base
     is the graph from its inputs to the output of ``base_until`` (default: the tensor that enters
-    the first ``Flatten`` or global pooling), frozen (``trainable=False``; the last ``fine_tune``
+    the first ``Flatten`` or global pooling that every path to the output passes through, the
+    top's, not a squeeze-and-excitation block's), frozen (``trainable=False``; the last ``fine_tune``
     base layers with weights stay trainable); the head is called on that tensor: ``pooling``
     (``"avg"``, ``"max"``, ``"flatten"``) when it is an image, an optional hidden ``Dense``
     (relu) and ``Dropout``, and ``Dense(classes)`` logits, its weights seeded from ``seed``.
     The result trains like any model (``compile``/``fit``) and converts with ``keras_ref.to_keras``.
+
+    ``input_shape`` (``(H, W, C)``): the new task's images, when they differ from the source's
+    (MNIST's 28x28x1 into a ``keras.applications`` network of at least 32x32x3). The model then
+    starts with an adapter in front of the base, a nested model called on the new input:
+    ``ZeroPadding2D`` to the source's height and width (centred; zeros in the model's input
+    space, after the preprocessing), and for one channel into three, ``Concatenate`` of three
+    copies (a grey image as RGB). ``baseline``: every layer trainable, all weights drawn
+    fresh from ``seed`` (the same network trained from scratch).
     """
     if not isinstance(source, scratch.Model):
         raise ValueError(f"transfer_model: expected a scratch.Model (graph), received {type(source).__name__}; "
@@ -354,10 +367,12 @@ def transfer_model(source, classes, base_until=None, fine_tune=0, pooling="avg",
                              f"{source.name!r}; its output is ambiguous")
         tip = calls[0].output
     else:
-        ends = [node for node in clone.nodes if type(node.layer).__name__ in POOLING_ENDS]
+        ends = [node for node in clone.nodes
+                if type(node.layer).__name__ in POOLING_ENDS and _every_path_passes(clone, node)]
         if not ends:
-            raise ValueError(f"model {source.name!r} has no Flatten or global pooling layer to end the base at; name "
-                             f"the last layer of the base with --base-until (its layers: {', '.join(names)})")
+            raise ValueError(f"model {source.name!r} has no Flatten or global pooling layer that every path to its "
+                             f"output passes through, to end the base at; name the last layer of the base with "
+                             f"--base-until (its layers: {', '.join(names)})")
         tip = ends[0].inbound[0]
     base = scratch.Model(clone.inputs[0], tip, name=f"{source.name}_base")
     base_layers = [layer for layer in base.layers]
@@ -367,18 +382,72 @@ def transfer_model(source, classes, base_until=None, fine_tune=0, pooling="avg",
     unfrozen = weighted[len(weighted) - fine_tune:] if fine_tune else []
     for layer in base_layers:
         layer.trainable = any(layer is u for u in unfrozen)
-    x, k = tip, 0
+    inp, x = clone.inputs[0], tip
+    adapter = _input_adapter(clone.inputs[0].shape[1:], input_shape, what, source.name, source.dtype.name, set(names))
+    if adapter:
+        inp = scratch.Input(tuple(input_shape), dtype=source.dtype.name, name="transfer_input")
+        a = inp
+        for layer, copies in adapter:
+            a = layer([a] * copies) if copies else layer(a)
+        x = base(a)
+    k = 0
     for spec in head_specs(tip.shape, classes, pooling, hidden, dropout, taken=set(names)):
         layer = scratch.layers.deserialize(spec, dtype=source.dtype.name)
         layer.seed = int(seed) * 1000 + k
         k += 1
         x = layer(x)
-    model = scratch.Model(clone.inputs[0], x, name=f"transfer-{source.name}", preprocess=source.preprocess,
+    model = scratch.Model(inp, x, name=f"transfer-{source.name}", preprocess=source.preprocess,
                           loss={"class_name": "SparseCategoricalCrossentropy", "from_logits": True})
-    head = [layer for layer in model.layers if all(layer is not b for b in base_layers)]
+    if baseline:  # the same graph, every layer trainable, fresh weights
+        for layer in base_layers:
+            layer.trainable = True
+        model = scratch.Model.from_config(model.get_config(), dtype=source.dtype.name, seed=seed)
+    leaves = list(scratch.model.leaf_layers(model))
+    base_names, adapters = {la.name for la in base_layers}, [layer.name for layer, _ in adapter]
+    base_layers = [la for la in leaves if la.name in base_names]
+    head = [la for la in leaves if la.name not in base_names and la.name not in adapters]
     info = {"source_model": source.name, "kept_layers": [la.name for la in base_layers],
             "dropped_layers": [n for n in names if n not in {la.name for la in base_layers}],
             "frozen_layers": [la.name for la in base_layers if not la.trainable],
-            "trainable_layers": [la.name for la in model.layers if la.trainable],
-            "head_layers": [la.name for la in head], "classes": classes, "fine_tune": fine_tune, "baseline": False}
+            "trainable_layers": [la.name for la in leaves if la.trainable and la.name not in adapters],
+            "head_layers": [la.name for la in head], "classes": classes, "fine_tune": fine_tune, "baseline": baseline,
+            "input_adapter": adapters}
     return model, info
+
+
+def _every_path_passes(model, node):
+    """Whether every path from the model's inputs to its outputs goes through ``node``: the
+    top's pooling does, a squeeze-and-excitation block's does not (its block's input also
+    reaches the output around it, through the ``Multiply``)."""
+    seen, stack = set(), list(model.outputs)
+    while stack:
+        t = stack.pop()
+        if t.node is None:
+            return False  # reached an input without passing through node
+        if t.node is node or id(t.node) in seen:
+            continue
+        seen.add(id(t.node))
+        stack.extend(t.node.inbound)
+    return True
+
+
+def _input_adapter(source_shape, input_shape, what, name, dtype, taken):
+    """``[(layer, copies)]`` turning images of ``input_shape`` into the source's ``source_shape``
+    (``copies``: the layer takes that many copies of its input), ``[]`` when they match."""
+    source_shape = tuple(source_shape)
+    if input_shape is None or tuple(input_shape) == source_shape:
+        return []
+    (h, w, c), (sh, sw, sc) = tuple(input_shape), source_shape
+    if h > sh or w > sw or c not in (sc, 1):
+        raise ValueError(f"{what}: model {name!r} takes {sh}x{sw}x{sc} images; the task's are {h}x{w}x{c}, "
+                         f"which pad (zeros, centred) and repeat (one channel into {sc}) cannot make into its input; "
+                         f"expected at most {sh}x{sw} with 1 or {sc} channel(s)")
+    taken = set(taken)
+    adapter = []
+    if (h, w) != (sh, sw):
+        top, left = (sh - h) // 2, (sw - w) // 2
+        adapter.append((scratch.ZeroPadding2D(((top, sh - h - top), (left, sw - w - left)), dtype=dtype,
+                                              name=_unique("transfer_padding", taken)), 0))
+    if c != sc:
+        adapter.append((scratch.Concatenate(axis=-1, dtype=dtype, name=_unique("transfer_channels", taken)), sc))
+    return adapter

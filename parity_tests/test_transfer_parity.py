@@ -71,7 +71,7 @@ def test_transfer_compare_is_in_parity_and_equals_the_recorded_compare_command(s
     assert m2["max_weight_difference"] == m["max_weight_difference"]
 
 
-def keras_residual_net():
+def keras_residual_net(shape=(10, 10, 3)):
     """A Keras Functional network shaped like the ``keras.applications`` ones (stem Conv/BN/ReLU, a
     residual block, global pooling, a top), small, float64, BN statistics made non-trivial."""
     import keras
@@ -80,7 +80,7 @@ def keras_residual_net():
 
     with engines.keras_floatx("float64"):
         keras.utils.set_random_seed(5)
-        inp = keras.Input((10, 10, 3))
+        inp = keras.Input(shape)
         x = keras.layers.Conv2D(4, 3, padding="same", name="stem_conv")(inp)
         x = keras.layers.BatchNormalization(name="stem_bn")(x)
         x = keras.layers.ReLU(name="stem_relu")(x)
@@ -129,15 +129,65 @@ def test_graph_transfer_trains_in_parity_with_keras(fine_tune):
     assert np.array_equal(tuned, kept["block_conv"].get_weights()[0]) == (fine_tune == 0)
 
 
-def test_a_functional_keras_file_transfers_from_python_and_the_command_line_says_so(tmp_path, capsys):
+def test_a_functional_keras_file_transfers_from_python_and_the_command_line(tmp_path, capsys):
+    """A 32x32x3 Functional ``.keras`` source: MNIST's 28x28x1 digits reach its base through a
+    padding and channel adapter; ``transfer --engine compare`` (float64) keeps both engines within
+    rounding, and each engine alone leaves the frozen base bit-identical to the file's."""
     import keras
 
     from cli import transfer
 
     path = tmp_path / "residual.keras"
-    keras_residual_net().save(path)
+    keras_residual_net((32, 32, 3)).save(path)
     source = keras_ref.from_keras(keras.models.load_model(path, compile=False))
     model, info = transfer.transfer_model(source, 4)
     assert model.output_shape == (None, 4) and info["dropped_layers"] == ["avg_pool", "predictions"]
-    rc, _, err = run(["transfer", "--source", str(path), "--out", str(tmp_path / "out"), *SMALL], capsys)
-    assert rc == 2 and "a Functional (graph) Keras model; the command line transfers Sequential models" in err
+    rc, stdout, err = run(["transfer", "--source", str(path), "--engine", "compare", "--dtype", "float64",
+                           "--digits", "5-8", "--out", str(tmp_path / "cmp"), *SMALL], capsys)
+    assert rc == 0, err
+    m = json.loads((tmp_path / "cmp" / "metrics.json").read_text())
+    assert m["transfer"]["input_adapter"] == ["transfer_padding", "transfer_channels"]
+    assert m["transfer"]["head_layers"] == ["head_pooling", "head_output"]  # avg pooling for a graph source
+    assert m["max_weight_difference"][-1] <= tolerances.TRAIN_FLOAT64.rtol * 10
+    kept = {la.name: la.get_weights() for la in source.layers}
+    for engine in ("scratch", "keras"):
+        out = tmp_path / engine
+        rc, _, err = run(["transfer", "--source", str(path), "--engine", engine, "--digits", "5-8", "--out", str(out),
+                          "--no-convert", *SMALL], capsys)
+        assert rc == 0, err
+        final = scratch.load_checkpoint(out / "model.npz")[0]
+        leaves = {la.name: la for la in scratch.model.leaf_layers(final)}
+        for name in ("stem_conv", "stem_bn", "block_conv"):  # frozen: the file's weights, bit for bit
+            assert all(np.array_equal(a, b.astype(a.dtype)) for a, b in zip(leaves[name].get_weights(), kept[name]))
+        assert not np.array_equal(leaves["head_output"].get_weights()[0],
+                                  scratch.load_checkpoint(out / "transfer_init.npz")[0].get_layer(
+                                      "head_output").get_weights()[0])
+    rc, _, err = run(["transfer", "--source", str(path), "--out", str(tmp_path / "bad"), "--base-until", "nope",
+                      *SMALL], capsys)
+    assert rc == 2 and err.count("\n") == 1 and "--base-until 'nope': model" in err, err
+    small = tmp_path / "small.keras"  # 10x10 images: MNIST's 28x28 cannot be padded into them
+    keras_residual_net().save(small)
+    rc, _, err = run(["transfer", "--source", str(small), "--out", str(tmp_path / "bad2"), *SMALL], capsys)
+    assert rc == 2 and err.count("error:") == 1 and f"--source {small}: model" in err, err
+    assert "takes 10x10x3 images; the task's are 28x28x1" in err
+
+
+@pytest.mark.slow
+def test_a_keras_applications_file_is_a_transfer_source_in_both_engines(tmp_path, capsys):
+    """MobileNetV3Small (``weights=None``, 32x32x3) saved as ``.keras``, transferred to digits 5-9 on
+    the command line with ``--engine compare``: both engines train the same head on the same batches."""
+    import keras
+
+    path = tmp_path / "mobilenet.keras"
+    keras.utils.set_random_seed(0)
+    keras.applications.MobileNetV3Small(weights=None, input_shape=(32, 32, 3), classes=10).save(path)
+    rc, stdout, err = run(["transfer", "--source", str(path), "--engine", "compare", "--digits", "5-9",
+                           "--out", str(tmp_path / "cmp"), "--limit", "32", "--test-limit", "32", "--batch-size", "16",
+                           "--epochs", "1", "--no-plots"], capsys)
+    assert rc == 0, err
+    m = json.loads((tmp_path / "cmp" / "metrics.json").read_text())
+    t = m["transfer"]
+    assert t["input_adapter"] == ["transfer_padding", "transfer_channels"] and t["classes"] == 5
+    assert len(t["frozen_layers"]) > 100 and t["trainable_layers"] == t["head_layers"]
+    h = m["histories"]
+    np.testing.assert_allclose(h["scratch"]["loss"], h["keras"]["loss"], rtol=1e-4)

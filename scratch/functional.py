@@ -469,7 +469,8 @@ class Model(Layer, Trainer):
         model = cls(inputs if config.get("multiple_inputs") else inputs[0],
                     outputs if config.get("multiple_outputs") else outputs[0], name=config.get("name", "functional"),
                     seed=seed, preprocess=config.get("preprocess", "scale"), loss=config.get("loss"))
-        model.trainable = config.get("trainable", True)
+        if not config.get("trainable", True):  # a frozen model freezes every layer in it; a trainable one
+            model.trainable = False  # keeps each layer's own flag (as Keras's from_config does)
         return model
 
     # -- description -----------------------------------------------------------------------

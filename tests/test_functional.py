@@ -1,6 +1,8 @@
 """Graph models (``scratch.Model``) and the merge layers: mechanics against naive references and
 finite differences (float64): fan-out, shared layers, nested models, several inputs and outputs."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -290,3 +292,22 @@ def test_graph_with_several_inputs_refuses_fit_clearly():
     model = scratch.Model([a, b], scratch.Add()([a, b]), seed=0).compile("sgd")
     with pytest.raises(ValueError, match="take one input and one output; this model has 2 and 1"):
         model.fit(np.zeros((2, 3), np.float32), np.zeros(2, int))
+
+
+def test_from_config_keeps_each_layers_frozen_flag_inside_a_trainable_model():
+    """Keras's ``Model.from_config`` keeps a frozen layer frozen inside a trainable (nested) model,
+    and a frozen model freezes every layer in it (checked in Keras 3.15: ``keras.Model.from_config``
+    and ``load_model`` of a ``.keras`` file give the inner layer ``trainable=False``)."""
+    inp = scratch.Input((4,))
+    inner_out = scratch.Dense(3, name="inner")(inp)
+    base = scratch.Model(inp, inner_out, name="base")
+    base.get_layer("inner").trainable = False
+    top_in = scratch.Input((4,))
+    model = scratch.Model(top_in, scratch.Dense(2, name="head")(base(top_in)))
+    again = scratch.Model.from_config(json.loads(json.dumps(model.get_config())))
+    assert [la.trainable for la in scratch.model.leaf_layers(again)] == [False, True]
+    assert again.trainable and again.get_layer("base").trainable
+    base.trainable = False
+    again = scratch.Model.from_config(model.get_config())
+    assert [la.trainable for la in scratch.model.leaf_layers(again)] == [False, True]
+    assert not again.get_layer("base").trainable

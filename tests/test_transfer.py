@@ -209,3 +209,19 @@ def test_a_transfer_run_resumes_as_itself_and_evaluates_on_its_digits(source, tm
     rc, stdout, err = run(["eval", str(out / "model.npz"), "--digits", "5-9", "--limit", "100"], capsys)
     assert rc == 0, err
     assert f"test accuracy {m['test_accuracy']:.4f}" in stdout
+
+
+def test_graph_base_ends_at_the_tops_pooling_not_a_squeeze_excitation_blocks():
+    """A squeeze-and-excitation block (GlobalAveragePooling2D -> Dense -> Multiply back onto the
+    feature maps) has a global pooling that the feature maps bypass; the default base ends at the
+    pooling every path to the output goes through (MobileNetV3 and EfficientNet are built so)."""
+    inp = scratch.Input((8, 8, 3))
+    x = scratch.Conv2D(4, 3, padding="same", name="conv")(inp)
+    s = scratch.GlobalAveragePooling2D(keepdims=True, name="se_squeeze")(x)
+    s = scratch.Conv2D(4, 1, activation="sigmoid", name="se_excite")(s)
+    x = scratch.Multiply(name="se_scale")([x, s])
+    x = scratch.GlobalAveragePooling2D(name="avg_pool")(x)
+    model = scratch.Model(inp, scratch.Dense(10, name="predictions")(x), name="se_net")
+    _, info = transfer.transfer_model(model, 3)
+    assert info["kept_layers"] == ["conv", "se_squeeze", "se_excite", "se_scale"]
+    assert info["dropped_layers"] == ["avg_pool", "predictions"]
