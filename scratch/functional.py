@@ -24,7 +24,7 @@ import numpy as np
 
 from .layers import Softmax
 from .layers.base import Layer
-from .model import Trainer
+from .model import Trainer, leaf_layers
 
 
 def _snake(name):
@@ -182,6 +182,7 @@ class Model(Layer, Trainer):
 
     def _set_input_grads(self, needed):
         """A layer needs dL/d(its input) unless every tensor it reads is a model input nobody needs."""
+        self._inputs_needed = needed
         inputs = {id(t) for t in self.inputs}
         wants = {}
         for node in self.nodes:
@@ -326,12 +327,13 @@ class Model(Layer, Trainer):
 
     __call__ = Layer.__call__
 
-    def backward(self, dy, logits=False):
+    def backward(self, dy, logits=False, trainable_only=False):
         """Backpropagate ``dL/d(outputs)``; returns ``dL/d(inputs)`` (None where not needed).
 
         Gradients reaching a tensor from several nodes are summed; a layer called several times
         ends with the sum of its calls' weight gradients. ``logits=True``: ``dy`` is the gradient
-        w.r.t. the logits of a softmax output (as ``Sequential.backward``)."""
+        w.r.t. the logits of a softmax output (as ``Sequential.backward``). ``trainable_only`` (a
+        training step): only the nodes ``_backward_nodes`` names run; a frozen base is skipped."""
         dys = list(dy) if self._multi_out else [dy]
         grads = {}
         for t, g in zip(self.outputs, dys):
@@ -340,16 +342,20 @@ class Model(Layer, Trainer):
         for node in self.nodes:
             calls[node.layer] = calls.get(node.layer, 0) + 1
         summed = {}
+        live = self._backward_nodes() if trainable_only else None
         for node in reversed(self.nodes):
             g = grads.pop(id(node.output), None)
             layer = node.layer
-            if g is None:  # this node's output reaches no output: no gradient flows through it
+            if g is None or (live is not None and id(node) not in live):  # reaches no output / nothing trains
                 continue
             layer._cache = node.cache
+            nested = {}
+            if live is not None and isinstance(layer, Model):  # its inputs' gradient is needed if upstream trains
+                layer._inputs_needed, nested = live[id(node)], {"trainable_only": True}
             if logits and node is self.outputs[0].node:  # dy is already dL/d(logits)
                 dx = g if isinstance(layer, Softmax) else layer.backward(g, pre_activation=True)
             else:
-                dx = layer.backward(g)
+                dx = layer.backward(g, **nested)
             if calls[layer] > 1:  # shared weights: add this call's weight gradients to the others'
                 prev = summed.get(layer)
                 summed[layer] = {k: v.copy() if prev is None else prev[k] + v for k, v in layer.grads.items()}
@@ -362,6 +368,22 @@ class Model(Layer, Trainer):
             layer.grads = total
         dxs = [grads.get(id(t)) for t in self.inputs]
         return dxs if self._multi_in else dxs[0]
+
+    def _backward_nodes(self):
+        """The nodes the backward pass must visit: those with trainable weights, those upstream of
+        which (towards the inputs) some node has them, and every node reading an input whose
+        gradient is needed (a nested model's). A frozen base (transfer learning) is skipped."""
+        inputs = {id(t) for t in self.inputs}
+        live = {}  # id(node) -> whether the gradient of its inputs is needed
+        for node in self.nodes:
+            layer = node.layer
+            own = (any(la.trainable and la.params for la in leaf_layers(layer)) if isinstance(layer, Model)
+                   else layer.trainable and bool(layer.params))
+            upstream = any((t.node is not None and id(t.node) in live) or (id(t) in inputs and self._inputs_needed)
+                           for t in node.inbound)
+            if own or upstream:
+                live[id(node)] = upstream
+        return live
 
     # -- what training needs (scratch.model.Trainer) -------------------------------------------
     def _output_layer(self):

@@ -130,7 +130,7 @@ class Trainer:
             out = _finite_output(self.forward(x, training=True), step)
             loss_fn, pred = self._loss_input(out, self.loss)
             loss = _finite_loss(loss_fn(y, pred), step)
-        self.backward(loss_fn.backward(), logits=pred is not out)
+        self.backward(loss_fn.backward(), logits=pred is not out, trainable_only=True)
         self.optimizer.step(self.named_params(), self.named_grads())
         labels = y if y.ndim == 1 else y.argmax(axis=-1)
         return float(loss), int((out.argmax(axis=-1) == labels).sum())
@@ -399,14 +399,26 @@ class Sequential(Trainer):
 
     __call__ = forward
 
-    def backward(self, dy, logits=False):
+    def backward(self, dy, logits=False, trainable_only=False):
         """Backpropagate ``dL/d(output)`` through every layer; fills each layer's ``grads``.
 
         ``logits=True``: ``dy`` is the gradient w.r.t. the logits of a softmax output (see
         ``softmax_output``): a last ``Softmax`` layer is skipped, a last ``Dense`` takes it as
-        its ``dL/dz``.
+        its ``dL/dz``. ``trainable_only`` (what a training step asks for): below the lowest layer
+        with trainable weights nothing needs a gradient (a frozen base in transfer learning), so
+        the pass stops there and that layer computes no dL/d(its input), unless dL/d(image) is
+        asked for (the first layer's ``input_grad``, off by default); returns None then.
         """
         calls = self.backward_calls()
+        lowest = 0
+        if trainable_only and not (self.layers and self.layers[0].input_grad):
+            lowest = next((i for i, layer in enumerate(self.layers) if layer.trainable and layer.params),
+                          len(self.layers))
+        calls = calls[:len(self.layers) - lowest]
+        for i, layer in enumerate(self.layers[1:], start=1):
+            layer.input_grad = i > lowest
+        if not calls:
+            return None
         if logits:
             if isinstance(calls[0][0], layers_mod.Softmax):
                 calls = calls[1:]

@@ -225,3 +225,57 @@ def test_graph_base_ends_at_the_tops_pooling_not_a_squeeze_excitation_blocks():
     _, info = transfer.transfer_model(model, 3)
     assert info["kept_layers"] == ["conv", "se_squeeze", "se_excite", "se_scale"]
     assert info["dropped_layers"] == ["avg_pool", "predictions"]
+
+
+# -- the backward pass skips a frozen base ------------------------------------------------------------------
+def _grads_after_one_backward(model, x, y):
+    model.compile(scratch.SGD(1e-3))  # the gradients are of the weights before the step
+    model.train_step(x, y)
+    return {k: v.copy() for k, v in model.named_grads().items()}
+
+
+def test_a_frozen_sequential_base_gets_no_backward_pass_and_the_head_the_same_gradients(monkeypatch):
+    src = scratch.build_model("lenet", dtype="float64", seed=7)
+    desc, info = transfer.transfer_description(src, 5, fine_tune=1)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((4, 28, 28, 1)), rng.integers(0, 5, 4)
+    frozen = transfer.initial_model(desc, info, src, "float64", seed=0)
+    full = transfer.initial_model(desc, info, src, "float64", seed=0)
+    full.build((None, 28, 28, 1))
+    full.layers[0].input_grad = True  # asks for dL/d(image): every layer's backward runs
+    calls = []
+    for layer in frozen.layers[:2]:  # conv2d and max_pooling2d: below the lowest trainable layer (conv2d_1)
+        monkeypatch.setattr(layer, "backward", lambda dy, _name=layer.name, **kw: calls.append(_name))
+    ours, reference = _grads_after_one_backward(frozen, x, y), _grads_after_one_backward(full, x, y)
+    assert calls == [] and sorted(ours) == sorted(reference) and "conv2d_1/kernel" in ours
+    assert all(np.array_equal(ours[k], reference[k]) for k in ours)
+    assert frozen.layers[2].input_grad is False  # conv2d_1 computes no dL/d(its input) either
+
+
+@pytest.mark.parametrize("fine_tune", [0, 1])
+def test_a_frozen_graph_base_behind_an_input_adapter_is_skipped_with_the_same_gradients(fine_tune):
+    """The graph transfer model (nested base behind ZeroPadding2D/Concatenate): the head's (and the
+    unfrozen layer's) gradients are those of the same model with the base's convolutions trainable,
+    whose backward pass goes all the way down."""
+    inp = scratch.Input((32, 32, 3), dtype="float64")
+    x = scratch.Conv2D(4, 3, strides=2, name="stem_conv", dtype="float64")(inp)
+    x = scratch.BatchNormalization(name="stem_bn", dtype="float64")(x)
+    y = scratch.Conv2D(4, 3, padding="same", activation="relu", name="block_conv", dtype="float64")(x)
+    x = scratch.Add(name="block_add", dtype="float64")([x, y])
+    x = scratch.GlobalAveragePooling2D(name="avg_pool", dtype="float64")(x)
+    src = scratch.Model(inp, scratch.Dense(10, name="predictions", dtype="float64")(x), name="net", seed=1)
+    rng = np.random.default_rng(1)
+    x, y = rng.random((3, 28, 28, 1)), rng.integers(0, 4, 3)
+    model, info = transfer.transfer_model(src, 4, fine_tune=fine_tune, input_shape=(28, 28, 1), seed=2)
+    reference, _ = transfer.transfer_model(src, 4, fine_tune=fine_tune, input_shape=(28, 28, 1), seed=2)
+    for layer in scratch.model.leaf_layers(reference):  # a frozen BatchNormalization computes otherwise (inference
+        layer.trainable = not isinstance(layer, scratch.BatchNormalization)  # mode): it stays frozen in both
+    visited = []
+    for layer in scratch.model.leaf_layers(model):
+        original = layer.backward
+        layer.backward = lambda dy, _f=original, _n=layer.name, **kw: (visited.append(_n), _f(dy, **kw))[1]
+    ours, theirs = _grads_after_one_backward(model, x, y), _grads_after_one_backward(reference, x, y)
+    assert set(ours) < set(theirs) and all(np.array_equal(ours[k], theirs[k]) for k in ours)
+    # the pooling under the head only passes gradients down to the base: visited when block_conv trains
+    assert set(visited) == ({"head_output", "head_pooling", "block_add", "block_conv"} if fine_tune
+                            else {"head_output"})
