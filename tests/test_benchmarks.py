@@ -55,6 +55,10 @@ def test_smoke_run_writes_the_json_and_the_table(tmp_path, capsys):
     assert [t["key"] for t in result["targets"]] == [t[0] for t in __import__("benchmarks.run").run.TARGETS]
     kb = result["keras_baseline"]
     assert sorted(kb["median_last_epoch"]) == sorted(keras_baseline.LEGS) and len(kb["runs"]) == 4
+    for leg in keras_baseline.LEGS:  # one repeat: the statistics are that run's best epoch after the first
+        row = next(r for r in kb["runs"] if r["leg"] == leg)
+        assert kb["median_best_epoch"][leg] == max(row["images_per_s"][1:])
+    assert "The last epoch alone, median images/s: " in proc.stdout
     settings = {row["leg"]: row["tensorflow"] for row in kb["runs"]}
     assert settings["cli_deterministic"] == {"onednn": False, "op_determinism": True}
     assert not settings["cli"]["op_determinism"] and settings["cli"] == settings["fit"] == settings["loop"]
