@@ -2,7 +2,14 @@
 
     python docs/figures.py                 # writes docs/img/guide_*.png
     python docs/figures.py --out DIR       # somewhere else
-    python docs/figures.py --quick         # a small training run (what the test suite does)
+    python docs/figures.py --quick         # small training runs (what the test suite does)
+    python docs/figures.py --only augmentation,transfer   # just those; other numbers kept
+
+``--only NAME[,NAME]`` regenerates only the named parts (``filters``, ``same_padding``,
+``im2col``, ``backward_flow``, ``strided_backward``, ``speed``, ``run``, ``augmentation``,
+``transfer``) and rewrites only their keys of the existing ``guide_numbers.json``: use it to
+redraw one picture without rerunning the section 8 training run and the section 2 speed table,
+whose numbers the guide quotes.
 
 It also measures every speed and time the guide quotes and writes them to
 ``guide_numbers.json`` next to the pictures (tests/test_guide.py checks the guide quotes the
@@ -18,6 +25,14 @@ The pictures of section 8 are those ``train.py`` draws: the script runs
 batch 32, 3 epochs, seed 0; with ``--quick``, 1 epoch on 1,000 images, tested on 1,000) and copies
 ``curves.png``, ``filters.png``, ``feature_maps.png``, ``confusion.png`` and ``mistakes.png``
 as ``guide_run_*.png``.
+
+Section 9's picture (``guide_augmentation.png``) draws ``train.py --augment``'s default
+rotations, shifts and zooms (``cli.augment.Augmenter``) on the first training digits, and the
+four fill modes on one digit rotated and shifted far. Section 10's (``guide_transfer.png``) runs
+the transfer experiment of docs/cli.md with train.py (see ``TRANSFER_SOURCE``,
+``TRANSFER_RUN``): ``lenet`` trained on digits 0-4, then its frozen base under a new head on 500
+images of digits 5-9, against the same network trained from scratch (``--baseline``), test
+accuracy per epoch from each run's ``metrics.json``; ``--quick`` shrinks every run.
 
 Matplotlib with the Agg backend; deterministic data and seeds, so the pictures only change
 when the code or the engine does.
@@ -60,11 +75,21 @@ FILTERS = {
 
 RUN_PICTURES = ("curves.png", "filters.png", "feature_maps.png", "confusion.png", "mistakes.png")
 PICTURES = (("guide_filters.png", "guide_same_padding.png", "guide_im2col.png", "guide_backward_flow.png",
-             "guide_strided_backward.png") + tuple(f"guide_run_{p}" for p in RUN_PICTURES))
+             "guide_strided_backward.png") + tuple(f"guide_run_{p}" for p in RUN_PICTURES)
+            + ("guide_augmentation.png", "guide_transfer.png"))
 NUMBERS = "guide_numbers.json"
 SIGNED = "RdBu_r"  # the one colour map of signed values
 RUN_COMMAND = ["train.py", "scratch", "--no-convert"]
 QUICK_RUN = ["--limit", "1000", "--test-limit", "1000", "--epochs", "1"]
+# Section 10: docs/cli.md's transfer experiment ("Transfer learning results"), in the scratch engine.
+TRANSFER_SOURCE_DIR = "runs/xfer-src-scratch"
+TRANSFER_SOURCE = ["train.py", "scratch", "--arch", "lenet", "--digits", "0-4", "--epochs", "2", "--no-plots",
+                   "--no-convert", "--out", TRANSFER_SOURCE_DIR]
+TRANSFER_RUN = ["train.py", "transfer", "--source", f"{TRANSFER_SOURCE_DIR}/model.npz", "--digits", "5-9",
+                "--limit", "500", "--epochs", "5", "--no-plots", "--no-convert"]
+QUICK_TRANSFER = {"--limit": {"source": "500", "run": "100"}, "--epochs": {"source": "1", "run": "2"}}
+PARTS = ("filters", "same_padding", "im2col", "backward_flow", "strided_backward", "speed", "run", "augmentation",
+         "transfer")
 
 
 def _save(fig, out, name):
@@ -376,24 +401,151 @@ def training_run(out, quick):
             "train_loss": h["loss"], "epoch_test_loss": h.get("test_loss")}
 
 
+def _python(argv, cwd):
+    """Run ``python argv`` (train.py) from ``cwd``; stop with its output if it fails."""
+    print("running: python " + " ".join(argv), flush=True)
+    result = subprocess.run([sys.executable, str(ROOT / argv[0]), *argv[1:]], cwd=cwd, capture_output=True,
+                            text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"figures: {argv[0]} failed (exit {result.returncode}):\n{result.stderr}{result.stdout}")
+    return result
+
+
+# -- section 9: augmentation ---------------------------------------------------------------------
+def augmentation_picture(x_train, versions=6, count=5):
+    """train.py --augment's default draws on the first training digits; the four fill modes."""
+    from cli.augment import DEFAULT_FACTORS, Augmenter
+    from scratch.image import FILL_MODES, affine_transform
+
+    x = scratch.preprocess(x_train[:count], "scale")
+    aug = Augmenter(**DEFAULT_FACTORS, seed=0)
+    draws = [aug.draw(x, 0, v, stream=2) for v in range(versions)]
+    shown = [aug.scratch(x, d) for d in draws]
+    fig, axes = plt.subplots(count + 1, versions + 1, figsize=(1.55 * (versions + 1), 1.75 * (count + 1) + 0.5))
+    for i in range(count):
+        axes[i, 0].imshow(x[i, :, :, 0], cmap="gray", vmin=0, vmax=1)
+        axes[i, 0].set_title("original" if i == 0 else "", fontsize=9)
+        for v, (image, (rot, shift, zoom)) in enumerate(zip(shown, draws), start=1):
+            axes[i, v].imshow(image[i, :, :, 0], cmap="gray", vmin=0, vmax=1)
+            dx, dy = np.rint(shift["translations"][i]).astype(int) + 0  # + 0: no "-0"
+            axes[i, v].set_title(f"{rot['angle'][i]:+.0f}\u00b0 ({dx:+d},{dy:+d}) x{zoom['height_zoom'][i, 0]:.2f}",
+                                 fontsize=7.5)
+    # the fill modes: one digit turned 30 degrees and shifted 12 pixels right, 4 down, one matrix
+    c = 13.5
+    t = np.deg2rad(30)
+    rot = np.array([[np.cos(t), -np.sin(t), c - c * np.cos(t) + c * np.sin(t)],
+                    [np.sin(t), np.cos(t), c - c * np.sin(t) - c * np.cos(t)], [0, 0, 1]])
+    shift = np.array([[1, 0, -12], [0, 1, -4], [0, 0, 1]])
+    strong = (rot @ shift).ravel()[:8].astype(np.float32)
+    row = axes[count]
+    row[0].imshow(x[0, :, :, 0], cmap="gray", vmin=0, vmax=1)
+    row[0].set_title("original", fontsize=9)
+    for k, mode in enumerate(FILL_MODES, start=1):
+        fill = 0.5 if mode == "constant" else 0.0
+        row[k].imshow(affine_transform(x[:1], strong, "bilinear", mode, fill)[0, :, :, 0], cmap="gray", vmin=0, vmax=1)
+        row[k].set_title(f"{mode}" + (" (fill 0.5)" if mode == "constant" else ""), fontsize=9)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in row[len(FILL_MODES) + 1:]:
+        ax.axis("off")
+    note = row[len(FILL_MODES) + 1].text(0, 0.5, "<- fill_mode: the first digit\nturned 30\u00b0, shifted 12 pixels\n"
+                                  "right and 4 down (one\nmatrix, bilinear): what the\nedges bring in",
+                                  ha="left", va="center", fontsize=9, transform=row[len(FILL_MODES) + 1].transAxes)
+    note.set_in_layout(False)  # leave the image panels their size
+    fig.suptitle("train.py --augment's defaults (rotation 0.03 of a turn, shift 0.1, zoom 0.1, fill 'nearest'):\n"
+                 "each title is the draw: angle, (right, down) shift in pixels, zoom (> 1 shrinks)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.subplots_adjust(hspace=0.55)
+    return fig
+
+
+# -- section 10: transfer learning -----------------------------------------------------------------
+def _quick(argv, which):
+    """``argv`` with --quick's small limits (QUICK_TRANSFER) and a small test set."""
+    argv = list(argv)
+    for option, values in QUICK_TRANSFER.items():
+        if option in argv:
+            argv[argv.index(option) + 1] = values[which]
+        else:
+            argv += [option, values[which]]
+    return argv + ["--test-limit", "300"]
+
+
+def transfer_experiment(out, quick):
+    """docs/cli.md's transfer experiment, run with train.py; the picture and what the guide quotes."""
+    source = _quick(TRANSFER_SOURCE, "source") if quick else TRANSFER_SOURCE
+    run = _quick(TRANSFER_RUN, "run") if quick else TRANSFER_RUN
+    histories, summaries = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        _python(source, tmp)  # relative paths (runs/...) land in the temporary folder
+        src = json.loads((Path(tmp) / TRANSFER_SOURCE_DIR / "metrics.json").read_text())
+        for label, extra in (("transfer", []), ("baseline", ["--baseline"])):
+            folder = Path(tmp) / f"runs/xfer-{label}"
+            result = _python(run + extra + ["--out", str(folder)], tmp)
+            summaries[label] = result.stdout.strip().splitlines()[-1].split(" - saved in ")[0]
+            metrics = json.loads((folder / "metrics.json").read_text())
+            histories[label] = {"test_accuracy": metrics["history"]["test_accuracy"],
+                                "train_seconds": metrics["train_seconds"], "test_images": metrics["test_images"],
+                                "train_images": metrics["train_images"]}
+    numbers = {"source_command": "python " + " ".join(source), "source_test_accuracy": src["test_accuracy"],
+               "command": "python " + " ".join(run), **histories}
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    epochs = np.arange(1, len(histories["transfer"]["test_accuracy"]) + 1)
+    for label, text, color in (("transfer", "transferred base (frozen), new head", "tab:blue"),
+                               ("baseline", "the same network from scratch (--baseline)", "tab:orange")):
+        acc = 100 * np.array(histories[label]["test_accuracy"])
+        ax.plot(epochs, acc, "o-", color=color, label=f"{text}: {acc[-1]:.2f}%")
+    ax.set_xticks(epochs)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"test accuracy on digits 5-9 (%), {histories['transfer']['test_images']:,} images")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    n = histories["transfer"]["train_images"]
+    ax.set_title(f"lenet: base trained on digits 0-4 ({100 * src['test_accuracy']:.2f}%), "
+                 f"then {n:,} training images of 5-9\npython " + " ".join(run[:10]) + " [--baseline]",
+                 fontsize=9.5)
+    fig.tight_layout()
+    return fig, numbers
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=str(ROOT / "docs" / "img"), help="folder for the PNGs (default docs/img)")
-    p.add_argument("--quick", action="store_true", help="a smaller training run, for the tests")
+    p.add_argument("--quick", action="store_true", help="smaller training runs, for the tests")
+    p.add_argument("--only", metavar="NAME[,NAME]",
+                   help=f"regenerate only these parts ({', '.join(PARTS)}); the other numbers of "
+                        f"{NUMBERS} are kept")
     args = p.parse_args(argv)
+    only = PARTS if args.only is None else [name.strip() for name in args.only.split(",")]
+    unknown = [name for name in only if name not in PARTS]
+    if unknown:
+        p.error(f"--only: unknown part(s) {', '.join(unknown)}; the parts: {', '.join(PARTS)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (_, _), (x_test, _) = scratch.load_mnist()
+    numbers_file = out / NUMBERS
+    numbers = json.loads(numbers_file.read_text()) if args.only and numbers_file.is_file() else {}
+    numbers["quick"] = bool(args.quick or numbers.get("quick", False))
+    (x_train, _), (x_test, _) = scratch.load_mnist()
     digit = scratch.preprocess(x_test[:1], "scale")
-    _save(hand_made_filters(digit), out, "guide_filters.png")
-    _save(same_padding(), out, "guide_same_padding.png")
-    _save(im2col_picture(), out, "guide_im2col.png")
-    _save(backward_flow(), out, "guide_backward_flow.png")
-    _save(strided_backward(), out, "guide_strided_backward.png")
-    numbers = {"quick": args.quick, "speed_ms_per_image": speed_table(x_test, args.quick),
-               "training_run": training_run(out, args.quick)}
-    (out / NUMBERS).write_text(json.dumps(numbers, indent=1) + "\n")
-    print(f"wrote {out / NUMBERS}")
+    pictures = {"filters": ("guide_filters.png", lambda: hand_made_filters(digit)),
+                "same_padding": ("guide_same_padding.png", same_padding),
+                "im2col": ("guide_im2col.png", im2col_picture),
+                "backward_flow": ("guide_backward_flow.png", backward_flow),
+                "strided_backward": ("guide_strided_backward.png", strided_backward),
+                "augmentation": ("guide_augmentation.png", lambda: augmentation_picture(x_train))}
+    for name in only:
+        if name in pictures:
+            _save(pictures[name][1](), out, pictures[name][0])
+        elif name == "speed":
+            numbers["speed_ms_per_image"] = speed_table(x_test, args.quick)
+        elif name == "run":
+            numbers["training_run"] = training_run(out, args.quick)
+        elif name == "transfer":
+            fig, numbers["transfer"] = transfer_experiment(out, args.quick)
+            _save(fig, out, "guide_transfer.png")
+    numbers_file.write_text(json.dumps(numbers, indent=1) + "\n")
+    print(f"wrote {numbers_file}")
     return 0
 
 

@@ -15,8 +15,9 @@ Quoted source (```py blocks headed ``# path``) must be whole, runnable code that
 file: the block's lines, indentation included, are consecutive lines of the file (up to one
 common indent) and parse as Python. Also checked:
 docs/figures.py regenerates every picture the guide shows (``--quick`` into a
-temporary folder), the pictures the guide links exist, the guide quotes the speeds and times of the committed
-``docs/img/guide_numbers.json`` (written by the same script), and the README links the guide.
+temporary folder), the pictures the guide links exist, the guide quotes the speeds and times and the
+transfer experiment's accuracies and commands of the committed ``docs/img/guide_numbers.json`` (written by
+the same script), and the README links the guide.
 
 ``python tests/test_guide.py`` runs the guide and prints each block's real output (what to
 paste into the guide after changing an example, and where the quoted timings come from).
@@ -287,6 +288,21 @@ def test_guide_quotes_the_measured_speeds_and_times():
     assert run["summary"].split(" - ")[0] in text
     assert f"{run['images_per_s']:,.0f} training images per second" in text
     assert f"{run['wall_time_s']:.0f} s of wall time" in text
+
+
+def test_guide_quotes_the_transfer_experiment():
+    """Section 10 quotes the committed transfer runs (``python docs/figures.py --only transfer``):
+    the commands, the source's accuracy, and both runs' test accuracy after every epoch."""
+    numbers = json.loads((ROOT / "docs" / "img" / "guide_numbers.json").read_text())
+    text = GUIDE.read_text()
+    xfer = numbers["transfer"]
+    for key in ("source_command", "command"):
+        assert f"`{xfer[key]}`" in text, f"section 10 does not quote the {key}: {xfer[key]}"
+    assert f"{100 * xfer['source_test_accuracy']:.2f}% on the 0-4 test digits" in text
+    for label in ("transfer", "baseline"):
+        row = " | ".join(f"{100 * a:.2f}%" for a in xfer[label]["test_accuracy"])
+        assert f"| {row} |" in text, f"section 10's table does not quote the {label} run: {row}"
+        assert f"{xfer[label]['test_images']:,} test images" in text
 
 
 def test_linked_pictures_exist():
