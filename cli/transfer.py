@@ -261,6 +261,10 @@ def cmd_transfer(args, argv, train_one, compare):
     if args.arch is not None and not str(args.source).endswith(".weights.h5"):
         raise ValueError("--arch: only needed with a .weights.h5 --source (the other files hold their architecture)")
     dtype, seed = args.dtype or "float32", args.seed if args.seed is not None else 0
+    if args.engine != "scratch":  # TensorFlow's settings are fixed when it loads, which reading a .keras may do
+        from cli.engines import import_keras
+
+        import_keras(deterministic=args.engine == "compare" or args.deterministic)
     source = load_source(args.source, args.arch, dtype)
     classes = len(args.digits) if args.digits else 10
     graph = isinstance(source, scratch.Model)
@@ -299,7 +303,7 @@ def cmd_transfer(args, argv, train_one, compare):
                                         + ("" if args.baseline else f" --init-from {runs.rel(out / TRANSFER_INIT)}")
                                         + (f" --digits {','.join(map(str, args.digits))}" if args.digits else "")
                                         + (f" --seed {seed}" if seed else "")}
-    print(f"transfer from {args.source} ({source.name}): base {', '.join(info['kept_layers'])} "
+    print(f"transfer from {args.source} ({source.name}): base {_names(info['kept_layers'])} "
           f"({'trainable, random weights: baseline' if args.baseline else 'frozen'}); head "
           f"{', '.join(info['head_layers'])} for {classes} classes", flush=True)
     phase1 = _phase_args(args, arch=str(out / TRANSFER_ARCH), out=str(out),
@@ -318,6 +322,13 @@ def cmd_transfer(args, argv, train_one, compare):
     extra2 = {"transfer": {**info, **info2, "source": info["source"], "phase": 2,
                            "phase_1_run": str(out.resolve()), "fine_tune_lr": lr}}
     return train_one(phase2, args.engine, argv, extra2)
+
+
+def _names(names, most=8):
+    """A list of layer names for one line: all of them, or the first and last few and how many."""
+    if len(names) <= most:
+        return ", ".join(names)
+    return f"{', '.join(names[:3])}, ... {', '.join(names[-2:])} ({len(names)} layers)"
 
 
 def _default_lr(optimizer):

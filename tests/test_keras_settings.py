@@ -76,3 +76,23 @@ def test_keras_default_starts_from_the_scratch_engines_weights():
     ours = scratch.build_model(desc, seed=5).get_weights()
     theirs = engine.weights()
     assert len(ours) == len(theirs) and all(a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(ours, theirs))
+
+
+def test_transfer_compare_from_a_functional_keras_file_in_a_fresh_process(tmp_path):
+    """Reading a Functional ``.keras`` source loads TensorFlow; ``transfer --engine compare`` must
+    have set the deterministic settings first (as a user runs it: a fresh process)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "KERAS_"))}
+    source = tmp_path / "net.keras"
+    make = ("import keras; i = keras.Input((32, 32, 3)); x = keras.layers.Conv2D(4, 3, name='c')(i); "
+            "x = keras.layers.GlobalAveragePooling2D(name='p')(x); "
+            f"keras.Model(i, keras.layers.Dense(10, name='d')(x)).save({str(source)!r})")
+    proc = subprocess.run([sys.executable, "-c", make], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "train.py", "transfer", "--source", str(source), "--engine", "compare",
+                           "--digits", "5-9", "--limit", "32", "--test-limit", "32", "--epochs", "1", "--no-plots",
+                           "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["tensorflow"] == {"onednn": False, "op_determinism": True}
+    assert m["transfer"]["input_adapter"] == ["transfer_padding", "transfer_channels"]
