@@ -1,10 +1,14 @@
 """``python -m benchmarks [--quick] [--out FILE] [--markdown]``: scratch vs Keras, side by side.
 
-Default: the full run (a few minutes); ``--quick``: about a minute; ``--smoke``: seconds of
-measuring, only to prove the pipeline runs (the test suite uses it). Writes the result JSON
-(default ``benchmarks/results/latest.json``) and prints the markdown table.
-``--models``: only the single-layer table and ResNet50 / MobileNetV2 (the quick mode's settings).
-``--keras-baseline``: only ``train.py keras`` against plain Keras (the full mode's settings, 7 repeats).
+Default: the full run (every section; the longest); ``--quick``: fewer repeats and shorter
+samples; ``--smoke``: seconds of measuring, only to prove the pipeline runs (the test suite uses
+it). Writes the result JSON (default ``benchmarks/results/latest.json``) and prints the
+markdown table.
+``--models``: only the single-layer table and ResNet50 / MobileNetV2 (the quick mode's settings;
+default output ``results/models.json``).
+``--keras-baseline``: only ``train.py keras`` against plain Keras (the full mode's settings, 7
+repeats; default output ``results/keras-baseline.json``). A partial run never overwrites
+``latest.json`` unless ``--out`` names it.
 ``--markdown`` only prints the table of an existing JSON (``--out``), measuring nothing.
 """
 
@@ -14,21 +18,26 @@ import os
 import sys
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "latest.json")
+MODELS_RESULTS = os.path.join(os.path.dirname(RESULTS), "models.json")
+BASELINE_RESULTS = os.path.join(os.path.dirname(RESULTS), "keras-baseline.json")
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--quick", action="store_true", help="fewer repeats and shorter samples (about a minute)")
+    g.add_argument("--quick", action="store_true", help="fewer repeats and shorter samples")
     g.add_argument("--smoke", action="store_true", help="the smallest run that exercises everything (for tests)")
     g.add_argument("--models", action="store_true",
                    help="only the single-layer table and ResNet50 / MobileNetV2 (quick settings; several minutes)")
     g.add_argument("--keras-baseline", action="store_true",
                    help="only train.py keras (default and --deterministic) against plain Keras fit and a "
-                        "train_on_batch loop (full settings, 7 repeats; a few minutes)")
+                        "train_on_batch loop (full settings, 7 repeats; about 8 minutes)")
     g.add_argument("--markdown", action="store_true", help="print the table of the JSON in --out; measure nothing")
-    p.add_argument("--out", default=RESULTS, help=f"result JSON (default {os.path.relpath(RESULTS)})")
+    p.add_argument("--out", help=f"result JSON (default {os.path.relpath(RESULTS)}; --models and --keras-baseline: "
+                                 f"{os.path.relpath(MODELS_RESULTS)} and {os.path.relpath(BASELINE_RESULTS)})")
     args = p.parse_args(argv)
+    if args.out is None:  # a partial run never overwrites the full run's results
+        args.out = MODELS_RESULTS if args.models else BASELINE_RESULTS if args.keras_baseline else RESULTS
 
     from . import report
 

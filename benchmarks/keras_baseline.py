@@ -93,7 +93,7 @@ def measure(arch, batch, limit, epochs, repeats, lr=0.001, log=print, share_plai
             for row in measure_legs(legs, arch, batch, limit, epochs, lr):
                 runs.append(row)
                 last[row["leg"]].append(row["images_per_s"][-1])
-                best[row["leg"]].append(max(row["images_per_s"][1:]))
+                best[row["leg"]].append(max(row["images_per_s"][1:] or row["images_per_s"]))  # 1 epoch: that one
         log(f"  keras baseline: repeat {r + 1}/{repeats} done")
     stats = {}
     for name, samples in (("last_epoch", last), ("best_epoch", best)):

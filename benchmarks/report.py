@@ -1,5 +1,7 @@
 """The markdown report of a benchmark result (the dict ``benchmarks.run.run`` returns)."""
 
+import numpy as np
+
 ENGINE_TITLES = {"scratch": "scratch", "scratch_blas1": "scratch BLAS 1 thread", "keras": "Keras",
                  "keras_xla": "Keras XLA"}
 ENGINES = tuple(ENGINE_TITLES)
@@ -187,12 +189,12 @@ def _keras_baseline(kb):
         out.append(f"| {title} | `{first[leg]['command']}` | {'on' if tf['onednn'] else 'off'} | "
                    f"{'on' if tf['op_determinism'] else 'off'} | {med[leg]:,.0f} ({lo[leg]:,.0f}-{hi[leg]:,.0f}) | "
                    f"{med[leg] / med['fit']:.2f} |")
-    pick = (lambda rates: max(rates[1:])) if stat == "best_epoch" else (lambda rates: rates[-1])
+    pick = (lambda rates: max(rates[1:] or rates)) if stat == "best_epoch" else (lambda rates: rates[-1])
     per_repeat = {leg: [pick(r["images_per_s"]) for r in kb["runs"] if r["leg"] == leg] for leg in LEG_TITLES}
     paired = sorted(c / f for c, f in zip(per_repeat["cli"], per_repeat["fit"]))
     if paired:  # the legs of one repeat run one after another, under much the same load
         out += ["", f"Per repeat, `train.py keras` (default) / plain `fit`: "
-                    f"{', '.join(f'{r:.2f}' for r in paired)} (sorted; median {paired[len(paired) // 2]:.2f})."]
+                    f"{', '.join(f'{r:.2f}' for r in paired)} (sorted; median {float(np.median(paired)):.2f})."]
     if stat == "best_epoch":
         lm = kb["median_last_epoch"]
         out += ["", "The last epoch alone, median images/s: " + ", ".join(

@@ -368,6 +368,8 @@ def transfer_model(source, classes, base_until=None, fine_tune=0, pooling="avg",
     clone = scratch.Model.from_config(source.get_config(), dtype=source.dtype.name)
     clone.set_weights(source.get_weights())
     names = [layer.name for layer in clone.layers]
+    leaves_of_source = [la.name for la in scratch.model.leaf_layers(clone)]  # nested models opened
+    taken = set(names) | set(leaves_of_source)
     if base_until is not None:
         calls = [node for node in clone.nodes if node.layer.name == base_until]
         if not calls:
@@ -386,15 +388,18 @@ def transfer_model(source, classes, base_until=None, fine_tune=0, pooling="avg",
                              f"--base-until (its layers: {', '.join(names)})")
         tip = ends[0].inbound[0]
     base = scratch.Model(clone.inputs[0], tip, name=f"{source.name}_base")
-    base_layers = [layer for layer in base.layers]
+    base_layers = list(scratch.model.leaf_layers(base))
     weighted = _weighted(base_layers)
     if fine_tune > len(weighted):
         raise ValueError(f"--fine-tune {fine_tune}: the base has only {len(weighted)} layer(s) with weights")
     unfrozen = weighted[len(weighted) - fine_tune:] if fine_tune else []
+    for layer in base.layers:  # a nested model frozen as a whole: opened, its layers set one by one below
+        if isinstance(layer, scratch.Model):
+            layer.trainable = True
     for layer in base_layers:
         layer.trainable = any(layer is u for u in unfrozen)
     inp, x = clone.inputs[0], tip
-    adapter = _input_adapter(clone.inputs[0].shape[1:], input_shape, what, source.name, source.dtype.name, set(names))
+    adapter = _input_adapter(clone.inputs[0].shape[1:], input_shape, what, source.name, source.dtype.name, taken)
     if adapter:
         inp = scratch.Input(tuple(input_shape), dtype=source.dtype.name, name="transfer_input")
         a = inp
@@ -402,7 +407,7 @@ def transfer_model(source, classes, base_until=None, fine_tune=0, pooling="avg",
             a = layer([a] * copies) if copies else layer(a)
         x = base(a)
     k = 0
-    for spec in head_specs(tip.shape, classes, pooling, hidden, dropout, taken=set(names)):
+    for spec in head_specs(tip.shape, classes, pooling, hidden, dropout, taken=taken):
         layer = scratch.layers.deserialize(spec, dtype=source.dtype.name)
         layer.seed = int(seed) * 1000 + k
         k += 1
@@ -418,7 +423,7 @@ def transfer_model(source, classes, base_until=None, fine_tune=0, pooling="avg",
     base_layers = [la for la in leaves if la.name in base_names]
     head = [la for la in leaves if la.name not in base_names and la.name not in adapters]
     info = {"source_model": source.name, "kept_layers": [la.name for la in base_layers],
-            "dropped_layers": [n for n in names if n not in {la.name for la in base_layers}],
+            "dropped_layers": [n for n in leaves_of_source if n not in base_names],
             "frozen_layers": [la.name for la in base_layers if not la.trainable],
             "trainable_layers": [la.name for la in leaves if la.trainable and la.name not in adapters],
             "head_layers": [la.name for la in head], "classes": classes, "fine_tune": fine_tune, "baseline": baseline,

@@ -253,7 +253,7 @@ def weights_of(model_layers):
         if isinstance(la, scratch.Layer):
             out.update({(la.name, k): np.array(w) for k, w in la._weights().items()})
         else:
-            out.update({(la.name, var_name(v)): np.array(v) for v in la.weights})
+            out.update({(la.name, var_name(v)): np.array(v.numpy()) for v in la.weights})
     return out
 
 

@@ -191,7 +191,7 @@ def train_steps(model, km, batches, dtype, optimizer="adam"):
                 kl = k_loss(tf.constant(y), km(tf.constant(x), training=True))
             kopt.apply_gradients(zip(tape.gradient(kl, variables), variables))
         ours = {(p, "weight"): np.array(v) for p, v in scratch_paths(model).items()}
-        theirs = {(p, "weight"): np.array(v) for p, v in keras_paths(km) if p.split("/")[-2] not in stats}
+        theirs = {(p, "weight"): np.array(v.numpy()) for p, v in keras_paths(km) if p.split("/")[-2] not in stats}
         yield step, ours, theirs
 
 

@@ -461,9 +461,9 @@ class Model(Layer, Trainer):
             tensors[(spec["name"], 0, 0)] = t
             inputs.append(t)
         layers = []
-        for spec in config["layers"]:
-            if spec["class_name"] == "Model":
-                layer = cls.from_config(spec["config"], dtype=dtype)
+        for i, spec in enumerate(config["layers"]):
+            if spec["class_name"] == "Model":  # its layers seeded from this model's seed too
+                layer = cls.from_config(spec["config"], dtype=dtype, seed=None if seed is None else int(seed) * 1000 + i)
             else:
                 layer_spec = {"class_name": spec["class_name"],
                               "config": {k: v for k, v in spec["config"].items() if k != "dtype"}}

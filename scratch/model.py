@@ -415,8 +415,6 @@ class Sequential(Trainer):
             lowest = next((i for i, layer in enumerate(self.layers) if layer.trainable and layer.params),
                           len(self.layers))
         calls = calls[:len(self.layers) - lowest]
-        for i, layer in enumerate(self.layers[1:], start=1):
-            layer.input_grad = i > lowest
         if not calls:
             return None
         if logits:
@@ -424,9 +422,15 @@ class Sequential(Trainer):
                 calls = calls[1:]
             else:
                 calls[0] = (calls[0][0], {**calls[0][1], "pre_activation": True})
-        for layer, options in calls:
-            dy = layer.backward(dy, **options)
-        return dy
+        if lowest > 0:
+            self.layers[lowest].input_grad = False  # for this pass only
+        try:
+            for layer, options in calls:
+                dy = layer.backward(dy, **options)
+        finally:
+            if lowest > 0:
+                self.layers[lowest].input_grad = True  # as build() set it
+        return None if lowest > 0 else dy
 
     def backward_calls(self):
         """``(layer, backward options)`` in backward order. One fusion: a ``MaxPooling2D``

@@ -145,3 +145,16 @@ def test_seed_loop_trainer_learns_one_image():
     for _ in range(5):
         last = net.train_one(image, int(y[0]))
     assert last < first
+
+
+def test_partial_runs_write_their_own_file_by_default(monkeypatch):
+    """``--models`` and ``--keras-baseline`` never overwrite the full run's ``latest.json``."""
+    import benchmarks.__main__ as cli
+    import benchmarks.run as run_mod
+
+    written = {}
+    monkeypatch.setattr("scratch.model.atomic_write", lambda path, fn: written.setdefault("path", path))
+    monkeypatch.setattr(run_mod, "run_keras_baseline", lambda log: {"mode": "stub"})
+    monkeypatch.setattr(report, "markdown", lambda result: "")
+    cli.main(["--keras-baseline"])
+    assert written["path"] == cli.BASELINE_RESULTS and written["path"] != cli.RESULTS

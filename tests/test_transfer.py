@@ -246,10 +246,16 @@ def test_a_frozen_sequential_base_gets_no_backward_pass_and_the_head_the_same_gr
     calls = []
     for layer in frozen.layers[:2]:  # conv2d and max_pooling2d: below the lowest trainable layer (conv2d_1)
         monkeypatch.setattr(layer, "backward", lambda dy, _name=layer.name, **kw: calls.append(_name))
+    lowest, returned = frozen.layers[2], []
+    original = lowest.backward
+    monkeypatch.setattr(lowest, "backward", lambda dy, **kw: returned.append(original(dy, **kw)) or returned[-1])
     ours, reference = _grads_after_one_backward(frozen, x, y), _grads_after_one_backward(full, x, y)
     assert calls == [] and sorted(ours) == sorted(reference) and "conv2d_1/kernel" in ours
     assert all(np.array_equal(ours[k], reference[k]) for k in ours)
-    assert frozen.layers[2].input_grad is False  # conv2d_1 computes no dL/d(its input) either
+    assert returned == [None]  # conv2d_1 computed no dL/d(its input) either
+    assert lowest.input_grad is True  # for that pass only: a full backward() afterwards gets it
+    model_dx = frozen.backward(np.ones((4, 5)))
+    assert model_dx is None and returned[-1] is not None and returned[-1].shape == (4, 13, 13, 32)
 
 
 @pytest.mark.parametrize("fine_tune", [0, 1])
@@ -279,3 +285,36 @@ def test_a_frozen_graph_base_behind_an_input_adapter_is_skipped_with_the_same_gr
     # the pooling under the head only passes gradients down to the base: visited when block_conv trains
     assert set(visited) == ({"head_output", "head_pooling", "block_add", "block_conv"} if fine_tune
                             else {"head_output"})
+
+
+def _small_graph(shape=(32, 32, 3)):
+    inp = scratch.Input(shape)
+    x = scratch.Conv2D(3, 3, name="c1")(inp)
+    x = scratch.Conv2D(3, 3, name="c2")(x)
+    x = scratch.GlobalAveragePooling2D(name="gap")(x)
+    return scratch.Model(inp, scratch.Dense(10, name="top")(x), name="s", seed=0)
+
+
+def test_a_graph_baseline_behind_an_adapter_is_drawn_from_its_seed():
+    """The adapter makes the base a nested model: its fresh weights must come from the seed too
+    (``compare --baseline`` builds the model once per engine from the description)."""
+    src = _small_graph()
+    first, _ = transfer.transfer_model(src, 3, seed=0, input_shape=(28, 28, 1), baseline=True)
+    again, _ = transfer.transfer_model(src, 3, seed=0, input_shape=(28, 28, 1), baseline=True)
+    other, _ = transfer.transfer_model(src, 3, seed=1, input_shape=(28, 28, 1), baseline=True)
+    assert all(np.array_equal(a, b) for a, b in zip(first.get_weights(), again.get_weights()))
+    assert not np.array_equal(first.get_weights()[0], other.get_weights()[0])
+    assert not np.array_equal(first.get_weights()[0], src.get_weights()[0])  # fresh, not the source's
+    rebuilt = scratch.build_model(first.get_config(), seed=0)
+    assert all(np.array_equal(a, b) for a, b in zip(first.get_weights(), rebuilt.get_weights()))
+
+
+def test_a_transfer_model_is_itself_a_source_and_its_record_names_the_layers_inside_its_nested_base():
+    src = _small_graph()
+    once, _ = transfer.transfer_model(src, 3, input_shape=(28, 28, 1))
+    twice, info = transfer.transfer_model(once, 2, input_shape=(28, 28, 1), fine_tune=1)
+    assert info["kept_layers"] == ["transfer_padding", "transfer_channels", "c1", "c2"]
+    assert info["dropped_layers"] == ["head_pooling", "head_output"]
+    assert info["frozen_layers"] == ["transfer_padding", "transfer_channels", "c1"]
+    assert info["head_layers"] == ["head_pooling_1", "head_output_1"] and info["input_adapter"] == []
+    assert twice.output_shape == (None, 2)
