@@ -191,3 +191,27 @@ def test_a_keras_applications_file_is_a_transfer_source_in_both_engines(tmp_path
     assert len(t["frozen_layers"]) > 100 and t["trainable_layers"] == t["head_layers"]
     h = m["histories"]
     np.testing.assert_allclose(h["scratch"]["loss"], h["keras"]["loss"], rtol=1e-4)
+
+
+def test_a_functional_source_fine_tunes_on_the_command_line(tmp_path, capsys):
+    """Phase 2 for a graph: the last base layer with weights unfrozen (inside the nested base,
+    behind the adapter), everything below it still the file's, the head trained on."""
+    import keras
+
+    path = tmp_path / "residual.keras"
+    keras_residual_net((32, 32, 3)).save(path)
+    kept = {la.name: la.get_weights() for la in keras_ref.from_keras(keras.models.load_model(path)).layers}
+    out = tmp_path / "ft"
+    rc, stdout, err = run(["transfer", "--source", str(path), "--digits", "0-2", "--fine-tune", "1", "--out", str(out),
+                           "--no-convert", *SMALL], capsys)
+    assert rc == 0, err
+    assert "fine-tuning: unfrozen block_conv" in stdout
+    phase1, phase2 = (scratch.load_checkpoint(p)[0] for p in (out / "model.npz", out / "fine_tune" / "model.npz"))
+    leaves1 = {la.name: la for la in scratch.model.leaf_layers(phase1)}
+    leaves2 = {la.name: la for la in scratch.model.leaf_layers(phase2)}
+    same = {name: all(np.array_equal(a, b.astype(a.dtype)) for a, b in zip(leaves2[name].get_weights(), kept[name]))
+            for name in ("stem_conv", "stem_bn", "block_conv")}
+    assert same == {"stem_conv": True, "stem_bn": True, "block_conv": False}
+    assert not np.array_equal(leaves2["head_output"].get_weights()[0], leaves1["head_output"].get_weights()[0])
+    m = json.loads((out / "fine_tune" / "metrics.json").read_text())
+    assert m["transfer"]["phase"] == 2 and "block_conv" not in m["transfer"]["frozen_layers"]
