@@ -165,7 +165,8 @@ def build_parser():
     e.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     e.add_argument("--data", help="MNIST .npz")
     e.add_argument("--limit", type=positive_int, help="evaluate on the first N test images only")
-    transfer.add_digits_option(e)
+    transfer.add_digits_option(e, help="test on these digits only, the model's outputs standing for them in order "
+                                       "(default: the run's metrics.json beside the weights, else all ten)")
 
     pr = sub.add_parser("predict", help="classify your own images of digits")
     pr.add_argument("images", metavar="IMAGE", nargs="+", help="PNG or JPEG, any size, dark or light background")
@@ -173,6 +174,8 @@ def build_parser():
     pr.add_argument("--engine", choices=("scratch", "keras"), default="scratch")
     pr.add_argument("--arch", help="architecture (needed for .weights.h5)")
     pr.add_argument("--save-input", metavar="DIR", help="also write each 28x28 network input as a PNG in DIR")
+    transfer.add_digits_option(pr, help="the digits the model's outputs stand for, as it was trained with --digits "
+                                        "(default: the run's metrics.json beside the weights, else 0-9)")
 
     cv = sub.add_parser("convert", help="convert weights between the engines' formats")
     cv.add_argument("src", metavar="SRC")
@@ -539,14 +542,16 @@ def cmd_eval(args):
     if args.limit is not None and args.limit > N_TEST:
         raise ValueError(f"--limit {args.limit}: MNIST has {N_TEST} test images")
     engine, model = load_for_engine(args.weights, args.arch, args.dtype, args.engine)
+    digits = transfer.class_digits(model, args.digits, args.weights, what="WEIGHTS")
     (_, _), (x_test, y_test) = scratch.load_mnist(args.data)
-    x_test, y_test = transfer.select_digits(x_test, y_test, args.digits)
+    x_test, y_test = transfer.select_digits(x_test, y_test, None if digits == list(range(10)) else digits)
     if args.limit:
         x_test, y_test = x_test[:args.limit], y_test[:args.limit]
     x = scratch.preprocess(x_test, model.preprocess, args.dtype)
     loss, acc = engine.evaluate(x, y_test.astype(np.int64))
     correct = int(round(acc * len(x)))
-    print(f"{args.weights} - {args.engine} engine - {model.name}: test accuracy {acc:.4f} ({correct}/{len(x)}) - "
+    shown = "" if args.digits or digits == list(range(10)) else f" - digits {','.join(map(str, digits))}"
+    print(f"{args.weights} - {args.engine} engine - {model.name}{shown}: test accuracy {acc:.4f} ({correct}/{len(x)}) - "
           f"test loss {loss:.4f}")
     return 0
 
@@ -555,6 +560,7 @@ def cmd_predict(args):
     from cli import artefacts, images
 
     engine, model = load_for_engine(args.weights, args.arch, "float32", args.engine)
+    labels = transfer.class_digits(model, args.digits, args.weights)
     failed = 0
     folder = runs.prepare_out(args.save_input, "--save-input") if args.save_input else None
     saved_names = set()
@@ -577,7 +583,8 @@ def cmd_predict(args):
         x = scratch.preprocess(digit[None], model.preprocess, "float32")
         prob = artefacts.probabilities(engine.predict(x), model.outputs_are_logits)[0]
         best = int(prob.argmax())
-        print(f"{path}: {best} ({prob[best]:.1%})  " + " ".join(f"{d}:{p:.3f}" for d, p in enumerate(prob)))
+        print(f"{path}: {labels[best]} ({prob[best]:.1%})  " + " ".join(f"{labels[d]}:{p:.3f}"
+                                                                        for d, p in enumerate(prob)))
     return 1 if failed else 0
 
 

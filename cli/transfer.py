@@ -29,6 +29,7 @@ renumbers their labels 0, 1, ... in the order given (sorted), for every training
 """
 
 import copy
+import json
 import sys
 from pathlib import Path
 
@@ -67,10 +68,10 @@ def parse_digits(text):
     return sorted(digits)
 
 
-def add_digits_option(parser):
+def add_digits_option(parser, help=None):
     parser.add_argument("--digits", type=parse_digits,
-                        help="train and test on these digits only (e.g. 0-4, 5-9 or 1,7), their labels "
-                             "renumbered 0, 1, ... (default all ten)")
+                        help=help or "train and test on these digits only (e.g. 0-4, 5-9 or 1,7), their labels "
+                                     "renumbered 0, 1, ... (default all ten)")
 
 
 def select_digits(x, y, digits):
@@ -81,6 +82,32 @@ def select_digits(x, y, digits):
     remap = np.full(10, -1, dtype=np.int64)
     remap[list(digits)] = np.arange(len(digits))
     return x[keep], remap[y[keep]]
+
+
+def class_digits(model, digits, weights, what="--weights"):
+    """The digit each output of ``model`` stands for: ``digits`` (``--digits``), else the digits
+    the run that wrote ``weights`` trained on (its ``metrics.json`` beside the file), else 0-9.
+    A model whose outputs are not 10 needs one of the first two."""
+    classes = int(model.output_shape[-1])
+    found = None
+    if digits is None:
+        record = Path(weights).parent / "metrics.json"
+        try:
+            found = json.loads(record.read_text()).get("options", {}).get("digits")
+        except (OSError, ValueError):
+            found = None
+        if found is not None and len(found) == classes:
+            digits = [int(d) for d in found]
+    if digits is None:
+        if classes != 10:
+            raise ValueError(f"{what} {weights}: the model has {classes} outputs, not one per digit 0-9; give "
+                             f"--digits (the digits it was trained on, as train.py transfer --digits 5-9; a run's "
+                             f"metrics.json records them)")
+        return list(range(10))
+    if len(digits) != classes:
+        raise ValueError(f"--digits {','.join(map(str, digits))}: {len(digits)} digits, but the model of {what} "
+                         f"{weights} has {classes} outputs")
+    return list(digits)
 
 
 def check_classes(desc, digits, what="--arch"):
@@ -135,18 +162,24 @@ def _unique(name, taken):
     return candidate
 
 
-def head_specs(base_shape, classes, pooling="flatten", hidden=None, dropout=None, taken=()):
-    """The new head's layer specs: pooling or ``Flatten`` (for an image-shaped base output),
-    an optional hidden ``Dense`` (relu), an optional ``Dropout``, then ``Dense(classes)`` logits."""
+def head_specs(base_shape, classes, pooling=None, hidden=None, dropout=None, taken=(), default="flatten"):
+    """The new head's layer specs: pooling or ``Flatten`` for an image-shaped base output
+    (``pooling``, None: ``default``), an optional hidden ``Dense`` (relu), an optional
+    ``Dropout``, then ``Dense(classes)`` logits. Pooling asked of a base that ends in vectors is
+    an error (it would be ignored)."""
     taken = set(taken)
     specs = []
     if len(base_shape) == 4:
+        pooling = pooling or default
         cls = {"flatten": "Flatten", "avg": "GlobalAveragePooling2D", "max": "GlobalMaxPooling2D"}[pooling]
         specs.append({"class_name": cls, "config": {"name": _unique("head_" + ("flatten" if pooling == "flatten"
                                                                                   else "pooling"), taken)}})
     elif len(base_shape) != 2:
         raise ValueError(f"--base-until: the base's output has shape {base_shape}; the head takes images "
                          f"(N, H, W, C) or vectors (N, D)")
+    elif pooling is not None:
+        raise ValueError(f"--head-pooling {pooling}: the base ends in vectors {tuple(base_shape)}, and pooling applies "
+                         f"to images (N, H, W, C); leave it out, or end the base earlier with --base-until")
     if hidden:
         specs.append({"class_name": "Dense", "config": {"name": _unique("head_hidden", taken), "units": hidden,
                                                         "activation": "relu"}})
@@ -156,7 +189,7 @@ def head_specs(base_shape, classes, pooling="flatten", hidden=None, dropout=None
     return specs
 
 
-def transfer_description(source, classes, base_until=None, fine_tune=0, baseline=False, pooling="flatten",
+def transfer_description(source, classes, base_until=None, fine_tune=0, baseline=False, pooling=None,
                          hidden=None, dropout=None, what="--source"):
     """``(desc, info)``: the transfer architecture (a Sequential description, the frozen base
     layers ``"trainable": false``) and what the run records of it (kept, frozen, trainable
@@ -189,7 +222,7 @@ def transfer_description(source, classes, base_until=None, fine_tune=0, baseline
             "trainable_layers": [s["config"]["name"] for s in specs + head
                                  if s["config"].get("trainable", True)],
             "head_layers": [s["config"]["name"] for s in head], "classes": classes,
-            "fine_tune": fine_tune, "baseline": baseline}
+            "fine_tune": fine_tune, "baseline": baseline, "head_pooling": _pooling_of(head)}
     return desc, info
 
 
@@ -208,6 +241,7 @@ ENGINES = ("scratch", "keras", "compare")
 
 
 def add_parser(sub, model_opts, positive_int, learning_rate, fraction):
+    SHARED_OPTIONS[:] = list(model_opts._actions)
     t = sub.add_parser("transfer", parents=[model_opts], help="transfer a trained model's base to a new task",
                        description=__doc__, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     t.add_argument("--source", required=True, metavar="FILE",
@@ -252,12 +286,15 @@ def cmd_transfer(args, argv, train_one, compare):
 
     if args.init_from is not None:
         raise ValueError("--init-from: transfer starts from --source (its base) and seeded head weights")
+    for name in ("fine_tune_lr", "fine_tune_epochs"):
+        if getattr(args, name) is not None and not args.fine_tune:
+            raise ValueError(f"--{name.replace('_', '-')}: only with --fine-tune K (phase 2's setting)")
     if args.fine_tune and args.baseline:
         raise ValueError("--fine-tune and --baseline: the baseline trains every layer from the start")
     if args.fine_tune and args.engine == "compare":
         raise ValueError("--fine-tune with --engine compare: compare keeps no weights for phase 2; run the "
-                         "transfer with --engine scratch (or keras), then compare phase 2 with 'train.py compare "
-                         "--arch RUN/fine_tune/transfer_arch.json --init-from RUN/model.npz'")
+                         "transfer with --engine scratch (or keras): its fine_tune/metrics.json gives the compare "
+                         "command of phase 2 (transfer.same_run_in_both_engines)")
     if args.arch is not None and not str(args.source).endswith(".weights.h5"):
         raise ValueError("--arch: only needed with a .weights.h5 --source (the other files hold their architecture)")
     dtype, seed = args.dtype or "float32", args.seed if args.seed is not None else 0
@@ -268,8 +305,7 @@ def cmd_transfer(args, argv, train_one, compare):
     source = load_source(args.source, args.arch, dtype)
     classes = len(args.digits) if args.digits else 10
     graph = isinstance(source, scratch.Model)
-    pooling = args.head_pooling or ("avg" if graph else "flatten")
-    options = {"base_until": args.base_until, "pooling": pooling, "hidden": args.head_hidden,
+    options = {"base_until": args.base_until, "pooling": args.head_pooling, "hidden": args.head_hidden,
                "dropout": args.head_dropout}
     if graph:  # a Functional source: the transfer model is a graph; MNIST images adapted to its input
         model, info = transfer_model(source, classes, seed=seed, input_shape=MNIST_SHAPE, baseline=args.baseline,
@@ -298,11 +334,9 @@ def cmd_transfer(args, argv, train_one, compare):
     scratch.save_checkpoint(out / TRANSFER_INIT, model, meta={"transfer": info})
     info = {"source": str(Path(args.source).resolve()), **info, "digits": args.digits,
             "architecture_file": TRANSFER_ARCH, "init_file": TRANSFER_INIT,
-            "head": {"pooling": pooling, "hidden": args.head_hidden, "dropout": args.head_dropout},
-            "same_run_in_both_engines": f"python train.py compare --arch {runs.rel(out / TRANSFER_ARCH)}"
-                                        + ("" if args.baseline else f" --init-from {runs.rel(out / TRANSFER_INIT)}")
-                                        + (f" --digits {','.join(map(str, args.digits))}" if args.digits else "")
-                                        + (f" --seed {seed}" if seed else "")}
+            "head": {"pooling": info["head_pooling"], "hidden": args.head_hidden, "dropout": args.head_dropout},
+            "same_run_in_both_engines": same_run_command(args, out / TRANSFER_ARCH,
+                                                         None if args.baseline else out / TRANSFER_INIT)}
     print(f"transfer from {args.source} ({source.name}): base {_names(info['kept_layers'])} "
           f"({'trainable, random weights: baseline' if args.baseline else 'frozen'}); head "
           f"{', '.join(info['head_layers'])} for {classes} classes", flush=True)
@@ -314,14 +348,56 @@ def cmd_transfer(args, argv, train_one, compare):
         return rc
     folder = runs.prepare_out(out / "fine_tune")
     runs.write_json(folder / TRANSFER_ARCH, desc2)
-    lr = args.fine_tune_lr or (args.lr if args.lr is not None else _default_lr(args.optimizer)) / 10
+    lr = _fine_tune_lr(args)
+    epochs2 = args.fine_tune_epochs or args.epochs
     print(f"fine-tuning: unfrozen {', '.join(la for la in info2['trainable_layers'] if la not in info2['head_layers'])}"
           f" - lr {lr}", file=sys.stdout, flush=True)
     phase2 = _phase_args(args, arch=str(folder / TRANSFER_ARCH), out=str(folder), init_from=str(out / "model.npz"),
-                         lr=lr, epochs=args.fine_tune_epochs or args.epochs)
-    extra2 = {"transfer": {**info, **info2, "source": info["source"], "phase": 2,
-                           "phase_1_run": str(out.resolve()), "fine_tune_lr": lr}}
+                         lr=lr, epochs=epochs2)
+    extra2 = {"transfer": {**info, **info2, "source": info["source"], "phase": 2, "head": info["head"],
+                           "architecture_file": TRANSFER_ARCH, "init_file": "../model.npz",
+                           "phase_1_run": str(out.resolve()), "fine_tune_lr": lr,
+                           "same_run_in_both_engines": same_run_command(args, folder / TRANSFER_ARCH,
+                                                                        out / "model.npz", lr=lr, epochs=epochs2)}}
     return train_one(phase2, args.engine, argv, extra2)
+
+
+def _fine_tune_lr(args):
+    return args.fine_tune_lr or (args.lr if args.lr is not None else _default_lr(args.optimizer)) / 10
+
+
+SHARED_OPTIONS = []  # the training options transfer shares with scratch/keras/compare (add_parser fills it)
+NOT_REPEATED = {"help", "arch", "init_from", "out"}
+
+
+def same_run_command(args, arch, init_from, **override):
+    """``python train.py compare ...`` that trains this run's model in both engines: its
+    architecture and initial weights, and every training option the user gave (``override``:
+    phase 2's learning rate and epochs)."""
+    import argparse
+    import shlex
+
+    from cli import runs
+
+    parts = ["python", "train.py", "compare", "--arch", runs.rel(arch)]
+    if init_from is not None:
+        parts += ["--init-from", runs.rel(init_from)]
+    for action in SHARED_OPTIONS:
+        if not action.option_strings or action.dest in NOT_REPEATED:
+            continue
+        value = override.get(action.dest, getattr(args, action.dest, None))
+        if value is None:
+            continue
+        if isinstance(action, argparse.BooleanOptionalAction):
+            parts.append(action.option_strings[0 if value else 1])
+        elif action.nargs == 0:  # store_true
+            if value:
+                parts.append(action.option_strings[0])
+        elif action.dest == "digits":
+            parts += [action.option_strings[0], ",".join(map(str, value))]
+        else:
+            parts += [action.option_strings[0], str(value)]
+    return " ".join(shlex.quote(p) for p in parts)
 
 
 def _names(names, most=8):
@@ -338,7 +414,7 @@ def _default_lr(optimizer):
 
 
 # -- graph models (keras.applications style) -------------------------------------------------------------
-def transfer_model(source, classes, base_until=None, fine_tune=0, pooling="avg", hidden=None, dropout=None,
+def transfer_model(source, classes, base_until=None, fine_tune=0, pooling=None, hidden=None, dropout=None,
                    seed=0, input_shape=None, baseline=False, what="--source"):
     """``(model, info)``: transfer learning on a graph ``scratch.Model`` (a Functional ``.keras``
     file, a ``keras.applications`` network through ``keras_ref.from_keras``), Keras's recipe.
@@ -349,7 +425,8 @@ def transfer_model(source, classes, base_until=None, fine_tune=0, pooling="avg",
     top's, not a squeeze-and-excitation block's), frozen (``trainable=False``; the last ``fine_tune``
     base layers with weights stay trainable); the head is called on that tensor: ``pooling``
     (``"avg"``, ``"max"``, ``"flatten"``) when it is an image, an optional hidden ``Dense``
-    (relu) and ``Dropout``, and ``Dense(classes)`` logits, its weights seeded from ``seed``.
+    (relu) and ``Dropout``, and ``Dense(classes)`` logits, its weights seeded from ``seed``
+    (``pooling`` None: ``"avg"``, as ``keras.applications``' ``pooling="avg"``).
     The result trains like any model (``compile``/``fit``) and converts with ``keras_ref.to_keras``.
 
     ``input_shape`` (``(H, W, C)``): the new task's images, when they differ from the source's
@@ -364,7 +441,8 @@ def transfer_model(source, classes, base_until=None, fine_tune=0, pooling="avg",
         raise ValueError(f"transfer_model: expected a scratch.Model (graph), received {type(source).__name__}; "
                          f"a Sequential source goes through transfer_description")
     if len(source.inputs) != 1:
-        raise ValueError(f"transfer_model: source {source.name!r} has {len(source.inputs)} inputs; expected one")
+        raise ValueError(f"{what}: model {source.name!r} has {len(source.inputs)} inputs; transfer takes a model of "
+                         f"one image input")
     clone = scratch.Model.from_config(source.get_config(), dtype=source.dtype.name)
     clone.set_weights(source.get_weights())
     names = [layer.name for layer in clone.layers]
@@ -399,7 +477,8 @@ def transfer_model(source, classes, base_until=None, fine_tune=0, pooling="avg",
     for layer in base_layers:
         layer.trainable = any(layer is u for u in unfrozen)
     inp, x = clone.inputs[0], tip
-    adapter = _input_adapter(clone.inputs[0].shape[1:], input_shape, what, source.name, source.dtype.name, taken)
+    adapter = _input_adapter(clone.inputs[0].shape[1:], input_shape, what, source.name, source.dtype.name, taken,
+                             _background(source.preprocess))
     if adapter:
         inp = scratch.Input(tuple(input_shape), dtype=source.dtype.name, name="transfer_input")
         a = inp
@@ -407,7 +486,7 @@ def transfer_model(source, classes, base_until=None, fine_tune=0, pooling="avg",
             a = layer([a] * copies) if copies else layer(a)
         x = base(a)
     k = 0
-    for spec in head_specs(tip.shape, classes, pooling, hidden, dropout, taken=taken):
+    for spec in head_specs(tip.shape, classes, pooling, hidden, dropout, taken=taken, default="avg"):
         layer = scratch.layers.deserialize(spec, dtype=source.dtype.name)
         layer.seed = int(seed) * 1000 + k
         k += 1
@@ -427,8 +506,16 @@ def transfer_model(source, classes, base_until=None, fine_tune=0, pooling="avg",
             "frozen_layers": [la.name for la in base_layers if not la.trainable],
             "trainable_layers": [la.name for la in leaves if la.trainable and la.name not in adapters],
             "head_layers": [la.name for la in head], "classes": classes, "fine_tune": fine_tune, "baseline": baseline,
-            "input_adapter": adapters}
+            "input_adapter": adapters, "head_pooling": _pooling_of(head)}
     return model, info
+
+
+def _pooling_of(head):
+    """What the head does with the base's images: "flatten", "avg", "max", or None (vectors)."""
+    names = {"Flatten": "flatten", "GlobalAveragePooling2D": "avg", "GlobalMaxPooling2D": "max"}
+    first = head[0] if head else None
+    cls = first["class_name"] if isinstance(first, dict) else type(first).__name__
+    return names.get(cls)
 
 
 def _every_path_passes(model, node):
@@ -447,23 +534,37 @@ def _every_path_passes(model, node):
     return True
 
 
-def _input_adapter(source_shape, input_shape, what, name, dtype, taken):
+def _background(preprocess):
+    """What a black (0) pixel becomes under ``preprocess``: the value the adapter pads with."""
+    return float(scratch.preprocess(np.zeros((1, 1, 1, 1), np.uint8), preprocess, "float64")[0, 0, 0, 0])
+
+
+def _input_adapter(source_shape, input_shape, what, name, dtype, taken, background=0.0):
     """``[(layer, copies)]`` turning images of ``input_shape`` into the source's ``source_shape``
-    (``copies``: the layer takes that many copies of its input), ``[]`` when they match."""
+    (``copies``: the layer takes that many copies of its input), ``[]`` when they match. The
+    padding is the preprocessed black of ``background`` (``ZeroPadding2D`` between two
+    ``Rescaling`` shifts when it is not 0, as for ``center``)."""
     source_shape = tuple(source_shape)
     if input_shape is None or tuple(input_shape) == source_shape:
         return []
     (h, w, c), (sh, sw, sc) = tuple(input_shape), source_shape
     if h > sh or w > sw or c not in (sc, 1):
-        raise ValueError(f"{what}: model {name!r} takes {sh}x{sw}x{sc} images; the task's are {h}x{w}x{c}, "
-                         f"which pad (zeros, centred) and repeat (one channel into {sc}) cannot make into its input; "
-                         f"expected at most {sh}x{sw} with 1 or {sc} channel(s)")
+        channels = f"{sc} channel{'s' if sc > 1 else ''}" + (" (or 1, repeated)" if sc > 1 else "")
+        raise ValueError(f"{what}: model {name!r} takes {sh}x{sw}x{sc} images; the task's are {h}x{w}x{c}, which "
+                         f"cannot be padded into them: expected images of at most {sh}x{sw} with {channels}")
     taken = set(taken)
     adapter = []
     if (h, w) != (sh, sw):
         top, left = (sh - h) // 2, (sw - w) // 2
-        adapter.append((scratch.ZeroPadding2D(((top, sh - h - top), (left, sw - w - left)), dtype=dtype,
-                                              name=_unique("transfer_padding", taken)), 0))
+        pad = scratch.ZeroPadding2D(((top, sh - h - top), (left, sw - w - left)), dtype=dtype,
+                                    name=_unique("transfer_padding", taken))
+        if background:
+            adapter.append((scratch.Rescaling(1.0, offset=-background, dtype=dtype,
+                                              name=_unique("transfer_shift", taken)), 0))
+        adapter.append((pad, 0))
+        if background:
+            adapter.append((scratch.Rescaling(1.0, offset=background, dtype=dtype,
+                                              name=_unique("transfer_unshift", taken)), 0))
     if c != sc:
         adapter.append((scratch.Concatenate(axis=-1, dtype=dtype, name=_unique("transfer_channels", taken)), sc))
     return adapter

@@ -318,3 +318,90 @@ def test_a_transfer_model_is_itself_a_source_and_its_record_names_the_layers_ins
     assert info["frozen_layers"] == ["transfer_padding", "transfer_channels", "c1"]
     assert info["head_layers"] == ["head_pooling_1", "head_output_1"] and info["input_adapter"] == []
     assert twice.output_shape == (None, 2)
+
+
+# -- what a transfer run records and how its files are read back (a hostile user's findings) -----------------
+def test_predict_and_eval_name_the_digits_a_digits_model_stands_for(source, tmp_path, capsys):
+    from PIL import Image
+
+    out = tmp_path / "xfer"
+    rc, _, err = run(["transfer", "--source", str(source), "--digits", "5-9", "--out", str(out), "--no-convert",
+                      *SMALL], capsys)
+    assert rc == 0, err
+    (_, _), (x_test, y_test) = scratch.load_mnist()
+    Image.fromarray(x_test[0]).save(tmp_path / "seven.png")  # MNIST's first test digit, a 7
+    rc, stdout, err = run(["predict", "--weights", str(out / "model.npz"), str(tmp_path / "seven.png")], capsys)
+    assert rc == 0, err
+    assert stdout.split("  ")[1].split()[0].startswith("5:")  # the outputs are named 5..9, not 0..4
+    assert [w.split(":")[0] for w in stdout.split("  ")[1].split()] == ["5", "6", "7", "8", "9"]
+    moved = tmp_path / "elsewhere.npz"  # away from its run's metrics.json: the digits must be given
+    moved.write_bytes((out / "model.npz").read_bytes())
+    rc, _, err = run(["predict", "--weights", str(moved), str(tmp_path / "seven.png")], capsys)
+    assert rc == 2 and err.count("\n") == 1 and "the model has 5 outputs, not one per digit 0-9; give --digits" in err
+    rc, stdout, err = run(["predict", "--weights", str(moved), "--digits", "5-9", str(tmp_path / "seven.png")], capsys)
+    assert rc == 0 and " 9:" in stdout, err
+    rc, stdout, err = run(["eval", str(out / "model.npz"), "--limit", "50"], capsys)  # the run's digits
+    assert rc == 0 and "digits 5,6,7,8,9: test accuracy" in stdout, err
+    rc, _, err = run(["eval", str(moved), "--digits", "0-2"], capsys)
+    assert rc == 2 and "--digits 0,1,2: 3 digits, but the model of WEIGHTS" in err
+
+
+def test_the_recorded_compare_command_carries_the_runs_options_and_phase_two_its_own(source, tmp_path, capsys):
+    out = tmp_path / "ft"
+    rc, _, err = run(["transfer", "--source", str(source), "--digits", "5-9", "--fine-tune", "1", "--out", str(out),
+                      "--no-convert", "--lr", "0.002", *SMALL], capsys)
+    assert rc == 0, err
+    one = json.loads((out / "metrics.json").read_text())["transfer"]
+    two = json.loads((out / "fine_tune" / "metrics.json").read_text())["transfer"]
+    cmd1, cmd2 = one["same_run_in_both_engines"].split(), two["same_run_in_both_engines"].split()
+    for cmd in (cmd1, cmd2):
+        assert cmd[:3] == ["python", "train.py", "compare"]
+        for flag, value in (("--limit", "96"), ("--batch-size", "32"), ("--digits", "5,6,7,8,9"), ("--epochs", "1")):
+            assert cmd[cmd.index(flag) + 1] == value, (flag, cmd)
+        assert "--out" not in cmd and "--fine-tune" not in cmd and "--no-convert" not in cmd
+    assert cmd1[cmd1.index("--arch") + 1].endswith("ft/transfer_arch.json") and cmd1[cmd1.index("--lr") + 1] == "0.002"
+    assert cmd1[cmd1.index("--init-from") + 1].endswith("ft/transfer_init.npz")
+    assert cmd2[cmd2.index("--arch") + 1].endswith("ft/fine_tune/transfer_arch.json")
+    assert cmd2[cmd2.index("--init-from") + 1].endswith("ft/model.npz")
+    assert cmd2[cmd2.index("--lr") + 1] == "0.0002" and two["init_file"] == "../model.npz"
+    assert (out / "fine_tune" / two["architecture_file"]).is_file()
+
+
+MORE_ERRORS = {
+    "pooling a vector base": (["--base-until", "dense", "--head-pooling", "max"],
+                              "--head-pooling max: the base ends in vectors (None, 10)"),
+    "fine-tune-lr alone": (["--fine-tune-lr", "0.1"], "--fine-tune-lr: only with --fine-tune K"),
+    "fine-tune-epochs alone": (["--fine-tune-epochs", "2"], "--fine-tune-epochs: only with --fine-tune K"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MORE_ERRORS))
+def test_options_that_would_be_ignored_are_refused(case, source, tmp_path, capsys):
+    extra, words = MORE_ERRORS[case]
+    rc, _, err = run(["transfer", "--source", str(source), "--out", str(tmp_path / "out"), *SMALL, *extra], capsys)
+    assert rc == 2 and err.count("\n") == 1 and words in err, err
+
+
+def test_a_vector_base_records_no_pooling(source, tmp_path, capsys):
+    out = tmp_path / "vec"
+    rc, _, err = run(["transfer", "--source", str(source), "--base-until", "dense", "--out", str(out), "--no-convert",
+                      *SMALL], capsys)
+    assert rc == 0, err
+    t = json.loads((out / "metrics.json").read_text())["transfer"]
+    assert t["head"]["pooling"] is None and t["head_layers"] == ["head_output"]
+
+
+def test_the_adapter_pads_with_the_preprocessed_black_of_a_centred_source():
+    """A ``center`` source sees black as -0.5: the padding around the digit must be -0.5 too."""
+    inp = scratch.Input((32, 32, 3))
+    x = scratch.GlobalAveragePooling2D(name="gap")(scratch.Conv2D(2, 3, name="c")(inp))
+    src = scratch.Model(inp, scratch.Dense(10, name="top")(x), name="centred", seed=0, preprocess="center")
+    model, info = transfer.transfer_model(src, 3, input_shape=(28, 28, 1))
+    assert info["input_adapter"] == ["transfer_shift", "transfer_padding", "transfer_unshift", "transfer_channels"]
+    digit = scratch.preprocess(scratch.load_mnist()[1][0][:1], "center", "float32")
+    a = digit
+    for layer in model.layers[:4]:  # the adapter's layers, in order
+        a = layer.forward([a] * 3 if isinstance(layer, scratch.Concatenate) else a)
+    assert a.shape == (1, 32, 32, 3)
+    assert np.all(a[:, :2] == -0.5) and np.all(a[:, -2:] == -0.5) and np.all(a[:, :, :2] == -0.5)
+    np.testing.assert_allclose(a[0, 2:30, 2:30, 1], digit[0, :, :, 0], atol=1e-7)  # x + 0.5 - 0.5 in float32
