@@ -3,7 +3,6 @@ naive per-element references with the ``math`` module, kinks, configs and errors
 
 import json
 import math
-import re
 import zlib
 
 import numpy as np
@@ -12,14 +11,11 @@ import pytest
 import scratch
 from scratch import activations as act
 from tests.finite_diff import check_layer
+from tests.matchers import raises
 
 NAMES = sorted(act.REGISTRY)
 ELEMENTWISE = [n for n in NAMES if n not in ("softmax", "log_softmax")]
 KINKS = np.array([0.0, 0.5, -0.5, 1.0, -1.0, 3.0, -3.0, 6.0])
-
-
-def raises(*fragments):
-    return pytest.raises(ValueError, match=".*".join(re.escape(str(f)) for f in fragments))
 
 
 def away_from_kinks(x, margin=1e-3):

@@ -10,6 +10,7 @@ import pytest
 import scratch
 from scratch.image import FILL_MODES, INTERPOLATIONS, affine_transform, affine_transform_backward, inverse_transform
 from tests.finite_diff import check_layer
+from tests.matchers import raises
 
 F32 = np.float32
 
@@ -204,10 +205,6 @@ def test_resampling_backward_is_the_inverse_resampling(cls, kwargs):
     expected = affine_transform(dy, inverse_transform(layer.matrix(x.shape, t)), layer.interpolation,
                                 layer.fill_mode, 0.0)
     np.testing.assert_array_equal(layer.backward(dy), expected)
-
-
-def raises(*fragments):
-    return pytest.raises(ValueError, match=".*".join(re.escape(str(f)) for f in fragments))
 
 
 @pytest.mark.parametrize("make,fragments", [

@@ -7,7 +7,6 @@ Compared in float64 at 1e-12; finite differences on random seeded configurations
 refusals; config round trips; the layers inside a ``Sequential`` that trains.
 """
 
-import re
 
 import numpy as np
 import pytest
@@ -15,13 +14,10 @@ import pytest
 import scratch
 from scratch import geometry, parallel
 from tests.finite_diff import check_layer, randomize_weights
+from tests.matchers import raises
 
 TOL = dict(rtol=1e-12, atol=1e-12)
 F64 = "float64"
-
-
-def raises(*fragments):
-    return pytest.raises(ValueError, match=".*".join(re.escape(str(f)) for f in fragments))
 
 
 def axis(n, k, s, padding, d):

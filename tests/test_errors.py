@@ -7,13 +7,9 @@ import numpy as np
 import pytest
 
 import scratch
+from tests.matchers import raises
 
 F64 = "float64"
-
-
-def raises(*fragments):
-    """``pytest.raises(ValueError)`` whose message contains every fragment (literally, in order)."""
-    return pytest.raises(ValueError, match=".*".join(re.escape(str(f)) for f in fragments))
 
 
 # -- wrong rank ------------------------------------------------------------------------------

@@ -1,6 +1,5 @@
 """GlobalAveragePooling2D and GlobalMaxPooling2D: naive loops, ties, finite differences, errors."""
 
-import re
 
 import numpy as np
 import pytest
@@ -9,14 +8,11 @@ from hypothesis import strategies as st
 
 import scratch
 from tests.finite_diff import check_layer
+from tests.matchers import raises
 
 F64 = "float64"
 TOL = dict(rtol=1e-12, atol=1e-12)
 SETTINGS = settings(max_examples=8, deadline=None, derandomize=True)
-
-
-def raises(*fragments):
-    return pytest.raises(ValueError, match=".*".join(re.escape(str(f)) for f in fragments))
 
 
 def naive_global(x, kind):

@@ -6,7 +6,6 @@ statistics, so every input moves every output of its channel), naive per-channel
 and errors.
 """
 
-import re
 
 import numpy as np
 import pytest
@@ -15,14 +14,11 @@ from hypothesis import strategies as st
 
 import scratch
 from tests.finite_diff import check_layer
+from tests.matchers import raises
 
 F64 = "float64"
 TOL = dict(rtol=1e-12, atol=1e-12)
 SETTINGS = settings(max_examples=8, deadline=None, derandomize=True)
-
-
-def raises(*fragments):
-    return pytest.raises(ValueError, match=".*".join(re.escape(str(f)) for f in fragments))
 
 
 def random_bn(shape, seed, dtype=F64, **kwargs):

@@ -1,19 +1,15 @@
 """Normalization (given mean and variance): loop reference, finite differences, errors, config."""
 
-import re
 
 import numpy as np
 import pytest
 
 import scratch
 from tests.finite_diff import check_layer
+from tests.matchers import raises
 
 F64 = "float64"
 TOL = dict(rtol=1e-12, atol=1e-12)
-
-
-def raises(*fragments):
-    return pytest.raises(ValueError, match=".*".join(re.escape(str(f)) for f in fragments))
 
 
 def naive_normalize(x, mean_of, var_of, invert=False):

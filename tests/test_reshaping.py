@@ -1,7 +1,6 @@
 """Reshape, ZeroPadding2D, Cropping2D, UpSampling2D: naive loop references, finite differences,
 errors and config round trips (float64)."""
 
-import re
 
 import numpy as np
 import pytest
@@ -10,14 +9,11 @@ from hypothesis import strategies as st
 
 import scratch
 from tests.finite_diff import check_layer
+from tests.matchers import raises
 
 F64 = "float64"
 TOL = dict(rtol=1e-12, atol=1e-12)
 SETTINGS = settings(max_examples=8, deadline=None, derandomize=True)
-
-
-def raises(*fragments):
-    return pytest.raises(ValueError, match=".*".join(re.escape(str(f)) for f in fragments))
 
 
 # -- naive references ------------------------------------------------------------------------

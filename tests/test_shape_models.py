@@ -2,13 +2,13 @@
 (ZeroPadding2D -> Conv2D -> GlobalAveragePooling2D -> Dense) trained a few steps."""
 
 import json
-import re
 
 import numpy as np
 import pytest
 
 import scratch
 from tests.finite_diff import assert_gradient
+from tests.matchers import raises
 
 F64 = "float64"
 
@@ -21,10 +21,6 @@ LAYERS = [
 KERAS_INPUT = {"class_name": "InputLayer", "config": {"batch_shape": [None, 6, 6, 1], "dtype": "float32",
                                                       "sparse": False, "ragged": False, "name": "input_layer",
                                                       "optional": False}}
-
-
-def raises(*fragments):
-    return pytest.raises(ValueError, match=".*".join(re.escape(str(f)) for f in fragments))
 
 
 def arch(layers, **top):
