@@ -1,0 +1,81 @@
+"""Record what ``Sequential`` computes, to pin it bit for bit across refactors of the containers.
+
+``python -m tests.record_sequential`` writes ``tests/data/sequential_recorded.json``: for a few
+Sequential models (blog, lenet with its dropout and ReLU -> max-pool fusion, one with
+BatchNormalization), in float32 and float64, the SHA-256 of the weights after two epochs of ``fit``,
+the per-epoch losses as exact hex floats, and the same for a ``train.py scratch`` run resumed from
+its first epoch. ``tests/test_sequential_recorded.py`` recomputes them and compares.
+"""
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import scratch
+
+OUT = Path(__file__).resolve().parent / "data" / "sequential_recorded.json"
+
+BN = {"name": "bn", "input_shape": [12, 12, 1], "preprocess": "scale",
+      "loss": {"class_name": "SparseCategoricalCrossentropy", "from_logits": True},
+      "layers": [{"class_name": "Conv2D", "config": {"filters": 4, "kernel_size": [3, 3], "activation": "relu"}},
+                 {"class_name": "BatchNormalization", "config": {}},
+                 {"class_name": "MaxPooling2D", "config": {"pool_size": [2, 2]}},
+                 {"class_name": "Flatten", "config": {}},
+                 {"class_name": "Dropout", "config": {"rate": 0.25}},
+                 {"class_name": "Dense", "config": {"units": 10, "activation": "softmax"}}]}
+
+MODELS = {"blog": "blog", "lenet": "lenet", "bn": BN}
+
+
+def digest(arrays):
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(str(a.dtype).encode() + str(a.shape).encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def fit_record(name, dtype):
+    arch = MODELS[name]
+    desc = scratch.get_architecture(arch)
+    shape = tuple(desc["input_shape"])
+    rng = np.random.default_rng(7)
+    x = rng.random((96,) + shape).astype(dtype)
+    y = rng.integers(0, 10, 96)
+    model = scratch.build_model(arch, dtype=dtype, seed=3)
+    model.compile(scratch.Adam(0.005))
+    hist = model.fit(x, y, epochs=2, batch_size=32, verbose=0)
+    out = model.predict(x[:8])
+    return {"weights": digest(model.get_weights()), "outputs": digest([out]),
+            "loss": [float(v).hex() for v in hist["loss"]],
+            "evaluate": [float(v).hex() for v in model.evaluate(x, y)]}
+
+
+def cli_record():
+    import train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        common = ["--arch", "lenet", "--limit", "192", "--test-limit", "100", "--batch-size", "64",
+                  "--no-plots", "--no-convert"]
+        assert train.main(["scratch", "--epochs", "1", "--out", str(tmp / "run")] + common) == 0
+        assert train.main(["scratch", "--resume", str(tmp / "run"), "--epochs", "2"]) == 0
+        m = json.loads((tmp / "run" / "metrics.json").read_text())
+        weights = scratch.load_checkpoint(tmp / "run" / "model.npz")[0].get_weights()
+        return {"weights": digest(weights),
+                "history": {k: [float(v).hex() for v in m["history"][k]] for k in ("loss", "accuracy", "test_loss",
+                                                                                   "test_accuracy")}}
+
+
+def record():
+    return {"fit": {f"{name}-{dtype}": fit_record(name, dtype) for name in MODELS for dtype in ("float32", "float64")},
+            "cli": cli_record()}
+
+
+if __name__ == "__main__":
+    OUT.parent.mkdir(exist_ok=True)
+    OUT.write_text(json.dumps(record(), indent=1) + "\n")
+    print(f"wrote {OUT}")
