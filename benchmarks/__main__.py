@@ -50,7 +50,7 @@ def main(argv=None):
         print(report.markdown(result))
         return result
 
-    from scratch.model import atomic_write
+    from scratch.files import atomic_write
 
     from .run import run, run_keras_baseline, run_models
 

@@ -28,14 +28,27 @@ def batch_of_mnist(arch, batch, dtype="float32"):
 
 
 class ScratchEngine:
-    """The NumPy engine; ``blas_threads`` (an int) limits BLAS's threads while it runs."""
+    """The NumPy engine on one fixed batch: ``train`` runs ``model.train_step`` (forward, loss,
+    backward, Adam), ``infer`` the forward pass; ``blas_threads`` (an int) limits BLAS's threads.
+    ``for_arch`` makes one for an architecture on MNIST, ``for_graph`` for a built model on random
+    images of its input shape."""
 
-    def __init__(self, arch, batch, dtype="float32", seed=0, blas_threads=None):
+    def __init__(self, model, x, y, blas_threads=None):
         self.name = "scratch" if blas_threads is None else f"scratch_blas{blas_threads}"
         self.blas_threads = blas_threads
-        self.model = scratch.build_model(arch, dtype=dtype, seed=seed)
-        self.model.compile(scratch.Adam(LEARNING_RATE))
-        self.x, self.y = batch_of_mnist(arch, batch, dtype)
+        self.model = model
+        self.model.compile(scratch.Adam(LEARNING_RATE))  # the loss: the model's own (loss_spec)
+        self.x, self.y = x, y
+
+    @classmethod
+    def for_arch(cls, arch, batch, dtype="float32", seed=0, blas_threads=None):
+        model = scratch.build_model(arch, dtype=dtype, seed=seed)
+        return cls(model, *batch_of_mnist(arch, batch, dtype), blas_threads=blas_threads)
+
+    @classmethod
+    def for_graph(cls, model, batch, dtype="float32", blas_threads=None, seed=0):
+        return cls(model, *random_batch(batch, model.inputs[0].shape[1:], dtype=dtype, seed=seed),
+                   blas_threads=blas_threads)
 
     def _threads(self):
         return contextlib.nullcontext() if self.blas_threads is None else threadpool_limits(self.blas_threads, "blas")
@@ -89,9 +102,9 @@ class KerasEngine:
 
 def make_engine(kind, arch, batch, dtype="float32", seed=0):
     if kind == "scratch":
-        return ScratchEngine(arch, batch, dtype, seed)
+        return ScratchEngine.for_arch(arch, batch, dtype, seed)
     if kind == "scratch_blas1":
-        return ScratchEngine(arch, batch, dtype, seed, blas_threads=1)
+        return ScratchEngine.for_arch(arch, batch, dtype, seed, blas_threads=1)
     if kind in ("keras", "keras_xla"):
         return KerasEngine(arch, batch, dtype, seed, jit_compile=kind == "keras_xla")
     raise ValueError(f"benchmarks: unknown engine {kind!r}; use scratch, scratch_blas1, keras or keras_xla")
@@ -122,14 +135,10 @@ def layer_flops(layer, batch):
 
 
 def leaf_calls(model):
-    """Every layer call of a model, nested models opened: a ``Sequential``'s layers in order, a
-    functional ``Model``'s nodes in topological order (a shared layer once per call)."""
-    if hasattr(model, "nodes"):
-        layers = [node.layer for node in model.nodes]
-    else:
-        layers = list(model.layers)
-    for layer in layers:
-        if hasattr(layer, "nodes") or isinstance(layer, scratch.Sequential):
+    """Every layer call of a model (graph or Sequential), nested models opened, in topological
+    order (a shared layer once per call)."""
+    for layer in (node.layer for node in model.nodes):
+        if isinstance(layer, scratch.Model):
             yield from leaf_calls(layer)
         else:
             yield layer
@@ -165,7 +174,7 @@ def profile_layers(arch, batch, dtype="float32", repeats=10, seed=0, blas_thread
     """Median milliseconds of each scratch layer's forward (training mode) and backward,
     plus the loss and the optimizer step, over ``repeats`` full training steps
     (``blas_threads``: as ``ScratchEngine``)."""
-    eng = ScratchEngine(arch, batch, dtype, seed, blas_threads)
+    eng = ScratchEngine.for_arch(arch, batch, dtype, seed, blas_threads)
     with eng._threads():
         return _profile(eng, batch, repeats)
 
@@ -234,36 +243,6 @@ def scratch_twin(km):
     return import_keras().from_keras(km, loss=ZOO_LOSS)
 
 
-class GraphScratchEngine:
-    """A ``scratch.Model`` graph trained with the explicit calls: forward, loss, backward, Adam."""
-
-    def __init__(self, model, batch, dtype="float32", blas_threads=None, seed=0):
-        self.name = "scratch" if blas_threads is None else f"scratch_blas{blas_threads}"
-        self.blas_threads = blas_threads
-        self.model = model
-        self.loss = scratch.SparseCategoricalCrossentropy(from_logits=False)
-        self.optimizer = scratch.Adam(LEARNING_RATE)
-        self.x, self.y = random_batch(batch, model.inputs[0].shape[1:], dtype=dtype, seed=seed)
-
-    _threads = ScratchEngine._threads
-
-    def step(self):
-        out = self.model.forward(self.x, training=True)
-        self.loss(self.y, out)
-        self.model.backward(self.loss.backward())
-        self.optimizer.step(self.model.named_params(), self.model.named_grads())
-
-    def train(self, steps):
-        with self._threads():
-            for _ in range(steps):
-                self.step()
-
-    def infer(self, steps):
-        with self._threads():
-            for _ in range(steps):
-                self.model.forward(self.x, training=False)
-
-
 class GraphKerasEngine:
     """The Keras model as Keras runs it: compiled with Adam, ``train_on_batch`` / ``predict_on_batch``."""
 
@@ -325,7 +304,7 @@ def _timed(calls, totals):
 def profile_graph(eng, repeats):
     """Per layer type (``layer_kind``): calls, median ms of one training step's forward and backward
     (all calls of that type summed), FLOP count and GFLOP/s; plus the loss and Adam rows and the
-    im2col / col2im copies (already inside the Conv2D rows). ``eng``: a ``GraphScratchEngine``."""
+    im2col / col2im copies (already inside the Conv2D rows). ``eng``: a ``ScratchEngine``."""
     model = eng.model
     calls = list(leaf_calls(model))
     eng.train(1)  # warm-up
@@ -338,12 +317,12 @@ def profile_graph(eng, repeats):
             with _timed(calls, totals):
                 out = model.forward(eng.x, training=True)
                 t = clock()
-                eng.loss(eng.y, out)
-                d = eng.loss.backward()
+                model.loss(eng.y, out)
+                d = model.loss.backward()
                 totals[("(loss)", "forward")] = clock() - t
                 model.backward(d)
                 t = clock()
-                eng.optimizer.step(model.named_params(), model.named_grads())
+                model.optimizer.step(model.named_params(), model.named_grads())
                 totals[("(adam)", "backward")] = clock() - t
             totals[("(step)", "total")] = clock() - t0
             samples.append(totals)

@@ -69,7 +69,7 @@ def main(argv):
         import scratch
 
         with open(argv[4]) as f:
-            eng = engines.GraphScratchEngine(scratch.Model.from_config(json.load(f)), batch)
+            eng = engines.ScratchEngine.for_graph(scratch.Model.from_config(json.load(f)), batch)
     else:
         eng = engines.GraphKerasEngine(engines.keras_application(arch), batch)
     after_setup = _peak_mb()

@@ -62,7 +62,7 @@ def throughput(settings, dtype, log):
     """Interleaved samples: for each repeat, every config, mode and engine in turn."""
     slots = []
     for arch, batch in settings["configs"]:
-        scratch_model = engines.ScratchEngine(arch, batch, dtype).model
+        scratch_model = engines.ScratchEngine.for_arch(arch, batch, dtype).model
         infer_flops, train_flops = engines.model_flops(scratch_model, batch)
         for kind in ENGINES:
             eng = engines.make_engine(kind, arch, batch, dtype)
@@ -147,8 +147,8 @@ def zoo(settings, dtype, log):
         infer_flops, train_flops = engines.model_flops(model, batch)
         out["models"][name] = {"layers": len(list(engines.leaf_calls(model))), "params": int(model.count_params()),
                                "infer_flops": infer_flops, "train_flops": train_flops, "config": model.get_config()}
-        engs = {"scratch": engines.GraphScratchEngine(model, batch, dtype),
-                "scratch_blas1": engines.GraphScratchEngine(model, batch, dtype, blas_threads=1),
+        engs = {"scratch": engines.ScratchEngine.for_graph(model, batch, dtype),
+                "scratch_blas1": engines.ScratchEngine.for_graph(model, batch, dtype, blas_threads=1),
                 "keras": engines.GraphKerasEngine(km, batch, dtype)}
         for kind in ZOO_ENGINES:
             for mode in ("train", "infer"):
@@ -180,7 +180,7 @@ def zoo(settings, dtype, log):
     log("  per-layer-type profile of scratch ...")
     best = {r["model"]: r["best_scratch"] for r in out["ratios"] if r["mode"] == "train"}
     for name in settings["zoo"]:
-        eng = engines.GraphScratchEngine(models[name], batch, dtype, blas_threads=1 if best[name] == "scratch_blas1" else None)
+        eng = engines.ScratchEngine.for_graph(models[name], batch, dtype, blas_threads=1 if best[name] == "scratch_blas1" else None)
         out["profile"][name] = {"engine": best[name], **engines.profile_graph(eng, settings["zoo_profile_repeats"])}
     log("  peak memory (one process per engine and model) ...")
     out["memory"] = [memory.measure(e, name, batch, settings["zoo_memory_steps"],

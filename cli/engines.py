@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 import scratch
-from scratch.model import atomic_write
+from scratch.files import atomic_write
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "rmsprop", "adamw")
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adam": 0.005, "rmsprop": 0.001, "adamw": 0.005}

@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from scratch.model import atomic_write  # noqa: E402
+from scratch.files import atomic_write  # noqa: E402
 
 DPI = 100
 

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scratch.model import atomic_write
+from scratch.data import epoch_order
+from scratch.files import TEMPORARY_PREFIX, atomic_write
 
 from .progress import epoch_summary, progress_bar
 
@@ -34,16 +35,10 @@ CHECKPOINT = "checkpoint.npz"
 METRICS = "metrics.json"
 HISTORY = "history.csv"
 LOCK = ".lock"
-TEMPORARY_PREFIX = ".tmp-"  # scratch.model.atomic_write's and keras_ref.files's temporary files
 # options a run keeps for life (what the checkpoint must agree with); --epochs, --data, --threads may change
 RUN_OPTIONS = ("arch", "batch_size", "optimizer", "lr", "seed", "limit", "test_limit", "dtype", "init_from",
                "digits")
 HISTORY_KEYS = ("loss", "accuracy", "test_loss", "test_accuracy", "seconds", "images_per_s")
-
-
-def epoch_order(seed, epoch, n):
-    """The shuffled order of epoch ``epoch``: exactly ``scratch.Sequential.fit``'s."""
-    return np.random.default_rng([seed, epoch]).permutation(n)
 
 
 def new_run_dir(root, engine, arch_name):

@@ -304,7 +304,7 @@ def cmd_transfer(args, argv, train_one, compare):
         import_keras(deterministic=args.engine == "compare" or args.deterministic)
     source = load_source(args.source, args.arch, dtype)
     classes = len(args.digits) if args.digits else 10
-    graph = isinstance(source, scratch.Model)
+    graph = not isinstance(source, scratch.Sequential)
     options = {"base_until": args.base_until, "pooling": args.head_pooling, "hidden": args.head_hidden,
                "dropout": args.head_dropout}
     if graph:  # a Functional source: the transfer model is a graph; MNIST images adapted to its input
@@ -446,7 +446,7 @@ def transfer_model(source, classes, base_until=None, fine_tune=0, pooling=None, 
     clone = scratch.Model.from_config(source.get_config(), dtype=source.dtype.name)
     clone.set_weights(source.get_weights())
     names = [layer.name for layer in clone.layers]
-    leaves_of_source = [la.name for la in scratch.model.leaf_layers(clone)]  # nested models opened
+    leaves_of_source = [la.name for la in scratch.leaf_layers(clone)]  # nested models opened
     taken = set(names) | set(leaves_of_source)
     if base_until is not None:
         calls = [node for node in clone.nodes if node.layer.name == base_until]
@@ -466,7 +466,7 @@ def transfer_model(source, classes, base_until=None, fine_tune=0, pooling=None, 
                              f"--base-until (its layers: {', '.join(names)})")
         tip = ends[0].inbound[0]
     base = scratch.Model(clone.inputs[0], tip, name=f"{source.name}_base")
-    base_layers = list(scratch.model.leaf_layers(base))
+    base_layers = list(scratch.leaf_layers(base))
     weighted = _weighted(base_layers)
     if fine_tune > len(weighted):
         raise ValueError(f"--fine-tune {fine_tune}: the base has only {len(weighted)} layer(s) with weights")
@@ -497,7 +497,7 @@ def transfer_model(source, classes, base_until=None, fine_tune=0, pooling=None, 
         for layer in base_layers:
             layer.trainable = True
         model = scratch.Model.from_config(model.get_config(), dtype=source.dtype.name, seed=seed)
-    leaves = list(scratch.model.leaf_layers(model))
+    leaves = list(scratch.leaf_layers(model))
     base_names, adapters = {la.name for la in base_layers}, [layer.name for layer, _ in adapter]
     base_layers = [la for la in leaves if la.name in base_names]
     head = [la for la in leaves if la.name not in base_names and la.name not in adapters]

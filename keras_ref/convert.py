@@ -18,7 +18,6 @@ Initializers only matter for fresh weights, and weights are copied: ``glorot_uni
 """
 
 import keras
-import numpy as np
 
 import scratch
 
@@ -45,7 +44,9 @@ def _keras_structure(model):
     """A built, uncompiled Keras ``Sequential`` with ``model``'s layers (Keras's own initial weights)."""
     dtype = model.dtype.name
     inputs = keras.Input(shape=tuple(model.input_shape[1:]), dtype=dtype, name="input_layer")
-    return keras.Sequential([inputs] + [keras_layer(layer) for layer in model.layers], name=model.name)
+    twins = [functional.graph_to_keras(layer, keras_layer) if isinstance(layer, scratch.Model) else keras_layer(layer)
+             for layer in model.layers]
+    return keras.Sequential([inputs] + twins, name=model.name)
 
 
 def build_keras(arch, dtype="float32"):
@@ -61,18 +62,17 @@ def build_keras(arch, dtype="float32"):
 
 
 def to_keras(model):
-    """A Keras ``Sequential`` computing what scratch ``model`` computes, with its weights copied."""
-    if isinstance(model, scratch.Model):
-        keras_model = functional.graph_to_keras(model, keras_layer)
-        functional.copy_weights_to_keras(model, keras_model)
-        return keras_model
-    if not isinstance(model, scratch.Sequential):
+    """A Keras model computing what scratch ``model`` computes, with its weights copied: a
+    ``keras.Sequential`` for a ``scratch.Sequential``, a Functional ``keras.Model`` for a graph."""
+    if not isinstance(model, scratch.Model):
         raise ValueError(f"to_keras: expected a scratch.Sequential or scratch.Model, received {type(model).__name__}")
     if not model.built:
         raise ValueError("to_keras: the scratch model is not built; give it an input_shape or call it once")
-    keras_model = _keras_structure(model)
-    for layer, klayer in zip(model.layers, keras_model.layers):
-        klayer.set_weights(layer.get_weights())
+    if isinstance(model, scratch.Sequential):
+        keras_model = _keras_structure(model)
+    else:
+        keras_model = functional.graph_to_keras(model, keras_layer)
+    functional.copy_weights_to_keras(model, keras_model)
     return keras_model
 
 
@@ -126,12 +126,13 @@ def _model_dtype(keras_model):
 
 
 def from_keras(keras_model, preprocess="scale", loss=None):
-    """A scratch ``Sequential`` computing what ``keras_model`` computes, with its weights copied.
+    """A scratch model computing what ``keras_model`` computes, with its weights copied: a
+    ``scratch.Sequential`` for a ``keras.Sequential``, a graph ``scratch.Model`` for a Functional one.
 
-    ``keras_model``: a built ``keras.Sequential`` of supported layers (see the module doc for
-    what is refused). ``preprocess`` and ``loss`` (an architecture's ``loss`` dict; default
-    sparse categorical cross-entropy from logits) are not part of a Keras model: give them
-    when you know them (``load_weights_file`` takes them from the architecture).
+    ``keras_model``: a built Keras model of supported layers (see the module doc for what is
+    refused). ``preprocess`` and ``loss`` (an architecture's ``loss`` dict; default sparse
+    categorical cross-entropy from logits) are not part of a Keras model: give them when you
+    know them (``load_weights_file`` takes them from the architecture).
     """
     if isinstance(keras_model, keras.Model) and not isinstance(keras_model, keras.Sequential):
         return _graph_from_keras(keras_model, preprocess, loss)
@@ -140,22 +141,19 @@ def from_keras(keras_model, preprocess="scale", loss=None):
     if not keras_model.built or not keras_model.inputs:
         raise ValueError(f"from_keras: Keras model {keras_model.name!r} is not built; give it a keras.Input(shape=...)")
     shape = tuple(keras_model.inputs[0].shape)
-    if len(shape) != 4 or any(d is None for d in shape[1:]):
+    if len(shape) < 2 or any(d is None for d in shape[1:]):
         raise ValueError(f"from_keras: Keras model {keras_model.name!r} has input shape {shape}; the scratch engine "
-                         f"takes images (batch, height, width, channels) of a known size")
+                         f"takes inputs of a known size (batch, ...)")
     if not keras_model.layers:
         raise ValueError(f"from_keras: Keras model {keras_model.name!r} has no layers")
     dtype = _model_dtype(keras_model)
     layers = [_scratch_layer(klayer, dtype) for klayer in keras_model.layers]
     model = scratch.Sequential(layers, input_shape=shape[1:], name=keras_model.name, dtype=dtype,
                                preprocess=preprocess, loss=loss)
-    for layer, klayer in zip(model.layers, keras_model.layers):
-        if not layer.get_weights():  # nothing to copy (a Normalization's weight-held statistics are in its config)
-            continue
-        try:
-            layer.set_weights([np.asarray(w) for w in klayer.get_weights()])
-        except ValueError as e:
-            raise ValueError(f"from_keras: {e}") from None
+    try:
+        functional.copy_weights_from_keras(model, keras_model)
+    except ValueError as e:
+        raise ValueError(f"from_keras: {e}") from None
     return model
 
 

@@ -23,7 +23,6 @@ warning.
 
 import math
 import os
-import tempfile
 import warnings
 
 import h5py
@@ -31,6 +30,7 @@ import keras
 import numpy as np
 
 import scratch
+from scratch.files import atomic_save
 
 from . import functional
 from .convert import from_keras, keras_layer, to_keras
@@ -137,7 +137,7 @@ def load_weights_file(path, arch=None, dtype="float32"):
             raise ValueError(f"load_weights_file: {path}: a .weights.h5 file holds no architecture; give arch=")
         model = scratch.build_model(arch, dtype=dtype)
         keras_model = to_keras(model)
-        if isinstance(model, scratch.Model):
+        if functional.is_graph(model):
             # Keras names a graph's groups in the file by layer class and order, not by layer name:
             # its own reader matches them, and its errors are reported as this file's
             try:
@@ -197,7 +197,7 @@ def _warn_no_rescaling(path):
 
 def _take_preprocessing(model, path, warn=True):
     """``model`` read from a ``.keras`` file, its first ``Rescaling`` turned back into ``preprocess``."""
-    if isinstance(model, scratch.Model):
+    if functional.is_graph(model):
         first = model.nodes[0].layer if model.nodes else None
         reads_input = first is not None and len(model.inputs) == 1 and model.nodes[0].inbound == model.inputs
         users = sum(1 for node in model.nodes if any(t is model.inputs[0] for t in node.inbound))
@@ -231,7 +231,7 @@ def keras_with_preprocessing(model):
         k += 1
         name = f"rescaling_{k}"
     rescaling = keras.layers.Rescaling(scale, offset=offset, name=name, dtype=model.dtype.name)
-    if isinstance(model, scratch.Model):  # the Rescaling becomes the graph's first node
+    if functional.is_graph(model):  # the Rescaling becomes the graph's first node
         keras_model = functional.graph_to_keras(model, keras_layer, prefix=rescaling)
         functional.copy_weights_to_keras(model, keras_model)
         return keras_model
@@ -241,7 +241,7 @@ def keras_with_preprocessing(model):
 
 
 def load_keras_model(path, arch=None, dtype="float32"):
-    """A Keras ``Sequential`` from a ``.npz`` checkpoint, a ``.weights.h5`` (needs ``arch``) or a ``.keras`` file."""
+    """A Keras model (a ``keras.Sequential`` for a scratch ``Sequential``) from a ``.npz`` checkpoint, a ``.weights.h5`` (needs ``arch``) or a ``.keras`` file."""
     return to_keras(load_weights_file(path, arch=arch, dtype=dtype))
 
 
@@ -255,24 +255,10 @@ def save_keras_weights(model, path):
     kind = _kind(path, "save_keras_weights")
     if kind == ".npz":
         raise ValueError(f"save_keras_weights: {path}: use model.save() for a scratch .npz checkpoint")
-    if not isinstance(model, (scratch.Sequential, scratch.Model)):
+    if not isinstance(model, scratch.Model):
         raise ValueError(f"save_keras_weights: expected a scratch.Sequential or Model, received {type(model).__name__}")
     keras_model = keras_with_preprocessing(model) if kind == ".keras" else to_keras(model)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=kind)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        if kind == ".keras":
-            keras_model.save(tmp, overwrite=True)
-        else:
-            keras_model.save_weights(tmp, overwrite=True)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it 0600: ordinary permissions, as every other file
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
+    if kind == ".keras":
+        atomic_save(path, lambda tmp: keras_model.save(tmp, overwrite=True))
+    else:
+        atomic_save(path, lambda tmp: keras_model.save_weights(tmp, overwrite=True))

@@ -98,6 +98,11 @@ def _operation_twin(op, node, dtype):
                      f"not something the scratch engine computes; supported: tensor +-* tensor, tensor +-*/ number")
 
 
+def is_graph(model):
+    """A scratch graph ``Model`` written as a graph (a ``Sequential`` is one too, but travels as a list of layers)."""
+    return isinstance(model, scratch.Model) and not isinstance(model, scratch.Sequential)
+
+
 def copy_weights_from_keras(model, km):
     """Copy every weight of Keras ``km`` into the scratch graph ``model``, layer by layer by name."""
     klayers = {la.name: la for la in km.layers}

@@ -39,7 +39,7 @@ def make_layer(cls_name, kwargs, dtype, seed=0):
     Biases are drawn at random too (zeros would hide a bias bug).
     """
     layer = getattr(scratch, cls_name)(**kwargs, dtype=dtype)
-    layer.name = scratch.model._snake(cls_name)
+    layer.name = scratch.models.functional.snake_case(cls_name)
     layer.seed = seed
     return layer
 

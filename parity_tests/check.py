@@ -187,12 +187,9 @@ def _row(path, kind, ours, theirs, tolerance, dtype):
 
 
 def _graph(model):
-    """``[(layer, inbound keys, as_list, output key)]`` of a scratch graph or Sequential, in order."""
-    if isinstance(model, scratch.Model):
-        return [(n.layer, [id(t) for t in n.inbound], n.as_list, id(n.output)) for n in model.nodes], \
-            [id(t) for t in model.inputs], [id(t) for t in model.outputs]
-    keys = list(range(len(model.layers) + 1))
-    return [(la, [keys[i]], False, keys[i + 1]) for i, la in enumerate(model.layers)], [0], [keys[-1]]
+    """``[(layer, inbound keys, as_list, output key)]`` of a scratch model (graph or Sequential), in order."""
+    return [(n.layer, [id(t) for t in n.inbound], n.as_list, id(n.output)) for n in model.nodes], \
+        [id(t) for t in model.inputs], [id(t) for t in model.outputs]
 
 
 def layer_rows(model, klayers, xs, rng, dtype, training, prefix="", calls=None):
@@ -206,7 +203,7 @@ def layer_rows(model, klayers, xs, rng, dtype, training, prefix="", calls=None):
     for layer, inbound, as_list, out in nodes:
         args = [values[k] for k in inbound]
         path = f"{prefix}{layer.name}"
-        if isinstance(layer, (scratch.Model, scratch.Sequential)):
+        if isinstance(layer, scratch.Model):
             inner, ys = layer_rows(layer, klayers, args, rng, dtype, training, f"{path}/", calls)
             rows += inner
             values[out] = ys[0]
@@ -229,25 +226,18 @@ def layer_rows(model, klayers, xs, rng, dtype, training, prefix="", calls=None):
     return rows, [values[k] for k in outputs]
 
 
-def _set_input_grads(model, flag):
-    if isinstance(model, scratch.Model):
-        model._set_input_grads(flag)
-    else:
-        model.layers[0].input_grad = flag
-
-
 def model_row(model, km, xs, rs, dtype, training):
     """The whole model in each engine: output(s), dL/d(input(s)) and every trainable weight's gradient,
     for ``L = sum(output * r)`` (summed over the outputs)."""
     multi_in, multi_out = len(xs) > 1, len(rs) > 1
     out_names = [f"output {i}" if multi_out else "output" for i in range(len(rs))]
     in_names = [f"grad input {i}" if multi_in else "grad input" for i in range(len(xs))]
-    _set_input_grads(model, True)  # a model normally skips dL/d(its input images)
+    model._set_input_grads(True)  # a model normally skips dL/d(its input images)
     try:
         out = model.forward(xs if multi_in else xs[0], training=training)
         dx = model.backward(rs if multi_out else rs[0])
     finally:
-        _set_input_grads(model, False)
+        model._set_input_grads(False)
     ours = dict(zip((("model", n) for n in out_names), out if multi_out else [out]))
     ours.update(zip((("model", n) for n in in_names), dx if multi_in else [dx]))
     ours.update({("model", f"grad {p}"): g.copy() for p, g in model.named_grads().items()})

@@ -23,7 +23,7 @@ SPECIAL = np.array([0.0, 1e-7, -1e-7, 0.5, -0.5, 1.0, -1.0, 2.9999, 3.0, 3.0001,
 
 
 def _pair(layer, x, dy=None):
-    layer.name = scratch.model._snake(type(layer).__name__)
+    layer.name = scratch.models.functional.snake_case(type(layer).__name__)
     layer.build((None,) + x.shape[1:])
     klayer = engines.keras_twin(layer)
     dy = np.random.default_rng(1).standard_normal(x.shape).astype(x.dtype) if dy is None else dy

@@ -156,7 +156,7 @@ def test_a_functional_keras_file_transfers_from_python_and_the_command_line(tmp_
                           "--no-convert", *SMALL], capsys)
         assert rc == 0, err
         final = scratch.load_checkpoint(out / "model.npz")[0]
-        leaves = {la.name: la for la in scratch.model.leaf_layers(final)}
+        leaves = {la.name: la for la in scratch.leaf_layers(final)}
         for name in ("stem_conv", "stem_bn", "block_conv"):  # frozen: the file's weights, bit for bit
             assert all(np.array_equal(a, b.astype(a.dtype)) for a, b in zip(leaves[name].get_weights(), kept[name]))
         assert not np.array_equal(leaves["head_output"].get_weights()[0],
@@ -207,8 +207,8 @@ def test_a_functional_source_fine_tunes_on_the_command_line(tmp_path, capsys):
     assert rc == 0, err
     assert "fine-tuning: unfrozen block_conv" in stdout
     phase1, phase2 = (scratch.load_checkpoint(p)[0] for p in (out / "model.npz", out / "fine_tune" / "model.npz"))
-    leaves1 = {la.name: la for la in scratch.model.leaf_layers(phase1)}
-    leaves2 = {la.name: la for la in scratch.model.leaf_layers(phase2)}
+    leaves1 = {la.name: la for la in scratch.leaf_layers(phase1)}
+    leaves2 = {la.name: la for la in scratch.leaf_layers(phase2)}
     same = {name: all(np.array_equal(a, b.astype(a.dtype)) for a, b in zip(leaves2[name].get_weights(), kept[name]))
             for name in ("stem_conv", "stem_bn", "block_conv")}
     assert same == {"stem_conv": True, "stem_bn": True, "block_conv": False}

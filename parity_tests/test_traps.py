@@ -14,7 +14,7 @@ from parity_tests.determinism import tf
 
 
 def _parity(layer, x, dtype="float64", dy=None):
-    layer.name = layer.name or scratch.model._snake(type(layer).__name__)
+    layer.name = layer.name or scratch.models.functional.snake_case(type(layer).__name__)
     if not layer.built:
         layer.build((None,) + x.shape[1:])
     ours, theirs = engines.layer_parity(layer, x)

@@ -96,7 +96,7 @@ def dropout_masks(model, batch, seed=0):
     """A keep mask for every Dropout layer of a scratch graph, from its input shape."""
     rng = np.random.default_rng(seed)
     masks = {}
-    for la in _scratch_leaves(model):
+    for la in scratch.leaf_layers(model):
         if isinstance(la, scratch.Dropout):
             shape = (batch,) + tuple(la.input_shape[1:])
             if la.noise_shape is not None:  # one draw per image (EfficientNet's drop connect: (N, 1, 1, 1))
@@ -105,18 +105,10 @@ def dropout_masks(model, batch, seed=0):
     return masks
 
 
-def _scratch_leaves(model):
-    for la in model.layers:
-        if isinstance(la, scratch.Model):
-            yield from _scratch_leaves(la)
-        else:
-            yield la
-
-
 @contextlib.contextmanager
 def injected_masks(model, km, masks):
     """Both engines' Dropout layers apply ``masks`` (by layer name) in training mode."""
-    sl = {la.name: la for la in _scratch_leaves(model)}
+    sl = {la.name: la for la in scratch.leaf_layers(model)}
     kl = {la.name: la for la in _leaves(km)}
     saved = {}
     for name, mask in masks.items():
@@ -154,10 +146,8 @@ def gradients(model, km, x, y, masks=None, training=False):
     batch statistics and the injected dropout masks; else inference mode)."""
     s_loss, k_loss = loss_fns(x.dtype.name)
     with injected_masks(model, km, masks or {}):
-        out = model.forward(x, training=training)
-        loss_fn, pred = model._loss_input(out, s_loss)  # a softmax output: the loss of its logits, as Keras
-        loss = loss_fn(y, pred)
-        model.backward(loss_fn.backward(), logits=pred is not out)
+        # a softmax output: the loss of its logits, as Keras
+        loss, out = model.compute_gradients(x, y, loss=s_loss, trainable_only=False, training=training)
         ours = {("model", "output"): out, ("model", "loss"): np.asarray(loss, dtype=out.dtype)}
         ours.update({(p, "grad"): g.copy() for p, g in model.named_grads().items()})
         paths = keras_paths(km, trainable_only=True)
@@ -182,10 +172,7 @@ def train_steps(model, km, batches, dtype, optimizer="adam"):
     stats = {la.name for la in _leaves(km) if isinstance(la, keras.layers.Normalization)}
     for step, (x, y, masks) in enumerate(batches, start=1):
         with injected_masks(model, km, masks):
-            out = model.forward(x, training=True)
-            loss_fn, pred = model._loss_input(out, s_loss)
-            loss_fn(y, pred)
-            model.backward(loss_fn.backward(), logits=pred is not out)
+            model.compute_gradients(x, y, loss=s_loss, trainable_only=False)
             opt.step(model.named_params(), model.named_grads())
             with tf.GradientTape() as tape:
                 kl = k_loss(tf.constant(y), km(tf.constant(x), training=True))
@@ -279,10 +266,7 @@ def speed(km, batch=8, repeats=3):
     opt = scratch.SGD(1e-4)
 
     def scratch_train():
-        out = model.forward(x, training=True)
-        loss_fn, pred = model._loss_input(out, s_loss)
-        loss_fn(y, pred)
-        model.backward(loss_fn.backward(), logits=pred is not out)
+        model.compute_gradients(x, y, loss=s_loss)
         opt.step(model.named_params(), model.named_grads())
 
     km.compile(optimizer=keras.optimizers.SGD(1e-4), loss=keras.losses.SparseCategoricalCrossentropy())

@@ -165,3 +165,9 @@ def preprocess(x, mode="scale", dtype="float32"):
     if mode == "center":
         out -= np.dtype(dtype).type(0.5)
     return out
+
+
+def epoch_order(seed, epoch, n):
+    """The shuffled order of ``n`` samples in epoch ``epoch``: ``default_rng([seed, epoch])``, so a
+    run resumed at any epoch sees the same batches as an uninterrupted one (``seed`` None: 0)."""
+    return np.random.default_rng([0 if seed is None else seed, epoch]).permutation(n)

@@ -123,7 +123,7 @@ def test_per_type_profile_of_a_graph_adds_up_and_restores_the_layers():
     b = scratch.Conv2D(4, 1)(h)
     y = scratch.Dense(10, activation="softmax")(scratch.GlobalAveragePooling2D()(scratch.Add()([a, b])))
     model = scratch.Model(x, y)
-    eng = engines.GraphScratchEngine(model, 4)
+    eng = engines.ScratchEngine.for_graph(model, 4)
     prof = engines.profile_graph(eng, 2)
     rows = {r["type"]: r for r in prof["rows"]}
     assert {"Conv2D 3x3", "Conv2D 1x1", "BatchNormalization", "Add", "Dense", "(adam)", "(loss)",
@@ -153,7 +153,7 @@ def test_partial_runs_write_their_own_file_by_default(monkeypatch):
     import benchmarks.run as run_mod
 
     written = {}
-    monkeypatch.setattr("scratch.model.atomic_write", lambda path, fn: written.setdefault("path", path))
+    monkeypatch.setattr("scratch.files.atomic_write", lambda path, fn: written.setdefault("path", path))
     monkeypatch.setattr(run_mod, "run_keras_baseline", lambda log: {"mode": "stub"})
     monkeypatch.setattr(report, "markdown", lambda result: "")
     cli.main(["--keras-baseline"])

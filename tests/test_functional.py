@@ -305,9 +305,9 @@ def test_from_config_keeps_each_layers_frozen_flag_inside_a_trainable_model():
     top_in = scratch.Input((4,))
     model = scratch.Model(top_in, scratch.Dense(2, name="head")(base(top_in)))
     again = scratch.Model.from_config(json.loads(json.dumps(model.get_config())))
-    assert [la.trainable for la in scratch.model.leaf_layers(again)] == [False, True]
+    assert [la.trainable for la in scratch.leaf_layers(again)] == [False, True]
     assert again.trainable and again.get_layer("base").trainable
     base.trainable = False
     again = scratch.Model.from_config(model.get_config())
-    assert [la.trainable for la in scratch.model.leaf_layers(again)] == [False, True]
+    assert [la.trainable for la in scratch.leaf_layers(again)] == [False, True]
     assert not again.get_layer("base").trainable

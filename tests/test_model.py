@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import scratch
-from scratch import model as model_mod
+from scratch import checkpoint as checkpoint_mod
+from scratch import files as files_mod
 
 from .test_gradients import CUSTOM
 
@@ -153,7 +154,7 @@ def test_atomic_write_leaves_the_old_checkpoint_when_writing_fails(tmp_path, mon
         f.write(b"PK\x03\x04 half a zip file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(model_mod.np, "savez", failing_savez)
+    monkeypatch.setattr(checkpoint_mod.np, "savez", failing_savez)
     other = scratch.build_model("blog", seed=1)
     with pytest.raises(OSError, match="disk full"):
         other.save(path)
@@ -172,9 +173,9 @@ def test_atomic_write_on_keyboard_interrupt(tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        model_mod.atomic_write(path, interrupted)
+        files_mod.atomic_write(path, interrupted)
     assert path.read_bytes() == b"old" and os.listdir(tmp_path) == ["f.bin"]
-    model_mod.atomic_write(path, lambda f: f.write(b"new"))
+    files_mod.atomic_write(path, lambda f: f.write(b"new"))
     assert path.read_bytes() == b"new"
 
 

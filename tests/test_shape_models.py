@@ -57,8 +57,8 @@ def test_input_layer_becomes_the_input_shape(desc):
      ("InputLayer", "exactly one of")),
     (arch(LAYERS[:1] + [KERAS_INPUT] + LAYERS[1:], input_shape=[6, 6, 1]),
      ("layer 1 is an InputLayer", "only be the first layer")),
-    (arch([{"class_name": "InputLayer", "config": {"batch_shape": [None, 36]}}] + LAYERS),
-     ("input_shape must be [height, width, channels]", "[36]")),
+    (arch([{"class_name": "InputLayer", "config": {"batch_shape": [None, 36, 1.5]}}] + LAYERS),
+     ("input_shape must be a list of positive ints", "[36, 1.5]")),
     (arch([KERAS_INPUT]), ("'layers' must be a non-empty list",)),
     (arch(LAYERS), ("missing key 'input_shape' (or a first layer of class InputLayer)",)),
 ])

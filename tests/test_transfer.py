@@ -274,10 +274,10 @@ def test_a_frozen_graph_base_behind_an_input_adapter_is_skipped_with_the_same_gr
     x, y = rng.random((3, 28, 28, 1)), rng.integers(0, 4, 3)
     model, info = transfer.transfer_model(src, 4, fine_tune=fine_tune, input_shape=(28, 28, 1), seed=2)
     reference, _ = transfer.transfer_model(src, 4, fine_tune=fine_tune, input_shape=(28, 28, 1), seed=2)
-    for layer in scratch.model.leaf_layers(reference):  # a frozen BatchNormalization computes otherwise (inference
+    for layer in scratch.leaf_layers(reference):  # a frozen BatchNormalization computes otherwise (inference
         layer.trainable = not isinstance(layer, scratch.BatchNormalization)  # mode): it stays frozen in both
     visited = []
-    for layer in scratch.model.leaf_layers(model):
+    for layer in scratch.leaf_layers(model):
         original = layer.backward
         layer.backward = lambda dy, _f=original, _n=layer.name, **kw: (visited.append(_n), _f(dy, **kw))[1]
     ours, theirs = _grads_after_one_backward(model, x, y), _grads_after_one_backward(reference, x, y)

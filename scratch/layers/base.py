@@ -6,7 +6,15 @@
   and ``grads`` with the same keys as ``params``.
 - ``forward(x, training=False)`` returns the output and caches what ``backward`` needs.
 - ``backward(dy)`` returns ``dx`` (``dL/dx``), fills ``grads`` and never modifies ``dy``
-  or the cache.
+  or the cache. ``dx`` is ``None`` when ``input_grad`` is off (a model turns it off where no
+  one needs ``dL/dx``: the layers reading the model's input images).
+- Backward options: a layer may accept keyword options in ``backward`` that a model's
+  backward plan passes to fuse two passes into one (``scratch/models/fusion.py``); it names
+  them in ``BACKWARD_OPTIONS``, and a model passes no other. There are two:
+  ``pre_activation=True`` (a layer with an ``activation``): ``dy`` is already ``dL/dz``, the
+  gradient before the activation (the caller applied the activation's derivative, or the loss
+  was computed from the logits); ``relu_input=True`` (``MaxPooling2D``): the input was a ReLU's
+  output, so apply the ReLU's mask to ``dx`` here, on the smaller pooled gradient.
 - ``get_weights()`` / ``set_weights()`` in Keras order (``weight_names``, trainable and
   non-trainable together, as Keras's ``layer.weights``), with shape checks;
   ``get_config()`` / ``from_config()`` with Keras's argument names.
@@ -24,6 +32,7 @@ silently changing precision.
 import numpy as np
 
 from .. import activations, initializers
+from .node import connect, is_symbolic
 
 
 def positive_int(value, name, layer):
@@ -69,6 +78,7 @@ class Layer:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     weight_names = ()  # Keras order of ``get_weights()`` (keys of ``params`` or ``state``)
+    BACKWARD_OPTIONS = ()  # keyword options ``backward`` accepts from a model's plan (see the module docstring)
 
     def __init__(self, name=None, dtype="float32", trainable=True):
         self.name = name
@@ -142,12 +152,17 @@ class Layer:
     # -- calling -------------------------------------------------------------------------
     def __call__(self, x, training=False):
         """``forward(x)`` on arrays; on symbolic tensors (``scratch.Input``) it records the call in a
-        graph instead (see ``scratch.functional``)."""
-        from .. import functional  # the graph module builds on this one
-
-        if functional.is_symbolic(x):
-            return functional.connect(self, x)
+        graph instead (see ``scratch.layers.node``)."""
+        if is_symbolic(x):
+            return connect(self, x)
         return self.forward(x, training=training)
+
+    def connect_check(self, shape, as_list):
+        """A symbolic call on ``shape``: build for it the first time, else check the layer accepts it."""
+        if not self.built or as_list:  # merge layers check their inputs' shapes in build
+            self.build(shape)
+        else:  # a shared layer called again: the new shape must be one it accepts
+            self._check_shape(shape)
 
     def _check_input(self, x):
         """Validate at the door: an ndarray of this layer's dtype and a compatible shape."""

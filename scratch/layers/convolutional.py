@@ -119,6 +119,7 @@ class Conv2D(ConvBase):
     """
 
     weight_names = ("kernel", "bias")
+    BACKWARD_OPTIONS = ("pre_activation",)
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", dilation_rate=(1, 1), groups=1,
                  activation=None, use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
@@ -231,6 +232,7 @@ class DepthwiseConv2D(ConvBase):
     """
 
     weight_names = ("kernel", "bias")  # Keras 3 names the depthwise weight "kernel"
+    BACKWARD_OPTIONS = ("pre_activation",)
 
     def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1, dilation_rate=(1, 1),
                  activation=None, use_bias=True, depthwise_initializer="glorot_uniform", bias_initializer="zeros",
@@ -297,6 +299,7 @@ class SeparableConv2D(ConvBase):
     """
 
     weight_names = ("depthwise_kernel", "pointwise_kernel", "bias")
+    BACKWARD_OPTIONS = ("pre_activation",)
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1,
                  dilation_rate=(1, 1), activation=None, use_bias=True, depthwise_initializer="glorot_uniform",

@@ -19,6 +19,7 @@ class Dense(Layer):
     """
 
     weight_names = ("kernel", "bias")
+    BACKWARD_OPTIONS = ("pre_activation",)
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):

@@ -59,6 +59,8 @@ class MaxPooling2D(_Pooling2D):
     overlap add their contributions.
     """
 
+    BACKWARD_OPTIONS = ("relu_input",)
+
     def forward(self, x, training=False):
         self._check_input(x)
         ph, pw, ho, wo = self._geometry(x.shape)

@@ -1,19 +1,20 @@
-"""Graph models built the Keras way: call layers on symbolic inputs, then ``Model(inputs, outputs)``.
+"""``Model``: the one engine under both containers. Graph models are built the Keras way, by
+calling layers on symbolic inputs (``scratch.layers.node``), then ``Model(inputs, outputs)``:
 
     x = scratch.Input((32, 32, 3))
     y = scratch.Conv2D(16, 3, padding="same")(x)
     y = scratch.Add()([y, scratch.Conv2D(16, 1)(x)])        # a residual connection
     model = scratch.Model(x, scratch.Dense(10)(scratch.GlobalAveragePooling2D()(y)))
 
-Calling a layer on a ``SymbolicTensor`` computes nothing: it builds the layer for that shape
-and records a ``Node`` (the layer and the tensors it was called on). A model is its nodes in
-topological order:
+A model is its nodes in topological order:
 
 - forward walks them once, each node's layer computing on the arrays of its inbound tensors;
 - backward walks them in reverse. A tensor used by several nodes (fan-out) receives the sum of
   their gradients; a layer called several times (shared weights) gets the sum of its calls'
   weight gradients. A model is itself a layer, so it can be called inside another model.
+- the backward pass takes the fusions ``scratch.models.fusion`` planned over the graph.
 
+``Sequential`` (``scratch.models.sequential``) is this engine with a list of layers in front.
 Layers keep one ``_cache`` (what their last forward saved for backward); a node keeps its own
 copy of it, so a layer called twice backpropagates each call with that call's cache.
 """
@@ -22,78 +23,35 @@ import re
 
 import numpy as np
 
-from .layers import Softmax
-from .layers.base import Layer
-from .model import Trainer, leaf_layers
+from ..checkpoint import CONTAINERS
+from ..layers import Softmax, deserialize
+from ..layers.base import Layer
+from ..layers.node import Input, SymbolicTensor, leaf_layers
+from . import fusion
+from .trainer import Trainer
+
+DEFAULT_LOSS = {"class_name": "SparseCategoricalCrossentropy", "from_logits": True}
 
 
-def _snake(name):
+def snake_case(name):
     """Keras's default layer names: ``MaxPooling2D`` -> ``max_pooling2d``, ``ReLU`` -> ``re_lu``."""
     s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
 
 
-class SymbolicTensor:
-    """A placeholder for an array: its shape (batch axis ``None``), dtype, and the node making it."""
-
-    def __init__(self, shape, dtype, node=None, name=None):
-        self.shape = tuple(shape)
-        self.dtype = np.dtype(dtype)
-        self.node = node  # None for a model input
-        self.name = name
-
-    def __repr__(self):
-        origin = self.name if self.node is None else self.node.layer.name or type(self.node.layer).__name__
-        return f"<SymbolicTensor shape={self.shape} dtype={self.dtype.name} from {origin!r}>"
+def unique_name(layer, taken):
+    """``layer``'s Keras default name, with ``_1``, ``_2``... until it is not in ``taken``."""
+    base = snake_case(type(layer).__name__)
+    name, k = base, 0
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    return name
 
 
-class Node:
-    """One call of ``layer`` on ``inbound`` tensors (a list; ``as_list``: the layer took a list)."""
-
-    def __init__(self, layer, inbound, as_list):
-        self.layer = layer
-        self.inbound = inbound
-        self.as_list = as_list
-        self.output = None
-        self.cache = None
-
-
-def Input(shape, name=None, dtype="float32"):
-    """A model input of ``shape`` (no batch axis), as ``keras.Input``."""
-    shape = tuple(shape)
-    if not all(isinstance(d, int) and d > 0 for d in shape):
-        raise ValueError(f"Input: shape must be positive ints (no batch axis), received {shape!r}")
-    return SymbolicTensor((None,) + shape, dtype, name=name)
-
-
-def is_symbolic(x):
-    return isinstance(x, SymbolicTensor) or (
-        isinstance(x, (list, tuple)) and x and all(isinstance(t, SymbolicTensor) for t in x))
-
-
-def connect(layer, x):
-    """Record ``layer(x)`` for symbolic ``x``: build the layer for its shape, return the output tensor."""
-    as_list = isinstance(x, (list, tuple))
-    inbound = list(x) if as_list else [x]
-    for t in inbound:
-        if t.dtype != layer.dtype:
-            raise ValueError(f"{layer.label}: called on a {t.dtype.name} tensor {t!r}, but the layer computes in "
-                             f"{layer.dtype.name}")
-    shapes = [t.shape for t in inbound]
-    shape = shapes if as_list else shapes[0]
-    if isinstance(layer, Model):
-        if layer._multi_out:
-            raise ValueError(f"Model {layer.name!r}: a model with several outputs cannot be called as a layer here")
-        layer._check_call_shape(shape)
-    elif not layer.built:
-        layer.build(shape)
-    elif as_list:
-        layer.build(shape)  # merge layers check their inputs' shapes in build
-    else:  # a shared layer called again: the new shape must be one it accepts
-        layer._check_shape(shape)
-    node = Node(layer, inbound, as_list)
-    node.output = SymbolicTensor(layer.compute_output_shape(shape), layer.dtype, node)
-    return node.output
+def derived_seed(seed, i):
+    """The initializer seed of a model's ``i``-th layer (and of its ``i``-th nested model)."""
+    return int(seed) * 1000 + i
 
 
 class Model(Layer, Trainer):
@@ -101,42 +59,54 @@ class Model(Layer, Trainer):
 
     ``seed``: when given, every layer's weights are drawn again from seeds derived from it (so the
     same seed gives the same model); otherwise they keep the values drawn when the layers were built.
-    ``preprocess`` and ``loss`` (an architecture's loss dict) are what ``Sequential`` takes; with
-    them a single-input, single-output graph trains like a ``Sequential`` (``compile``, ``fit``,
-    ``train_step``, ``evaluate``, ``predict``, ``save``: see ``scratch.model.Trainer``).
+    ``preprocess`` (what raw pixels become: see ``scratch.preprocess``) and ``loss`` (an
+    architecture's loss dict) describe how the command line trains it; a single-input,
+    single-output model trains with ``compile``, ``fit``, ``train_step``, ``evaluate``,
+    ``predict``, ``save`` (see ``scratch.models.trainer``).
     """
+
+    CONFIG_CLASS = "Model"  # how a nested model's class is written in its parent's config
 
     def __init__(self, inputs, outputs, name="functional", seed=None, preprocess="scale", loss=None, **kwargs):
         dtype = (inputs[0] if isinstance(inputs, (list, tuple)) else inputs).dtype
         super().__init__(name=name, dtype=kwargs.pop("dtype", dtype.name), **kwargs)
+        self._init_graph(inputs, outputs)
+        self.seed = seed
+        if seed is not None:
+            for i, layer in enumerate(self.layers):
+                if not isinstance(layer, Model) and (layer.params or layer.state):
+                    layer.seed = derived_seed(seed, i)
+                    layer.build(layer.input_shape)
+        self.preprocess = preprocess
+        self.loss_spec = loss or dict(DEFAULT_LOSS)
+        self.optimizer = None
+        self.loss = None
+
+    def _init_graph(self, inputs, outputs):
+        """Find the nodes between ``inputs`` and ``outputs``, name the layers, plan the backward pass."""
         self.inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         self.outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         self._multi_in = isinstance(inputs, (list, tuple))
         self._multi_out = isinstance(outputs, (list, tuple))
         for t in self.inputs + self.outputs:
             if not isinstance(t, SymbolicTensor):
-                raise ValueError(f"Model {name!r}: inputs and outputs must be symbolic tensors (from Input() and "
+                raise ValueError(f"{self._kind}: inputs and outputs must be symbolic tensors (from Input() and "
                                  f"layer calls), received {type(t).__name__}")
         for t in self.inputs:
             if t.node is not None:
-                raise ValueError(f"Model {name!r}: input {t!r} is a layer's output, not an Input()")
+                raise ValueError(f"{self._kind}: input {t!r} is a layer's output, not an Input()")
         self.nodes = self._topological_order()
         self.layers = list(dict.fromkeys(node.layer for node in self.nodes))
         self._name_layers()
-        self.seed = seed
-        if seed is not None:
-            for i, layer in enumerate(self.layers):
-                if not isinstance(layer, Model) and (layer.params or layer.state):
-                    layer.seed = int(seed) * 1000 + i
-                    layer.build(layer.input_shape)
         self.input_shape = self.inputs[0].shape if not self._multi_in else [t.shape for t in self.inputs]
         self.output_shape = self.outputs[0].shape if not self._multi_out else [t.shape for t in self.outputs]
         self._set_input_grads(False)
+        self._fusions = fusion.plan(self.nodes, self.outputs)
         self.built = True
-        self.preprocess = preprocess
-        self.loss_spec = loss or {"class_name": "SparseCategoricalCrossentropy", "from_logits": True}
-        self.optimizer = None
-        self.loss = None
+
+    @property
+    def _kind(self):
+        return f"Model {self.name!r}"
 
     # -- structure -----------------------------------------------------------------------
     def _topological_order(self):
@@ -149,7 +119,7 @@ class Model(Layer, Trainer):
                 t, expanded = stack.pop()
                 if t.node is None:
                     if id(t) not in given:
-                        raise ValueError(f"Model {self.name!r}: the graph needs input {t!r}, which is not among "
+                        raise ValueError(f"{self._kind}: the graph needs input {t!r}, which is not among "
                                          f"the model's inputs (graph disconnected)")
                     continue
                 node = t.node
@@ -168,17 +138,12 @@ class Model(Layer, Trainer):
         taken = {layer.name for layer in self.layers if layer.name}
         for layer in self.layers:
             if not layer.name:
-                base, k = _snake(type(layer).__name__), 0
-                name = base
-                while name in taken:
-                    k += 1
-                    name = f"{base}_{k}"
-                layer.name = name
-                taken.add(name)
+                layer.name = unique_name(layer, taken)
+                taken.add(layer.name)
         names = [layer.name for layer in self.layers]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"Model {self.name!r}: duplicate layer names {dupes}")
+            raise ValueError(f"{self._kind}: duplicate layer names {dupes}")
 
     def _set_input_grads(self, needed):
         """A layer needs dL/d(its input) unless every tensor it reads is a model input nobody needs."""
@@ -193,11 +158,14 @@ class Model(Layer, Trainer):
                 layer._set_input_grads(flag)
             layer.input_grad = flag
 
-    def _check_call_shape(self, shape):
+    def connect_check(self, shape, as_list):
+        """Called as a layer inside another model: one output, and the input shapes it was built for."""
+        if self._multi_out:
+            raise ValueError(f"{self._kind}: a model with several outputs cannot be called as a layer here")
         shapes = shape if self._multi_in else [shape]
         for t, s in zip(self.inputs, shapes):
             if tuple(s[1:]) != tuple(t.shape[1:]):
-                raise ValueError(f"Model {self.name!r}: expected input shape {t.shape}, received {tuple(s)}")
+                raise ValueError(f"{self._kind}: expected input shape {t.shape}, received {tuple(s)}")
 
     def compute_output_shape(self, input_shape):
         return self.output_shape
@@ -248,7 +216,11 @@ class Model(Layer, Trainer):
         return out
 
     def named_params(self):
-        """``{"layer/key": array}`` of every trainable parameter (nested models: ``"model/layer/key"``)."""
+        """``{"layer/key": array}`` of every trainable parameter (live references; nested models:
+        ``"model/layer/key"``). A frozen layer's (``trainable=False``) are left out, so no optimizer
+        ever changes them or keeps slots for them. Non-trainable ``state`` (BatchNormalization's
+        moving statistics) is never here: the layer updates it itself in training mode, unless
+        frozen; it is saved and loaded with the weights (``get_weights``)."""
         return self._named("params")
 
     def named_grads(self):
@@ -260,15 +232,23 @@ class Model(Layer, Trainer):
     def count_trainable_params(self):
         return sum(layer.count_trainable_params() for layer in self.layers) if self.trainable else 0
 
+    def _require_built(self, what):
+        pass  # a graph is built when it is made; a Sequential may wait for its input shape
+
     def get_weights(self):
         """Every layer's weights, layer after layer in this model's order (Keras order within a layer)."""
+        self._require_built("get_weights")
         return [w for layer in self.layers for w in layer.get_weights()]
 
     def set_weights(self, weights):
+        """Set all weights from a flat list in ``get_weights`` order; counts and shapes are checked."""
+        self._require_built("set_weights")
         weights = list(weights)
         counts = [len(layer.get_weights()) for layer in self.layers]
         if len(weights) != sum(counts):
-            raise ValueError(f"Model {self.name!r}.set_weights: expected {sum(counts)} arrays, received {len(weights)}")
+            raise ValueError(f"{self._kind}.set_weights: expected {sum(counts)} arrays "
+                             f"({', '.join(f'{la.name}: {n}' for la, n in zip(self.layers, counts))}), "
+                             f"received {len(weights)}")
         i = 0
         for layer, n in zip(self.layers, counts):
             layer.set_weights(weights[i:i + n])
@@ -278,7 +258,7 @@ class Model(Layer, Trainer):
         for layer in self.layers:
             if layer.name == name:
                 return layer
-        raise ValueError(f"Model {self.name!r}: no layer named {name!r}; layers: {[la.name for la in self.layers]}")
+        raise ValueError(f"{self._kind}: no layer named {name!r}; layers: {[la.name for la in self.layers]}")
 
     # -- computing -----------------------------------------------------------------------
     @property
@@ -293,13 +273,13 @@ class Model(Layer, Trainer):
     def _as_arrays(self, x):
         xs = list(x) if self._multi_in else [x]
         if len(xs) != len(self.inputs):
-            raise ValueError(f"Model {self.name!r}: expected {len(self.inputs)} input arrays, received {len(xs)}")
+            raise ValueError(f"{self._kind}: expected {len(self.inputs)} input arrays, received {len(xs)}")
         for t, a in zip(self.inputs, xs):
             if not isinstance(a, np.ndarray):
-                raise ValueError(f"Model {self.name!r}: expected a NumPy array for input {t.name or ''}, "
+                raise ValueError(f"{self._kind}: expected a NumPy array for input {t.name or ''}, "
                                  f"received {type(a).__name__}")
             if a.dtype != t.dtype or a.shape[1:] != t.shape[1:]:
-                raise ValueError(f"Model {self.name!r}: input {t.name or ''} expects {t.dtype.name} arrays of shape "
+                raise ValueError(f"{self._kind}: input {t.name or ''} expects {t.dtype.name} arrays of shape "
                                  f"{t.shape}, received {a.dtype} {a.shape}")
         return xs
 
@@ -327,13 +307,20 @@ class Model(Layer, Trainer):
 
     __call__ = Layer.__call__
 
-    def backward(self, dy, logits=False, trainable_only=False):
+    def backward(self, dy, logits=False, trainable_only=False, inputs_needed=None):
         """Backpropagate ``dL/d(outputs)``; returns ``dL/d(inputs)`` (None where not needed).
 
         Gradients reaching a tensor from several nodes are summed; a layer called several times
         ends with the sum of its calls' weight gradients. ``logits=True``: ``dy`` is the gradient
-        w.r.t. the logits of a softmax output (as ``Sequential.backward``). ``trainable_only`` (a
-        training step): only the nodes ``_backward_nodes`` names run; a frozen base is skipped."""
+        w.r.t. the logits of a softmax output (see ``softmax_output``): a last ``Softmax`` layer
+        is skipped, a last layer with a softmax activation takes it as its ``dL/dz``.
+        ``trainable_only`` (a training step): only the nodes ``_backward_nodes`` names run, and
+        those whose inputs need no gradient compute none: a frozen base is skipped.
+        ``inputs_needed``: whether this pass needs ``dL/d(inputs)`` (a parent model says so for a
+        nested one); by default when asked for (``_set_input_grads(True)``, or ``input_grad`` set
+        on a layer that reads an input).
+        """
+        self._require_built("backward")
         dys = list(dy) if self._multi_out else [dy]
         grads = {}
         for t, g in zip(self.outputs, dys):
@@ -342,20 +329,31 @@ class Model(Layer, Trainer):
         for node in self.nodes:
             calls[node.layer] = calls.get(node.layer, 0) + 1
         summed = {}
-        live = self._backward_nodes() if trainable_only else None
+        if inputs_needed is None:
+            inputs_needed = self._inputs_needed or self._input_grad_asked()
+        live = self._backward_nodes(inputs_needed) if trainable_only else None
         for node in reversed(self.nodes):
             g = grads.pop(id(node.output), None)
             layer = node.layer
             if g is None or (live is not None and id(node) not in live):  # reaches no output / nothing trains
                 continue
             layer._cache = node.cache
-            nested = {}
-            if live is not None and isinstance(layer, Model):  # its inputs' gradient is needed if upstream trains
-                layer._inputs_needed, nested = live[id(node)], {"trainable_only": True}
+            options = dict(self._fusions.get(id(node), ()))
             if logits and node is self.outputs[0].node:  # dy is already dL/d(logits)
-                dx = g if isinstance(layer, Softmax) else layer.backward(g, pre_activation=True)
+                options["pre_activation"] = True
+            if live is not None and isinstance(layer, Model):  # its inputs' gradient is needed if upstream trains
+                options.update(trainable_only=True, inputs_needed=live[id(node)])
+            skip_dx = live is not None and not live[id(node)] and layer.input_grad and not isinstance(layer, Model)
+            if isinstance(layer, Softmax) and options.pop("pre_activation", False):
+                dx = g
+            elif skip_dx:  # nothing upstream trains: no dL/d(its input), for this pass only
+                layer.input_grad = False
+                try:
+                    dx = layer.backward(g, **options)
+                finally:
+                    layer.input_grad = True
             else:
-                dx = layer.backward(g, **nested)
+                dx = layer.backward(g, **options)
             if calls[layer] > 1:  # shared weights: add this call's weight gradients to the others'
                 prev = summed.get(layer)
                 summed[layer] = {k: v.copy() if prev is None else prev[k] + v for k, v in layer.grads.items()}
@@ -369,43 +367,63 @@ class Model(Layer, Trainer):
         dxs = [grads.get(id(t)) for t in self.inputs]
         return dxs if self._multi_in else dxs[0]
 
-    def _backward_nodes(self):
-        """The nodes the backward pass must visit: those with trainable weights, those upstream of
-        which (towards the inputs) some node has them, and every node reading an input whose
-        gradient is needed (a nested model's). A frozen base (transfer learning) is skipped."""
+    def _input_grad_asked(self):
+        """Whether someone turned ``input_grad`` on for a layer reading a model input (off by default)."""
+        inputs = {id(t) for t in self.inputs}
+        return any(node.layer.input_grad for node in self.nodes if any(id(t) in inputs for t in node.inbound))
+
+    def backward_calls(self):
+        """``(layer, backward options)`` of every node in backward order: the fusions planned
+        over the graph (``scratch.models.fusion``)."""
+        return [(node.layer, dict(self._fusions.get(id(node), {}))) for node in reversed(self.nodes)]
+
+    def _backward_nodes(self, inputs_needed):
+        """The nodes the backward pass must visit, each with whether the gradient of its inputs
+        is needed: those with trainable weights, those upstream of which (towards the inputs) some
+        node has them, and every node reading an input whose gradient is needed. A frozen base
+        (transfer learning) is skipped."""
         inputs = {id(t) for t in self.inputs}
         live = {}  # id(node) -> whether the gradient of its inputs is needed
         for node in self.nodes:
             layer = node.layer
             own = (any(la.trainable and la.params for la in leaf_layers(layer)) if isinstance(layer, Model)
                    else layer.trainable and bool(layer.params))
-            upstream = any((t.node is not None and id(t.node) in live) or (id(t) in inputs and self._inputs_needed)
+            upstream = any((t.node is not None and id(t.node) in live) or (id(t) in inputs and inputs_needed)
                            for t in node.inbound)
             if own or upstream:
                 live[id(node)] = upstream
         return live
 
-    # -- what training needs (scratch.model.Trainer) -------------------------------------------
+    # -- what training needs (scratch.models.trainer) ------------------------------------------
     def _output_layer(self):
         return self.outputs[0].node.layer if len(self.outputs) == 1 and self.outputs[0].node else None
 
     def _as_input(self, x, what):
-        """One input array of this model's input shape, as this model's dtype (floats only)."""
+        """One input array of this model's input shape, as this model's dtype (floats only, cast as
+        Keras's autocast). Greyscale images may come without their channel axis, or with it for a
+        model that takes them without (``Input((28, 28))``): an axis of size 1, nothing reshaped."""
         if self._multi_in or self._multi_out:
-            raise ValueError(f"Model {self.name!r}.{what}: training and prediction take one input and one output; "
+            raise ValueError(f"{self._kind}.{what}: training and prediction take one input and one output; "
                              f"this model has {len(self.inputs)} and {len(self.outputs)} (call forward/backward)")
         x = np.asarray(x)
-        if not np.issubdtype(x.dtype, np.floating):
-            raise ValueError(f"Model {self.name!r}.{what}: expected float inputs, received dtype {x.dtype}; "
-                             f"use scratch.preprocess() on raw uint8 images")
         want = self.inputs[0].shape[1:]
-        if x.ndim == len(want) and x.shape == want:
-            raise ValueError(f"Model {self.name!r}.{what}: received one sample of shape {x.shape} without the batch "
-                             f"axis; pass x[None] (shape {(1,) + x.shape})")
+        images = len(want) == 3
+        kind, axes = ("images", "(N, H, W, C)") if images else ("inputs", f"(N, {', '.join('?' * len(want))})")
+        if not np.issubdtype(x.dtype, np.floating):
+            raise ValueError(f"{self._kind}.{what}: expected float {kind} {axes}, received dtype {x.dtype}; "
+                             f"use scratch.preprocess() on raw uint8 images")
+        if x.shape == want:
+            raise ValueError(f"{self._kind}.{what}: received one {'image' if images else 'sample'} of shape "
+                             f"{x.shape} without the batch axis; pass x[None] (shape {(1,) + x.shape})")
         if x.ndim == len(want) and want[-1] == 1 and x.shape[1:] == want[:-1]:
             x = x[..., None]  # greyscale images without their channel axis
+        elif x.ndim == len(want) + 2 and x.shape[-1] == 1 and x.shape[1:-1] == want:
+            x = x[..., 0]  # greyscale images with a channel axis, for a model without one
+        if x.ndim != len(want) + 1:
+            raise ValueError(f"{self._kind}.{what}: expected {kind} {axes} of shape {want} each, received shape "
+                             f"{x.shape}")
         if x.shape[1:] != want:
-            raise ValueError(f"Model {self.name!r}.{what}: expected inputs of shape {(None,) + want}, received {x.shape}")
+            raise ValueError(f"{self._kind}.{what}: expected {kind} of shape {want}, received {x.shape[1:]}")
         return x.astype(self.dtype, copy=False)
 
     # -- config ----------------------------------------------------------------------------
@@ -432,7 +450,7 @@ class Model(Layer, Trainer):
         for layer in self.layers:
             calls = [{"args": [self._ref(t, index) for t in node.inbound], "as_list": node.as_list}
                      for node in self.nodes if node.layer is layer]
-            spec = {"class_name": "Model" if isinstance(layer, Model) else type(layer).__name__,
+            spec = {"class_name": layer.CONFIG_CLASS if isinstance(layer, Model) else type(layer).__name__,
                     "config": layer.get_config(), "inbound_nodes": calls}
             layers.append(spec)
         return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name,
@@ -451,8 +469,6 @@ class Model(Layer, Trainer):
     @classmethod
     def from_config(cls, config, dtype=None, seed=None):
         """The model ``get_config`` describes (fresh weights drawn from ``seed``: copy them with ``set_weights``)."""
-        from .layers import deserialize
-
         dtype = dtype or config.get("dtype", "float32")
         tensors = {}
         inputs = []
@@ -462,8 +478,11 @@ class Model(Layer, Trainer):
             inputs.append(t)
         layers = []
         for i, spec in enumerate(config["layers"]):
-            if spec["class_name"] == "Model":  # its layers seeded from this model's seed too
-                layer = cls.from_config(spec["config"], dtype=dtype, seed=None if seed is None else int(seed) * 1000 + i)
+            nested_seed = None if seed is None else derived_seed(seed, i)  # its layers seeded from this model's
+            if spec["class_name"] == "Model":
+                layer = Model.from_config(spec["config"], dtype=dtype, seed=nested_seed)
+            elif spec["class_name"] == "Sequential":
+                layer = CONTAINERS["sequential"].from_config(spec["config"], dtype=dtype, seed=nested_seed)
             else:
                 layer_spec = {"class_name": spec["class_name"],
                               "config": {k: v for k, v in spec["config"].items() if k != "dtype"}}
@@ -497,32 +516,41 @@ class Model(Layer, Trainer):
 
     # -- description -----------------------------------------------------------------------
     def summary(self, print_fn=print):
-        """Layers, output shapes, parameter counts and inbound layers, in Keras's columns."""
-        index = {}  # (layer, node) -> node index of that layer
-        for node in self.nodes:
-            index[id(node)] = sum(1 for n in self.nodes[:self.nodes.index(node)] if n.layer is node.layer)
-        rows = [(f"{t.name or 'input'} (InputLayer)", str(t.shape), "0", "-") for t in self.inputs]
-        for node in self.nodes:
-            inbound = ", ".join(f"{t.name or 'input'}" if t.node is None else
-                                f"{t.node.layer.name}[{index[id(t.node)]}][0]" for t in node.inbound)
-            rows.append((f"{node.layer.name} ({type(node.layer).__name__})", str(node.output.shape),
-                         f"{node.layer.count_params():,}" if index[id(node)] == 0 else "0", inbound))
-        head = ("Layer (type)", "Output Shape", "Param #", "Connected to")
+        """Layers, output shapes, parameter counts (and, for a graph, inbound layers), in Keras's columns."""
+        self._require_built("summary")
+        head, rows = self._summary_rows()
         w = [max(len(h), *(len(r[c]) for r in rows)) for c, h in enumerate(head)]
         line = "+-" + "-+-".join("-" * n for n in w) + "-+"
 
         def fmt(r):
             return "| " + " | ".join(v.rjust(n) if c == 2 else v.ljust(n) for c, (v, n) in enumerate(zip(r, w))) + " |"
 
+        def size(count):
+            b = count * self.dtype.itemsize
+            return f"{b:.2f} B" if b < 1024 else (f"{b / 1024:.2f} KB" if b < 1024 ** 2 else f"{b / 1024 ** 2:.2f} MB")
+
         total, trainable = self.count_params(), self.count_trainable_params()
         out = [f'Model: "{self.name}"', line, fmt(head), line] + [fmt(r) for r in rows] + [line]
-        out += [f" Total params: {total:,}", f" Trainable params: {trainable:,}",
-                f" Non-trainable params: {total - trainable:,}"]
+        out += [f" Total params: {total:,} ({size(total)})", f" Trainable params: {trainable:,} ({size(trainable)})",
+                f" Non-trainable params: {total - trainable:,} ({size(total - trainable)})"]
         for s in out:
             print_fn(s)
+
+    def _summary_rows(self):
+        index = self._node_indices()
+        rows = [(f"{t.name or 'input'} (InputLayer)", str(t.shape), "0", "-") for t in self.inputs]
+        for node in self.nodes:
+            inbound = ", ".join(f"{t.name or 'input'}" if t.node is None else
+                                f"{t.node.layer.name}[{index[id(t.node)]}][0]" for t in node.inbound)
+            rows.append((f"{node.layer.name} ({type(node.layer).__name__})", str(node.output.shape),
+                         f"{node.layer.count_params():,}" if index[id(node)] == 0 else "0", inbound))
+        return ("Layer (type)", "Output Shape", "Param #", "Connected to"), rows
 
 
 def _accumulate(grads, t, g):
     """Add ``g`` to the gradient of tensor ``t`` (a new array: ``g`` may be another layer's cache)."""
     key = id(t)
     grads[key] = g if key not in grads else grads[key] + g
+
+
+CONTAINERS["graph"] = Model

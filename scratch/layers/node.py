@@ -1,0 +1,77 @@
+"""The symbolic graph: what calling a layer on ``scratch.Input`` records instead of computing.
+
+    x = scratch.Input((32, 32, 3))          # a SymbolicTensor: shape (None, 32, 32, 3), no values
+    y = scratch.Conv2D(16, 3)(x)            # builds the layer for that shape, records a Node
+
+A ``Node`` is one call of a layer on its inbound tensors; its ``output`` is a new
+``SymbolicTensor`` that points back to it. ``scratch.Model(inputs, outputs)`` walks these
+pointers from the outputs to the inputs to find its nodes. This module sits below ``Layer``
+(``Layer.__call__`` calls ``connect``), as Keras keeps ``KerasTensor`` and ``Node`` below its
+``Layer``; it knows layers only through ``layer.connect_check(shape, as_list)``.
+"""
+
+import numpy as np
+
+
+class SymbolicTensor:
+    """A placeholder for an array: its shape (batch axis ``None``), dtype, and the node making it."""
+
+    def __init__(self, shape, dtype, node=None, name=None):
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.node = node  # None for a model input
+        self.name = name
+
+    def __repr__(self):
+        origin = self.name if self.node is None else self.node.layer.name or type(self.node.layer).__name__
+        return f"<SymbolicTensor shape={self.shape} dtype={self.dtype.name} from {origin!r}>"
+
+
+class Node:
+    """One call of ``layer`` on ``inbound`` tensors (a list; ``as_list``: the layer took a list)."""
+
+    def __init__(self, layer, inbound, as_list):
+        self.layer = layer
+        self.inbound = inbound
+        self.as_list = as_list
+        self.output = None
+        self.cache = None  # the layer's forward cache of this call (see Model.forward)
+
+
+def Input(shape, name=None, dtype="float32"):
+    """A model input of ``shape`` (no batch axis), as ``keras.Input``."""
+    shape = tuple(shape)
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+        raise ValueError(f"Input: shape must be positive ints (no batch axis), received {shape!r}")
+    return SymbolicTensor((None,) + shape, dtype, name=name)
+
+
+def is_symbolic(x):
+    return isinstance(x, SymbolicTensor) or (
+        isinstance(x, (list, tuple)) and x and all(isinstance(t, SymbolicTensor) for t in x))
+
+
+def connect(layer, x):
+    """Record ``layer(x)`` for symbolic ``x``: the layer checks (and if needed builds for) the
+    shape, and the node's output tensor is returned."""
+    as_list = isinstance(x, (list, tuple))
+    inbound = list(x) if as_list else [x]
+    for t in inbound:
+        if t.dtype != layer.dtype:
+            raise ValueError(f"{layer.label}: called on a {t.dtype.name} tensor {t!r}, but the layer computes in "
+                             f"{layer.dtype.name}")
+    shapes = [t.shape for t in inbound]
+    shape = shapes if as_list else shapes[0]
+    layer.connect_check(shape, as_list)
+    node = Node(layer, inbound, as_list)
+    node.output = SymbolicTensor(layer.compute_output_shape(shape), layer.dtype, node)
+    return node.output
+
+
+def leaf_layers(model):
+    """Every layer of ``model`` that computes, nested models opened (a graph's sub-models)."""
+    for layer in model.layers:
+        if hasattr(layer, "nodes"):
+            yield from leaf_layers(layer)
+        else:
+            yield layer

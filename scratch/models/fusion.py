@@ -1,0 +1,38 @@
+"""Backward fusions, planned once over a model's graph.
+
+A fusion merges two elementwise passes of the backward pass into one, without changing a
+single value. There is one today: a ``MaxPooling2D`` reading the output of a layer with
+``activation="relu"`` (a ``Conv2D``, say). Plain backward applies the ReLU's mask to the
+convolution's whole output gradient, then max pooling routes a four times smaller gradient
+into it; fused, the pool applies the mask to what it routes (``relu_input=True``: its input
+was the ReLU's output, so ``x > 0`` is the mask) and the convolution takes ``dL/dz`` as given
+(``pre_activation=True``). Multiplying by 0 or 1 before or after the routing gives the same
+numbers (tests/test_fusion.py).
+
+The rewrite is only valid where the pool is the activation's one reader: a second reader
+(a residual branch) would add its gradient after the mask. Layers name the options they take
+in ``BACKWARD_OPTIONS`` (see ``scratch.layers.base``).
+"""
+
+
+def plan(nodes, outputs):
+    """``{id(node): backward options}`` for the nodes of a graph (in topological order) whose
+    backward call takes options; ``outputs``: the model's output tensors."""
+    readers = {}
+    for node in nodes:
+        for t in node.inbound:
+            readers[id(t)] = readers.get(id(t), 0) + 1
+    returned = {id(t) for t in outputs}
+    options = {}
+    for node in nodes:
+        if "relu_input" not in node.layer.BACKWARD_OPTIONS or node.as_list:
+            continue
+        t = node.inbound[0]
+        below = t.node
+        if below is None or readers[id(t)] != 1 or id(t) in returned:
+            continue
+        activation = getattr(below.layer, "activation", None)
+        if "pre_activation" in below.layer.BACKWARD_OPTIONS and activation is not None and activation.name == "relu":
+            options.setdefault(id(node), {})["relu_input"] = True
+            options.setdefault(id(below), {})["pre_activation"] = True
+    return options
