@@ -134,7 +134,7 @@ def test_per_type_profile_of_a_graph_adds_up_and_restores_the_layers():
     assert 0 < layers_ms <= prof["step_ms"] * 1.05
     assert all("forward" not in vars(layer) for layer in engines.leaf_calls(model))  # timers removed
     from scratch.layers import convolutional
-    assert convolutional.im2col.__module__ == "scratch.im2col"
+    assert convolutional.im2col.__module__ == "scratch.kernels"
 
 
 def test_seed_loop_trainer_learns_one_image():
