@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scratch.data import epoch_order
 from scratch.model import atomic_write
 
 from .progress import epoch_summary, progress_bar
@@ -39,11 +40,6 @@ TEMPORARY_PREFIX = ".tmp-"  # scratch.model.atomic_write's and keras_ref.files's
 RUN_OPTIONS = ("arch", "batch_size", "optimizer", "lr", "seed", "limit", "test_limit", "dtype", "init_from",
                "digits")
 HISTORY_KEYS = ("loss", "accuracy", "test_loss", "test_accuracy", "seconds", "images_per_s")
-
-
-def epoch_order(seed, epoch, n):
-    """The shuffled order of epoch ``epoch``: exactly ``scratch.Sequential.fit``'s."""
-    return np.random.default_rng([seed, epoch]).permutation(n)
 
 
 def new_run_dir(root, engine, arch_name):
