@@ -364,7 +364,7 @@ def _train(args, engine_name, argv, wall_start, hold, extra=None):
         record["augmentation"] = augmenter.record()
         if not args.no_plots:
             draw_augmented(augmenter, x, out, f"--augment {augmenter.factors} - first training digits (left)")
-    trainer = runs.Trainer([engine], x, y, x_test, y_test, opts["batch_size"], opts["seed"], augment=augmenter)
+    runner = runs.EpochRunner([engine], x, y, x_test, y_test, opts["batch_size"], opts["seed"], augment=augmenter)
     resume_hint = f"python train.py {engine_name} --resume {runs.rel(out)}"
     previous = runs.terminate_as_interrupt()
     try:
@@ -375,7 +375,7 @@ def _train(args, engine_name, argv, wall_start, hold, extra=None):
             print(f"the run already has {start} epoch(s), nothing to train (give --epochs N, N > {start}, to train "
                   f"more); rewriting its results")
         for epoch in range(start, opts["epochs"]):
-            logs = trainer.epoch(epoch, opts["epochs"])[0]
+            logs = runner.epoch(epoch, opts["epochs"])[0]
             runs.append(history, epoch, logs)
             runs.print_epoch(epoch, opts["epochs"], logs)
             engine.save_checkpoint(ckpt, _checkpoint_meta(history, run))
@@ -383,16 +383,16 @@ def _train(args, engine_name, argv, wall_start, hold, extra=None):
         return finish_run(args, engine, out, record, history, x_test, x_test_raw, y_test, desc, wall_start,
                           save_progress)
     except KeyboardInterrupt as e:
-        epoch, step = trainer.position
+        epoch, step = runner.position
         save_progress("interrupted")
         what = "terminated (SIGTERM)" if isinstance(e, runs.Terminated) else "interrupted"
-        print(f"\n{what} in epoch {epoch + 1} (batch {step + 1}/{trainer.steps}); {len(history['epoch'])} "
+        print(f"\n{what} in epoch {epoch + 1} (batch {step + 1}/{runner.steps}); {len(history['epoch'])} "
               f"completed epoch(s) are saved in {runs.rel(ckpt)}; resume with: {resume_hint}", file=sys.stderr)
         return 143 if isinstance(e, runs.Terminated) else 130
     except scratch.NonFiniteLossError as e:
-        epoch, step = trainer.position
+        epoch, step = runner.position
         save_progress("diverged", {"error": str(e)})
-        print(f"error: training stopped: {e} (epoch {epoch + 1}, batch {step + 1}/{trainer.steps}); the last good "
+        print(f"error: training stopped: {e} (epoch {epoch + 1}, batch {step + 1}/{runner.steps}); the last good "
               f"checkpoint ({len(history['epoch'])} epoch(s)) is {runs.rel(ckpt)}; try a smaller --lr",
               file=sys.stderr)
         return 1
@@ -484,12 +484,12 @@ def _compare(args, argv, opts, desc, engines, out, x, y, x_test, y_test, wall_st
     augmenter = make_augmenter(opts)
     if augmenter is not None and not args.no_plots:
         draw_augmented(augmenter, x, out, f"--augment {augmenter.factors} - first training digits (left)")
-    trainer = runs.Trainer(engines, x, y, x_test, y_test, opts["batch_size"], opts["seed"], augment=augmenter)
+    runner = runs.EpochRunner(engines, x, y, x_test, y_test, opts["batch_size"], opts["seed"], augment=augmenter)
     header = (f"{'epoch':>5} | {'scratch loss':>12} {'acc':>7} {'test acc':>8} | {'keras loss':>12} {'acc':>7} "
               f"{'test acc':>8} | {'max |dw|':>9}")
     try:
         for epoch in range(opts["epochs"]):
-            logs = trainer.epoch(epoch, opts["epochs"])
+            logs = runner.epoch(epoch, opts["epochs"])
             for e, lg in zip(engines, logs):
                 runs.append(histories[e.name], epoch, lg)
             diffs.append(max_diff())
@@ -503,8 +503,8 @@ def _compare(args, argv, opts, desc, engines, out, x, y, x_test, y_test, wall_st
         print(f"\n{what} (compare keeps no checkpoint)", file=sys.stderr)
         return 143 if isinstance(e, runs.Terminated) else 130
     except scratch.NonFiniteLossError as e:
-        epoch, step = trainer.position
-        print(f"error: training stopped: {e} (epoch {epoch + 1}, batch {step + 1}/{trainer.steps}); try a smaller --lr",
+        epoch, step = runner.position
+        print(f"error: training stopped: {e} (epoch {epoch + 1}, batch {step + 1}/{runner.steps}); try a smaller --lr",
               file=sys.stderr)
         return 1
     record = {"engine": "compare", "command": runs.command_line(argv), "arch": desc["name"], "architecture": desc,
@@ -529,7 +529,8 @@ def _compare(args, argv, opts, desc, engines, out, x, y, x_test, y_test, wall_st
 
 # -- eval, predict, convert ------------------------------------------------------------------------
 def load_for_engine(path, arch, dtype, engine):
-    """``(predict, evaluate, scratch_model)`` for saved weights, run by the chosen engine."""
+    """``(engine, model)`` for saved weights: the chosen engine (``ScratchEngine`` or ``KerasEngine``,
+    which offer ``predict`` and ``evaluate``) and the scratch model the weights loaded into."""
     model = load_scratch_model(path, arch=arch, dtype=dtype)
     if engine == "scratch":
         model.compile("sgd")

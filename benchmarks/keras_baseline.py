@@ -123,7 +123,7 @@ def _plain_keras(legs, arch, batch, limit, epochs, lr):
 def _plain_leg(leg, keras, keras_ref, desc, x, y, batch, epochs, lr):
     """Images/s per epoch of ``fit`` or the bare loop, on a fresh Keras twin of ``build_model(desc, seed=0)``."""
     import scratch
-    from cli.runs import epoch_order
+    from scratch.data import epoch_order
 
     model = keras_ref.to_keras(scratch.build_model(desc, seed=0))
     spec = desc["loss"]

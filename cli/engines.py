@@ -1,6 +1,7 @@
 """The two training engines behind one small interface, so one loop drives either (or both).
 
-``ScratchEngine`` wraps a ``scratch.Sequential``; ``KerasEngine`` wraps its Keras twin. Both
+``ScratchEngine`` wraps a scratch model (a ``scratch.Sequential`` or a graph ``scratch.Model``);
+``KerasEngine`` wraps its Keras twin. Both
 offer ``train_batch(x, y) -> (loss, correct)``, ``evaluate``, ``predict``, ``weights()``,
 ``scratch_model()`` (for pictures) and atomic checkpoints with the optimizer state, so a run
 resumed from a checkpoint continues exactly where it stopped. ``KerasEngine`` also offers
@@ -186,13 +187,6 @@ class ScratchEngine:
 
     def save_checkpoint(self, path, meta):
         scratch.save_checkpoint(path, self.model, meta=meta)
-
-    @classmethod
-    def load_checkpoint(cls, path, dtype):
-        model, meta = scratch.load_checkpoint(path, dtype=dtype)
-        if model.optimizer is None:
-            raise ValueError(f"checkpoint {path}: holds no optimizer state, cannot resume from it")
-        return cls(model), meta
 
 
 class KerasEngine:

@@ -271,8 +271,8 @@ def check_checkpoint(folder, record, opts, meta, found):
                          + "; refusing to continue (start a new run, or restore the run's own checkpoint)")
 
 
-class Trainer:
-    """Trains one or more engines on the same batches, epoch by epoch.
+class EpochRunner:
+    """Trains one or more engines on the same batches, epoch by epoch (``scratch.data.epoch_order``).
 
     ``position`` is ``(epoch, step)`` of the batch in progress, for error messages.
     """

@@ -241,7 +241,8 @@ def keras_with_preprocessing(model):
 
 
 def load_keras_model(path, arch=None, dtype="float32"):
-    """A Keras model (a ``keras.Sequential`` for a scratch ``Sequential``) from a ``.npz`` checkpoint, a ``.weights.h5`` (needs ``arch``) or a ``.keras`` file."""
+    """The Keras twin (a ``keras.Sequential``, or a ``keras.Model`` for a graph) of the scratch model in a
+    ``.npz`` checkpoint, a ``.weights.h5`` (needs ``arch``) or a ``.keras`` file."""
     return to_keras(load_weights_file(path, arch=arch, dtype=dtype))
 
 

@@ -34,7 +34,7 @@ weights are copied in, cast.
 
 Both engines run in inference mode (``training=False``: BatchNormalization uses its moving
 statistics, Dropout passes its input through), the mode a model file is used in. Training mode
-is covered by ``parity_tests/test_functional.py`` and the ``parity_tests/zoo.py`` harness; the
+is covered by ``parity_tests/test_functional_parity.py`` and the ``parity_tests/zoo.py`` harness; the
 whole-model row here would need another tolerance for it: a bias right before a training-mode
 BatchNormalization has a gradient that is exactly 0 mathematically, and rounding noise of the
 size of the normalization's input gradient in both engines.

@@ -2,7 +2,7 @@
 every parameter gradient (and the moving statistics after a training-mode pass), float32 and float64.
 
 The named grids of ``parity_tests/layer_cases/`` cover each option on purpose; these draw the
-options together, on shapes nobody chose. The convolutions have theirs in ``test_convolutional.py``.
+options together, on shapes nobody chose. The convolutions have theirs in ``test_convolutional_parity.py``.
 """
 
 from hypothesis import given, settings

@@ -104,7 +104,7 @@ TEST_SET_TIE_MARGIN_FLOAT32 = 1e-4
 # such image to have its top-two logit gap below 1e-4 (absolute; logits are O(1..10)), i.e.
 # the flip must be a near-tie, never a real disagreement. In float64 no flip is allowed.
 
-# == activations, element by element (parity_tests/test_activations.py) ======================
+# == activations, element by element (parity_tests/test_activations_parity.py) ======================
 # The grid of test_layers holds every activation to LAYER_FLOAT32/64 (measured worst 2.3e-7
 # and 4.8e-16 of scale). The kink/saturation inputs there are compared element by element
 # instead, so tiny values (softplus(-34) = 1.7e-15, tanh'(14)) are checked on their own scale:

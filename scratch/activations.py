@@ -9,6 +9,13 @@ Each activation is a pair of functions on NumPy arrays of any shape::
 is cheaper or the one TensorFlow uses (ReLU masks with ``y > 0``, sigmoid uses
 ``y * (1 - y)``); it never modifies ``dy``, ``x`` or ``y``.
 
+Every backward function here has that signature: ``_name_backward(x, y, dy)`` for the
+activations without options (reached through ``REGISTRY``), and a public
+``name_backward(x, y, dy, **options)`` with the forward's options for the five that have some
+(``relu``, ``leaky_relu``, ``elu``, ``softmax``, ``log_softmax``; the layers call them, and
+``leaky_relu_fn(negative_slope)`` and the other ``*_fn`` factories bind the options into an
+``ActivationFn``).
+
 The layers use them through ``get(name, layer)``: ``Conv2D(..., activation="relu")``,
 ``Dense``, ``Activation("gelu")``. ``None`` and ``"linear"`` are the identity.
 
@@ -35,8 +42,11 @@ the cumulative sums over the support, so its outputs do not sum to 1: [1, 0.5, -
 """
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
+
+from .special import erfc
 
 
 @dataclass(frozen=True)
@@ -54,95 +64,6 @@ class ActivationFn:
 def _c(x, value):
     """A constant in ``x``'s dtype (TensorFlow casts Python constants to the tensor's dtype)."""
     return x.dtype.type(value)
-
-
-# -- erf (NumPy has none) -------------------------------------------------------------------
-# Vectorized erf for float64, with the rational approximations of fdlibm's s_erf.c
-# (Sun Microsystems 1993, "permission to use, copy, modify, and distribute this software is
-# freely granted, provided that this notice is preserved"): the coefficients below are theirs,
-# each approximation's error below 2**-57 on its interval, so erf is within ~1 ulp.
-#   |x| < 0.84375:         erf(x) = x + x * P(x^2) / Q(x^2)
-#   0.84375 <= |x| < 1.25: erf(x) = sign(x) * (c + P(s) / Q(s)),  s = |x| - 1, c = erf(1) in 24 bits
-#   1.25 <= |x| < 6:       erfc(|x|) = exp(-z^2 - 0.5625) * exp((z - |x|)(z + |x|) + R(1/x^2) / S(1/x^2)) / |x|
-#                          with z = |x| with its low 32 mantissa bits cleared (z^2 is exact), and
-#                          erf(x) = sign(x) * (1 - erfc(|x|)); two (R, S) pairs split at 1/0.35
-#   |x| >= 6:              erf(x) = sign(x)  (1 - erfc rounds to 1)
-_ERX = 8.45062911510467529297e-01
-_PP = (1.28379167095512558561e-01, -3.25042107247001499370e-01, -2.84817495755985104766e-02,
-       -5.77027029648944159157e-03, -2.37630166566501626084e-05)
-_QQ = (1.0, 3.97917223959155352819e-01, 6.50222499887672944485e-02, 5.08130628187576562776e-03,
-       1.32494738004321644526e-04, -3.96022827877536812320e-06)
-_PA = (-2.36211856075265944077e-03, 4.14856118683748331666e-01, -3.72207876035701323847e-01,
-       3.18346619901161753674e-01, -1.10894694282396677476e-01, 3.54783043256182359371e-02,
-       -2.16637559486879084300e-03)
-_QA = (1.0, 1.06420880400844228286e-01, 5.40397917702171048937e-01, 7.18286544141962662868e-02,
-       1.26171219808761642112e-01, 1.36370839120290507362e-02, 1.19844998467991074170e-02)
-_RA = (-9.86494403484714822705e-03, -6.93858572707181764372e-01, -1.05586262253232909814e+01,
-       -6.23753324503260060396e+01, -1.62396669462573470355e+02, -1.84605092906711035994e+02,
-       -8.12874355063065934246e+01, -9.81432934416914548592e+00)
-_SA = (1.0, 1.96512716674392571292e+01, 1.37657754143519042600e+02, 4.34565877475229228821e+02,
-       6.45387271733267880336e+02, 4.29008140027567833386e+02, 1.08635005541779435134e+02,
-       6.57024977031928170135e+00, -6.04244152148580987438e-02)
-_RB = (-9.86494292470009928597e-03, -7.99283237680523006574e-01, -1.77579549177547519889e+01,
-       -1.60636384855821916062e+02, -6.37566443368389627722e+02, -1.02509513161107724954e+03,
-       -4.83519191608651397019e+02)
-_SB = (1.0, 3.03380607434824582924e+01, 3.25792512996573918826e+02, 1.53672958608443695994e+03,
-       3.19985821950859553908e+03, 2.55305040643316442583e+03, 4.74528541206955367215e+02,
-       -2.24409524465858183362e+01)
-
-
-def _poly(z, coeffs):
-    """``c0 + c1 z + c2 z^2 + ...`` by Horner's rule."""
-    out = np.full_like(z, coeffs[-1])
-    for c in coeffs[-2::-1]:
-        out = out * z + c
-    return out
-
-
-def _erfc_tail(a):
-    """``erfc(a)`` for ``a >= 1.25`` (float64); 0 from 28 on (it underflows)."""
-    a = np.minimum(a, 28.0)
-    w = 1.0 / (a * a)
-    far = a >= 1 / 0.35
-    ratio = np.where(far, _poly(w, _RB) / _poly(w, _SB), _poly(w, _RA) / _poly(w, _SA))
-    zt = (a.view(np.uint64) & np.uint64(0xFFFFFFFF00000000)).view(np.float64)  # z^2 exact
-    out = np.exp(-zt * zt - 0.5625) * np.exp((zt - a) * (zt + a) + ratio) / a
-    return np.where(a >= 28.0, 0.0, out)
-
-
-def _erf_parts(x):
-    """``(x64, |x|, masks small/mid/tail, erf(|x|) on small, P/Q on mid, erfc(|x|) on tail)``."""
-    x64 = np.asarray(x, dtype=np.float64)
-    ax = np.abs(x64)
-    small, tail = ax < 0.84375, ax >= 1.25
-    mid = ~small & ~tail & ~np.isnan(ax)
-    z = ax[small] ** 2
-    s = ax[mid] - 1.0
-    return (x64, ax, small, mid, tail, ax[small] + ax[small] * (_poly(z, _PP) / _poly(z, _QQ)),
-            _poly(s, _PA) / _poly(s, _QA), _erfc_tail(ax[tail]))
-
-
-def erf(x):
-    """The error function ``2/sqrt(pi) * integral_0^x exp(-t^2) dt``, elementwise, to ~1 ulp in
-    float64 (computed in float64, returned in ``x``'s dtype)."""
-    x64, ax, small, mid, tail, e_small, pq, c_tail = _erf_parts(x)
-    out = ax.copy()  # NaN stays NaN
-    out[small] = e_small
-    out[mid] = _ERX + pq
-    out[tail] = 1.0 - c_tail
-    return np.copysign(out, x64).astype(np.asarray(x).dtype, copy=False)
-
-
-def erfc(x):
-    """``1 - erf(x)``, elementwise, accurate relative to itself for large ``x`` (no cancellation):
-    ``1 - erf(x)`` near 0, fdlibm's forms around 1, ``erfc(|x|)`` or ``2 - erfc(|x|)`` beyond 1.25."""
-    x64, ax, small, mid, tail, e_small, pq, c_tail = _erf_parts(x)
-    neg = x64 < 0
-    out = x64.copy()  # NaN stays NaN
-    out[small] = 1.0 - np.copysign(e_small, x64[small])
-    out[mid] = np.where(neg[mid], 1.0 + (_ERX + pq), (1.0 - _ERX) - pq)
-    out[tail] = np.where(neg[tail], 2.0 - c_tail, c_tail)
-    return out.astype(np.asarray(x).dtype, copy=False)
 
 
 # -- the functions, forward next to backward -----------------------------------------------
@@ -184,13 +105,17 @@ def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
     return p
 
 
-def relu_backward(x, dy, negative_slope=0.0, max_value=None, threshold=0.0):
+def relu_backward(x, y, dy, negative_slope=0.0, max_value=None, threshold=0.0):
     """TensorFlow's gradient of ``relu`` above: ``dy`` where the positive part passes it
     (``x > t``, or ``0 < x < 6`` for relu6, and ``p <= max`` when clipped: ``clip`` passes the
     gradient at its bounds), ``slope * dy`` where ``x < t`` (the negative part), 0 elsewhere
-    (so 0 at ``x = t`` unless the leaky case, which gives ``slope`` there)."""
+    (so 0 at ``x = t`` unless the leaky case, which gives ``slope`` there). With the defaults,
+    ``dy * (y > 0)`` from the output (gradient 0 at exactly 0, as Keras); the other cases read
+    only ``x`` (``y`` may be None)."""
+    if negative_slope == 0.0 and max_value is None and threshold == 0.0:
+        return dy * (y > 0)
     if negative_slope != 0.0 and max_value is None and threshold == 0:
-        return _leaky_relu_backward(x, dy, negative_slope)
+        return leaky_relu_backward(x, y, dy, negative_slope)
     if threshold != 0:
         passes = x > _c(x, threshold)
     elif max_value == 6:
@@ -203,10 +128,6 @@ def relu_backward(x, dy, negative_slope=0.0, max_value=None, threshold=0.0):
     if negative_slope != 0.0:
         dx = np.where(x < _c(x, threshold), dy * _c(x, negative_slope), dx)
     return dx
-
-
-def _relu_backward(x, y, dy):
-    return dy * (y > 0)  # gradient 0 at exactly 0, as Keras
 
 
 def relu6(x):
@@ -229,7 +150,8 @@ def leaky_relu(x, negative_slope=0.2):
     return np.where(x > 0, x, x * _slope32(x, negative_slope))
 
 
-def _leaky_relu_backward(x, dy, negative_slope=0.2):
+def leaky_relu_backward(x, y, dy, negative_slope=0.2):
+    """``dy`` if ``x > 0`` else ``negative_slope * dy`` (the slope at exactly 0, as TensorFlow's LeakyReluGrad)."""
     return np.where(x > 0, dy, dy * _slope32(x, negative_slope))  # the slope at exactly 0 (LeakyReluGrad)
 
 
@@ -245,7 +167,7 @@ def elu(x, alpha=1.0):
     return r if alpha == 1 else np.where(x > 0, r, _c(x, alpha) * r)
 
 
-def elu_backward(x, dy, alpha=1.0):
+def elu_backward(x, y, dy, alpha=1.0):
     """TensorFlow's: ``r = elu_1(x)``, ``g = dy`` (``x > 0``) or ``alpha * dy``;
     ``dx = g * (r + 1)`` where ``r < 0`` else ``g`` (so 1 at 0 for alpha 1, ``alpha`` else)."""
     r = np.where(x < 0, _exp_minus_1(x), x)
@@ -499,7 +421,7 @@ def softmax(x, axis=-1):
     return e
 
 
-def softmax_backward(y, dy, axis=-1):
+def softmax_backward(x, y, dy, axis=-1):
     """``dx = y * (dy - sum(dy * y))`` over ``axis`` (the softmax Jacobian applied to ``dy``)."""
     axis = tuple(axis) if isinstance(axis, (list, tuple)) else axis
     return y * (dy - (dy * y).sum(axis=axis, keepdims=True))
@@ -512,7 +434,7 @@ def log_softmax(x, axis=-1):
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
-def log_softmax_backward(y, dy, axis=-1):
+def log_softmax_backward(x, y, dy, axis=-1):
     """``dx = dy - exp(y) * sum(dy)`` over ``axis`` (TensorFlow's LogSoftmaxGrad)."""
     axis = tuple(axis) if isinstance(axis, (list, tuple)) else axis
     return dy - np.exp(y) * dy.sum(axis=axis, keepdims=True)
@@ -520,59 +442,54 @@ def log_softmax_backward(y, dy, axis=-1):
 
 # -- parameterized versions (the activation layers) ------------------------------------------
 def softmax_fn(axis=-1):
-    return ActivationFn("softmax", lambda x: softmax(x, axis), lambda x, y, dy: softmax_backward(y, dy, axis))
+    return ActivationFn("softmax", partial(softmax, axis=axis), partial(softmax_backward, axis=axis))
 
 
 def log_softmax_fn(axis=-1):
-    return ActivationFn("log_softmax", lambda x: log_softmax(x, axis),
-                        lambda x, y, dy: log_softmax_backward(y, dy, axis))
+    return ActivationFn("log_softmax", partial(log_softmax, axis=axis), partial(log_softmax_backward, axis=axis))
 
 
 def leaky_relu_fn(negative_slope=0.2):
-    return ActivationFn("leaky_relu", lambda x: leaky_relu(x, negative_slope),
-                        lambda x, y, dy: _leaky_relu_backward(x, dy, negative_slope))
+    return ActivationFn("leaky_relu", partial(leaky_relu, negative_slope=negative_slope),
+                        partial(leaky_relu_backward, negative_slope=negative_slope))
 
 
 def elu_fn(alpha=1.0):
-    return ActivationFn("elu", lambda x: elu(x, alpha), lambda x, y, dy: elu_backward(x, dy, alpha))
+    return ActivationFn("elu", partial(elu, alpha=alpha), partial(elu_backward, alpha=alpha))
 
 
-def _fn(name, forward, backward):
-    return ActivationFn(name, forward, backward)
-
-
-_SILU = _fn("silu", silu, _silu_backward)
-_HARD_SILU = _fn("hard_silu", hard_silu, _hard_silu_backward)
+_SILU = ActivationFn("silu", silu, _silu_backward)
+_HARD_SILU = ActivationFn("hard_silu", hard_silu, _hard_silu_backward)
 
 REGISTRY = {
-    "linear": _fn("linear", linear, _linear_backward),
-    "relu": _fn("relu", relu, _relu_backward),
-    "relu6": _fn("relu6", relu6, _relu6_backward),
+    "linear": ActivationFn("linear", linear, _linear_backward),
+    "relu": ActivationFn("relu", relu, relu_backward),
+    "relu6": ActivationFn("relu6", relu6, _relu6_backward),
     "leaky_relu": leaky_relu_fn(0.2),
     "elu": elu_fn(1.0),
-    "selu": _fn("selu", selu, _selu_backward),
-    "celu": _fn("celu", celu, _celu_backward),
-    "gelu": _fn("gelu", gelu, _gelu_backward),
-    "gelu_approximate": _fn("gelu_approximate", gelu_approximate, _gelu_approximate_backward),
-    "sigmoid": _fn("sigmoid", sigmoid, _sigmoid_backward),
-    "hard_sigmoid": _fn("hard_sigmoid", hard_sigmoid, _hard_sigmoid_backward),
-    "sparse_sigmoid": _fn("sparse_sigmoid", sparse_sigmoid, _sparse_sigmoid_backward),
-    "log_sigmoid": _fn("log_sigmoid", log_sigmoid, _log_sigmoid_backward),
-    "tanh": _fn("tanh", tanh, _tanh_backward),
-    "hard_tanh": _fn("hard_tanh", hard_tanh, _hard_tanh_backward),
-    "tanh_shrink": _fn("tanh_shrink", tanh_shrink, _tanh_shrink_backward),
-    "hard_shrink": _fn("hard_shrink", hard_shrink, _hard_shrink_backward),
-    "soft_shrink": _fn("soft_shrink", soft_shrink, _soft_shrink_backward),
-    "softplus": _fn("softplus", softplus, _softplus_backward),
-    "sparse_plus": _fn("sparse_plus", sparse_plus, _sparse_plus_backward),
-    "squareplus": _fn("squareplus", squareplus, _squareplus_backward),
-    "softsign": _fn("softsign", softsign, _softsign_backward),
+    "selu": ActivationFn("selu", selu, _selu_backward),
+    "celu": ActivationFn("celu", celu, _celu_backward),
+    "gelu": ActivationFn("gelu", gelu, _gelu_backward),
+    "gelu_approximate": ActivationFn("gelu_approximate", gelu_approximate, _gelu_approximate_backward),
+    "sigmoid": ActivationFn("sigmoid", sigmoid, _sigmoid_backward),
+    "hard_sigmoid": ActivationFn("hard_sigmoid", hard_sigmoid, _hard_sigmoid_backward),
+    "sparse_sigmoid": ActivationFn("sparse_sigmoid", sparse_sigmoid, _sparse_sigmoid_backward),
+    "log_sigmoid": ActivationFn("log_sigmoid", log_sigmoid, _log_sigmoid_backward),
+    "tanh": ActivationFn("tanh", tanh, _tanh_backward),
+    "hard_tanh": ActivationFn("hard_tanh", hard_tanh, _hard_tanh_backward),
+    "tanh_shrink": ActivationFn("tanh_shrink", tanh_shrink, _tanh_shrink_backward),
+    "hard_shrink": ActivationFn("hard_shrink", hard_shrink, _hard_shrink_backward),
+    "soft_shrink": ActivationFn("soft_shrink", soft_shrink, _soft_shrink_backward),
+    "softplus": ActivationFn("softplus", softplus, _softplus_backward),
+    "sparse_plus": ActivationFn("sparse_plus", sparse_plus, _sparse_plus_backward),
+    "squareplus": ActivationFn("squareplus", squareplus, _squareplus_backward),
+    "softsign": ActivationFn("softsign", softsign, _softsign_backward),
     "silu": _SILU,
     "swish": _SILU,  # Keras's alias: serializes as "silu"
     "hard_silu": _HARD_SILU,
     "hard_swish": _HARD_SILU,  # Keras's alias: serializes as "hard_silu"
-    "mish": _fn("mish", mish, _mish_backward),
-    "exponential": _fn("exponential", exponential, _exponential_backward),
+    "mish": ActivationFn("mish", mish, _mish_backward),
+    "exponential": ActivationFn("exponential", exponential, _exponential_backward),
     "softmax": softmax_fn(-1),
     "log_softmax": log_softmax_fn(-1),
 }

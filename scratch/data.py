@@ -8,6 +8,9 @@ It never downloads (the machines have no network); a user online can fill Keras'
 with ``keras.datasets.mnist.load_data()``. A source named explicitly (``path`` or
 ``$MNIST_PATH``) that does not exist is an error, never a silent fallback to another file.
 Labels outside 0..9 are refused when the file loads, naming the file and the first bad one.
+
+``epoch_order(seed, epoch, n)`` is the one shuffle of training: the model's ``fit`` and the
+command line's epoch runner (``cli/runs.py``) both draw their batches from it.
 """
 
 import hashlib
@@ -33,6 +36,14 @@ SHA256 = {
     "x_test": "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
     "y_test": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
 }
+
+
+def epoch_order(seed, epoch, n):
+    """The order of the ``n`` training examples in epoch ``epoch``: a permutation drawn from
+    ``np.random.default_rng([seed, epoch])`` (``seed`` None counts as 0). Each epoch's order
+    depends on the seed and the epoch number alone, so a run resumed at any epoch shuffles as
+    the uninterrupted run did."""
+    return np.random.default_rng([0 if seed is None else seed, epoch]).permutation(n)
 
 
 class DataError(ValueError):
@@ -165,9 +176,3 @@ def preprocess(x, mode="scale", dtype="float32"):
     if mode == "center":
         out -= np.dtype(dtype).type(0.5)
     return out
-
-
-def epoch_order(seed, epoch, n):
-    """The shuffled order of ``n`` samples in epoch ``epoch``: ``default_rng([seed, epoch])``, so a
-    run resumed at any epoch sees the same batches as an uninterrupted one (``seed`` None: 0)."""
-    return np.random.default_rng([0 if seed is None else seed, epoch]).permutation(n)

@@ -12,30 +12,50 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import scratch
 from benchmarks import engines, keras_baseline, report, seed_loop
 from benchmarks.__main__ import main
+from benchmarks.run import TARGETS
+from scratch import kernels
+from scratch.layers import convolutional
 
 pytestmark = pytest.mark.keras
 
 
-def test_smoke_run_writes_the_json_and_the_table(tmp_path, capsys):
-    # In a child process, as a user runs it: the benchmark imports TensorFlow with its speed
-    # defaults (oneDNN on), which must not leak into the tests that share this process.
-    out = tmp_path / "result.json"
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """``(result, stdout, json path)`` of one ``python -m benchmarks --smoke`` run.
+
+    In a child process, as a user runs it: the benchmark imports TensorFlow with its speed
+    defaults (oneDNN on), which must not leak into the tests that share this process."""
+    out = tmp_path_factory.mktemp("smoke") / "result.json"
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": str(root)}
     proc = subprocess.run([sys.executable, "-m", "benchmarks", "--smoke", "--out", str(out)], cwd=root, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    result = json.loads(out.read_text())
+    return json.loads(out.read_text()), proc.stdout, out
+
+
+def test_smoke_result_has_every_top_level_field(smoke):
+    result, _, _ = smoke
     for key in ("machine", "settings", "matmul_peak_before", "matmul_peak_after", "throughput", "ratios",
                 "profile", "layers", "seed_loop", "memory", "targets", "date", "mode", "load_average_start",
                 "load_average_end"):
         assert key in result, key
-    m = result["machine"]
+    assert "zoo" not in result  # ResNet50 / MobileNetV2 only in the quick and full modes
+    assert [t["key"] for t in result["targets"]] == [t[0] for t in TARGETS]
+
+
+def test_smoke_result_describes_the_machine(smoke):
+    m = smoke[0]["machine"]
     for key in ("cpu", "usable_cores", "numpy", "tensorflow", "keras", "blas", "env"):
         assert key in m, key
     assert m["blas"] and {"internal_api", "num_threads", "architecture"} <= set(m["blas"][0])
+
+
+def test_smoke_throughput_covers_every_engine_and_mode(smoke):
+    result, printed, _ = smoke
     engines_seen = {(r["engine"], r["mode"]) for r in result["throughput"]}
     assert engines_seen == {(e, mode) for e in ("scratch", "scratch_blas1", "keras", "keras_xla")
                             for mode in ("train", "infer")}
@@ -43,37 +63,49 @@ def test_smoke_run_writes_the_json_and_the_table(tmp_path, capsys):
         assert r["images_per_s"] > 0 and r["min"] <= r["images_per_s"] <= r["max"] and r["gflops"] > 0
     for r in result["ratios"]:
         assert r["best_vs_best"] >= min(r["vs_keras"], r["vs_keras_xla"]) - 1e-12
+    assert "| blog | 32 | training |" in printed and "| blog | 32 | inference |" in printed
+
+
+def test_smoke_profile_and_layer_timings(smoke):
+    result, printed, _ = smoke
     assert {row["layer"] for row in result["profile"][0]["layers"]} >= {"conv2d", "max_pooling2d", "dense"}
-    assert "zoo" not in result  # ResNet50 / MobileNetV2 only in the quick and full modes
     cases = {(r["class"], r["pass"]) for r in result["layers"]}
     assert cases >= {(c, p) for c in ("BatchNormalization", "DepthwiseConv2D") for p in ("forward", "forward_backward")}
     assert all(r["scratch_ms"] > 0 and r["keras_ms"] > 0 for r in result["layers"])
-    assert "| BatchNormalization | 4x16x16x64 | forward + backward |" in proc.stdout
+    assert "| BatchNormalization | 4x16x16x64 | forward + backward |" in printed
+
+
+def test_smoke_memory_and_seed_loop(smoke):
+    result, _, _ = smoke
     assert {mem["engine"] for mem in result["memory"]} == {"scratch", "keras"}
     assert all(mem["peak_mb"] >= mem["after_import_mb"] > 0 for mem in result["memory"])
     assert result["seed_loop"]["images"] > 0 and np.isfinite(result["seed_loop"]["mean_loss"])
-    assert [t["key"] for t in result["targets"]] == [t[0] for t in __import__("benchmarks.run").run.TARGETS]
+
+
+def test_smoke_keras_baseline_legs(smoke):
+    result, printed, _ = smoke
     kb = result["keras_baseline"]
     assert sorted(kb["median_last_epoch"]) == sorted(keras_baseline.LEGS) and len(kb["runs"]) == 4
     for leg in keras_baseline.LEGS:  # one repeat: the statistics are that run's best epoch after the first
         row = next(r for r in kb["runs"] if r["leg"] == leg)
         assert kb["median_best_epoch"][leg] == max(row["images_per_s"][1:])
-    assert "The last epoch alone, median images/s: " in proc.stdout
     settings = {row["leg"]: row["tensorflow"] for row in kb["runs"]}
     assert settings["cli_deterministic"] == {"onednn": False, "op_determinism": True}
     assert not settings["cli"]["op_determinism"] and settings["cli"] == settings["fit"] == settings["loop"]
     assert all(len(row["images_per_s"]) == kb["epochs"] and min(row["images_per_s"]) > 0 for row in kb["runs"])
-    printed = proc.stdout
+    assert "The last epoch alone, median images/s: " in printed
     assert "| `train.py keras --deterministic` | `python train.py keras --arch blog" in printed
-    assert "| blog | 32 | training |" in printed and "| blog | 32 | inference |" in printed
-
     assert "Per repeat, `train.py keras` (default) / plain `fit`: " in printed
 
-    # --markdown re-renders the same table from the JSON alone
+
+def test_markdown_re_renders_the_same_table_from_the_json_alone(smoke, capsys):
+    result, _, out = smoke
     main(["--markdown", "--out", str(out)])
     assert capsys.readouterr().out.strip() == report.markdown(result).strip()
 
-    # --keras-baseline writes only that part; its report is that table and its two targets
+
+def test_keras_baseline_report_is_that_table_and_its_two_targets(smoke):
+    result = smoke[0]
     only = {k: result[k] for k in ("benchmark", "dtype", "date", "machine", "keras_baseline", "load_average_start",
                                    "load_average_end")}
     only.update(mode="keras-baseline", targets=[t for t in result["targets"] if t["key"].startswith("keras_")])
@@ -84,8 +116,6 @@ def test_smoke_run_writes_the_json_and_the_table(tmp_path, capsys):
 
 
 def test_flop_counts_follow_the_layer_shapes():
-    import scratch
-
     model = scratch.build_model("lenet")
     infer, train = engines.model_flops(model, 2)
     conv1 = 2 * 2 * 26 * 26 * 9 * 1 * 32
@@ -96,8 +126,6 @@ def test_flop_counts_follow_the_layer_shapes():
 
 
 def test_flop_counts_of_grouped_depthwise_and_separable_convolutions():
-    import scratch
-
     x = scratch.Input((8, 8, 6))
     h = scratch.Conv2D(4, 3, groups=2, padding="same")(x)  # 3x3 over 6/2 channels, 4 filters
     h = scratch.DepthwiseConv2D(3, depth_multiplier=2)(h)  # 6x6 out, 4*2 channels, 9 taps each
@@ -115,8 +143,6 @@ def test_flop_counts_of_grouped_depthwise_and_separable_convolutions():
 
 
 def test_per_type_profile_of_a_graph_adds_up_and_restores_the_layers():
-    import scratch
-
     x = scratch.Input((8, 8, 3))
     h = scratch.Conv2D(4, 3, padding="same")(x)
     a = scratch.BatchNormalization()(h)
@@ -133,12 +159,11 @@ def test_per_type_profile_of_a_graph_adds_up_and_restores_the_layers():
                     and not k.startswith("(c"))
     assert 0 < layers_ms <= prof["step_ms"] * 1.05
     assert all("forward" not in vars(layer) for layer in engines.leaf_calls(model))  # timers removed
-    from scratch.layers import convolutional
-    assert convolutional.im2col.__module__ == "scratch.im2col"
+    assert convolutional.im2col is kernels.im2col and convolutional.col2im is kernels.col2im  # their timers too
 
 
 def test_seed_loop_trainer_learns_one_image():
-    (x, y), _ = __import__("scratch").load_mnist()
+    (x, y), _ = scratch.load_mnist()
     net = seed_loop.SeedLoopNet(seed=0)
     image = x[0].astype(np.float64) / 255 - 0.5
     first = net.train_one(image, int(y[0]))

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+import scratch
 from tests.cli_run import run as _run
 
 QUIET = ["--no-plots", "--limit", "128", "--test-limit", "100", "--batch-size", "32", "--epochs", "1"]
@@ -50,7 +51,7 @@ def test_scratch_run_on_a_keras_graph_file_and_its_files_evaluate_the_same(keras
         assert rc == 0, err
         accuracies.append(out.strip().splitlines()[-1].split("test accuracy ")[1].split(" ")[0])
     assert len(set(accuracies)) == 1, accuracies
-    model = __import__("scratch").load_checkpoint(tmp_path / "s" / "model.npz")[0]
+    model = scratch.load_checkpoint(tmp_path / "s" / "model.npz")[0]
     assert type(model).__name__ == "Model" and np.isfinite(model.get_weights()[0]).all()
 
 

@@ -9,7 +9,7 @@ import pytest
 
 import scratch
 import train
-from tests.test_cli import run
+from tests.cli_run import run
 
 SMALL = ["--limit", "64", "--test-limit", "100", "--batch-size", "32", "--epochs", "1", "--no-plots", "--no-convert"]
 

@@ -252,7 +252,7 @@ def test_separable_matches_naive(kwargs, shape):
 def test_im2col_dilated_grouped_windows_and_col2im_adjoint(groups):
     """im2col row (b, i, j), column (di, dj, c') of group g is xp[b, i*sh + di*dh, j*sw + dj*dw, g*Cg + c'];
     col2im is its adjoint: <im2col(xp) @ K, G> == <xp, col2im(G, K)>."""
-    from scratch.im2col import col2im, im2col
+    from scratch.kernels import col2im, im2col
 
     rng = np.random.default_rng(groups)
     xp = rng.standard_normal((2, 9, 8, 4))

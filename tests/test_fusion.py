@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import scratch
+from tests.naive import naive_pool
 
 
 def _model(pool, dtype):
@@ -65,8 +66,6 @@ def test_no_fusion_without_relu_or_pool():
 def test_one_tied_window_among_unique_ones_goes_to_the_first_max(relu_input, padding):
     """A single positive tie among unique maxima reaches only its first cell, with and without
     the ReLU mask (zero windows tie too, and carry dy = 0 once masked)."""
-    from tests.test_naive_reference import naive_pool
-
     rng = np.random.default_rng(1)
     x = np.abs(rng.standard_normal((3, 5, 7, 2)))
     x[1, 2, 3, 1] = x[1, 3, 2, 1] = 9.0  # one window (row 1, column 1 of the output), two maxima

@@ -1,6 +1,6 @@
 """``train.py keras`` trains each epoch through Keras's ``fit`` (``KerasEngine.train_epoch``) at
 ``fit``'s speed; these tests pin that it trains exactly the batches of the per-batch path
-(``train_batch`` over ``runs.epoch_order``) that ``compare`` still steps.
+(``train_batch`` over ``scratch.data.epoch_order``) that ``compare`` still steps.
 
 Bit-identity needs TensorFlow's deterministic settings, which are fixed when TensorFlow loads:
 the checks run in this process when it has (or can still get) them, else in a child process.
@@ -49,23 +49,24 @@ def both_paths():
     that diverges, per batch and through fit.
     """
     from cli import runs
+    from scratch.data import epoch_order
 
     found = {}
     for arch, dtype in (("lenet", "float32"), ("blog", "float64")):
         (per_batch, desc), (whole, _) = _engine(arch, dtype, 0.01), _engine(arch, dtype, 0.01)
         x, y = _data(desc, 70, dtype)
-        order = runs.epoch_order(3, 0, len(x))
+        order = epoch_order(3, 0, len(x))
         loss_sum, correct = 0.0, 0
         for s in range(3):
             idx = order[s * 32:(s + 1) * 32]
             loss, c = per_batch.train_batch(x[idx], y[idx])
             loss_sum, correct = loss_sum + loss * len(idx), correct + c
         calls = []
-        trainer = runs.Trainer([whole], x, y, x[:20], y[:20], 32, 3, stream=open("/dev/null", "w"))
-        trainer.epoch(0, 1)  # the CLI's path: one engine, a whole epoch through fit
-        whole_logs = trainer.epoch(1, 2)[0]  # epoch 2 continues from epoch 1's state
+        runner = runs.EpochRunner([whole], x, y, x[:20], y[:20], 32, 3, stream=open("/dev/null", "w"))
+        runner.epoch(0, 1)  # the CLI's path: one engine, a whole epoch through fit
+        whole_logs = runner.epoch(1, 2)[0]  # epoch 2 continues from epoch 1's state
         for s in range(3):  # the per-batch engine's epoch 2, for the comparison
-            idx = runs.epoch_order(3, 1, len(x))[s * 32:(s + 1) * 32]
+            idx = epoch_order(3, 1, len(x))[s * 32:(s + 1) * 32]
             per_batch.train_batch(x[idx], y[idx])
         direct = _engine(arch, dtype, 0.01)[0].train_epoch(x, y, order, 32, calls.append,
                                                          lambda s, loss, calls=calls: calls.append((s, loss)))
@@ -79,20 +80,20 @@ def both_paths():
     for name in ("per_batch", "whole"):
         engine, desc = _engine("blog", "float32", 1e4, "sgd")
         x, y = _data(desc, 320, "float32")
-        trainer = runs.Trainer([engine], x, y, x[:20], y[:20], 32, 3, stream=open("/dev/null", "w"))
+        runner = runs.EpochRunner([engine], x, y, x[:20], y[:20], 32, 3, stream=open("/dev/null", "w"))
         try:
             with np.errstate(all="ignore"):
                 for epoch in range(3):
                     if name == "whole":
-                        trainer.epoch(epoch, 3)
+                        runner.epoch(epoch, 3)
                         continue
-                    order = runs.epoch_order(3, epoch, len(x))
+                    order = epoch_order(3, epoch, len(x))
                     for s in range(10):
-                        trainer.position = (epoch, s)
+                        runner.position = (epoch, s)
                         engine.train_batch(x[order[s * 32:(s + 1) * 32]], y[order[s * 32:(s + 1) * 32]])
             diverging[name] = None
         except Exception as e:
-            diverging[name] = [type(e).__name__, str(e), list(trainer.position), engine.step]
+            diverging[name] = [type(e).__name__, str(e), list(runner.position), engine.step]
     found["diverging"] = diverging
     return found
 

@@ -186,11 +186,10 @@ def test_predict_in_batches_equals_one_forward(batch_size):
     model = scratch.build_model("lenet", dtype="float64", seed=0)
     x, _ = small_batch(10, dtype="float64")
     whole = model.forward(x)
-    np.testing.assert_allclose(model.predict(x, batch_size=batch_size), whole, rtol=1e-13, atol=1e-15)
-    np.testing.assert_array_equal(model.predict(x, batch_size=batch_size), model.predict(x, batch_size=batch_size))
+    predicted = model.predict(x, batch_size=batch_size)
+    np.testing.assert_allclose(predicted, whole, rtol=1e-13, atol=1e-15)
     for i in range(0, 10, batch_size):  # each batch is exactly that batch's forward
-        np.testing.assert_array_equal(model.predict(x, batch_size=batch_size)[i:i + batch_size],
-                                      model.forward(x[i:i + batch_size]))
+        np.testing.assert_array_equal(predicted[i:i + batch_size], model.forward(x[i:i + batch_size]))
 
 
 def test_predict_of_no_images():

@@ -1,5 +1,7 @@
 """The Rescaling layer (finite differences, config, errors) and the pixel checks of ``scratch.preprocess``."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -57,7 +59,7 @@ def test_model_with_rescaling_takes_raw_pixels():
     (np.full((1, 28, 28), True), "dtype bool"),
 ])
 def test_preprocess_refuses_input_that_shows_a_mistake(images, fragment):
-    with pytest.raises(ValueError, match=r"preprocess: .*" + __import__("re").escape(fragment)):
+    with pytest.raises(ValueError, match=r"preprocess: .*" + re.escape(fragment)):
         scratch.preprocess(images, "scale")
 
 

@@ -2,7 +2,7 @@
 
 Every activation function by name through ``Activation``, every activation layer over its
 options, and Conv2D/Dense with non-ReLU ``activation=``. Inputs are standard normal (ReLU
-cases get exact zeros); ``parity_tests/test_activations.py`` adds inputs on the kinks and in
+cases get exact zeros); ``parity_tests/test_activations_parity.py`` adds inputs on the kinks and in
 the saturated/overflow ranges.
 """
 

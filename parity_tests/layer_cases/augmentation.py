@@ -3,7 +3,7 @@
 In inference every augmentation layer is the identity in both engines (RandomCrop too: Keras
 returns its input uncropped at inference, so its case uses an input of the crop's size, where
 the declared output shape and the identity agree). In training the engines draw from different
-generators: ``parity_tests/test_augmentation.py`` feeds both the same drawn parameters.
+generators: ``parity_tests/test_augmentation_parity.py`` feeds both the same drawn parameters.
 """
 
 CASES = [

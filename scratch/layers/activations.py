@@ -23,17 +23,9 @@ def _number(value, name, layer, allow_none=False):
     return value
 
 
-class Activation(Layer):
-    """``y = f(x)`` for a named activation (``scratch.activations.REGISTRY``: Keras's names,
-    ``"softmax"``/``"log_softmax"`` over the last axis); backward ``dx = f.backward(x, y, dy)``,
-    i.e. ``dy * f'(x)`` elementwise or the Jacobian product over the axis."""
-
-    def __init__(self, activation, **kwargs):
-        super().__init__(**kwargs)
-        self.activation = activations.get(activation, self.label)
-
-    def get_config(self):
-        return {**super().get_config(), "activation": self.activation.name}
+class _Function(Layer):
+    """A layer applying one ``ActivationFn`` (``self.activation``): ``y = f(x)``, backward
+    ``dx = f.backward(x, y, dy)``, i.e. ``dy * f'(x)`` elementwise or the Jacobian product over an axis."""
 
     def forward(self, x, training=False):
         self._check_input(x)
@@ -44,6 +36,19 @@ class Activation(Layer):
     def backward(self, dy):
         x, y = self._cache
         return self.activation.backward(x, y, dy)
+
+
+class Activation(_Function):
+    """``y = f(x)`` for a named activation (``scratch.activations.REGISTRY``: Keras's names,
+    ``"softmax"``/``"log_softmax"`` over the last axis); backward ``dx = f.backward(x, y, dy)``,
+    i.e. ``dy * f'(x)`` elementwise or the Jacobian product over the axis."""
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation, self.label)
+
+    def get_config(self):
+        return {**super().get_config(), "activation": self.activation.name}
 
 
 class ReLU(Layer):
@@ -84,10 +89,10 @@ class ReLU(Layer):
     def backward(self, dy):
         if self._plain:
             return dy * self._cache  # gradient 0 at exactly 0, as Keras
-        return activations.relu_backward(self._cache, dy, **self._options())
+        return activations.relu_backward(self._cache, None, dy, **self._options())
 
 
-class LeakyReLU(Layer):
+class LeakyReLU(_Function):
     """``y = x if x > 0 else negative_slope * x`` (layer default 0.3, Keras 3's; the function
     ``leaky_relu`` defaults to 0.2). Backward ``dx = dy if x > 0 else negative_slope * dy``
     (the slope at exactly 0, as TensorFlow)."""
@@ -95,20 +100,13 @@ class LeakyReLU(Layer):
     def __init__(self, negative_slope=0.3, **kwargs):
         super().__init__(**kwargs)
         self.negative_slope = _number(negative_slope, "negative_slope", self.label)
+        self.activation = activations.leaky_relu_fn(self.negative_slope)
 
     def get_config(self):
         return {**super().get_config(), "negative_slope": self.negative_slope}
 
-    def forward(self, x, training=False):
-        self._check_input(x)
-        self._cache = x
-        return activations.leaky_relu(x, self.negative_slope)
 
-    def backward(self, dy):
-        return activations._leaky_relu_backward(self._cache, dy, self.negative_slope)
-
-
-class ELU(Layer):
+class ELU(_Function):
     """``y = x if x > 0 else alpha * (exp(x) - 1)``. Backward ``dx = dy`` for ``x > 0``, else
     ``alpha * dy * exp(x)`` (computed as TensorFlow: ``alpha * dy * (elu_1(x) + 1)``; ``alpha * dy``
     at 0 when ``alpha != 1``, ``dy`` when ``alpha == 1``).
@@ -121,17 +119,10 @@ class ELU(Layer):
         if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not np.isfinite(alpha):
             raise ValueError(f"{self.label}: alpha must be a float, received {alpha!r}")
         self.alpha = alpha
+        self.activation = activations.elu_fn(alpha)
 
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha}
-
-    def forward(self, x, training=False):
-        self._check_input(x)
-        self._cache = x
-        return activations.elu(x, self.alpha)
-
-    def backward(self, dy):
-        return activations.elu_backward(self._cache, dy, self.alpha)
 
 
 class PReLU(Layer):
@@ -201,7 +192,7 @@ class PReLU(Layer):
         return np.where(x > 0, dy, np.where(x < 0, dy * alpha, 0).astype(dy.dtype, copy=False))
 
 
-class Softmax(Layer):
+class Softmax(_Function):
     """Softmax over ``axis`` (an int, or a list of ints: normalized over all of them together):
     ``y = exp(x - max) / sum(exp(x - max))``; backward ``dx = y * (dy - sum(dy * y))`` over
     the same axes.
@@ -216,6 +207,7 @@ class Softmax(Layer):
         if not axes or not all(isinstance(a, int) and not isinstance(a, bool) for a in axes):
             raise ValueError(f"{self.label}: axis must be an int or a non-empty list of ints, received {axis!r}")
         self.axis = list(axis) if isinstance(axis, (list, tuple)) else axis
+        self.activation = activations.softmax_fn(self._axes())
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
@@ -230,12 +222,3 @@ class Softmax(Layer):
                              f"(shape {shape})")
         if len({a % len(shape) for a in axes}) != len(axes):
             raise ValueError(f"{self.label}: axis {self.axis} repeats an axis (input shape {shape})")
-
-    def forward(self, x, training=False):
-        self._check_input(x)
-        y = activations.softmax(x, self._axes())
-        self._cache = y
-        return y
-
-    def backward(self, dy):
-        return activations.softmax_backward(self._cache, dy, self._axes())

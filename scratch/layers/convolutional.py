@@ -3,7 +3,7 @@
 import numpy as np
 
 from .. import activations, geometry, initializers
-from ..im2col import (
+from ..kernels import (
     add_bias_relu,
     col2im,
     depthwise,
@@ -12,6 +12,7 @@ from ..im2col import (
     output_size,
     relu_mask,
     repeat_channels,
+    row_sums,
 )
 from .base import Layer, check_rank4, check_window_fits, positive_int
 
@@ -83,9 +84,8 @@ class ConvBase(Layer):
             dz = relu_mask(dy, y)
         else:
             dz = self.activation.backward(z, y, dy)
-        if self.use_bias:  # column sums as one GEMV: a reduction over axis 0 of a thin matrix is slow
-            g = dz.reshape(-1, dz.shape[-1])
-            self.grads["bias"] = np.ones(len(g), dtype=self.dtype) @ g
+        if self.use_bias:
+            self.grads["bias"] = row_sums(dz)
         return dz
 
 
@@ -222,7 +222,7 @@ class DepthwiseConv2D(ConvBase):
         z[n, p, q, c*m+j] = sum_{a, b} xp[n, p*sh + a*dh, q*sw + b*dw, c] * kernel[a, b, c, j] + bias[c*m+j]
         y = act(z)
 
-    computed as one einsum over the strided view of every window, no copy (``scratch.im2col.depthwise``).
+    computed as one einsum over the strided view of every window, no copy (``scratch.kernels.depthwise``).
 
     Backward, with ``G = dL/dz``::
 

@@ -19,6 +19,7 @@ count, not the count minus one), as ``tf.nn.moments``.
 import numpy as np
 
 from .. import initializers
+from ..kernels import row_sums
 from .base import Layer
 
 __all__ = ["BatchNormalization", "LayerNormalization"]
@@ -38,13 +39,6 @@ def _normalize_backward(dxhat, xhat, inv_std, axes):
     """
     return inv_std * (dxhat - dxhat.mean(axis=axes, keepdims=True)
                       - xhat * (dxhat * xhat).mean(axis=axes, keepdims=True))
-
-
-def _channel_sums(a):
-    """Sums over every axis but the last: one product of a row of ones with the ``(rows, C)`` matrix
-    (NumPy's reduction over the leading axes of a thin array is several times slower)."""
-    rows = a.reshape(-1, a.shape[-1])
-    return np.ones(len(rows), dtype=a.dtype) @ rows
 
 
 class _Normalization(Layer):
@@ -165,9 +159,9 @@ class BatchNormalization(_Normalization):
         t = self.dtype.type
         if batch_stats:
             count = t(x.size // x.shape[-1])
-            mean = _channel_sums(x) / count
+            mean = row_sums(x) / count
             centered = x - mean
-            var = _channel_sums(centered * centered) / count
+            var = row_sums(centered * centered) / count
             for key, batch in (("moving_mean", mean), ("moving_variance", var)):
                 moving = self.state[key]
                 moving[...] = moving * t(self.momentum) + batch * t(1.0 - self.momentum)
@@ -180,7 +174,7 @@ class BatchNormalization(_Normalization):
 
     def backward(self, dy):
         xhat, inv_std, batch_stats = self._cache
-        sum_dy, sum_dy_xhat = _channel_sums(dy), _channel_sums(dy * xhat)
+        sum_dy, sum_dy_xhat = row_sums(dy), row_sums(dy * xhat)
         if self.scale:
             self.grads["gamma"] = sum_dy_xhat
         if self.center:

@@ -2,12 +2,11 @@
 
 import numpy as np
 
-from .. import geometry, parallel
+from .. import geometry
+from ..kernels import max_pool, max_pool_backward, offset_slices, output_size
 from .base import Layer, check_rank4, check_window_fits
 
 __all__ = ["MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D"]
-
-_CHUNK_BYTES = 1 << 20  # multi-pass elementwise work goes over about this much input at a time
 
 
 class _Pooling2D(Layer):
@@ -34,18 +33,15 @@ class _Pooling2D(Layer):
                 geometry.output_length(w, pw, sw, self.padding), c)
 
     def _geometry(self, x_shape):
+        """``(pads_h, pads_w, H_out, W_out)``."""
         (kh, kw), (sh, sw) = self.pool_size, self.strides
         ph = geometry.pads(x_shape[1], kh, sh, self.padding)
         pw = geometry.pads(x_shape[2], kw, sw, self.padding)
-        hp, wp = x_shape[1] + sum(ph), x_shape[2] + sum(pw)
-        return ph, pw, (hp - kh) // sh + 1, (wp - kw) // sw + 1
+        return (ph, pw) + output_size((None, x_shape[1] + sum(ph), x_shape[2] + sum(pw)), self.pool_size, self.strides)
 
     def _windows(self, ho, wo):
-        """``(i, j, row_slice, col_slice)`` for each window offset, in row-major order."""
-        (kh, kw), (sh, sw) = self.pool_size, self.strides
-        for i in range(kh):
-            for j in range(kw):
-                yield slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw)
+        """``(row_slice, col_slice)`` for each window offset, in row-major order."""
+        return offset_slices(self.pool_size, (ho, wo), self.strides)
 
 
 class MaxPooling2D(_Pooling2D):
@@ -63,22 +59,11 @@ class MaxPooling2D(_Pooling2D):
 
     def forward(self, x, training=False):
         self._check_input(x)
-        ph, pw, ho, wo = self._geometry(x.shape)
+        ph, pw, _, _ = self._geometry(x.shape)
         xp = x if ph == (0, 0) and pw == (0, 0) else np.pad(
             x, ((0, 0), ph, pw, (0, 0)), constant_values=-np.inf)
-        y = np.empty((x.shape[0], ho, wo, x.shape[3]), dtype=self.dtype)
-        windows = list(self._windows(ho, wo))
-
-        def images(lo, hi):  # slices of the batch, on parallel threads
-            yc = y[lo:hi]
-            for k, (rs, cs) in enumerate(windows):  # loop over the window's offsets only
-                if k == 0:
-                    yc[...] = xp[lo:hi, rs, cs, :]
-                else:
-                    np.maximum(yc, xp[lo:hi, rs, cs, :], out=yc)
-
-        parallel.over_batch(len(y), images, xp.nbytes)
-        self._cache = (x.shape, xp, ph, pw, y)
+        y = max_pool(xp, self.pool_size, self.strides)
+        self._cache = (xp, ph, pw, y)
         return y
 
     def backward(self, dy, relu_input=False):
@@ -88,47 +73,8 @@ class MaxPooling2D(_Pooling2D):
         is routed. A window routes to a cell holding its max; if that max is 0 the cell's mask
         is 0 and so is the masked ``dy``, whatever cell the tie picks: the same values as
         masking the routed gradient with ``x > 0``."""
-        x_shape, xp, ph, pw, y = self._cache
-        ho, wo = y.shape[1:3]
-        (kh, kw), (sh, sw) = self.pool_size, self.strides
-        # Windows that tile the input (strides == pool_size) neither overlap nor leave gaps:
-        # each cell then receives exactly one write, straight into its place in dx.
-        tiles = (kh, kw) == (sh, sw)
-        if tiles:
-            dxp = np.empty(xp.shape, dtype=self.dtype)
-            dxp[:, ho * sh:] = 0  # cells past the last window ('valid' on an odd size)
-            dxp[:, :, wo * sw:] = 0
-        else:
-            dxp = np.zeros(xp.shape, dtype=self.dtype)
-        # A few images at a time, so the passes below over one chunk stay in the CPU's cache;
-        # slices of the batch on parallel threads (each image's gradient is independent).
-        chunk = max(1, _CHUNK_BYTES // max(1, xp[:1].nbytes))
-
-        def images(lo, hi):
-            taken_buf = np.empty((min(chunk, hi - lo),) + y.shape[1:], dtype=bool)  # an earlier cell holds the max
-            hit_buf = np.empty_like(taken_buf)
-            for start in range(lo, hi, chunk):
-                part = slice(start, min(start + chunk, hi))
-                xc, yc, dyc, dxc = xp[part], y[part], dy[part], dxp[part]
-                taken, hit = taken_buf[:len(yc)], hit_buf[:len(yc)]
-                if relu_input:
-                    np.greater(yc, 0, out=taken)
-                    dyc = dyc * taken
-                for k, (rs, cs) in enumerate(self._windows(ho, wo)):
-                    if k == 0:
-                        np.equal(xc[:, rs, cs, :], yc, out=taken)
-                        first = taken
-                    else:
-                        np.equal(xc[:, rs, cs, :], yc, out=hit)
-                        np.greater(hit, taken, out=hit)  # a max here and not already taken
-                        np.logical_or(taken, hit, out=taken)
-                        first = hit
-                    if tiles:
-                        np.multiply(dyc, first, out=dxc[:, rs, cs, :])
-                    else:
-                        dxc[:, rs, cs, :] += dyc * first
-
-        parallel.over_batch(len(y), images, xp.nbytes)
+        xp, ph, pw, y = self._cache
+        dxp = max_pool_backward(dy, xp, y, self.pool_size, self.strides, relu_input)
         return dxp[:, ph[0]:xp.shape[1] - ph[1], pw[0]:xp.shape[2] - pw[1], :]
 
 

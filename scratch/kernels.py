@@ -1,9 +1,10 @@
-"""im2col and col2im: the two copies around a convolution's matrix products, and the fast
-elementwise passes around them.
+"""The kernels: the speed machinery under the layers, so the layers read as their maths.
 
-This module holds the speed machinery (batch slices on threads, see ``scratch.parallel``) so
-the layers read as their maths. Every function loops at most over kernel offsets, never over
-pixels or images, and gives the same bits for any number of threads.
+im2col and col2im, the two copies around a convolution's matrix products; depthwise
+correlation; max pooling's forward and its gradient routing; and the fast elementwise and
+reduction passes around them (bias + ReLU, the ReLU mask, column sums as one GEMV). Batch slices
+go on threads (``scratch.parallel``). Every function loops at most over kernel or window offsets,
+never over pixels or images, and gives the same bits for any number of threads.
 
 Shapes::
 
@@ -13,6 +14,7 @@ Shapes::
     col2im(blocks) adds each offset's (N, H_out, W_out, C) block back where it came from.
     depthwise / depthwise_backward: per-channel correlation, an einsum over the strided window
            view (no im2col matrix); with strides the input gradient adds one slab per kernel offset.
+    max_pool / max_pool_backward: y (N, H_out, W_out, C) from xp, and dL/dxp from dL/dy.
 
 A dilation ``(dh, dw)`` spaces a window's taps ``dh`` rows and ``dw`` columns apart.
 """
@@ -20,6 +22,8 @@ A dilation ``(dh, dw)`` spaces a window's taps ``dh`` rows and ``dw`` columns ap
 import numpy as np
 
 from . import parallel
+
+_CHUNK_BYTES = 1 << 20  # multi-pass elementwise work goes over about this much input at a time
 
 
 def output_size(xp_shape, kernel_size, strides, dilation=(1, 1)):
@@ -33,6 +37,14 @@ def window_slices(i, j, out_size, strides, dilation=(1, 1)):
     (ho, wo), (sh, sw), (dh, dw) = out_size, strides, dilation
     return (slice(i * dh, i * dh + sh * (ho - 1) + 1, sh),
             slice(j * dw, j * dw + sw * (wo - 1) + 1, sw))
+
+
+def offset_slices(kernel_size, out_size, strides, dilation=(1, 1)):
+    """``window_slices`` of every kernel offset ``(i, j)``, in row-major order."""
+    kh, kw = kernel_size
+    for i in range(kh):
+        for j in range(kw):
+            yield window_slices(i, j, out_size, strides, dilation)
 
 
 def windows(xp, kernel_size, strides, dilation=(1, 1), groups=1):
@@ -199,3 +211,80 @@ def relu_mask(dy, y):
     dz = np.empty(y.shape, dtype=np.result_type(dy.dtype, y.dtype))
     parallel.over_batch(len(y), lambda lo, hi: np.multiply(dy[lo:hi], y[lo:hi] > 0, out=dz[lo:hi]), dz.nbytes)
     return dz
+
+
+def row_sums(a):
+    """Sums over every axis but the last, as one product of a row of ones with the ``(rows, C)``
+    matrix (a GEMV): NumPy's reduction over the leading axes of a thin array is several times slower."""
+    rows = a.reshape(-1, a.shape[-1])
+    return np.ones(len(rows), dtype=a.dtype) @ rows
+
+
+def max_pool(xp, pool_size, strides):
+    """``y[n, p, q, c] = max over the window (p, q) of xp[n, :, :, c]`` (``xp`` padded with ``-inf``):
+    a running maximum over the window's offsets, batch slices on threads."""
+    ho, wo = output_size(xp.shape, pool_size, strides)
+    y = np.empty((xp.shape[0], ho, wo, xp.shape[3]), dtype=xp.dtype)
+    offsets = list(offset_slices(pool_size, (ho, wo), strides))
+
+    def images(lo, hi):  # slices of the batch, on parallel threads
+        yc = y[lo:hi]
+        for k, (rs, cs) in enumerate(offsets):  # loop over the window's offsets only
+            if k == 0:
+                yc[...] = xp[lo:hi, rs, cs, :]
+            else:
+                np.maximum(yc, xp[lo:hi, rs, cs, :], out=yc)
+
+    parallel.over_batch(len(y), images, xp.nbytes)
+    return y
+
+
+def max_pool_backward(dy, xp, y, pool_size, strides, relu_input=False):
+    """``dL/dxp`` of ``y = max_pool(xp)``: each window sends its ``dy`` to the first cell, in
+    row-major order, that holds its maximum; overlapping windows add. ``relu_input=True`` first
+    masks ``dy`` with ``y > 0`` (the gradient of a ReLU below the pool, see
+    ``MaxPooling2D.backward``).
+
+    Speed: a few images at a time, so the passes over one chunk stay in the CPU's cache, reusing
+    two boolean buffers (``taken``: an earlier cell of the window holds the max); batch slices on
+    threads (each image's gradient is independent). Windows that tile the input (strides ==
+    pool_size) neither overlap nor leave gaps, so each cell receives exactly one write, straight
+    into its place in ``dxp``.
+    """
+    ho, wo = y.shape[1:3]
+    (kh, kw), (sh, sw) = pool_size, strides
+    tiles = (kh, kw) == (sh, sw)
+    if tiles:
+        dxp = np.empty(xp.shape, dtype=y.dtype)
+        dxp[:, ho * sh:] = 0  # cells past the last window ('valid' on an odd size)
+        dxp[:, :, wo * sw:] = 0
+    else:
+        dxp = np.zeros(xp.shape, dtype=y.dtype)
+    chunk = max(1, _CHUNK_BYTES // max(1, xp[:1].nbytes))
+
+    def images(lo, hi):
+        taken_buf = np.empty((min(chunk, hi - lo),) + y.shape[1:], dtype=bool)
+        hit_buf = np.empty_like(taken_buf)
+        for start in range(lo, hi, chunk):
+            part = slice(start, min(start + chunk, hi))
+            xc, yc, dyc, dxc = xp[part], y[part], dy[part], dxp[part]
+            taken, hit = taken_buf[:len(yc)], hit_buf[:len(yc)]
+            if relu_input:
+                np.greater(yc, 0, out=taken)
+                dyc = dyc * taken
+            for k, (rs, cs) in enumerate(offset_slices(pool_size, (ho, wo), strides)):
+                if k == 0:
+                    np.equal(xc[:, rs, cs, :], yc, out=taken)
+                    first = taken
+                else:
+                    np.equal(xc[:, rs, cs, :], yc, out=hit)
+                    np.greater(hit, taken, out=hit)  # a max here and not already taken
+                    np.logical_or(taken, hit, out=taken)
+                    first = hit
+                if tiles:
+                    np.multiply(dyc, first, out=dxc[:, rs, cs, :])
+                else:
+                    dxc[:, rs, cs, :] += dyc * first
+
+    parallel.over_batch(len(y), images, xp.nbytes)
+    return dxp

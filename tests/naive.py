@@ -1,0 +1,106 @@
+"""Naive references: the obviously-correct versions of the layers' maths, as explicit loops over
+images, output pixels, window cells and channels, with padding handled by index checks instead of
+padded arrays (float64). Geometry (output size, 'same' pads) comes from ``scratch.geometry``, the
+one place it is computed; ``test_traps.py`` checks those numbers by hand.
+
+``tests/test_naive_reference.py`` checks the layers against them; other test modules use them as
+their reference too (``tests/test_fusion.py``: ``naive_pool``).
+"""
+
+import itertools
+
+import numpy as np
+
+from scratch import geometry
+
+
+def out_and_pads(n, k, s, padding):
+    return geometry.output_length(n, k, s, padding), geometry.pads(n, k, s, padding)[0]
+
+
+def naive_conv(x, kernel, bias, strides, padding):
+    """y[b, i, j, f] = bias[f] + sum_{di, dj, c} x[b, i*sh + di - top, j*sw + dj - left, c] * kernel[di, dj, c, f]."""
+    nb, h, w, c = x.shape
+    kh, kw, _, nf = kernel.shape
+    (sh, sw) = strides
+    ho, top = out_and_pads(h, kh, sh, padding)
+    wo, left = out_and_pads(w, kw, sw, padding)
+    y = np.zeros((nb, ho, wo, nf))
+    for b in range(nb):
+        for i in range(ho):
+            for j in range(wo):
+                for f in range(nf):
+                    acc = bias[f]
+                    for di in range(kh):
+                        for dj in range(kw):
+                            r, q = i * sh + di - top, j * sw + dj - left
+                            if 0 <= r < h and 0 <= q < w:
+                                for ch in range(c):
+                                    acc += x[b, r, q, ch] * kernel[di, dj, ch, f]
+                    y[b, i, j, f] = acc
+    return y
+
+
+def naive_conv_backward(x, kernel, dy, strides, padding):
+    """(dx, dkernel, dbias): every term of the forward sum sends dy back to its two factors."""
+    nb, h, w, c = x.shape
+    kh, kw, _, nf = kernel.shape
+    (sh, sw) = strides
+    _, top = out_and_pads(h, kh, sh, padding)
+    _, left = out_and_pads(w, kw, sw, padding)
+    dx, dk, db = np.zeros_like(x), np.zeros_like(kernel), np.zeros(nf)
+    for b in range(nb):
+        for i in range(dy.shape[1]):
+            for j in range(dy.shape[2]):
+                for f in range(nf):
+                    g = dy[b, i, j, f]
+                    db[f] += g
+                    for di in range(kh):
+                        for dj in range(kw):
+                            r, q = i * sh + di - top, j * sw + dj - left
+                            if 0 <= r < h and 0 <= q < w:
+                                for ch in range(c):
+                                    dx[b, r, q, ch] += g * kernel[di, dj, ch, f]
+                                    dk[di, dj, ch, f] += g * x[b, r, q, ch]
+    return dx, dk, db
+
+
+def naive_window(x, b, i, j, ch, pool, strides, padding):
+    """The real (non-padding) cells of one pooling window, in row-major order: [(r, q), ...]."""
+    (kh, kw), (sh, sw) = pool, strides
+    _, top = out_and_pads(x.shape[1], kh, sh, padding)
+    _, left = out_and_pads(x.shape[2], kw, sw, padding)
+    cells = []
+    for di in range(kh):
+        for dj in range(kw):
+            r, q = i * sh + di - top, j * sw + dj - left
+            if 0 <= r < x.shape[1] and 0 <= q < x.shape[2]:
+                cells.append((r, q))
+    return cells
+
+
+def naive_pool(x, dy, pool, strides, padding, kind):
+    """Forward and backward of max/average pooling, one window at a time.
+
+    Max: the first maximum in row-major order wins the whole dy. Average: the window's real
+    cells share dy equally (the count excludes padding).
+    """
+    nb, h, w, c = x.shape
+    ho, _ = out_and_pads(h, pool[0], strides[0], padding)
+    wo, _ = out_and_pads(w, pool[1], strides[1], padding)
+    y = np.zeros((nb, ho, wo, c))
+    dx = np.zeros_like(x)
+    for b, i, j, ch in itertools.product(range(nb), range(ho), range(wo), range(c)):
+        cells = naive_window(x, b, i, j, ch, pool, strides, padding)
+        if kind == "max":
+            best = cells[0]
+            for cell in cells[1:]:
+                if x[b, cell[0], cell[1], ch] > x[b, best[0], best[1], ch]:  # strict: first max stays
+                    best = cell
+            y[b, i, j, ch] = x[b, best[0], best[1], ch]
+            dx[b, best[0], best[1], ch] += dy[b, i, j, ch]
+        else:
+            y[b, i, j, ch] = sum(x[b, r, q, ch] for r, q in cells) / len(cells)
+            for r, q in cells:
+                dx[b, r, q, ch] += dy[b, i, j, ch] / len(cells)
+    return y, dx
