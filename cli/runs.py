@@ -294,8 +294,9 @@ class Trainer:
         """Train every engine one epoch, then evaluate each on the test set; one logs dict per engine.
 
         One engine that can train a whole epoch (``KerasEngine.train_epoch``: Keras's ``fit``)
-        does so, on the same batches; several engines (``compare``) are stepped batch by batch
-        together.
+        does so, on the same batches (augmented first, with ``augment``: the same draws as the
+        per-batch path); several engines (``compare``) are stepped batch by batch together. An
+        engine's seconds include augmenting its batches.
         """
         n = len(self.x)
         order = epoch_order(self.seed, epoch, n)
@@ -312,17 +313,23 @@ class Trainer:
                     bar.set_postfix_str(f"loss {running_loss:.4f}", refresh=False)
                     bar.update(1)
 
-                loss, correct, seconds = self.engines[0].train_epoch(self.x, self.y, order, self.batch_size,
+                x, augmenting = self.x, 0.0
+                if self.augment:  # fit gets the epoch's augmented batches, the per-batch path's draws
+                    start = time.perf_counter()
+                    x = self.augment.epoch(self.engines[0], self.x, order, self.batch_size, epoch)
+                    augmenting = time.perf_counter() - start
+                loss, correct, seconds = self.engines[0].train_epoch(x, self.y, order, self.batch_size,
                                                                      before_batch, after_batch)
-                totals[0] = [loss * n, correct, seconds]
+                totals[0] = [loss * n, correct, seconds + augmenting]  # the epoch's time includes augmenting
             for s in range(0 if whole else self.steps):
                 self.position = (epoch, s)
                 idx = order[s * self.batch_size:(s + 1) * self.batch_size]
                 xb, yb = self.x[idx], self.y[idx]
-                xbs = self.augment.batches(epoch, s, xb, self.engines) if self.augment else [xb] * len(self.engines)
-                for engine, t, xb in zip(self.engines, totals, xbs):
-                    start = time.perf_counter()
-                    loss, correct = engine.train_batch(xb, yb)
+                params = self.augment.draw(xb, epoch, s) if self.augment else None
+                for engine, t in zip(self.engines, totals):
+                    start = time.perf_counter()  # each engine's time includes its augmenting
+                    loss, correct = engine.train_batch(self.augment.apply(engine, xb, params) if self.augment else xb,
+                                                       yb)
                     t[2] += time.perf_counter() - start
                     t[0] += loss * len(idx)
                     t[1] += correct
