@@ -317,6 +317,7 @@ def _train(args, engine_name, argv, wall_start, hold, extra=None):
         out = Path(args.out) if args.out else None
         if out is not None:
             runs.refuse_existing_run(out, engine_name)
+            runs.refuse_occupied(out, keep=transfer.OWN_FILES if "transfer" in (extra or {}) else ())
     transfer.check_classes(desc, opts.get("digits"))
     data_file = scratch.data.locate_mnist(opts["data"])[1]
     x, y, x_test, y_test, x_test_raw = load_data(opts, desc["preprocess"])
@@ -447,6 +448,7 @@ def cmd_compare(args, argv, extra=None):
     out = Path(args.out) if args.out else None
     if out is not None:
         runs.refuse_existing_run(out, "compare")
+        runs.refuse_occupied(out, keep=transfer.OWN_FILES if "transfer" in (extra or {}) else ())
     transfer.check_classes(desc, opts.get("digits"))
     x, y, x_test, y_test, _ = load_data(opts, desc["preprocess"])
     init = init_weights(opts, desc)

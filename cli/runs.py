@@ -5,7 +5,8 @@ the ``checkpoint.npz`` saved after every epoch (and once before the first), whic
 ``--resume`` continues from.
 
 Nothing is lost: a folder that holds a run is never written over by a new one (``--out``
-refuses it, naming ``--resume``); a run holds its folder with a lock (``flock`` on ``.lock``,
+refuses it, naming ``--resume``), nor one that holds anything else (``--out`` takes an empty
+or new folder); a run holds its folder with a lock (``flock`` on ``.lock``,
 which the kernel releases when the process dies, however it dies), so a second run into it is
 refused; temporary files a killed run left (``.tmp-*``) are removed by the next run that holds
 the folder; ``--resume`` checks the checkpoint against the folder's record before continuing.
@@ -99,6 +100,22 @@ def refuse_existing_run(out, engine):
             if engine in ("scratch", "keras") else "")
     raise ValueError(f"--out {out}: the folder already holds {what}; it is never written over: {ways}give a new "
                      f"folder to --out (or leave --out out for a fresh folder under runs/)")
+
+
+def refuse_occupied(out, keep=(), option="--out"):
+    """``--out`` takes an empty or new folder: a run writes ``model.npz``, ``metrics.json``, pictures...
+    there and would overwrite a file of the same name. ``keep``: names the command itself put there
+    (``transfer``'s model files); a run's lock and temporary files are no one else's."""
+    out = Path(out)
+    if not out.is_dir():
+        return
+    found = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir()
+                   if p.name not in keep and p.name != LOCK and not p.name.startswith(TEMPORARY_PREFIX))
+    if found:
+        shown = ", ".join(found[:6]) + (f" and {len(found) - 6} more" if len(found) > 6 else "")
+        raise ValueError(f"{option} {out}: expected an empty or new folder, found {len(found)} entr"
+                         f"{'y' if len(found) == 1 else 'ies'} that a run could overwrite ({shown}); give an empty "
+                         f"or new folder to {option} (or leave {option} out for a fresh folder under runs/)")
 
 
 class FolderLock:

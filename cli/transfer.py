@@ -40,6 +40,7 @@ import scratch
 POOLING_ENDS = ("Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D")
 TRANSFER_ARCH = "transfer_arch.json"
 TRANSFER_INIT = "transfer_init.npz"
+OWN_FILES = (TRANSFER_ARCH, TRANSFER_INIT)  # what transfer writes into --out before the run starts there
 TRANSFER_RECORD = "transfer.json"
 MNIST_SHAPE = (28, 28, 1)  # what the command line trains on
 
@@ -327,6 +328,7 @@ def cmd_transfer(args, argv, train_one, compare):
     out = Path(args.out) if args.out else None
     if out is not None:
         runs.refuse_existing_run(out, args.engine)
+        runs.refuse_occupied(out)
         out = runs.prepare_out(out)
     else:
         out = runs.claim_new_run_dir("runs", f"transfer-{args.engine}", desc["name"])
