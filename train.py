@@ -530,9 +530,24 @@ def _compare(args, argv, opts, desc, engines, out, x, y, x_test, y_test, wall_st
 
 
 # -- eval, predict, convert ------------------------------------------------------------------------
-def load_for_engine(path, arch, dtype, engine):
+def check_classifier(model, path, what):
+    """``eval`` and ``predict`` take a classifier: one image input, one output of one score per class."""
+    if isinstance(model.input_shape, list):
+        raise ValueError(f"{what} {path}: model {model.name!r} has {len(model.input_shape)} inputs "
+                         f"{model.input_shape}; eval and predict take a model with one image input")
+    shapes = model.output_shape
+    if isinstance(shapes, list):
+        raise ValueError(f"{what} {path}: model {model.name!r} has {len(shapes)} outputs {shapes}; eval and "
+                         f"predict take a model with one output, one score per class (batch, classes)")
+    if len(shapes) != 2:
+        raise ValueError(f"{what} {path}: model {model.name!r} outputs shape {shapes}, not one score per class "
+                         f"(batch, classes); eval and predict take a classifier")
+
+
+def load_for_engine(path, arch, dtype, engine, what="WEIGHTS"):
     """``(predict, evaluate, scratch_model)`` for saved weights, run by the chosen engine."""
     model = load_scratch_model(path, arch=arch, dtype=dtype)
+    check_classifier(model, path, what)
     if engine == "scratch":
         model.compile("sgd")
         return ScratchEngine(model), model
@@ -552,7 +567,7 @@ def cmd_eval(args):
     x = scratch.preprocess(x_test, model.preprocess, args.dtype)
     loss, acc = engine.evaluate(x, y_test.astype(np.int64))
     correct = int(round(acc * len(x)))
-    shown = "" if args.digits or digits == list(range(10)) else f" - digits {','.join(map(str, digits))}"
+    shown = "" if digits == list(range(10)) else f" - digits {','.join(map(str, digits))}"
     print(f"{args.weights} - {args.engine} engine - {model.name}{shown}: test accuracy {acc:.4f} ({correct}/{len(x)}) - "
           f"test loss {loss:.4f}")
     return 0
@@ -561,7 +576,7 @@ def cmd_eval(args):
 def cmd_predict(args):
     from cli import artefacts, images
 
-    engine, model = load_for_engine(args.weights, args.arch, "float32", args.engine)
+    engine, model = load_for_engine(args.weights, args.arch, "float32", args.engine, what="--weights")
     labels = transfer.class_digits(model, args.digits, args.weights)
     failed = 0
     folder = runs.prepare_out(args.save_input, "--save-input") if args.save_input else None

@@ -2,12 +2,14 @@
 benchmark's smoke run keeps the committed results, and the mistakes that gave tracebacks or were silently
 accepted are one ``error:`` line (or a ``ValueError`` naming what and where)."""
 
+import json
 from pathlib import Path
 
 import pytest
 
 import scratch
 from tests.cli_run import run
+from tests.matchers import raises
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--limit", "64", "--test-limit", "64", "--batch-size", "32", "--epochs", "1", "--no-plots"]
@@ -73,3 +75,70 @@ def test_benchmark_smoke_run_writes_a_temporary_file_not_the_committed_results(m
     written.clear()
     bench.main(["--quick"])  # the other modes keep their default
     assert written == [Path(bench.RESULTS)]
+
+
+# -- 5, 6. eval and predict: one classifier, the digits its run recorded -----------------------------
+def _five_outputs(folder, digits):
+    """A blog network with 5 outputs in ``folder``, beside a ``metrics.json`` recording ``digits``."""
+    arch = scratch.get_architecture("blog")
+    arch["layers"][-1] = {**arch["layers"][-1], "config": {**arch["layers"][-1]["config"], "units": 5}}
+    folder.mkdir()
+    scratch.save_checkpoint(folder / "model.npz", scratch.build_model(arch, seed=0))
+    (folder / "metrics.json").write_text(json.dumps({"options": {"digits": digits}}))
+    return folder / "model.npz"
+
+
+def _graph(outputs):
+    x = scratch.Input((28, 28, 1))
+    h = scratch.Conv2D(2, 3)(x)
+    flat = scratch.Flatten()(h)
+    return scratch.Model(x, {"two": [scratch.Dense(10)(flat), scratch.Dense(3)(flat)], "map": h}[outputs])
+
+
+@pytest.mark.parametrize("outputs, words", [("two", "has 2 outputs [(None, 10), (None, 3)]; eval and predict take "
+                                                     "a model with one output"),
+                                            ("map", "outputs shape (None, 26, 26, 2), not one score per class")],
+                         ids=["two-outputs", "feature-map"])
+def test_eval_and_predict_of_a_model_that_is_no_classifier_is_one_error_line(outputs, words, tmp_path, capsys):
+    path = tmp_path / "graph.npz"
+    scratch.save_checkpoint(path, _graph(outputs))
+    rc, _, err = run(["eval", str(path), "--limit", "20"], capsys)
+    assert rc == 2
+    one_error_line(err, f"WEIGHTS {path}: model 'functional' ", words)
+    rc, _, err = run(["predict", "--weights", str(path), str(path)], capsys)
+    assert rc == 2
+    one_error_line(err, f"--weights {path}: model 'functional' ", words)
+
+
+@pytest.mark.parametrize("digits", [[5, 6, 7, 8, 12], [5, 5, 6, 7, 8], [-1, 6, 7, 8, 9], [5, 6, 7, 8, True], "5-9"],
+                         ids=["12", "repeated", "negative", "bool", "text"])
+def test_digits_recorded_in_metrics_json_are_checked(digits, tmp_path, capsys):
+    path = _five_outputs(tmp_path / "run", digits)
+    for argv in (["eval", str(path), "--limit", "20"], ["predict", "--weights", str(path), str(path)]):
+        rc, _, err = run(argv, capsys)
+        assert rc == 2, err
+        one_error_line(err, f"{tmp_path / 'run' / 'metrics.json'}: options.digits must be at least two different "
+                            f"digits 0-9, found {digits!r}")
+
+
+def test_digits_that_contradict_the_runs_record_are_refused(tmp_path, capsys):
+    path = _five_outputs(tmp_path / "run", [5, 6, 7, 8, 9])
+    rc, _, err = run(["eval", str(path), "--limit", "20", "--digits", "0-4"], capsys)
+    assert rc == 2
+    one_error_line(err, "--digits 0,1,2,3,4: the run's", "metrics.json records that the model of WEIGHTS",
+                   "was trained on digits 5,6,7,8,9")
+    rc, out, err = run(["eval", str(path), "--limit", "20", "--digits", "5-9"], capsys)  # the same digits: fine
+    assert rc == 0 and "digits 5,6,7,8,9: test accuracy" in out, err
+    (tmp_path / "run" / "metrics.json").write_text(json.dumps({"options": {"digits": list(range(10))}}))
+    rc, _, err = run(["eval", str(path), "--limit", "20", "--digits", "5-9"], capsys)
+    assert rc == 2
+    one_error_line(err, "records digits 0,1,2,3,4,5,6,7,8,9, 10 of them, but the model has 5 outputs")
+
+
+def test_concatenate_refuses_an_axis_out_of_range_naming_layer_axis_and_rank():
+    x = scratch.Input((4, 4, 2))
+    for axis in (5, -5, 4):
+        with raises(f"Concatenate 'cat': axis {axis} is out of range for inputs of rank 4",
+                    "expected an axis in 1..3 or -3..-1"):
+            scratch.Concatenate(axis=axis, name="cat")([x, x])
+    assert scratch.Concatenate(axis=-1)([x, x]).shape == (None, 4, 4, 4)
