@@ -354,11 +354,27 @@ def _train(args, engine_name, argv, wall_start, hold, extra=None):
           + (" - deterministic" if deterministic and engine_name == "keras" else "")
           + (f" - resuming after epoch {start}" if saved else ""), flush=True)
     ckpt = out / runs.CHECKPOINT
+    resume_hint = f"python train.py {engine_name} --resume {runs.rel(out)}"
+    checkpointed = [start]  # the epochs checkpoint.npz holds: the record never runs ahead of it
+
+    def save_checkpoint():
+        try:
+            engine.save_checkpoint(ckpt, _checkpoint_meta(history, run))
+        except OSError as e:  # disk full, read-only...: the previous checkpoint is intact (atomic_write)
+            if not ckpt.exists():
+                raise ValueError(f"could not write the first checkpoint {runs.rel(ckpt)} ({e.strerror or e}); "
+                                 f"nothing was trained: make room and start the run again") from None
+            raise ValueError(f"could not write the checkpoint {runs.rel(ckpt)} after epoch {len(history['epoch'])} "
+                             f"({e.strerror or e}); it still holds {checkpointed[0]} epoch(s), and the run's record "
+                             f"says so: make room and continue with '{resume_hint} --epochs {opts['epochs']}'") \
+                from None
+        checkpointed[0] = len(history["epoch"])
 
     def save_progress(status, extra=None):
-        runs.write_json(out / runs.METRICS, {**record, "status": status, "epochs_completed": len(history["epoch"]),
-                                             "history": history, **(extra or {})})
-        runs.write_history_csv(out / runs.HISTORY, history)
+        kept = {k: v[:checkpointed[0]] for k, v in history.items()}
+        runs.write_json(out / runs.METRICS, {**record, "status": status, "epochs_completed": checkpointed[0],
+                                             "history": kept, **(extra or {})})
+        runs.write_history_csv(out / runs.HISTORY, kept)
 
     augmenter = make_augmenter(opts)
     if augmenter is not None:
@@ -366,11 +382,10 @@ def _train(args, engine_name, argv, wall_start, hold, extra=None):
         if not args.no_plots:
             draw_augmented(augmenter, x, out, f"--augment {augmenter.factors} - first training digits (left)")
     trainer = runs.Trainer([engine], x, y, x_test, y_test, opts["batch_size"], opts["seed"], augment=augmenter)
-    resume_hint = f"python train.py {engine_name} --resume {runs.rel(out)}"
     previous = runs.terminate_as_interrupt()
     try:
         if saved is None:
-            engine.save_checkpoint(ckpt, _checkpoint_meta(history, run))
+            save_checkpoint()
             save_progress("running")
         if saved is not None and start >= opts["epochs"]:
             print(f"the run already has {start} epoch(s), nothing to train (give --epochs N, N > {start}, to train "
@@ -379,7 +394,7 @@ def _train(args, engine_name, argv, wall_start, hold, extra=None):
             logs = trainer.epoch(epoch, opts["epochs"])[0]
             runs.append(history, epoch, logs)
             runs.print_epoch(epoch, opts["epochs"], logs)
-            engine.save_checkpoint(ckpt, _checkpoint_meta(history, run))
+            save_checkpoint()
             save_progress("running")
         return finish_run(args, engine, out, record, history, x_test, x_test_raw, y_test, desc, wall_start,
                           save_progress)
@@ -387,18 +402,21 @@ def _train(args, engine_name, argv, wall_start, hold, extra=None):
         epoch, step = trainer.position
         save_progress("interrupted")
         what = "terminated (SIGTERM)" if isinstance(e, runs.Terminated) else "interrupted"
-        print(f"\n{what} in epoch {epoch + 1} (batch {step + 1}/{trainer.steps}); {len(history['epoch'])} "
+        print(f"\n{what} in epoch {epoch + 1} (batch {step + 1}/{trainer.steps}); {checkpointed[0]} "
               f"completed epoch(s) are saved in {runs.rel(ckpt)}; resume with: {resume_hint}", file=sys.stderr)
         return 143 if isinstance(e, runs.Terminated) else 130
     except scratch.NonFiniteLossError as e:
         epoch, step = trainer.position
         save_progress("diverged", {"error": str(e)})
         print(f"error: training stopped: {e} (epoch {epoch + 1}, batch {step + 1}/{trainer.steps}); the last good "
-              f"checkpoint ({len(history['epoch'])} epoch(s)) is {runs.rel(ckpt)}; try a smaller --lr",
+              f"checkpoint ({checkpointed[0]} epoch(s)) is {runs.rel(ckpt)}; try a smaller --lr",
               file=sys.stderr)
         return 1
     except Exception as e:
-        save_progress("failed", {"error": f"{type(e).__name__}: {e}"})
+        try:
+            save_progress("failed", {"error": f"{type(e).__name__}: {e}"})
+        except OSError:  # the disk that failed the run: the record stays as last written, never ahead
+            pass
         raise
     finally:
         runs.signal.signal(runs.signal.SIGTERM, previous)

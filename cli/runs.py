@@ -96,9 +96,10 @@ def refuse_existing_run(out, engine):
         engine = saved.get("engine", engine)
     except (OSError, ValueError, AttributeError):
         what = "a run"
-    ways = (f"continue it with 'python train.py {engine} --resume {out} --epochs N', or "
-            if engine in ("scratch", "keras") else "")
-    raise ValueError(f"--out {out}: the folder already holds {what}; it is never written over: {ways}give a new "
+    resumable = engine in ("scratch", "keras") and (out / CHECKPOINT).exists()
+    ways = f"continue it with 'python train.py {engine} --resume {out} --epochs N', or " if resumable else ""
+    why = f" (it has no {CHECKPOINT} to resume from)" if engine in ("scratch", "keras") and not resumable else ""
+    raise ValueError(f"--out {out}: the folder already holds {what}; it is never written over{why}: {ways}give a new "
                      f"folder to --out (or leave --out out for a fresh folder under runs/)")
 
 

@@ -142,3 +142,55 @@ def test_concatenate_refuses_an_axis_out_of_range_naming_layer_axis_and_rank():
                     "expected an axis in 1..3 or -3..-1"):
             scratch.Concatenate(axis=axis, name="cat")([x, x])
     assert scratch.Concatenate(axis=-1)([x, x]).shape == (None, 4, 4, 4)
+
+
+# -- 3. a failed checkpoint write: the run's record never runs ahead of its checkpoint ----------------
+def test_a_checkpoint_that_cannot_be_written_leaves_the_previous_epoch_resumable(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from cli.engines import ScratchEngine
+
+    original = ScratchEngine.save_checkpoint
+
+    def disk_full_at_epoch_2(self, path, meta):
+        if meta["epoch"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(self, path, meta)
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(ScratchEngine, "save_checkpoint", disk_full_at_epoch_2)
+    rc, _, err = run(["scratch", "--no-convert", *TINY[:-3], "--epochs", "3", "--no-plots", "--out", str(out)], capsys)
+    assert rc == 2
+    one_error_line(err, f"could not write the checkpoint {out / 'checkpoint.npz'} after epoch 2 (No space left on "
+                        f"device); it still holds 1 epoch(s)", f"python train.py scratch --resume {out} --epochs 3")
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["status"] == "failed" and record["epochs_completed"] == 1 and record["history"]["epoch"] == [1]
+    assert (out / "history.csv").read_text().count("\n") == 2  # the header and epoch 1
+    assert not list(out.glob(".tmp-*"))
+    monkeypatch.setattr(ScratchEngine, "save_checkpoint", original)
+    rc, out_text, err = run(["scratch", "--resume", str(out), "--epochs", "3", "--no-plots", "--no-convert"], capsys)
+    assert rc == 0, err
+    assert "resuming after epoch 1" in out_text
+    assert json.loads((out / "metrics.json").read_text())["history"]["epoch"] == [1, 2, 3]
+
+
+def test_a_first_checkpoint_that_cannot_be_written_offers_no_resume(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from cli.engines import ScratchEngine
+
+    def disk_full(self, path, meta):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(ScratchEngine, "save_checkpoint", disk_full)
+    rc, _, err = run(["scratch", "--no-convert", *TINY, "--out", str(out)], capsys)
+    assert rc == 2
+    one_error_line(err, f"could not write the first checkpoint {out / 'checkpoint.npz'} (No space left on device); "
+                        f"nothing was trained")
+    monkeypatch.undo()
+    rc, _, err = run(["scratch", "--no-convert", *TINY, "--out", str(out)], capsys)
+    assert rc == 2
+    one_error_line(err, "failed, 0 epoch(s); it is never written over (it has no checkpoint.npz to resume "
+                        "from): give a new folder")
+    assert "--resume" not in err
