@@ -17,6 +17,7 @@ Weights: .npz (scratch checkpoint), .weights.h5 (Keras, needs --arch) or .keras.
 import scratch  # noqa: I001  (first: it sets OpenBLAS's thread timeout before NumPy loads OpenBLAS)
 
 import argparse
+import contextlib
 import math
 import sys
 import time
@@ -70,13 +71,24 @@ non_negative = _option_type(float, lambda v: math.isfinite(v) and v >= 0, "a non
 fraction = _option_type(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
 
 
+@contextlib.contextmanager
+def preprocess_given(preprocess):
+    """Silence the "does not start with a Rescaling layer ... assuming x / 255" warning of a ``.keras``
+    file when ``--preprocess`` says how pixels are scaled (it is then what the run uses)."""
+    with warnings.catch_warnings():
+        if preprocess is not None:
+            warnings.filterwarnings("ignore", message=".*does not start with a Rescaling layer")
+        yield
+
+
 def architecture(opts, deterministic=False):
     """The description ``--arch`` names: a registry name, a JSON file, or a Keras model file
     (``.keras``: its architecture, read with Keras; its weights come with ``--init-from``)."""
     arch = opts["arch"]
     if isinstance(arch, str) and arch.endswith(".keras"):
         _, keras_ref = import_keras(opts.get("seed"), deterministic)
-        desc = keras_ref.load_weights_file(arch).get_config()
+        with preprocess_given(opts.get("preprocess")):
+            desc = keras_ref.load_weights_file(arch).get_config()
     else:
         desc = scratch.get_architecture(arch)
     # what a model file cannot say about its training data: how pixels are scaled, what the output is
@@ -277,6 +289,16 @@ def _checkpoint_meta(history, run):
     return {"epoch": len(history["epoch"]), "history": history, "run": run}
 
 
+def _refuse_non_finite(ckpt, arrays):
+    """A run's checkpoint holds only finite weights and optimizer state (a diverging run stops before it
+    writes one): NaN or inf there is damage, which resuming would blame on --lr a few steps later."""
+    for key, a in arrays.items():
+        a = np.asarray(a)
+        if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+            raise ValueError(f"--resume: checkpoint {ckpt}: {key} holds {int(np.sum(~np.isfinite(a)))} NaN or inf "
+                             f"value(s) of {a.size}; the checkpoint is damaged, refusing to continue from it")
+
+
 def _resume_engine(args, engine_name, out, saved, opts, desc, deterministic=False):
     """The engine of ``out``'s checkpoint, checked against the run's record first."""
     ckpt = out / runs.CHECKPOINT
@@ -287,8 +309,11 @@ def _resume_engine(args, engine_name, out, saved, opts, desc, deterministic=Fals
         found = {"architecture": model.get_config(), "dtype": model.dtype.name, "seed": meta.get("model_seed"),
                  "optimizer": (type(model.optimizer).__name__, model.optimizer.get_config())}
         runs.check_checkpoint(out, saved, opts, meta, found)
+        _refuse_non_finite(ckpt, {**{f"weight {i}": w for i, w in enumerate(model.get_weights())},
+                                  **{f"optimizer state {k!r}": v for k, v in model.optimizer.get_state().items()}})
         return ScratchEngine(model), meta
     data, meta = KerasEngine.read_checkpoint(ckpt)
+    _refuse_non_finite(ckpt, {k: v for k, v in data.items() if k.startswith(("weight_", "optimizer_"))})
     shapes = [data[k].shape for k in sorted(k for k in data if k.startswith("weight_"))]
     runs.check_checkpoint(out, saved, opts, meta, {"weight_shapes": shapes})
     return KerasEngine.load_checkpoint(ckpt, desc, opts["dtype"], opts["optimizer"], opts["lr"],
@@ -658,7 +683,8 @@ def main(argv=None):
         if args.command == "compare":
             return cmd_compare(args, argv)
         if args.command == "transfer":
-            return transfer.cmd_transfer(args, argv, cmd_train, cmd_compare)
+            with preprocess_given(args.preprocess):  # a .keras --source without Rescaling: --preprocess says it
+                return transfer.cmd_transfer(args, argv, cmd_train, cmd_compare)
         if args.command == "eval":
             return cmd_eval(args)
         if args.command == "predict":

@@ -194,3 +194,20 @@ def test_a_first_checkpoint_that_cannot_be_written_offers_no_resume(tmp_path, ca
     one_error_line(err, "failed, 0 epoch(s); it is never written over (it has no checkpoint.npz to resume "
                         "from): give a new folder")
     assert "--resume" not in err
+
+
+# -- 7. a damaged checkpoint is named, not blamed on --lr --------------------------------------------
+def test_resume_refuses_a_checkpoint_with_nan_in_its_optimizer_state(tmp_path, capsys):
+    import numpy as np
+
+    out = tmp_path / "run"
+    rc, _, err = run(["scratch", "--no-convert", *TINY, "--out", str(out)], capsys)
+    assert rc == 0, err
+    with np.load(out / "checkpoint.npz") as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays["optimizer/v:dense/bias"] = np.full_like(arrays["optimizer/v:dense/bias"], np.nan)
+    np.savez(out / "checkpoint.npz", **arrays)
+    rc, _, err = run(["scratch", "--resume", str(out), "--epochs", "2", "--no-plots", "--no-convert"], capsys)
+    assert rc == 2
+    one_error_line(err, f"--resume: checkpoint {out / 'checkpoint.npz'}: optimizer state 'v:dense/bias' holds 10 NaN "
+                        f"or inf value(s) of 10; the checkpoint is damaged")
