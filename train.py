@@ -17,6 +17,7 @@ Weights: .npz (scratch checkpoint), .weights.h5 (Keras, needs --arch) or .keras.
 import scratch  # noqa: I001  (first: it sets OpenBLAS's thread timeout before NumPy loads OpenBLAS)
 
 import argparse
+import contextlib
 import math
 import sys
 import time
@@ -70,13 +71,24 @@ non_negative = _option_type(float, lambda v: math.isfinite(v) and v >= 0, "a non
 fraction = _option_type(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
 
 
+@contextlib.contextmanager
+def preprocess_given(preprocess):
+    """Silence the "does not start with a Rescaling layer ... assuming x / 255" warning of a ``.keras``
+    file when ``--preprocess`` says how pixels are scaled (it is then what the run uses)."""
+    with warnings.catch_warnings():
+        if preprocess is not None:
+            warnings.filterwarnings("ignore", message=".*does not start with a Rescaling layer")
+        yield
+
+
 def architecture(opts, deterministic=False):
     """The description ``--arch`` names: a registry name, a JSON file, or a Keras model file
     (``.keras``: its architecture, read with Keras; its weights come with ``--init-from``)."""
     arch = opts["arch"]
     if isinstance(arch, str) and arch.endswith(".keras"):
         _, keras_ref = import_keras(opts.get("seed"), deterministic)
-        desc = keras_ref.load_weights_file(arch).get_config()
+        with preprocess_given(opts.get("preprocess")):
+            desc = keras_ref.load_weights_file(arch).get_config()
     else:
         desc = scratch.get_architecture(arch)
     # what a model file cannot say about its training data: how pixels are scaled, what the output is
@@ -277,6 +289,16 @@ def _checkpoint_meta(history, run):
     return {"epoch": len(history["epoch"]), "history": history, "run": run}
 
 
+def _refuse_non_finite(ckpt, arrays):
+    """A run's checkpoint holds only finite weights and optimizer state (a diverging run stops before it
+    writes one): NaN or inf there is damage, which resuming would blame on --lr a few steps later."""
+    for key, a in arrays.items():
+        a = np.asarray(a)
+        if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+            raise ValueError(f"--resume: checkpoint {ckpt}: {key} holds {int(np.sum(~np.isfinite(a)))} NaN or inf "
+                             f"value(s) of {a.size}; the checkpoint is damaged, refusing to continue from it")
+
+
 def _resume_engine(args, engine_name, out, saved, opts, desc, deterministic=False):
     """The engine of ``out``'s checkpoint, checked against the run's record first."""
     ckpt = out / runs.CHECKPOINT
@@ -287,8 +309,11 @@ def _resume_engine(args, engine_name, out, saved, opts, desc, deterministic=Fals
         found = {"architecture": model.get_config(), "dtype": model.dtype.name, "seed": meta.get("model_seed"),
                  "optimizer": (type(model.optimizer).__name__, model.optimizer.get_config())}
         runs.check_checkpoint(out, saved, opts, meta, found)
+        _refuse_non_finite(ckpt, {**{f"weight {i}": w for i, w in enumerate(model.get_weights())},
+                                  **{f"optimizer state {k!r}": v for k, v in model.optimizer.get_state().items()}})
         return ScratchEngine(model), meta
     data, meta = KerasEngine.read_checkpoint(ckpt)
+    _refuse_non_finite(ckpt, {k: v for k, v in data.items() if k.startswith(("weight_", "optimizer_"))})
     shapes = [data[k].shape for k in sorted(k for k in data if k.startswith("weight_"))]
     runs.check_checkpoint(out, saved, opts, meta, {"weight_shapes": shapes})
     return KerasEngine.load_checkpoint(ckpt, desc, opts["dtype"], opts["optimizer"], opts["lr"],
@@ -317,6 +342,7 @@ def _train(args, engine_name, argv, wall_start, hold, extra=None):
         out = Path(args.out) if args.out else None
         if out is not None:
             runs.refuse_existing_run(out, engine_name)
+            runs.refuse_occupied(out, keep=transfer.OWN_FILES if "transfer" in (extra or {}) else ())
     transfer.check_classes(desc, opts.get("digits"))
     data_file = scratch.data.locate_mnist(opts["data"])[1]
     x, y, x_test, y_test, x_test_raw = load_data(opts, desc["preprocess"])
@@ -353,11 +379,27 @@ def _train(args, engine_name, argv, wall_start, hold, extra=None):
           + (" - deterministic" if deterministic and engine_name == "keras" else "")
           + (f" - resuming after epoch {start}" if saved else ""), flush=True)
     ckpt = out / runs.CHECKPOINT
+    resume_hint = f"python train.py {engine_name} --resume {runs.rel(out)}"
+    checkpointed = [start]  # the epochs checkpoint.npz holds: the record never runs ahead of it
+
+    def save_checkpoint():
+        try:
+            engine.save_checkpoint(ckpt, _checkpoint_meta(history, run))
+        except OSError as e:  # disk full, read-only...: the previous checkpoint is intact (atomic_write)
+            if not ckpt.exists():
+                raise ValueError(f"could not write the first checkpoint {runs.rel(ckpt)} ({e.strerror or e}); "
+                                 f"nothing was trained: make room and start the run again") from None
+            raise ValueError(f"could not write the checkpoint {runs.rel(ckpt)} after epoch {len(history['epoch'])} "
+                             f"({e.strerror or e}); it still holds {checkpointed[0]} epoch(s), and the run's record "
+                             f"says so: make room and continue with '{resume_hint} --epochs {opts['epochs']}'") \
+                from None
+        checkpointed[0] = len(history["epoch"])
 
     def save_progress(status, extra=None):
-        runs.write_json(out / runs.METRICS, {**record, "status": status, "epochs_completed": len(history["epoch"]),
-                                             "history": history, **(extra or {})})
-        runs.write_history_csv(out / runs.HISTORY, history)
+        kept = {k: v[:checkpointed[0]] for k, v in history.items()}
+        runs.write_json(out / runs.METRICS, {**record, "status": status, "epochs_completed": checkpointed[0],
+                                             "history": kept, **(extra or {})})
+        runs.write_history_csv(out / runs.HISTORY, kept)
 
     augmenter = make_augmenter(opts)
     if augmenter is not None:
@@ -365,11 +407,10 @@ def _train(args, engine_name, argv, wall_start, hold, extra=None):
         if not args.no_plots:
             draw_augmented(augmenter, x, out, f"--augment {augmenter.factors} - first training digits (left)")
     runner = runs.EpochRunner([engine], x, y, x_test, y_test, opts["batch_size"], opts["seed"], augment=augmenter)
-    resume_hint = f"python train.py {engine_name} --resume {runs.rel(out)}"
     previous = runs.terminate_as_interrupt()
     try:
         if saved is None:
-            engine.save_checkpoint(ckpt, _checkpoint_meta(history, run))
+            save_checkpoint()
             save_progress("running")
         if saved is not None and start >= opts["epochs"]:
             print(f"the run already has {start} epoch(s), nothing to train (give --epochs N, N > {start}, to train "
@@ -378,7 +419,7 @@ def _train(args, engine_name, argv, wall_start, hold, extra=None):
             logs = runner.epoch(epoch, opts["epochs"])[0]
             runs.append(history, epoch, logs)
             runs.print_epoch(epoch, opts["epochs"], logs)
-            engine.save_checkpoint(ckpt, _checkpoint_meta(history, run))
+            save_checkpoint()
             save_progress("running")
         return finish_run(args, engine, out, record, history, x_test, x_test_raw, y_test, desc, wall_start,
                           save_progress)
@@ -386,18 +427,21 @@ def _train(args, engine_name, argv, wall_start, hold, extra=None):
         epoch, step = runner.position
         save_progress("interrupted")
         what = "terminated (SIGTERM)" if isinstance(e, runs.Terminated) else "interrupted"
-        print(f"\n{what} in epoch {epoch + 1} (batch {step + 1}/{runner.steps}); {len(history['epoch'])} "
+        print(f"\n{what} in epoch {epoch + 1} (batch {step + 1}/{runner.steps}); {checkpointed[0]} "
               f"completed epoch(s) are saved in {runs.rel(ckpt)}; resume with: {resume_hint}", file=sys.stderr)
         return 143 if isinstance(e, runs.Terminated) else 130
     except scratch.NonFiniteLossError as e:
         epoch, step = runner.position
         save_progress("diverged", {"error": str(e)})
         print(f"error: training stopped: {e} (epoch {epoch + 1}, batch {step + 1}/{runner.steps}); the last good "
-              f"checkpoint ({len(history['epoch'])} epoch(s)) is {runs.rel(ckpt)}; try a smaller --lr",
+              f"checkpoint ({checkpointed[0]} epoch(s)) is {runs.rel(ckpt)}; try a smaller --lr",
               file=sys.stderr)
         return 1
     except Exception as e:
-        save_progress("failed", {"error": f"{type(e).__name__}: {e}"})
+        try:
+            save_progress("failed", {"error": f"{type(e).__name__}: {e}"})
+        except OSError:  # the disk that failed the run: the record stays as last written, never ahead
+            pass
         raise
     finally:
         runs.signal.signal(runs.signal.SIGTERM, previous)
@@ -447,6 +491,7 @@ def cmd_compare(args, argv, extra=None):
     out = Path(args.out) if args.out else None
     if out is not None:
         runs.refuse_existing_run(out, "compare")
+        runs.refuse_occupied(out, keep=transfer.OWN_FILES if "transfer" in (extra or {}) else ())
     transfer.check_classes(desc, opts.get("digits"))
     x, y, x_test, y_test, _ = load_data(opts, desc["preprocess"])
     init = init_weights(opts, desc)
@@ -528,10 +573,25 @@ def _compare(args, argv, opts, desc, engines, out, x, y, x_test, y_test, wall_st
 
 
 # -- eval, predict, convert ------------------------------------------------------------------------
-def load_for_engine(path, arch, dtype, engine):
+def check_classifier(model, path, what):
+    """``eval`` and ``predict`` take a classifier: one image input, one output of one score per class."""
+    if isinstance(model.input_shape, list):
+        raise ValueError(f"{what} {path}: model {model.name!r} has {len(model.input_shape)} inputs "
+                         f"{model.input_shape}; eval and predict take a model with one image input")
+    shapes = model.output_shape
+    if isinstance(shapes, list):
+        raise ValueError(f"{what} {path}: model {model.name!r} has {len(shapes)} outputs {shapes}; eval and "
+                         f"predict take a model with one output, one score per class (batch, classes)")
+    if len(shapes) != 2:
+        raise ValueError(f"{what} {path}: model {model.name!r} outputs shape {shapes}, not one score per class "
+                         f"(batch, classes); eval and predict take a classifier")
+
+
+def load_for_engine(path, arch, dtype, engine, what="WEIGHTS"):
     """``(engine, model)`` for saved weights: the chosen engine (``ScratchEngine`` or ``KerasEngine``,
     which offer ``predict`` and ``evaluate``) and the scratch model the weights loaded into."""
     model = load_scratch_model(path, arch=arch, dtype=dtype)
+    check_classifier(model, path, what)
     if engine == "scratch":
         model.compile("sgd")
         return ScratchEngine(model), model
@@ -551,7 +611,7 @@ def cmd_eval(args):
     x = scratch.preprocess(x_test, model.preprocess, args.dtype)
     loss, acc = engine.evaluate(x, y_test.astype(np.int64))
     correct = int(round(acc * len(x)))
-    shown = "" if args.digits or digits == list(range(10)) else f" - digits {','.join(map(str, digits))}"
+    shown = "" if digits == list(range(10)) else f" - digits {','.join(map(str, digits))}"
     print(f"{args.weights} - {args.engine} engine - {model.name}{shown}: test accuracy {acc:.4f} ({correct}/{len(x)}) - "
           f"test loss {loss:.4f}")
     return 0
@@ -560,7 +620,7 @@ def cmd_eval(args):
 def cmd_predict(args):
     from cli import artefacts, images
 
-    engine, model = load_for_engine(args.weights, args.arch, "float32", args.engine)
+    engine, model = load_for_engine(args.weights, args.arch, "float32", args.engine, what="--weights")
     labels = transfer.class_digits(model, args.digits, args.weights)
     failed = 0
     folder = runs.prepare_out(args.save_input, "--save-input") if args.save_input else None
@@ -624,7 +684,8 @@ def main(argv=None):
         if args.command == "compare":
             return cmd_compare(args, argv)
         if args.command == "transfer":
-            return transfer.cmd_transfer(args, argv, cmd_train, cmd_compare)
+            with preprocess_given(args.preprocess):  # a .keras --source without Rescaling: --preprocess says it
+                return transfer.cmd_transfer(args, argv, cmd_train, cmd_compare)
         if args.command == "eval":
             return cmd_eval(args)
         if args.command == "predict":

@@ -2,8 +2,8 @@
 
 Default: the full run (every section; the longest); ``--quick``: fewer repeats and shorter
 samples; ``--smoke``: seconds of measuring, only to prove the pipeline runs (the test suite uses
-it). Writes the result JSON (default ``benchmarks/results/latest.json``) and prints the
-markdown table.
+it). Writes the result JSON (default ``benchmarks/results/latest.json``; ``--smoke``: a new
+temporary file, its numbers being no results) and prints the markdown table.
 ``--models``: only the single-layer table and ResNet50 / MobileNetV2 (the quick mode's settings;
 default output ``results/models.json``).
 ``--keras-baseline``: only ``train.py keras`` against plain Keras (the full mode's settings, 7
@@ -34,8 +34,14 @@ def main(argv=None):
                         "train_on_batch loop (full settings, 7 repeats; about 8 minutes)")
     g.add_argument("--markdown", action="store_true", help="print the table of the JSON in --out; measure nothing")
     p.add_argument("--out", help=f"result JSON (default {os.path.relpath(RESULTS)}; --models and --keras-baseline: "
-                                 f"{os.path.relpath(MODELS_RESULTS)} and {os.path.relpath(BASELINE_RESULTS)})")
+                                 f"{os.path.relpath(MODELS_RESULTS)} and {os.path.relpath(BASELINE_RESULTS)}; "
+                                 f"--smoke: a new temporary file)")
     args = p.parse_args(argv)
+    if args.out is None and args.smoke:  # a smoke run's numbers are no results: never over the committed ones
+        import tempfile
+
+        fd, args.out = tempfile.mkstemp(prefix="benchmarks-smoke-", suffix=".json")
+        os.close(fd)
     if args.out is None:  # a partial run never overwrites the full run's results
         args.out = MODELS_RESULTS if args.models else BASELINE_RESULTS if args.keras_baseline else RESULTS
 

@@ -67,10 +67,24 @@ class Augmenter:
             y = klayer.transform_images(y, keras_transformation(klayer, p, x.shape))
         return keras.ops.convert_to_numpy(y)
 
+    def apply(self, engine, x, params):
+        """``x`` augmented with ``params`` (``draw``'s) by ``engine``'s own layers (its ``name``: scratch or keras)."""
+        return self.keras(x, params) if engine.name == "keras" else self.scratch(x, params)
+
     def batches(self, epoch, step, x, engines):
         """The augmented batch for each engine (the same draws for all)."""
         params = self.draw(x, epoch, step)
-        return [self.keras(x, params) if engine.name == "keras" else self.scratch(x, params) for engine in engines]
+        return [self.apply(engine, x, params) for engine in engines]
+
+    def epoch(self, engine, x, order, batch_size, epoch):
+        """Every batch of epoch ``epoch`` augmented as the per-batch path augments it, in one array laid out
+        like ``x`` (image ``order[i]`` at position ``order[i]``), for an engine that trains a whole epoch at
+        once on ``x[order]`` (Keras's ``fit``): batch ``s`` is ``batches(epoch, s, x[order[s*b:(s+1)*b]])``."""
+        out = np.empty_like(x)
+        for s in range(-(-len(order) // batch_size)):
+            idx = order[s * batch_size:(s + 1) * batch_size]
+            out[idx] = self.apply(engine, x[idx], self.draw(x[idx], epoch, s))
+        return out
 
     def examples(self, x, versions=5):
         """``versions`` augmented copies of each image of ``x`` (scratch engine, draws of their own, not the

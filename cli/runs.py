@@ -5,7 +5,8 @@ the ``checkpoint.npz`` saved after every epoch (and once before the first), whic
 ``--resume`` continues from.
 
 Nothing is lost: a folder that holds a run is never written over by a new one (``--out``
-refuses it, naming ``--resume``); a run holds its folder with a lock (``flock`` on ``.lock``,
+refuses it, naming ``--resume``), nor one that holds anything else (``--out`` takes an empty
+or new folder); a run holds its folder with a lock (``flock`` on ``.lock``,
 which the kernel releases when the process dies, however it dies), so a second run into it is
 refused; temporary files a killed run left (``.tmp-*``) are removed by the next run that holds
 the folder; ``--resume`` checks the checkpoint against the folder's record before continuing.
@@ -90,10 +91,27 @@ def refuse_existing_run(out, engine):
         engine = saved.get("engine", engine)
     except (OSError, ValueError, AttributeError):
         what = "a run"
-    ways = (f"continue it with 'python train.py {engine} --resume {out} --epochs N', or "
-            if engine in ("scratch", "keras") else "")
-    raise ValueError(f"--out {out}: the folder already holds {what}; it is never written over: {ways}give a new "
+    resumable = engine in ("scratch", "keras") and (out / CHECKPOINT).exists()
+    ways = f"continue it with 'python train.py {engine} --resume {out} --epochs N', or " if resumable else ""
+    why = f" (it has no {CHECKPOINT} to resume from)" if engine in ("scratch", "keras") and not resumable else ""
+    raise ValueError(f"--out {out}: the folder already holds {what}; it is never written over{why}: {ways}give a new "
                      f"folder to --out (or leave --out out for a fresh folder under runs/)")
+
+
+def refuse_occupied(out, keep=(), option="--out"):
+    """``--out`` takes an empty or new folder: a run writes ``model.npz``, ``metrics.json``, pictures...
+    there and would overwrite a file of the same name. ``keep``: names the command itself put there
+    (``transfer``'s model files); a run's lock and temporary files are no one else's."""
+    out = Path(out)
+    if not out.is_dir():
+        return
+    found = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir()
+                   if p.name not in keep and p.name != LOCK and not p.name.startswith(TEMPORARY_PREFIX))
+    if found:
+        shown = ", ".join(found[:6]) + (f" and {len(found) - 6} more" if len(found) > 6 else "")
+        raise ValueError(f"{option} {out}: expected an empty or new folder, found {len(found)} entr"
+                         f"{'y' if len(found) == 1 else 'ies'} that a run could overwrite ({shown}); give an empty "
+                         f"or new folder to {option} (or leave {option} out for a fresh folder under runs/)")
 
 
 class FolderLock:
@@ -289,8 +307,9 @@ class EpochRunner:
         """Train every engine one epoch, then evaluate each on the test set; one logs dict per engine.
 
         One engine that can train a whole epoch (``KerasEngine.train_epoch``: Keras's ``fit``)
-        does so, on the same batches; several engines (``compare``) are stepped batch by batch
-        together.
+        does so, on the same batches (augmented first, with ``augment``: the same draws as the
+        per-batch path); several engines (``compare``) are stepped batch by batch together. An
+        engine's seconds include augmenting its batches.
         """
         n = len(self.x)
         order = epoch_order(self.seed, epoch, n)
@@ -307,17 +326,23 @@ class EpochRunner:
                     bar.set_postfix_str(f"loss {running_loss:.4f}", refresh=False)
                     bar.update(1)
 
-                loss, correct, seconds = self.engines[0].train_epoch(self.x, self.y, order, self.batch_size,
+                x, augmenting = self.x, 0.0
+                if self.augment:  # fit gets the epoch's augmented batches, the per-batch path's draws
+                    start = time.perf_counter()
+                    x = self.augment.epoch(self.engines[0], self.x, order, self.batch_size, epoch)
+                    augmenting = time.perf_counter() - start
+                loss, correct, seconds = self.engines[0].train_epoch(x, self.y, order, self.batch_size,
                                                                      before_batch, after_batch)
-                totals[0] = [loss * n, correct, seconds]
+                totals[0] = [loss * n, correct, seconds + augmenting]  # the epoch's time includes augmenting
             for s in range(0 if whole else self.steps):
                 self.position = (epoch, s)
                 idx = order[s * self.batch_size:(s + 1) * self.batch_size]
                 xb, yb = self.x[idx], self.y[idx]
-                xbs = self.augment.batches(epoch, s, xb, self.engines) if self.augment else [xb] * len(self.engines)
-                for engine, t, xb in zip(self.engines, totals, xbs):
-                    start = time.perf_counter()
-                    loss, correct = engine.train_batch(xb, yb)
+                params = self.augment.draw(xb, epoch, s) if self.augment else None
+                for engine, t in zip(self.engines, totals):
+                    start = time.perf_counter()  # each engine's time includes its augmenting
+                    loss, correct = engine.train_batch(self.augment.apply(engine, xb, params) if self.augment else xb,
+                                                       yb)
                     t[2] += time.perf_counter() - start
                     t[0] += loss * len(idx)
                     t[1] += correct

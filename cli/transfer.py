@@ -40,6 +40,7 @@ import scratch
 POOLING_ENDS = ("Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D")
 TRANSFER_ARCH = "transfer_arch.json"
 TRANSFER_INIT = "transfer_init.npz"
+OWN_FILES = (TRANSFER_ARCH, TRANSFER_INIT)  # what transfer writes into --out before the run starts there
 TRANSFER_RECORD = "transfer.json"
 MNIST_SHAPE = (28, 28, 1)  # what the command line trains on
 
@@ -85,19 +86,22 @@ def select_digits(x, y, digits):
 
 
 def class_digits(model, digits, weights, what="--weights"):
-    """The digit each output of ``model`` stands for: ``digits`` (``--digits``), else the digits
-    the run that wrote ``weights`` trained on (its ``metrics.json`` beside the file), else 0-9.
-    A model whose outputs are not 10 needs one of the first two."""
+    """The digit each output of ``model`` stands for: the digits the run that wrote ``weights`` trained
+    on (its ``metrics.json`` beside the file, checked), which ``--digits`` (``digits``) may repeat but not
+    contradict; without a record ``digits``, else 0-9. A model whose outputs are not 10 needs one of them."""
     classes = int(model.output_shape[-1])
-    found = None
-    if digits is None:
-        record = Path(weights).parent / "metrics.json"
-        try:
-            found = json.loads(record.read_text()).get("options", {}).get("digits")
-        except (OSError, ValueError):
-            found = None
-        if found is not None and len(found) == classes:
-            digits = [int(d) for d in found]
+    record = Path(weights).parent / "metrics.json"
+    recorded = _recorded_digits(record)
+    if recorded is not None:
+        if len(recorded) != classes:
+            raise ValueError(f"{what} {weights}: {record} beside it records digits {_listed(recorded)}, "
+                             f"{len(recorded)} of them, but the model has {classes} outputs: the record is not this "
+                             f"model's (move the file out of that folder and give --digits)")
+        if digits is not None and list(digits) != recorded:
+            raise ValueError(f"--digits {_listed(digits)}: the run's {record} records that the model of {what} "
+                             f"{weights} was trained on digits {_listed(recorded)}, its outputs in that order; leave "
+                             f"--digits out")
+        return recorded
     if digits is None:
         if classes != 10:
             raise ValueError(f"{what} {weights}: the model has {classes} outputs, not one per digit 0-9; give "
@@ -105,9 +109,32 @@ def class_digits(model, digits, weights, what="--weights"):
                              f"metrics.json records them)")
         return list(range(10))
     if len(digits) != classes:
-        raise ValueError(f"--digits {','.join(map(str, digits))}: {len(digits)} digits, but the model of {what} "
+        raise ValueError(f"--digits {_listed(digits)}: {len(digits)} digits, but the model of {what} "
                          f"{weights} has {classes} outputs")
     return list(digits)
+
+
+def _listed(digits):
+    return ",".join(map(str, digits))
+
+
+def _recorded_digits(record):
+    """The digits a run's ``metrics.json`` records (``options.digits``; None: none recorded, or no readable
+    record); a recorded value that is not at least two different digits 0-9 is an error naming the file."""
+    try:
+        found = json.loads(Path(record).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(found, dict) or not isinstance(found.get("options"), dict):
+        return None
+    found = found["options"].get("digits")
+    if found is None:
+        return None
+    if not (isinstance(found, list) and len(found) >= 2 and len(set(found)) == len(found)
+            and all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 9 for d in found)):
+        raise ValueError(f"{record}: options.digits must be at least two different digits 0-9, found {found!r}; "
+                         f"the run's record is damaged")
+    return found
 
 
 def check_classes(desc, digits, what="--arch"):
@@ -327,6 +354,7 @@ def cmd_transfer(args, argv, train_one, compare):
     out = Path(args.out) if args.out else None
     if out is not None:
         runs.refuse_existing_run(out, args.engine)
+        runs.refuse_occupied(out)
         out = runs.prepare_out(out)
     else:
         out = runs.claim_new_run_dir("runs", f"transfer-{args.engine}", desc["name"])

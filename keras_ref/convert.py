@@ -37,16 +37,29 @@ def keras_layer(layer):
     kind = type(layer).__name__
     if kind not in mapping.TO_KERAS:
         raise ValueError(f"to_keras: layer {layer.label} has no Keras twin here")
-    return mapping.TO_KERAS[kind](layer, {"name": layer.name, "dtype": layer.dtype.name, "trainable": layer.trainable})
+    try:
+        return mapping.TO_KERAS[kind](layer, {"name": layer.name, "dtype": layer.dtype.name,
+                                              "trainable": layer.trainable})
+    except Exception as e:
+        raise functional.keras_refusal(layer, e) from None
 
 
 def _keras_structure(model):
     """A built, uncompiled Keras ``Sequential`` with ``model``'s layers (Keras's own initial weights)."""
     dtype = model.dtype.name
     inputs = keras.Input(shape=tuple(model.input_shape[1:]), dtype=dtype, name="input_layer")
-    twins = [functional.graph_to_keras(layer, keras_layer) if isinstance(layer, scratch.Model) else keras_layer(layer)
-             for layer in model.layers]
-    return keras.Sequential([inputs] + twins, name=model.name)
+    klayers = [functional.graph_to_keras(layer, keras_layer) if isinstance(layer, scratch.Model) else
+               keras_layer(layer) for layer in model.layers]
+    try:
+        return keras.Sequential([inputs] + klayers, name=model.name)
+    except Exception as e:  # find the layer Keras refuses: fresh twins called one by one
+        x = keras.Input(shape=tuple(model.input_shape[1:]), dtype=dtype)
+        for layer in model.layers:
+            try:
+                x = keras_layer(layer)(x)
+            except Exception as e2:
+                raise functional.keras_refusal(layer, e2, tuple(x.shape)) from None
+        raise ValueError(f"to_keras: Keras cannot build Sequential {model.name!r} ({type(e).__name__}: {e})") from None
 
 
 def build_keras(arch, dtype="float32"):

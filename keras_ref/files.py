@@ -191,8 +191,8 @@ def _without_first_rescaling(model, mode):
 
 def _warn_no_rescaling(path):
     warnings.warn(f"{path}: the model does not start with a Rescaling layer, so the file does not say how it "
-                  f"scales pixels; assuming x / 255 (preprocess 'scale'); give the architecture (--arch) if it "
-                  f"was trained otherwise", UserWarning, stacklevel=4)
+                  f"scales pixels; assuming x / 255 (preprocess 'scale'); give the architecture (--arch) or the scaling "
+                  f"(--preprocess center|scale|raw) if it was trained otherwise", UserWarning, stacklevel=4)
 
 
 def _take_preprocessing(model, path, warn=True):

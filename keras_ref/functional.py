@@ -116,6 +116,19 @@ def copy_weights_from_keras(model, km):
             layer.set_weights([w for w in klayer.get_weights()])
 
 
+def keras_refusal(layer, error, shapes=None):
+    """``error`` (Keras's, building or calling the twin of scratch ``layer``) as one ``ValueError`` naming the layer;
+    this module's own refusals pass unchanged."""
+    if isinstance(error, ValueError) and str(error).startswith("to_keras:"):
+        return error
+    on = f" on input shape {shapes}" if shapes is not None else ""
+    text = str(error).strip()
+    if "\x1b[1m" in text:  # Keras's "Exception encountered when calling ...": the cause is the bold part
+        text = text.split("\x1b[1m", 1)[1].split("\x1b[0m", 1)[0]
+    text = " ".join(text.split()) or "no message"
+    return ValueError(f"to_keras: layer {layer.label}: Keras cannot express it{on} ({type(error).__name__}: {text})")
+
+
 def graph_to_keras(model, keras_layer, prefix=None):
     """A ``keras.Model`` with ``model``'s graph (Keras layers from ``keras_layer(layer)``), without weights.
 
@@ -134,7 +147,11 @@ def graph_to_keras(model, keras_layer, prefix=None):
         if layer not in twins:
             twins[layer] = graph_to_keras(layer, keras_layer) if isinstance(layer, scratch.Model) else keras_layer(layer)
         args = [tensors[id(t)] for t in node.inbound]
-        tensors[id(node.output)] = twins[layer](args if node.as_list else args[0])
+        try:
+            tensors[id(node.output)] = twins[layer](args if node.as_list else args[0])
+        except Exception as e:  # Keras refuses what the scratch layer took: one error naming the layer
+            raise keras_refusal(layer, e, [tuple(a.shape) for a in args] if node.as_list
+                                else tuple(args[0].shape)) from None
     outs = [tensors[id(t)] for t in model.outputs]
     km = keras.Model(kin if model._multi_in else kin[0], outs if model._multi_out else outs[0], name=model.name)
     if not model.trainable:  # only freeze: Keras's setter would unfreeze layers frozen one by one

@@ -323,6 +323,8 @@ def main(argv=None, print_fn=print):
     args = parser.parse_args(argv)
     if args.batch < 1:
         parser.error(f"--batch must be at least 1, received {args.batch}")
+    if args.seed < 0:  # NumPy's generators take a non-negative seed
+        parser.error(f"--seed must be a non-negative integer, received {args.seed}")
     try:
         km, model = load(args.model, args.dtype)
     except CannotTake as e:

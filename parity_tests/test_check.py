@@ -165,6 +165,10 @@ def test_missing_file_and_bad_arguments(files, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         run(files["sequential"], "--batch", 0)
     assert e.value.code == check.EXIT_CANNOT_TAKE and "--batch must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # was NumPy's "expected non-negative integer" traceback (issue 21)
+        run(files["sequential"], "--seed", -1)
+    assert e.value.code == check.EXIT_CANNOT_TAKE
+    assert "--seed must be a non-negative integer, received -1" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -165,3 +165,23 @@ def test_weights_h5_file_loads_the_saved_weights(arch, tmp_path):
     fresh = scratch.build_model(arch)
     assert _same_arrays(loaded.get_weights(), model.get_weights())
     assert not _same_arrays(loaded.get_weights(), fresh.get_weights())
+
+
+def test_to_keras_of_a_model_keras_cannot_express_is_one_value_error_naming_the_layer():
+    """Keras's own exception (an ``IndexError`` for a Concatenate axis out of range) became one ``ValueError``
+    naming the scratch layer, the input shape and Keras's reason (issue 21). The scratch layers refuse such
+    settings themselves now; here they are changed after the scratch model was built, as a user's code might."""
+    x = scratch.Input((4, 4, 2))
+    cat = scratch.Concatenate(axis=-1, name="cat")
+    graph = scratch.Model(x, scratch.Flatten()(cat([x, x])))
+    cat.axis = 5
+    with pytest.raises(ValueError, match=r"^to_keras: layer Concatenate 'cat': Keras cannot express it on input shape "
+                                         r"\[\(None, 4, 4, 2\), \(None, 4, 4, 2\)\] \(IndexError: "):
+        keras_ref.to_keras(graph)
+    reshape = scratch.Reshape((32,), name="rs")
+    sequential = scratch.Sequential([reshape, scratch.Dense(3)], input_shape=(4, 4, 2))
+    reshape.target_shape = (5,)
+    with pytest.raises(ValueError, match=r"^to_keras: layer Reshape 'rs': Keras cannot express it on input shape "
+                                         r"\(None, 4, 4, 2\) \(ValueError: The total size of the tensor must be "
+                                         r"unchanged"):
+        keras_ref.to_keras(sequential)

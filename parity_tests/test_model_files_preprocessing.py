@@ -87,6 +87,20 @@ def test_a_keras_file_without_rescaling_is_read_as_scale_with_a_warning(tmp_path
         assert keras_ref.load_weights_file(tmp_path / "old.keras", arch="blog").preprocess == "center"
 
 
+def test_no_rescaling_warning_when_preprocess_says_how_pixels_are_scaled(tmp_path, capsys):
+    """``--arch old.keras --preprocess center``: the warning's guess is not what the run uses, so it is not
+    printed (it was, naming --arch, although --arch already was the file; issue 21)."""
+    from tests.cli_run import run
+
+    keras_ref.to_keras(trained_like("blog")).save(tmp_path / "old.keras")
+    small = ["--arch", str(tmp_path / "old.keras"), "--limit", "64", "--test-limit", "32", "--epochs", "1",
+             "--no-plots", "--no-convert"]
+    rc, _, err = run(["scratch", *small, "--preprocess", "center", "--out", str(tmp_path / "given")], capsys)
+    assert rc == 0 and "Rescaling" not in err, err
+    rc, _, err = run(["scratch", *small, "--out", str(tmp_path / "guessed")], capsys)
+    assert rc == 0 and "warning:" in err and "--preprocess center|scale|raw" in err, err
+
+
 def test_another_rescaling_stays_a_layer_and_the_model_takes_raw_pixels(tmp_path):
     km = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Rescaling(1 / 127.5, offset=-1.0),
                            keras.layers.Flatten(), keras.layers.Dense(10)])

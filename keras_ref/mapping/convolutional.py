@@ -11,7 +11,7 @@ import keras
 import scratch
 
 from . import from_keras, to_keras
-from .common import activation_name, initializer_name, keras_weight_options, weight_options
+from .common import activation_name, initializer_name, keras_activation, keras_weight_options, weight_options
 
 
 def _geometry(layer):
@@ -52,7 +52,8 @@ def _depthwise_options(klayer):
 def depthwise_to_keras(layer, common):
     _check_tf_depthwise_strides(layer)
     return keras.layers.DepthwiseConv2D(
-        depth_multiplier=layer.depth_multiplier, activation=layer.activation.name, use_bias=layer.use_bias,
+        depth_multiplier=layer.depth_multiplier, activation=keras_activation(layer.activation.name),
+        use_bias=layer.use_bias,
         depthwise_initializer=layer.depthwise_initializer, bias_initializer=layer.bias_initializer,
         **_geometry(layer), **common)
 
@@ -66,7 +67,7 @@ def depthwise_from_keras(klayer, common):
 def separable_to_keras(layer, common):
     _check_tf_depthwise_strides(layer)
     return keras.layers.SeparableConv2D(
-        layer.filters, depth_multiplier=layer.depth_multiplier, activation=layer.activation.name,
+        layer.filters, depth_multiplier=layer.depth_multiplier, activation=keras_activation(layer.activation.name),
         use_bias=layer.use_bias, depthwise_initializer=layer.depthwise_initializer,
         pointwise_initializer=layer.pointwise_initializer, bias_initializer=layer.bias_initializer,
         **_geometry(layer), **common)

@@ -1,7 +1,8 @@
 """Parity cases of the activations layers: ``(id, class name, kwargs, input shape[, options])``.
 
 Every activation function by name through ``Activation``, every activation layer over its
-options, and Conv2D/Dense with non-ReLU ``activation=``. Inputs are standard normal (ReLU
+options, and every activation function as ``activation=`` of Dense, Conv2D, DepthwiseConv2D and
+SeparableConv2D (the layers that take one). Inputs are standard normal (ReLU
 cases get exact zeros); ``parity_tests/test_activations_parity.py`` adds inputs on the kinks and in
 the saturated/overflow ranges.
 """
@@ -35,10 +36,14 @@ CASES = (
         ("softmax-axis-list", "Softmax", {"axis": [1, 2]}, (2, 5, 4, 3)),
         ("softmax-axis-single-list", "Softmax", {"axis": [-2]}, (2, 5, 4, 3)),
     ]
-    + [(f"dense-{a}", "Dense", {"units": 6, "activation": a}, (4, 7))
-       for a in ("gelu", "gelu_approximate", "silu", "tanh", "sigmoid", "elu", "softmax", "selu", "mish")]
+    # every activation on every layer that takes activation= (each maps the name to Keras itself)
+    + [(f"dense-{a}", "Dense", {"units": 6, "activation": a}, (4, 7)) for a in ACTIVATION_NAMES]
     + [(f"conv2d-{a}", "Conv2D", {"filters": 3, "kernel_size": (3, 3), "activation": a}, (2, 6, 5, 2))
-       for a in ("gelu", "silu", "tanh", "sigmoid", "elu", "hard_silu", "leaky_relu", "softplus")]
+       for a in ACTIVATION_NAMES]
+    + [(f"depthwise-{a}", "DepthwiseConv2D", {"kernel_size": (3, 3), "activation": a}, (2, 6, 5, 2))
+       for a in ACTIVATION_NAMES]
+    + [(f"separable-{a}", "SeparableConv2D", {"filters": 3, "kernel_size": (3, 3), "activation": a}, (2, 6, 5, 2))
+       for a in ACTIVATION_NAMES]
 )
 
 # A small network with a PReLU (one alpha per channel), trained 50 steps in both engines.

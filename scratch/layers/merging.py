@@ -210,6 +210,9 @@ class Concatenate(Layer):
         if len(ranks) != 1:
             raise ValueError(f"{self.label}: inputs must have the same rank, received shapes {input_shape}")
         rank = ranks.pop()
+        if not -rank <= self.axis < rank:  # Keras refuses it; taken modulo the rank it would be another axis
+            raise ValueError(f"{self.label}: axis {self.axis} is out of range for inputs of rank {rank} (shapes "
+                             f"{input_shape}); expected an axis in 1..{rank - 1} or -{rank - 1}..-1")
         axis = self.axis % rank
         if axis == 0:
             raise ValueError(f"{self.label}: axis {self.axis} is the batch axis for inputs of rank {rank}")
