@@ -131,7 +131,7 @@ def _keras_seq(*layers, shape=(8, 8, 1)):
     (lambda: _keras_seq(keras.layers.GaussianNoise(0.1, name="c")), "GaussianNoise"),
     (lambda: _keras_seq(keras.layers.Flatten(data_format="channels_first", name="c")), "data_format"),
     (lambda: _keras_seq(keras.layers.MaxPooling2D(name="c", dtype="mixed_float16")), "dtype"),
-    (lambda: _keras_seq(keras.layers.Flatten(name="c"), shape=(8,)), "input shape"),
+    (lambda: _keras_seq(keras.layers.GlobalAveragePooling2D(name="c"), shape=(None, None, 1)), "input shape"),
 ])
 def test_from_keras_refuses_what_the_engine_lacks(make, setting):
     with pytest.raises(ValueError, match=setting) as info:

@@ -44,7 +44,7 @@ def test_softmax_output_trains_on_the_logits_in_both_engines_and_both_warn(last,
     messages = [str(w.message) for w in caught if WARNING in str(w.message)]
     files = {w.filename.split("/")[-1] for w in caught if WARNING in str(w.message)}
     if from_logits:
-        assert files == {"nn.py", "model.py"}, files  # Keras (its backend) and the scratch engine, every step
+        assert files == {"nn.py", "trainer.py"}, files  # Keras (its backend) and the scratch engine, every step
         assert all(m.startswith('"`sparse_categorical_crossentropy` received') for m in messages)
     else:
         assert not messages
