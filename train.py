@@ -18,7 +18,6 @@ import scratch  # noqa: I001  (first: it sets OpenBLAS's thread timeout before N
 
 import argparse
 import contextlib
-import math
 import sys
 import time
 import uuid
@@ -27,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cli import augment, runs, transfer
+from cli import augment, digits, runs, transfer
+from cli.options import ArgumentParser, fraction, learning_rate, non_negative, positive_int, seed_int
 from cli.engines import (DEFAULT_LR, OPTIMIZER_OPTIONS, OPTIMIZERS, KerasEngine, ScratchEngine, import_keras,
                          load_scratch_model,
                          with_label_smoothing)
@@ -42,33 +42,6 @@ N_TRAIN = 60000
 N_TEST = 10000
 DETERMINISTIC_HELP = ("run TensorFlow with the parity suite's settings (oneDNN off, op determinism on): the same "
                       "bits every run and a bit-identical --resume, at some speed; default: TensorFlow as it ships")
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line on stderr (and exit status 2)."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _option_type(cast, accept, wanted):
-    """An argparse ``type``: ``cast(text)`` that must satisfy ``accept``, else one clear line."""
-    def parse(text):
-        try:
-            value = cast(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {wanted}, received {text!r}") from None
-        if not accept(value):
-            raise argparse.ArgumentTypeError(f"must be {wanted}, received {text!r}")
-        return value
-    return parse
-
-
-positive_int = _option_type(int, lambda v: v > 0, "a positive integer")
-learning_rate = _option_type(float, lambda v: math.isfinite(v) and v > 0, "a positive finite number")
-seed_int = _option_type(int, lambda v: v >= 0, "a non-negative integer")
-non_negative = _option_type(float, lambda v: math.isfinite(v) and v >= 0, "a non-negative finite number")
-fraction = _option_type(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
 
 
 @contextlib.contextmanager
@@ -137,7 +110,7 @@ def build_parser():
                             help="BLAS threads for NumPy (default 1: these small matrices gain little from more, "
                                  "and a thread pool on busy cores was measured 5-8x slower)")
     model_opts.add_argument("--no-plots", action="store_true", help="skip the pictures")
-    transfer.add_digits_option(model_opts)
+    digits.add_digits_option(model_opts)
     model_opts.add_argument("--preprocess", choices=scratch.architectures.PREPROCESS,
                             help="how pixels are scaled before the model: center x/255-0.5, scale x/255, raw 0-255 "
                                  "(default: the architecture's; a .keras file's leading Rescaling)")
@@ -168,7 +141,7 @@ def build_parser():
     c.add_argument("--deterministic", action="store_true",
                    help="accepted for symmetry with 'keras': compare always runs TensorFlow deterministically")
 
-    transfer.add_parser(sub, model_opts, positive_int, learning_rate, fraction)
+    transfer.add_parser(sub, model_opts)
 
     e = sub.add_parser("eval", help="test loss and accuracy of saved weights")
     e.add_argument("weights", metavar="WEIGHTS", help=".npz, .weights.h5 (needs --arch) or .keras")
@@ -177,7 +150,7 @@ def build_parser():
     e.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     e.add_argument("--data", help="MNIST .npz")
     e.add_argument("--limit", type=positive_int, help="evaluate on the first N test images only")
-    transfer.add_digits_option(e, help="test on these digits only, the model's outputs standing for them in order "
+    digits.add_digits_option(e, help="test on these digits only, the model's outputs standing for them in order "
                                        "(default: the run's metrics.json beside the weights, else all ten)")
 
     pr = sub.add_parser("predict", help="classify your own images of digits")
@@ -186,7 +159,7 @@ def build_parser():
     pr.add_argument("--engine", choices=("scratch", "keras"), default="scratch")
     pr.add_argument("--arch", help="architecture (needed for .weights.h5)")
     pr.add_argument("--save-input", metavar="DIR", help="also write each 28x28 network input as a PNG in DIR")
-    transfer.add_digits_option(pr, help="the digits the model's outputs stand for, as it was trained with --digits "
+    digits.add_digits_option(pr, help="the digits the model's outputs stand for, as it was trained with --digits "
                                         "(default: the run's metrics.json beside the weights, else 0-9)")
 
     cv = sub.add_parser("convert", help="convert weights between the engines' formats")
@@ -241,8 +214,8 @@ def data_record(path):
 
 def load_data(opts, preprocess):
     (x_train, y_train), (x_test, y_test) = scratch.load_mnist(opts["data"])
-    x_train, y_train = transfer.select_digits(x_train, y_train, opts.get("digits"))  # then --limit of those
-    x_test, y_test = transfer.select_digits(x_test, y_test, opts.get("digits"))
+    x_train, y_train = digits.select_digits(x_train, y_train, opts.get("digits"))  # then --limit of those
+    x_test, y_test = digits.select_digits(x_test, y_test, opts.get("digits"))
     if opts.get("limit"):
         x_train, y_train = x_train[:opts["limit"]], y_train[:opts["limit"]]
     if opts.get("test_limit"):
@@ -343,7 +316,7 @@ def _train(args, engine_name, argv, wall_start, hold, extra=None):
         if out is not None:
             runs.refuse_existing_run(out, engine_name)
             runs.refuse_occupied(out, keep=transfer.OWN_FILES if "transfer" in (extra or {}) else ())
-    transfer.check_classes(desc, opts.get("digits"))
+    digits.check_classes(desc, opts.get("digits"))
     data_file = scratch.data.locate_mnist(opts["data"])[1]
     x, y, x_test, y_test, x_test_raw = load_data(opts, desc["preprocess"])
     # Keras: TensorFlow as it ships unless --deterministic; a resumed deterministic run stays deterministic
@@ -492,7 +465,7 @@ def cmd_compare(args, argv, extra=None):
     if out is not None:
         runs.refuse_existing_run(out, "compare")
         runs.refuse_occupied(out, keep=transfer.OWN_FILES if "transfer" in (extra or {}) else ())
-    transfer.check_classes(desc, opts.get("digits"))
+    digits.check_classes(desc, opts.get("digits"))
     x, y, x_test, y_test, _ = load_data(opts, desc["preprocess"])
     init = init_weights(opts, desc)
     engines = [cls.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init,
@@ -603,15 +576,15 @@ def cmd_eval(args):
     if args.limit is not None and args.limit > N_TEST:
         raise ValueError(f"--limit {args.limit}: MNIST has {N_TEST} test images")
     engine, model = load_for_engine(args.weights, args.arch, args.dtype, args.engine)
-    digits = transfer.class_digits(model, args.digits, args.weights, what="WEIGHTS")
+    known = digits.class_digits(model, args.digits, args.weights, what="WEIGHTS")
     (_, _), (x_test, y_test) = scratch.load_mnist(args.data)
-    x_test, y_test = transfer.select_digits(x_test, y_test, None if digits == list(range(10)) else digits)
+    x_test, y_test = digits.select_digits(x_test, y_test, None if known == list(range(10)) else known)
     if args.limit:
         x_test, y_test = x_test[:args.limit], y_test[:args.limit]
     x = scratch.preprocess(x_test, model.preprocess, args.dtype)
     loss, acc = engine.evaluate(x, y_test.astype(np.int64))
     correct = int(round(acc * len(x)))
-    shown = "" if digits == list(range(10)) else f" - digits {','.join(map(str, digits))}"
+    shown = "" if known == list(range(10)) else f" - digits {','.join(map(str, known))}"
     print(f"{args.weights} - {args.engine} engine - {model.name}{shown}: test accuracy {acc:.4f} ({correct}/{len(x)}) - "
           f"test loss {loss:.4f}")
     return 0
@@ -621,7 +594,7 @@ def cmd_predict(args):
     from cli import artefacts, images
 
     engine, model = load_for_engine(args.weights, args.arch, "float32", args.engine, what="--weights")
-    labels = transfer.class_digits(model, args.digits, args.weights)
+    labels = digits.class_digits(model, args.digits, args.weights)
     failed = 0
     folder = runs.prepare_out(args.save_input, "--save-input") if args.save_input else None
     saved_names = set()

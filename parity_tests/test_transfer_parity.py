@@ -98,11 +98,11 @@ def test_graph_transfer_trains_in_parity_with_keras(fine_tune):
     pooling, a new head; the transfer model moved to Keras; three Adam steps in both, float64."""
     import keras
 
-    from cli import transfer
+    from cli import transfer_models
 
     km = keras_residual_net()
     source = keras_ref.from_keras(km)
-    model, info = transfer.transfer_model(source, 3, fine_tune=fine_tune, hidden=6, seed=2)
+    model, info = transfer_models.transfer_model(source, 3, fine_tune=fine_tune, hidden=6, seed=2)
     base = ["stem_conv", "stem_bn", "stem_relu", "block_conv", "block_add"]
     assert info["frozen_layers"] == [n for n in base if not (fine_tune and n == "block_conv")]
     twin = keras_ref.to_keras(model)
@@ -135,12 +135,12 @@ def test_a_functional_keras_file_transfers_from_python_and_the_command_line(tmp_
     rounding, and each engine alone leaves the frozen base bit-identical to the file's."""
     import keras
 
-    from cli import transfer
+    from cli import transfer_models
 
     path = tmp_path / "residual.keras"
     keras_residual_net((32, 32, 3)).save(path)
     source = keras_ref.from_keras(keras.models.load_model(path, compile=False))
-    model, info = transfer.transfer_model(source, 4)
+    model, info = transfer_models.transfer_model(source, 4)
     assert model.output_shape == (None, 4) and info["dropped_layers"] == ["avg_pool", "predictions"]
     rc, stdout, err = run(["transfer", "--source", str(path), "--engine", "compare", "--dtype", "float64",
                            "--digits", "5-8", "--out", str(tmp_path / "cmp"), *SMALL], capsys)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import scratch
-from cli import transfer
+from cli import digits, transfer_models
 from tests.cli_run import run
 
 SMALL = ["--limit", "96", "--test-limit", "100", "--batch-size", "32", "--epochs", "1", "--no-plots"]
@@ -33,21 +33,21 @@ def weights(path):
 
 # -- digit subsets ------------------------------------------------------------------------------------------
 def test_parse_digits_accepts_ranges_and_lists_and_refuses_the_rest():
-    assert transfer.parse_digits("0-4") == [0, 1, 2, 3, 4]
-    assert transfer.parse_digits("9,5,7") == [5, 7, 9]
-    assert transfer.parse_digits("0-2,8") == [0, 1, 2, 8]
+    assert digits.parse_digits("0-4") == [0, 1, 2, 3, 4]
+    assert digits.parse_digits("9,5,7") == [5, 7, 9]
+    assert digits.parse_digits("0-2,8") == [0, 1, 2, 8]
     for bad in ("4-0", "a", "3", "1,1", "8-10", ""):
         with pytest.raises(argparse.ArgumentTypeError, match="digits"):
-            transfer.parse_digits(bad)
+            digits.parse_digits(bad)
 
 
 def test_select_digits_keeps_those_images_in_order_and_renumbers_their_labels():
     y = np.array([5, 0, 9, 5, 3, 7])
     x = np.arange(len(y)) * 10
-    xs, ys = transfer.select_digits(x, y, [5, 7, 9])
+    xs, ys = digits.select_digits(x, y, [5, 7, 9])
     np.testing.assert_array_equal(xs, [0, 20, 30, 50])
     np.testing.assert_array_equal(ys, [0, 2, 0, 1])
-    assert transfer.select_digits(x, y, None)[1] is y
+    assert digits.select_digits(x, y, None)[1] is y
 
 
 def test_digits_option_trains_and_tests_on_the_subset_and_records_it(tmp_path, capsys, mnist):
@@ -58,7 +58,7 @@ def test_digits_option_trains_and_tests_on_the_subset_and_records_it(tmp_path, c
     assert m["options"]["digits"] == [5, 6, 7, 8, 9]
     assert m["train_images"] == 96 and m["test_images"] == 100  # --limit counts images of those digits
     (_, _), (x_test, y_test) = mnist
-    x_sub, y_sub = transfer.select_digits(x_test, y_test, [5, 6, 7, 8, 9])
+    x_sub, y_sub = digits.select_digits(x_test, y_test, [5, 6, 7, 8, 9])
     model = weights(out / "model.npz")
     x = scratch.preprocess(x_sub[:100], model.preprocess, "float32")
     loss, acc = model.evaluate(x, y_sub[:100])
@@ -68,17 +68,17 @@ def test_digits_option_trains_and_tests_on_the_subset_and_records_it(tmp_path, c
 # -- the transfer model ---------------------------------------------------------------------------------------
 def test_default_base_ends_before_flatten_and_the_head_is_new():
     src = scratch.build_model("lenet", seed=1)
-    desc, info = transfer.transfer_description(src, 5)
+    desc, info = transfer_models.transfer_description(src, 5)
     assert info["kept_layers"] == ["conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1"]
     assert info["frozen_layers"] == info["kept_layers"] and info["dropped_layers"] == ["flatten", "dropout", "dense"]
     assert [s["class_name"] for s in desc["layers"][4:]] == ["Flatten", "Dense"]
     assert desc["layers"][-1]["config"]["units"] == 5 and desc["loss"]["from_logits"] is True
-    desc, info = transfer.transfer_description(src, 3, base_until="conv2d_1", pooling="avg", hidden=16,
+    desc, info = transfer_models.transfer_description(src, 3, base_until="conv2d_1", pooling="avg", hidden=16,
                                                dropout=0.25, fine_tune=1)
     assert info["kept_layers"] == ["conv2d", "max_pooling2d", "conv2d_1"] and info["frozen_layers"] == info[
         "kept_layers"][:2]
     assert [s["class_name"] for s in desc["layers"][3:]] == ["GlobalAveragePooling2D", "Dense", "Dropout", "Dense"]
-    model = transfer.initial_model(desc, info, src, "float32", seed=0)
+    model = transfer_models.initial_model(desc, info, src, "float32", seed=0)
     for layer, orig in zip(model.layers[:3], src.layers):
         assert all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), orig.get_weights()))
     assert [la.trainable for la in model.layers[:3]] == [False, False, True]
@@ -173,7 +173,7 @@ def residual_net(seed=0):
 def test_graph_transfer_freezes_the_base_and_trains_the_head_with_fit():
     src = residual_net()
     before = [w.copy() for w in src.get_weights()]
-    model, info = transfer.transfer_model(src, 3, seed=1)
+    model, info = transfer_models.transfer_model(src, 3, seed=1)
     assert info["kept_layers"] == ["stem_conv", "stem_bn", "stem_relu", "block_conv", "block_add"]
     assert info["frozen_layers"] == info["kept_layers"] and info["dropped_layers"] == ["avg_pool", "predictions"]
     assert [type(la).__name__ for la in model.layers[-2:]] == ["GlobalAveragePooling2D", "Dense"]
@@ -187,12 +187,12 @@ def test_graph_transfer_freezes_the_base_and_trains_the_head_with_fit():
                                                         src.get_layer(name).get_weights()))
     assert all(np.array_equal(a, b) for a, b in zip(src.get_weights(), before))  # the source is untouched
     assert not np.array_equal(model.layers[-1].get_weights()[0], head0)
-    tuned, info = transfer.transfer_model(src, 3, fine_tune=1, base_until="block_add", pooling="max", seed=1)
+    tuned, info = transfer_models.transfer_model(src, 3, fine_tune=1, base_until="block_add", pooling="max", seed=1)
     assert info["frozen_layers"] == ["stem_conv", "stem_bn", "stem_relu", "block_add"]
     with pytest.raises(ValueError, match="--base-until 'nope': model 'tiny_resnet' has no layer of that name"):
-        transfer.transfer_model(src, 3, base_until="nope")
+        transfer_models.transfer_model(src, 3, base_until="nope")
     with pytest.raises(ValueError, match="--fine-tune 4: the base has only 3 layer"):
-        transfer.transfer_model(src, 3, fine_tune=4)
+        transfer_models.transfer_model(src, 3, fine_tune=4)
 
 
 def test_a_transfer_run_resumes_as_itself_and_evaluates_on_its_digits(source, tmp_path, capsys):
@@ -222,7 +222,7 @@ def test_graph_base_ends_at_the_tops_pooling_not_a_squeeze_excitation_blocks():
     x = scratch.Multiply(name="se_scale")([x, s])
     x = scratch.GlobalAveragePooling2D(name="avg_pool")(x)
     model = scratch.Model(inp, scratch.Dense(10, name="predictions")(x), name="se_net")
-    _, info = transfer.transfer_model(model, 3)
+    _, info = transfer_models.transfer_model(model, 3)
     assert info["kept_layers"] == ["conv", "se_squeeze", "se_excite", "se_scale"]
     assert info["dropped_layers"] == ["avg_pool", "predictions"]
 
@@ -236,11 +236,11 @@ def _grads_after_one_backward(model, x, y):
 
 def test_a_frozen_sequential_base_gets_no_backward_pass_and_the_head_the_same_gradients(monkeypatch):
     src = scratch.build_model("lenet", dtype="float64", seed=7)
-    desc, info = transfer.transfer_description(src, 5, fine_tune=1)
+    desc, info = transfer_models.transfer_description(src, 5, fine_tune=1)
     rng = np.random.default_rng(0)
     x, y = rng.random((4, 28, 28, 1)), rng.integers(0, 5, 4)
-    frozen = transfer.initial_model(desc, info, src, "float64", seed=0)
-    full = transfer.initial_model(desc, info, src, "float64", seed=0)
+    frozen = transfer_models.initial_model(desc, info, src, "float64", seed=0)
+    full = transfer_models.initial_model(desc, info, src, "float64", seed=0)
     full.build((None, 28, 28, 1))
     full.layers[0].input_grad = True  # asks for dL/d(image): every layer's backward runs
     calls = []
@@ -272,8 +272,8 @@ def test_a_frozen_graph_base_behind_an_input_adapter_is_skipped_with_the_same_gr
     src = scratch.Model(inp, scratch.Dense(10, name="predictions", dtype="float64")(x), name="net", seed=1)
     rng = np.random.default_rng(1)
     x, y = rng.random((3, 28, 28, 1)), rng.integers(0, 4, 3)
-    model, info = transfer.transfer_model(src, 4, fine_tune=fine_tune, input_shape=(28, 28, 1), seed=2)
-    reference, _ = transfer.transfer_model(src, 4, fine_tune=fine_tune, input_shape=(28, 28, 1), seed=2)
+    model, info = transfer_models.transfer_model(src, 4, fine_tune=fine_tune, input_shape=(28, 28, 1), seed=2)
+    reference, _ = transfer_models.transfer_model(src, 4, fine_tune=fine_tune, input_shape=(28, 28, 1), seed=2)
     for layer in scratch.leaf_layers(reference):  # a frozen BatchNormalization computes otherwise (inference
         layer.trainable = not isinstance(layer, scratch.BatchNormalization)  # mode): it stays frozen in both
     visited = []
@@ -299,9 +299,9 @@ def test_a_graph_baseline_behind_an_adapter_is_drawn_from_its_seed():
     """The adapter makes the base a nested model: its fresh weights must come from the seed too
     (``compare --baseline`` builds the model once per engine from the description)."""
     src = _small_graph()
-    first, _ = transfer.transfer_model(src, 3, seed=0, input_shape=(28, 28, 1), baseline=True)
-    again, _ = transfer.transfer_model(src, 3, seed=0, input_shape=(28, 28, 1), baseline=True)
-    other, _ = transfer.transfer_model(src, 3, seed=1, input_shape=(28, 28, 1), baseline=True)
+    first, _ = transfer_models.transfer_model(src, 3, seed=0, input_shape=(28, 28, 1), baseline=True)
+    again, _ = transfer_models.transfer_model(src, 3, seed=0, input_shape=(28, 28, 1), baseline=True)
+    other, _ = transfer_models.transfer_model(src, 3, seed=1, input_shape=(28, 28, 1), baseline=True)
     assert all(np.array_equal(a, b) for a, b in zip(first.get_weights(), again.get_weights()))
     assert not np.array_equal(first.get_weights()[0], other.get_weights()[0])
     assert not np.array_equal(first.get_weights()[0], src.get_weights()[0])  # fresh, not the source's
@@ -311,8 +311,8 @@ def test_a_graph_baseline_behind_an_adapter_is_drawn_from_its_seed():
 
 def test_a_transfer_model_is_itself_a_source_and_its_record_names_the_layers_inside_its_nested_base():
     src = _small_graph()
-    once, _ = transfer.transfer_model(src, 3, input_shape=(28, 28, 1))
-    twice, info = transfer.transfer_model(once, 2, input_shape=(28, 28, 1), fine_tune=1)
+    once, _ = transfer_models.transfer_model(src, 3, input_shape=(28, 28, 1))
+    twice, info = transfer_models.transfer_model(once, 2, input_shape=(28, 28, 1), fine_tune=1)
     assert info["kept_layers"] == ["transfer_padding", "transfer_channels", "c1", "c2"]
     assert info["dropped_layers"] == ["head_pooling", "head_output"]
     assert info["frozen_layers"] == ["transfer_padding", "transfer_channels", "c1"]
@@ -396,7 +396,7 @@ def test_the_adapter_pads_with_the_preprocessed_black_of_a_centred_source():
     inp = scratch.Input((32, 32, 3))
     x = scratch.GlobalAveragePooling2D(name="gap")(scratch.Conv2D(2, 3, name="c")(inp))
     src = scratch.Model(inp, scratch.Dense(10, name="top")(x), name="centred", seed=0, preprocess="center")
-    model, info = transfer.transfer_model(src, 3, input_shape=(28, 28, 1))
+    model, info = transfer_models.transfer_model(src, 3, input_shape=(28, 28, 1))
     assert info["input_adapter"] == ["transfer_shift", "transfer_padding", "transfer_unshift", "transfer_channels"]
     digit = scratch.preprocess(scratch.load_mnist()[1][0][:1], "center", "float32")
     a = digit
