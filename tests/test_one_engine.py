@@ -275,3 +275,21 @@ def test_train_py_scratch_refuses_a_vector_input_in_one_line(tmp_path, capsys):
     rc, _, err = run(["scratch", "--arch", str(path), "--limit", "64", "--test-limit", "32", "--epochs", "1",
                       "--no-plots", "--no-convert", "--out", str(tmp_path / "run")], capsys)
     assert rc != 0 and err.count("\n") == 1 and "of shape (100,)" in err and "(32, 28, 28, 1)" in err
+
+
+# -- backward refuses what it cannot differentiate -------------------------------------------------
+
+def test_backward_before_forward_or_with_a_wrong_dy_names_the_model():
+    x = scratch.Input((4,))
+    model = scratch.Model(x, scratch.Dense(3)(scratch.Dense(5)(x)), name="tiny")
+    with pytest.raises(ValueError, match=r"Model 'tiny': backward called before forward"):
+        model.backward(np.zeros((2, 3), np.float32))
+    model.forward(np.zeros((2, 4), np.float32))
+    with pytest.raises(ValueError, match=r"Model 'tiny'.backward: dy must be an array of the last forward's output "
+                                         r"shape \(2, 3\), received shape \(2, 4\)"):
+        model.backward(np.zeros((2, 4), np.float32))
+    with pytest.raises(ValueError, match=r"received list"):
+        model.backward([np.zeros((2, 3), np.float32)])
+    seq = scratch.Sequential([scratch.Dense(3)], input_shape=(4,))
+    with pytest.raises(ValueError, match=r"Sequential: backward called before forward"):
+        seq.backward(np.zeros((2, 3), np.float32))

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..checkpoint import CONTAINERS
 from ..layers import Softmax, deserialize
-from ..layers.base import Layer
+from ..layers.base import BackwardBeforeForwardError, Layer
 from ..layers.node import Input, SymbolicTensor, leaf_layers
 from . import fusion
 from .trainer import Trainer
@@ -303,6 +303,7 @@ class Model(Layer, Trainer):
                 if last_use[id(t)] == i and id(t) not in keep:
                     values.pop(id(t), None)
         outs = [values[id(t)] for t in self.outputs]
+        self._output_shapes = [o.shape for o in outs]  # what backward's dy must match
         return outs if self._multi_out else outs[0]
 
     __call__ = Layer.__call__
@@ -321,7 +322,7 @@ class Model(Layer, Trainer):
         on a layer that reads an input).
         """
         self._require_built("backward")
-        dys = list(dy) if self._multi_out else [dy]
+        dys = self._check_dy(dy)
         grads = {}
         for t, g in zip(self.outputs, dys):
             _accumulate(grads, t, g)
@@ -366,6 +367,24 @@ class Model(Layer, Trainer):
             layer.grads = total
         dxs = [grads.get(id(t)) for t in self.inputs]
         return dxs if self._multi_in else dxs[0]
+
+    def _check_dy(self, dy):
+        """``dy`` as a list, one array per output, each of the shape the last forward gave."""
+        shapes = self.__dict__.get("_output_shapes")
+        if shapes is None:
+            raise BackwardBeforeForwardError(f"{self._kind}: backward called before forward (nothing cached to "
+                                             f"differentiate); run forward(x) first")
+        dys = list(dy) if self._multi_out and isinstance(dy, (list, tuple)) else [dy]
+        if len(dys) != len(shapes):
+            raise ValueError(f"{self._kind}.backward: expected {len(shapes)} output gradients (one per output), "
+                             f"received {len(dys)}")
+        for i, (d, shape) in enumerate(zip(dys, shapes)):
+            if not isinstance(d, np.ndarray) or d.shape != shape:
+                got = f"shape {d.shape}" if isinstance(d, np.ndarray) else type(d).__name__
+                which = f"output {i}'s gradient" if self._multi_out else "dy"
+                raise ValueError(f"{self._kind}.backward: {which} must be an array of the last forward's output "
+                                 f"shape {shape}, received {got}")
+        return dys
 
     def _input_grad_asked(self):
         """Whether someone turned ``input_grad`` on for a layer reading a model input (off by default)."""
