@@ -248,7 +248,17 @@ def draw_augmented(augmenter, x, out, title):
 
 
 def cmd_train(args, engine_name, argv, extra=None):
-    """One engine's run; ``extra``: more entries for ``metrics.json`` (``transfer`` writes what it transferred)."""
+    """One engine's run; ``extra``: more entries for ``metrics.json`` (``transfer`` writes what it transferred).
+    A resumed fine-tuning run carries on into its phase 2 (``cli/transfer.py``)."""
+    if args.resume and extra is None and transfer.phase_2_planned(args.resume):
+        return transfer.resume_phase_1(args, engine_name, argv, _one_run)
+    rc = _one_run(args, engine_name, argv, extra)
+    if rc == 0 and args.resume:
+        transfer.phase_2_resumed(args.resume)
+    return rc
+
+
+def _one_run(args, engine_name, argv, extra=None):
     wall_start = time.perf_counter()
     held = []  # the folder's lock, released however the run ends
     try:

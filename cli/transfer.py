@@ -30,6 +30,7 @@ renumbers their labels 0, 1, ... in the order given (sorted), for every training
 
 import argparse
 import copy
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -44,7 +45,9 @@ TRANSFER_ARCH = "transfer_arch.json"
 
 TRANSFER_INIT = "transfer_init.npz"
 
-OWN_FILES = (TRANSFER_ARCH, TRANSFER_INIT)  # what transfer writes into --out before the run starts there
+FINE_TUNE_PLAN = "fine_tune_plan.json"  # phase 2, planned before phase 1 trains: a resumed phase 1 carries on
+FINE_TUNE = "fine_tune"  # phase 2's folder, inside phase 1's
+OWN_FILES = (TRANSFER_ARCH, TRANSFER_INIT, FINE_TUNE_PLAN)  # what transfer writes into --out before the run starts
 
 ENGINES = ("scratch", "keras", "compare")
 
@@ -152,15 +155,23 @@ def cmd_transfer(args, argv, train_one, compare):
     phase1 = _phase_args(args, arch=str(out / TRANSFER_ARCH), out=str(out),
                          init_from=None if args.baseline else str(out / TRANSFER_INIT))
     extra = {"transfer": {**info, "phase": 1 if args.fine_tune else None}}
+    if args.fine_tune:  # recorded from the start: phase 2 is asked for, and how (a resume carries on into it)
+        extra["transfer"].update(fine_tune_asked=args.fine_tune, phase_2=PENDING, phase_2_folder=FINE_TUNE)
+        runs.write_json(out / FINE_TUNE_PLAN, _phase_2_plan(args, argv, out, desc2, info, info2))
     rc = compare(phase1, argv, extra) if args.engine == "compare" else train_one(phase1, args.engine, argv, extra)
     if rc != 0 or not args.fine_tune:
         return rc
-    folder = runs.prepare_out(out / "fine_tune")
-    runs.write_json(folder / TRANSFER_ARCH, desc2)
+    return run_phase_2(out, train_one)
+
+
+PENDING, RUNNING, COMPLETE = "pending (phase 1 not finished)", "running", "complete"
+
+
+def _phase_2_plan(args, argv, out, desc2, info, info2):
+    """Everything phase 2 needs, as plain data: its architecture, its arguments and its record."""
+    folder = out / FINE_TUNE
     lr = _fine_tune_lr(args)
     epochs2 = args.fine_tune_epochs or args.epochs
-    print(f"fine-tuning: unfrozen {', '.join(la for la in info2['trainable_layers'] if la not in info2['head_layers'])}"
-          f" - lr {lr}", file=sys.stdout, flush=True)
     phase2 = _phase_args(args, arch=str(folder / TRANSFER_ARCH), out=str(folder), init_from=str(out / "model.npz"),
                          lr=lr, epochs=epochs2)
     extra2 = {"transfer": {**info, **info2, "source": info["source"], "phase": 2, "head": info["head"],
@@ -168,8 +179,76 @@ def cmd_transfer(args, argv, train_one, compare):
                            "phase_1_run": str(out.resolve()), "fine_tune_lr": lr,
                            "same_run_in_both_engines": same_run_command(args, folder / TRANSFER_ARCH,
                                                                         out / "model.npz", lr=lr, epochs=epochs2)}}
-    return train_one(phase2, args.engine, argv, extra2)
+    return {"engine": args.engine, "architecture": desc2, "argv": list(argv), "extra": extra2,
+            "args": {k: v for k, v in vars(phase2).items() if k != "shared_options"},
+            "unfrozen": [la for la in info2["trainable_layers"] if la not in info2["head_layers"]], "lr": lr}
 
+
+def run_phase_2(out, train_one):
+    """Phase 2 of ``out``'s fine-tuning run, from the plan phase 1 recorded, in ``out/fine_tune``."""
+    plan = json.loads((out / FINE_TUNE_PLAN).read_text())
+    folder = runs.prepare_out(out / FINE_TUNE)
+    runs.write_json(folder / TRANSFER_ARCH, plan["architecture"])
+    print(f"fine-tuning: unfrozen {', '.join(plan['unfrozen'])} - lr {plan['lr']}", file=sys.stdout, flush=True)
+    _mark_phase_2(out, RUNNING)
+    rc = train_one(argparse.Namespace(**plan["args"]), plan["engine"], plan["argv"], plan["extra"])
+    if rc == 0:
+        _mark_phase_2(out, COMPLETE)
+    return rc
+
+
+def _mark_phase_2(out, state):
+    """Phase 1's record says how far phase 2 is (``transfer.phase_2``)."""
+    record = json.loads((out / runs.METRICS).read_text())
+    record["transfer"]["phase_2"] = state
+    runs.write_json(out / runs.METRICS, record)
+
+
+def phase_2_planned(folder):
+    """The run at ``folder`` is phase 1 of a fine-tuning transfer whose plan is there."""
+    return (Path(folder) / FINE_TUNE_PLAN).is_file() and \
+        (runs.read_run(folder).get("transfer") or {}).get("phase") == 1
+
+
+def resume_phase_1(args, engine_name, argv, train_one):
+    """``--resume`` of a fine-tuning run's phase 1: finish phase 1 (unless it is complete), then carry
+    on into phase 2 (start it, or resume it if it started). Asking phase 1 for more epochs after phase 2
+    started is refused: it would rewrite the ``model.npz`` phase 2 started from."""
+    out = Path(args.resume)
+    record = runs.read_run(out)
+    if record["engine"] != engine_name:
+        raise ValueError(f"--resume {args.resume}: a {record['engine']} run; resume it with: python train.py "
+                         f"{record['engine']} --resume {args.resume}")
+    phase2 = out / FINE_TUNE
+    started = (phase2 / runs.METRICS).is_file()
+    if started:
+        status = runs.read_run(phase2).get("status")
+        if args.epochs is not None or status == COMPLETE:
+            raise ValueError(f"--resume {args.resume}: phase 2 ({runs.rel(phase2)}, {status}) started from this "
+                             f"run's model.npz; resuming phase 1 would rewrite it"
+                             + ("" if status == COMPLETE else
+                                f"; carry on with: python train.py {engine_name} --resume {runs.rel(out)}"
+                                f" (without --epochs)"))
+        print(f"phase 1 is complete; resuming phase 2 in {runs.rel(phase2)}", flush=True)
+        rc = train_one(_phase_args(args, resume=str(phase2)), engine_name, argv)
+        if rc == 0:
+            _mark_phase_2(out, COMPLETE)
+        return rc
+    if record.get("status") != COMPLETE or args.epochs is not None:
+        rc = train_one(args, engine_name, argv)
+        if rc != 0:
+            return rc
+    else:
+        print("phase 1 is complete; starting phase 2", flush=True)
+    return run_phase_2(out, train_one)
+
+
+def phase_2_resumed(folder):
+    """After a resumed run at ``folder`` completes: if it is a fine-tuning phase 2, its phase 1 says so."""
+    transfer = runs.read_run(folder).get("transfer") or {}
+    parent = Path(folder).parent
+    if transfer.get("phase") == 2 and Path(folder).name == FINE_TUNE and (parent / FINE_TUNE_PLAN).is_file():
+        _mark_phase_2(parent, COMPLETE)
 
 
 def _fine_tune_lr(args):

@@ -405,3 +405,65 @@ def test_the_adapter_pads_with_the_preprocessed_black_of_a_centred_source():
     assert a.shape == (1, 32, 32, 3)
     assert np.all(a[:, :2] == -0.5) and np.all(a[:, -2:] == -0.5) and np.all(a[:, :, :2] == -0.5)
     np.testing.assert_allclose(a[0, 2:30, 2:30, 1], digit[0, :, :, 0], atol=1e-7)  # x + 0.5 - 0.5 in float32
+
+
+# -- a fine-tuning run interrupted in phase 1 (issue 21, item 2) -----------------------------------
+
+def _interrupt_at(monkeypatch, step):
+    from cli.engines import ScratchEngine
+
+    calls = {"n": 0}
+    original = ScratchEngine.train_batch
+
+    def train_batch(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == step:
+            raise KeyboardInterrupt
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(ScratchEngine, "train_batch", train_batch)
+
+
+def test_a_fine_tune_run_interrupted_in_phase_one_resumes_into_phase_two(source, tmp_path, capsys, monkeypatch):
+    common = ["--source", str(source), "--digits", "0-4", "--fine-tune", "1", "--no-convert", "--limit", "96",
+              "--test-limit", "50", "--batch-size", "32", "--epochs", "2", "--no-plots"]
+    whole = tmp_path / "whole"
+    rc, _, err = run(["transfer", "--out", str(whole), *common], capsys)
+    assert rc == 0, err
+    cut = tmp_path / "cut"
+    _interrupt_at(monkeypatch, 3 + 2)  # 3 steps per epoch: in phase 1's second epoch
+    rc, _, err = run(["transfer", "--out", str(cut), *common], capsys)
+    assert rc == 130 and f"python train.py scratch --resume {cut}" in err
+    monkeypatch.undo()
+    m = json.loads((cut / "metrics.json").read_text())
+    assert m["transfer"]["fine_tune_asked"] == 1 and m["transfer"]["phase_2"].startswith("pending")
+    assert not (cut / "fine_tune").exists()
+    rc, stdout, err = run(["scratch", "--resume", str(cut)], capsys)
+    assert rc == 0, err
+    assert "fine-tuning: unfrozen conv2d_1" in stdout
+    assert json.loads((cut / "metrics.json").read_text())["transfer"]["phase_2"] == "complete"
+    m2 = json.loads((cut / "fine_tune" / "metrics.json").read_text())
+    assert m2["status"] == "complete" and m2["transfer"]["phase"] == 2
+    for name in ("model.npz", "fine_tune/model.npz"):  # the interrupted run ends where the whole one did
+        for a, b in zip(weights(whole / name).get_weights(), weights(cut / name).get_weights()):
+            np.testing.assert_array_equal(a, b)
+    # phase 2 exists now: phase 1 may not be trained further (it would rewrite what phase 2 started from)
+    rc, _, err = run(["scratch", "--resume", str(cut), "--epochs", "3"], capsys)
+    assert rc == 2 and err.count("\n") == 1 and "phase 2" in err and "would rewrite" in err
+
+
+def test_a_fine_tune_run_interrupted_in_phase_two_resumes_from_its_phase_one_folder(source, tmp_path, capsys,
+                                                                                     monkeypatch):
+    common = ["--source", str(source), "--digits", "0-4", "--fine-tune", "1", "--no-convert", "--limit", "96",
+              "--test-limit", "50", "--batch-size", "32", "--epochs", "1", "--no-plots"]
+    cut = tmp_path / "cut"
+    _interrupt_at(monkeypatch, 3 + 2)  # phase 1: 3 steps; phase 2's second step
+    rc, _, err = run(["transfer", "--out", str(cut), *common], capsys)
+    assert rc == 130
+    monkeypatch.undo()
+    assert json.loads((cut / "metrics.json").read_text())["transfer"]["phase_2"] == "running"
+    rc, stdout, err = run(["scratch", "--resume", str(cut)], capsys)
+    assert rc == 0, err
+    assert "resuming phase 2" in stdout
+    assert json.loads((cut / "fine_tune" / "metrics.json").read_text())["status"] == "complete"
+    assert json.loads((cut / "metrics.json").read_text())["transfer"]["phase_2"] == "complete"
