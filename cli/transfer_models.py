@@ -215,7 +215,7 @@ def transfer_model(source, classes, base_until=None, fine_tune=0, pooling=None, 
     k = 0
     for spec in head_specs(tip.shape, classes, pooling, hidden, dropout, taken=taken, default="avg"):
         layer = scratch.layers.deserialize(spec, dtype=source.dtype.name)
-        layer.seed = int(seed) * 1000 + k
+        layer.init_seed = int(seed) * 1000 + k
         k += 1
         x = layer(x)
     model = scratch.Model(inp, x, name=f"transfer-{source.name}", preprocess=source.preprocess,

@@ -40,7 +40,7 @@ def make_layer(cls_name, kwargs, dtype, seed=0):
     """
     layer = getattr(scratch, cls_name)(**kwargs, dtype=dtype)
     layer.name = scratch.models.functional.snake_case(cls_name)
-    layer.seed = seed
+    layer.init_seed = seed
     return layer
 
 

@@ -225,7 +225,7 @@ def test_glorot_fans_for_conv_kernels():
     assert initializers.compute_fans((5, 3, 16, 32)) == (5 * 3 * 16, 5 * 3 * 32)
     assert initializers.compute_fans((100, 10)) == (100, 10)
     conv = scratch.Conv2D(32, (5, 3), dtype=F64)
-    conv.seed = 0
+    conv.init_seed = 0
     conv.build((None, 12, 12, 16))
     kernel = conv.params["kernel"]
     limit = np.sqrt(6 / (5 * 3 * 16 + 5 * 3 * 32))

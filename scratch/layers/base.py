@@ -94,7 +94,8 @@ class Layer:
         self.built = False
         self.input_shape = None
         self.output_shape = None
-        self.seed = None  # initializer seed; a model sets it from its own seed
+        self.init_seed = None  # the initializers' seed; a model sets it from its own (a random layer's draws
+        # have their own seed, Keras's ``seed`` argument: ``Dropout(0.5, seed=1)``)
         self.input_grad = True  # a model turns it off for its first layer (dx unused)
 
     # -- naming and config -------------------------------------------------------------
@@ -128,7 +129,7 @@ class Layer:
         input_shape = tuple(None if d is None else int(d) for d in input_shape)
         self._check_shape(input_shape)
         self.input_shape = input_shape
-        rng = np.random.default_rng(self.seed)
+        rng = np.random.default_rng(self.init_seed)
         self._build(input_shape, rng)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.output_shape = self.compute_output_shape(input_shape)

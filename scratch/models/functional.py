@@ -75,7 +75,7 @@ class Model(Layer, Trainer):
         if seed is not None:
             for i, layer in enumerate(self.layers):
                 if not isinstance(layer, Model) and (layer.params or layer.state):
-                    layer.seed = derived_seed(seed, i)
+                    layer.init_seed = derived_seed(seed, i)
                     layer.build(layer.input_shape)
         self.preprocess = preprocess
         self.loss_spec = loss or dict(DEFAULT_LOSS)

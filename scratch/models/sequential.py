@@ -75,11 +75,10 @@ class Sequential(Model):
             raise ValueError(f"Sequential: duplicate layer name {layer.name!r}")
         if self.seed is not None:
             seed = derived_seed(self.seed, len(self.layers))
-            if isinstance(layer, layers_mod.Dropout):
-                if layer.seed is None:  # keep the config's seed as the user gave it
-                    layer.rng = np.random.default_rng(seed)
-            elif layer.seed is None:
-                layer.seed = seed
+            if layer.init_seed is None:
+                layer.init_seed = seed
+            if isinstance(layer, layers_mod.Dropout) and layer.seed is None:  # its draws too, unless seeded
+                layer.rng = np.random.default_rng(seed)
         self.layers.append(layer)
         if self.built:  # a layer added to a built model: the graph grows with it
             self.build(self.input_shape)
