@@ -266,7 +266,7 @@ def check(km, model, batch=4, seed=0, training=False):
     shapes = [tuple(t.shape[1:]) for t in km.inputs]
     xs = [rng.standard_normal((batch,) + s).astype(dtype) for s in shapes]
     klayers = dict(_keras_leaves(km))
-    masks = zoo.dropout_masks(model, batch, seed) if training else {}
+    masks = engines.dropout_masks(model, batch, seed) if training else {}
     with zoo.injected_masks(model, km, masks):
         rows, outs = layer_rows(model, klayers, xs, rng, dtype, training)
         rs = [rng.standard_normal(o.shape).astype(dtype) for o in outs]

@@ -114,7 +114,7 @@ def keras_loss_from_spec(spec, dtype):
 
 def set_masks(model, masks):
     """Inject ``{dropout layer name: boolean keep mask}`` into the scratch model (None clears)."""
-    for layer in model.layers:
+    for layer in scratch.leaf_layers(model):
         if isinstance(layer, scratch.Dropout):
             layer.fixed_mask = None if masks is None else masks[layer.name]
 
@@ -133,13 +133,17 @@ def keras_forward(keras_model, x, training=False, masks=None):
     return x
 
 
-def dropout_masks(model, batch, seed):
-    """A reproducible keep mask (rate of each Dropout) for every Dropout layer of ``model``."""
+def dropout_masks(model, batch, seed=0):
+    """A reproducible keep mask (rate of each Dropout) for every Dropout layer of a scratch model, nested
+    models opened, from its input shape (``noise_shape``: one draw per image where it says so)."""
     rng = np.random.default_rng(seed)
     masks = {}
-    for layer in model.layers:
+    for layer in scratch.leaf_layers(model):
         if isinstance(layer, scratch.Dropout):
-            masks[layer.name] = rng.random((batch,) + tuple(layer.input_shape[1:])) >= layer.rate
+            shape = (batch,) + tuple(layer.input_shape[1:])
+            if layer.noise_shape is not None:  # EfficientNet's drop connect: (N, 1, 1, 1)
+                shape = tuple(s if d is None else d for s, d in zip(shape, layer.noise_shape))
+            masks[layer.name] = rng.random(shape) >= layer.rate
     return masks
 
 

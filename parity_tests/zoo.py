@@ -92,19 +92,6 @@ def scratch_paths(model, prefix=""):
     return out
 
 
-def dropout_masks(model, batch, seed=0):
-    """A keep mask for every Dropout layer of a scratch graph, from its input shape."""
-    rng = np.random.default_rng(seed)
-    masks = {}
-    for la in scratch.leaf_layers(model):
-        if isinstance(la, scratch.Dropout):
-            shape = (batch,) + tuple(la.input_shape[1:])
-            if la.noise_shape is not None:  # one draw per image (EfficientNet's drop connect: (N, 1, 1, 1))
-                shape = tuple(s if d is None else d for s, d in zip(shape, la.noise_shape))
-            masks[la.name] = rng.random(shape) >= la.rate
-    return masks
-
-
 @contextlib.contextmanager
 def injected_masks(model, km, masks):
     """Both engines' Dropout layers apply ``masks`` (by layer name) in training mode."""
@@ -247,7 +234,7 @@ def parity_checks(name, steps=2, on_float32=None, train_batch=8):
     batches = []
     for step in range(steps):
         xb, yb = _inputs(km, "float64", train_batch, seed=10 + step)
-        batches.append((xb, yb, dropout_masks(model, train_batch, seed=20 + step)))
+        batches.append((xb, yb, engines.dropout_masks(model, train_batch, seed=20 + step)))
     for step, ours, theirs in train_steps(model, km, batches, "float64", optimizer="sgd-small"):
         scale = max(float(np.abs(v).max()) for v in theirs.values())
         checks.append((f"weights after step {step}", "float64", ours, theirs,
