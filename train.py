@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from cli import augment, digits, runs, transfer
-from cli.options import ArgumentParser, fraction, learning_rate, non_negative, positive_int, seed_int
+from cli.options import ArgumentParser, fraction, learning_rate, non_negative, open_fraction, positive_int, seed_int
 from cli.engines import (DEFAULT_LR, OPTIMIZER_OPTIONS, OPTIMIZERS, KerasEngine, ScratchEngine, import_keras,
                          load_scratch_model,
                          with_label_smoothing)
@@ -36,7 +36,7 @@ DEFAULTS = {"arch": "blog", "epochs": 3, "batch_size": 32, "optimizer": "adam", 
             "limit": None, "test_limit": None, "dtype": "float32", "data": None, "init_from": None, "threads": 1,
             "weight_decay": None, "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
             "label_smoothing": None, "digits": None, "augment": False, "rotation": None, "shift": None,
-            "zoom": None, "preprocess": None, "from_logits": None}
+            "zoom": None, "preprocess": None, "from_logits": None, "validation_split": None}
 RESUMABLE_CHANGES = ("epochs", "data", "threads")  # what --resume lets you change; the rest is the run's
 N_TRAIN = 60000
 N_TEST = 10000
@@ -102,6 +102,11 @@ def build_parser():
     model_opts.add_argument("--seed", type=seed_int, help="initial weights, batch order, dropout (default 0)")
     model_opts.add_argument("--limit", type=positive_int, help="train on the first N training images only")
     model_opts.add_argument("--test-limit", type=positive_int, help="evaluate on the first N test images only")
+    model_opts.add_argument("--validation-split", type=open_fraction, metavar="FRACTION",
+                            help="hold out the last FRACTION of the training images (after --digits and --limit, "
+                                 "before shuffling, as Keras's fit(validation_split=)) and report validation loss "
+                                 "and accuracy after every epoch: choose an epoch on them, not on the test set "
+                                 "(default: none held out)")
     model_opts.add_argument("--dtype", choices=("float32", "float64"), help="compute precision (default float32)")
     model_opts.add_argument("--data", help="MNIST .npz (default: $MNIST_PATH, data/mnist.npz, Keras's cache)")
     model_opts.add_argument("--out", help="output folder (default a new folder under runs/)")
@@ -213,6 +218,8 @@ def data_record(path):
 
 
 def load_data(opts, preprocess):
+    """``(x, y, x_test, y_test, x_test_raw, validation)``: ``validation`` is ``(x_val, y_val)``, the last
+    ``--validation-split`` of the training images (after ``--digits`` and ``--limit``), or None."""
     (x_train, y_train), (x_test, y_test) = scratch.load_mnist(opts["data"])
     x_train, y_train = digits.select_digits(x_train, y_train, opts.get("digits"))  # then --limit of those
     x_test, y_test = digits.select_digits(x_test, y_test, opts.get("digits"))
@@ -220,8 +227,16 @@ def load_data(opts, preprocess):
         x_train, y_train = x_train[:opts["limit"]], y_train[:opts["limit"]]
     if opts.get("test_limit"):
         x_test, y_test = x_test[:opts["test_limit"]], y_test[:opts["test_limit"]]
+    x_train, y_train, validation = runs.validation_split(x_train, y_train, opts.get("validation_split"))
+    if validation is not None:
+        validation = (scratch.preprocess(validation[0], preprocess, opts["dtype"]), validation[1].astype(np.int64))
     return (scratch.preprocess(x_train, preprocess, opts["dtype"]), y_train.astype(np.int64),
-            scratch.preprocess(x_test, preprocess, opts["dtype"]), y_test.astype(np.int64), x_test)
+            scratch.preprocess(x_test, preprocess, opts["dtype"]), y_test.astype(np.int64), x_test, validation)
+
+
+def _images_line(x, validation):
+    """``1000 training images`` (``900 training images, 100 held out for validation``)."""
+    return f"{len(x)} training images" + (f", {len(validation[0])} held out for validation" if validation else "")
 
 
 def init_weights(opts, desc):
@@ -328,7 +343,7 @@ def _train(args, engine_name, argv, wall_start, hold, extra=None):
             runs.refuse_occupied(out, keep=transfer.OWN_FILES if "transfer" in (extra or {}) else ())
     digits.check_classes(desc, opts.get("digits"))
     data_file = scratch.data.locate_mnist(opts["data"])[1]
-    x, y, x_test, y_test, x_test_raw = load_data(opts, desc["preprocess"])
+    x, y, x_test, y_test, x_test_raw, validation = load_data(opts, desc["preprocess"])
     # Keras: TensorFlow as it ships unless --deterministic; a resumed deterministic run stays deterministic
     deterministic = getattr(args, "deterministic", False) or bool((saved or {}).get("deterministic"))
     tf_options = {"deterministic": deterministic} if engine_name == "keras" else {}
@@ -341,7 +356,7 @@ def _train(args, engine_name, argv, wall_start, hold, extra=None):
         lock = runs.FolderLock(out)
         hold(lock)
         runs.refuse_existing_run(out, engine_name)  # a run that started meanwhile
-        history = runs.empty_history()
+        history = runs.empty_history(validation is not None)
         run_id = uuid.uuid4().hex
     else:
         engine, meta = _resume_engine(args, engine_name, out, saved, opts, desc, deterministic)
@@ -353,12 +368,12 @@ def _train(args, engine_name, argv, wall_start, hold, extra=None):
     record = {"engine": engine_name, "run_id": run_id, "command": runs.command_line(argv), "arch": desc["name"],
               "architecture": desc, "options": opts, "data": data_record(data_file), "seed": opts["seed"],
               "versions": runs.versions(engine_name), "train_images": len(x), "test_images": len(x_test),
-              "status": "running", **(extra or {})}
+              "validation_images": len(validation[0]) if validation else 0, "status": "running", **(extra or {})}
     if engine_name == "keras":
         record.update(deterministic=deterministic, tensorflow=engine.settings)
     print(f"{engine_name} engine - {desc['name']} ({engine.scratch_model().count_params():,} parameters) - "
           f"{opts['optimizer']} lr {opts['lr']} - batch {opts['batch_size']} - {opts['dtype']} - seed {opts['seed']} "
-          f"- {len(x)} training images - output {runs.rel(out)}"
+          f"- {_images_line(x, validation)} - output {runs.rel(out)}"
           + (" - deterministic" if deterministic and engine_name == "keras" else "")
           + (f" - resuming after epoch {start}" if saved else ""), flush=True)
     ckpt = out / runs.CHECKPOINT
@@ -389,7 +404,8 @@ def _train(args, engine_name, argv, wall_start, hold, extra=None):
         record["augmentation"] = augmenter.record()
         if not args.no_plots:
             draw_augmented(augmenter, x, out, f"--augment {augmenter.factors} - first training digits (left)")
-    runner = runs.EpochRunner([engine], x, y, x_test, y_test, opts["batch_size"], opts["seed"], augment=augmenter)
+    runner = runs.EpochRunner([engine], x, y, x_test, y_test, opts["batch_size"], opts["seed"], augment=augmenter,
+                              validation=validation)
     previous = runs.terminate_as_interrupt()
     try:
         if saved is None:
@@ -476,7 +492,7 @@ def cmd_compare(args, argv, extra=None):
         runs.refuse_existing_run(out, "compare")
         runs.refuse_occupied(out, keep=transfer.OWN_FILES if "transfer" in (extra or {}) else ())
     digits.check_classes(desc, opts.get("digits"))
-    x, y, x_test, y_test, _ = load_data(opts, desc["preprocess"])
+    x, y, x_test, y_test, _, validation = load_data(opts, desc["preprocess"])
     init = init_weights(opts, desc)
     engines = [cls.create(desc, opts["dtype"], opts["seed"], opts["optimizer"], opts["lr"], init,
                           options=optimizer_options(opts), **tf_options)
@@ -488,14 +504,15 @@ def cmd_compare(args, argv, extra=None):
         lock.clean_temporaries()
         previous = runs.terminate_as_interrupt()
         try:
-            return _compare(args, argv, opts, desc, engines, out, x, y, x_test, y_test, wall_start, extra)
+            return _compare(args, argv, opts, desc, engines, out, x, y, x_test, y_test, wall_start, extra,
+                            validation)
         finally:
             runs.signal.signal(runs.signal.SIGTERM, previous)
     finally:
         lock.release()
 
 
-def _compare(args, argv, opts, desc, engines, out, x, y, x_test, y_test, wall_start, extra=None):
+def _compare(args, argv, opts, desc, engines, out, x, y, x_test, y_test, wall_start, extra=None, validation=None):
 
     def max_diff():
         return max(float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
@@ -503,18 +520,24 @@ def _compare(args, argv, opts, desc, engines, out, x, y, x_test, y_test, wall_st
 
     diffs = [max_diff()]
     print(f"compare - {desc['name']} - {opts['optimizer']} lr {opts['lr']} - batch {opts['batch_size']} - "
-          f"{opts['dtype']} - seed {opts['seed']} - {len(x)} training images - output {runs.rel(out)}")
+          f"{opts['dtype']} - seed {opts['seed']} - {_images_line(x, validation)} - output {runs.rel(out)}")
     print(f"initial weights: largest difference {diffs[0]:.3g}")
     if any(spec["class_name"] == "Dropout" for spec in desc["layers"]):
         print("note: this architecture has Dropout; the engines draw different masks, so their weights drift "
               "apart by more than rounding")
-    histories = {e.name: runs.empty_history() for e in engines}
+    histories = {e.name: runs.empty_history(validation is not None) for e in engines}
     augmenter = make_augmenter(opts)
     if augmenter is not None and not args.no_plots:
         draw_augmented(augmenter, x, out, f"--augment {augmenter.factors} - first training digits (left)")
-    runner = runs.EpochRunner(engines, x, y, x_test, y_test, opts["batch_size"], opts["seed"], augment=augmenter)
-    header = (f"{'epoch':>5} | {'scratch loss':>12} {'acc':>7} {'test acc':>8} | {'keras loss':>12} {'acc':>7} "
-              f"{'test acc':>8} | {'max |dw|':>9}")
+    runner = runs.EpochRunner(engines, x, y, x_test, y_test, opts["batch_size"], opts["seed"], augment=augmenter,
+                              validation=validation)
+    val = f" {'val loss':>8} {'val acc':>7}" if validation else ""
+    header = (f"{'epoch':>5} | {'scratch loss':>12} {'acc':>7}{val} {'test acc':>8} | {'keras loss':>12} {'acc':>7}"
+              f"{val} {'test acc':>8} | {'max |dw|':>9}")
+
+    def val_cells(lg):
+        return f" {lg['val_loss']:>8.4f} {lg['val_accuracy']:>7.4f}" if validation else ""
+
     try:
         for epoch in range(opts["epochs"]):
             logs = runner.epoch(epoch, opts["epochs"])
@@ -523,9 +546,9 @@ def _compare(args, argv, opts, desc, engines, out, x, y, x_test, y_test, wall_st
             diffs.append(max_diff())
             if epoch == 0:
                 print(header)
-            print(f"{epoch + 1:>5} | {logs[0]['loss']:>12.6f} {logs[0]['accuracy']:>7.4f} "
-                  f"{logs[0]['test_accuracy']:>8.4f} | {logs[1]['loss']:>12.6f} {logs[1]['accuracy']:>7.4f} "
-                  f"{logs[1]['test_accuracy']:>8.4f} | {diffs[-1]:>9.3g}", flush=True)
+            print(f"{epoch + 1:>5} | {logs[0]['loss']:>12.6f} {logs[0]['accuracy']:>7.4f}{val_cells(logs[0])} "
+                  f"{logs[0]['test_accuracy']:>8.4f} | {logs[1]['loss']:>12.6f} {logs[1]['accuracy']:>7.4f}"
+                  f"{val_cells(logs[1])} {logs[1]['test_accuracy']:>8.4f} | {diffs[-1]:>9.3g}", flush=True)
     except KeyboardInterrupt as e:
         what = "terminated (SIGTERM)" if isinstance(e, runs.Terminated) else "interrupted"
         print(f"\n{what} (compare keeps no checkpoint)", file=sys.stderr)
@@ -538,6 +561,7 @@ def _compare(args, argv, opts, desc, engines, out, x, y, x_test, y_test, wall_st
     record = {"engine": "compare", "command": runs.command_line(argv), "arch": desc["name"], "architecture": desc,
               "options": opts, "data": data_record(scratch.data.locate_mnist(opts["data"])[1]), "seed": opts["seed"],
               "versions": runs.versions("keras"), "train_images": len(x),
+              "validation_images": len(validation[0]) if validation else 0,
               "test_images": len(x_test), "deterministic": True, "tensorflow": engines[1].settings,
               "histories": histories, "max_weight_difference": diffs,
               "augmentation": augmenter.record() if augmenter is not None else None,

@@ -30,3 +30,4 @@ learning_rate = option_type(float, lambda v: math.isfinite(v) and v > 0, "a posi
 seed_int = option_type(int, lambda v: v >= 0, "a non-negative integer")
 non_negative = option_type(float, lambda v: math.isfinite(v) and v >= 0, "a non-negative finite number")
 fraction = option_type(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+open_fraction = option_type(float, lambda v: 0 < v < 1, "a number between 0 and 1 (both excluded)")

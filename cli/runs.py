@@ -38,8 +38,9 @@ HISTORY = "history.csv"
 LOCK = ".lock"
 # options a run keeps for life (what the checkpoint must agree with); --epochs, --data, --threads may change
 RUN_OPTIONS = ("arch", "batch_size", "optimizer", "lr", "seed", "limit", "test_limit", "dtype", "init_from",
-               "digits")
+               "digits", "validation_split")
 HISTORY_KEYS = ("loss", "accuracy", "test_loss", "test_accuracy", "seconds", "images_per_s")
+VALIDATION_KEYS = ("val_loss", "val_accuracy")  # in a run's history when it holds out --validation-split
 
 
 def new_run_dir(root, engine, arch_name):
@@ -180,8 +181,30 @@ def versions(engine):
     return found
 
 
-def empty_history():
-    return {"epoch": [], **{k: [] for k in HISTORY_KEYS}}
+def empty_history(validation=False):
+    return {"epoch": [], **{k: [] for k in history_keys(validation)}}
+
+
+def history_keys(validation):
+    """The per-epoch values a history holds (``validation``: a bool, or a history to look at)."""
+    if isinstance(validation, dict):
+        validation = VALIDATION_KEYS[0] in validation
+    return HISTORY_KEYS + (VALIDATION_KEYS if validation else ())
+
+
+def validation_split(x, y, fraction, what="--validation-split"):
+    """``(x_train, y_train, (x_val, y_val))``: the last ``fraction`` of the images held out, taken before
+    any shuffling, as Keras's ``fit(validation_split=)`` (``floor(n * (1 - fraction))`` images train);
+    ``(x, y, None)`` without a fraction. Each part must keep at least one image."""
+    if fraction is None:
+        return x, y, None
+    n = len(x)
+    split_at = int(math.floor(n * (1.0 - fraction)))
+    if split_at == 0 or split_at == n:
+        raise ValueError(f"{what} {fraction}: expected a split leaving at least one training and one validation "
+                         f"image, received {n} training image(s): {split_at} would train and {n - split_at} "
+                         f"validate (give more images or another fraction)")
+    return x[:split_at], y[:split_at], (x[split_at:], y[split_at:])
 
 
 def write_json(path, data):
@@ -192,9 +215,10 @@ def write_json(path, data):
 def write_history_csv(path, history):
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(("epoch",) + HISTORY_KEYS)
+    keys = history_keys(history)
+    w.writerow(("epoch",) + keys)
     for i, epoch in enumerate(history["epoch"]):
-        w.writerow([epoch] + [repr(float(history[k][i])) for k in HISTORY_KEYS])
+        w.writerow([epoch] + [repr(float(history[k][i])) for k in keys])
     atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
 
 
@@ -280,7 +304,8 @@ def check_checkpoint(folder, record, opts, meta, found):
     n_have, n_want = len(have_h.get("epoch", [])), len(want_h.get("epoch", []))
     if not problems:
         # metrics.json is written just after the checkpoint: it may be one epoch behind, never ahead
-        same = all(have_h.get(k, [])[:n_want] == want_h.get(k, []) for k in ("epoch",) + HISTORY_KEYS)
+        same = all(have_h.get(k, [])[:n_want] == want_h.get(k, [])
+                   for k in ("epoch",) + HISTORY_KEYS + VALIDATION_KEYS)
         if not (n_want <= n_have <= n_want + 1) or not same:
             problems.append(f"{n_have} epoch(s) of history in {CHECKPOINT}, {n_want} in {METRICS}"
                             + ("" if same else ", and they differ"))
@@ -292,11 +317,14 @@ def check_checkpoint(folder, record, opts, meta, found):
 class EpochRunner:
     """Trains one or more engines on the same batches, epoch by epoch (``scratch.data.epoch_order``).
 
-    ``position`` is ``(epoch, step)`` of the batch in progress, for error messages.
+    ``position`` is ``(epoch, step)`` of the batch in progress, for error messages. ``validation``:
+    ``(x_val, y_val)`` held out of the training images (``--validation-split``), evaluated after
+    every epoch as the test set is (``val_loss``, ``val_accuracy`` in the logs), or None.
     """
 
-    def __init__(self, engines, x, y, x_test, y_test, batch_size, seed, stream=None, augment=None):
+    def __init__(self, engines, x, y, x_test, y_test, batch_size, seed, stream=None, augment=None, validation=None):
         self.engines, self.x, self.y = engines, x, y
+        self.validation = validation
         self.augment = augment  # cli.augment.Augmenter or None
         self.x_test, self.y_test = x_test, y_test
         self.batch_size, self.seed, self.stream = batch_size, seed, stream
@@ -353,18 +381,22 @@ class EpochRunner:
             test_loss, test_acc = engine.evaluate(self.x_test, self.y_test)
             logs.append({"loss": loss_sum / n, "accuracy": correct / n, "test_loss": test_loss,
                          "test_accuracy": test_acc, "seconds": seconds, "images_per_s": n / seconds})
+            if self.validation is not None:
+                logs[-1]["val_loss"], logs[-1]["val_accuracy"] = engine.evaluate(*self.validation)
         return logs
 
 
 def append(history, epoch, logs):
     history["epoch"].append(epoch + 1)
-    for k in HISTORY_KEYS:
+    for k in history_keys(history):
         history[k].append(float(logs[k]))
 
 
 def print_epoch(epoch, epochs, logs, stream=None):
-    line = epoch_summary(epoch, epochs, logs) + f" - test loss {logs['test_loss']:.4f}" \
-        f" - test accuracy {logs['test_accuracy']:.4f}"
+    line = epoch_summary(epoch, epochs, logs)
+    if "val_loss" in logs:
+        line += f" - val loss {logs['val_loss']:.4f} - val accuracy {logs['val_accuracy']:.4f}"
+    line += f" - test loss {logs['test_loss']:.4f} - test accuracy {logs['test_accuracy']:.4f}"
     print(line, file=stream or sys.stdout, flush=True)
 
 

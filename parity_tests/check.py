@@ -21,6 +21,19 @@ engine does not compute) and compares the two engines on random input of the mod
   weight for ``L = sum(output * r)``, ``r`` random, each engine computing the whole graph itself,
   held to ``CHECK_MODEL_FLOAT32``/``CHECK_MODEL_FLOAT64`` (float32 rounding chained through
   hundreds of layers reaches 6e-5 of scale; the float64 bound is the model suite's 1e-11).
+  A weight gradient that is 0 in theory (a conv bias before ``Softmax(axis=1)``, or before a
+  training-mode BatchNormalization) is rounding noise in both engines, meaningless relative to
+  itself: when it is out of tolerance on its own scale while every value on both sides is within
+  ``rtol`` x the model's largest weight gradient, it is judged against that scale instead; the
+  row's tolerance is then marked ``*`` and a line below the table names those gradients.
+
+An adapted ``Normalization`` (EfficientNet's) holds its mean and variance as Keras weights and as
+configuration in the scratch layer: they are compared as the layer's state; its ``count`` (of the
+samples ``adapt()`` saw, an int64 used in no computation) is not compared, and never cast.
+
+A file whose ``keras.Input`` is float32 while its layers compute in float64 (a model built under a
+``float64`` policy) rounds its input to float32; the scratch twin does not. The Keras model is then
+compared with a float64 input (rebuilt as ``--dtype float64`` does), and a ``note:`` line says so.
 
 All tolerances, with their measurements, are in ``parity_tests/tolerances.py``.
 
@@ -30,14 +43,13 @@ such file, Keras cannot load it, or ``from_keras`` refuses a layer or setting: o
 
 ``--dtype float64`` recomputes the Keras model in float64: a float32 file is rebuilt from its
 configuration with every float32 dtype (layers' policies, inputs) replaced by float64, and its
-weights are copied in, cast.
+float weights are copied in, cast (an int64 count is copied as it is).
 
 Both engines run in inference mode (``training=False``: BatchNormalization uses its moving
 statistics, Dropout passes its input through), the mode a model file is used in. Training mode
-is covered by ``parity_tests/test_functional_parity.py`` and the ``parity_tests/zoo.py`` harness; the
-whole-model row here would need another tolerance for it: a bias right before a training-mode
-BatchNormalization has a gradient that is exactly 0 mathematically, and rounding noise of the
-size of the normalization's input gradient in both engines.
+is covered by ``parity_tests/test_functional_parity.py`` and the ``parity_tests/zoo.py`` harness;
+``check(..., training=True)`` (Python only) runs it here, the zero-in-theory bias gradients before
+a BatchNormalization judged as above.
 """
 
 from parity_tests.determinism import tf  # noqa: I001  (TensorFlow deterministic before Keras loads)
@@ -70,8 +82,14 @@ def _one_line(e):
     return re.sub(r"\s+", " ", str(e)).strip()
 
 
-def load(path, dtype=None):
-    """``(keras model in dtype, scratch twin)`` of the ``.keras`` file ``path``; ``CannotTake`` if not possible."""
+def load(path, dtype=None, notes=None):
+    """``(keras model in dtype, scratch twin)`` of the ``.keras`` file ``path``; ``CannotTake`` if not possible.
+
+    A file whose ``Input`` has a narrower float dtype than its layers compute in (a model built under
+    a ``float64`` policy keeps ``keras.Input``'s float32) rounds its input before the first layer;
+    the scratch twin computes in the layers' dtype and does not. That rounding is the file's, not the
+    conversion's: the Keras model is compared with its inputs in the layers' dtype, and a line saying
+    so is appended to ``notes`` (a list, when given)."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise CannotTake(f"{path}: no such file")
@@ -88,6 +106,13 @@ def load(path, dtype=None):
         if dtype is not None and model.dtype != dtype:
             km = retyped(km, dtype)
             model = keras_ref.from_keras(km)
+        narrow = _narrow_inputs(km, model.dtype.name)
+        if narrow:
+            km = retyped(km, model.dtype.name)
+            if notes is not None:
+                notes.append(f"note: the file's input{'s' if len(narrow) > 1 else ''} {', '.join(narrow)} "
+                             f"(its layers compute in {model.dtype.name}) would round the input before the first "
+                             f"layer; both engines take the same {model.dtype.name} input here")
     except ValueError as e:
         raise CannotTake(f"{path}: {_one_line(e)}") from None
     except Exception as e:  # not a refusal of from_keras: name what in the graph it could not take
@@ -98,6 +123,12 @@ def load(path, dtype=None):
                          f"on tensors (e.g. `x + y` in the model's code), not a layer; the scratch engine takes "
                          f"layers ({type(e).__name__}: {_one_line(e)})") from None
     return km, model
+
+
+def _narrow_inputs(km, dtype):
+    """``["'name' float32"]`` for each float input of ``km`` narrower than ``dtype``."""
+    return [f"{t.name!r} {t.dtype}" for t in km.inputs
+            if np.dtype(t.dtype).kind == "f" and np.dtype(t.dtype).itemsize < np.dtype(dtype).itemsize]
 
 
 def _operations_not_layers(km):
@@ -127,18 +158,30 @@ def _retype_config(obj, dtype):
 
 
 def retyped(km, dtype):
-    """``km`` rebuilt computing in ``dtype`` (every layer's policy and every input), its weights cast in.
+    """``km`` rebuilt computing in ``dtype`` (every layer's policy and every input), its float weights
+    cast in; weights that are not floats (``Normalization``'s ``count`` of adapted samples, an int64)
+    are counts, copied as they are.
 
-    Raises ``ValueError`` if a layer of the copy does not compute in ``dtype`` (it would then be
-    no ``dtype`` comparison at all)."""
+    Raises ``ValueError`` if a layer of the copy does not compute in ``dtype`` or keeps a float
+    weight of another dtype (it would then be no ``dtype`` comparison at all)."""
     with engines.keras_floatx(dtype):
         twin = keras.saving.deserialize_keras_object(_retype_config(keras.saving.serialize_keras_object(km), dtype))
-    twin.set_weights([np.asarray(w).astype(dtype) for w in km.get_weights()])
+    twin.set_weights([np.asarray(w).astype(dtype) if _is_float(w.dtype) else np.asarray(w) for w in km.get_weights()])
     for path, klayer in _keras_leaves(twin):
-        if klayer.dtype_policy.compute_dtype != dtype or any(v.dtype != dtype for v in klayer.weights):
-            raise ValueError(f"check: layer {path!r} ({type(klayer).__name__}) still computes in "
+        if hasattr(klayer, "finalize_state"):  # an adapted Normalization computes with constants made from
+            klayer.finalize_state()            # its weights when they are loaded; set_weights does not remake them
+        if klayer.dtype_policy.compute_dtype != dtype:
+            raise ValueError(f"check: layer {path!r} ({type(klayer).__name__}) computes in "
                              f"{klayer.dtype_policy.compute_dtype} after the conversion to {dtype}")
+        other = next((v for v in klayer.weights if _is_float(v.dtype) and v.dtype != dtype), None)
+        if other is not None:
+            raise ValueError(f"check: layer {path!r} ({type(klayer).__name__}) keeps its weight "
+                             f"{engines.var_name(other)!r} in {other.dtype} after the conversion to {dtype}")
     return twin
+
+
+def _is_float(dtype):
+    return np.dtype(getattr(dtype, "name", dtype)).kind == "f"
 
 
 def _keras_leaves(km, prefix=""):
@@ -158,6 +201,11 @@ class Row:
     kind: str
     tolerance: tol.Tolerance
     diffs: dict = field(default_factory=dict)
+    model_wide: dict = field(default_factory=dict)  # {tensor: Tolerance}: gradients judged at the model's scale
+    gradient_scale: float = 0.0  # the largest weight-gradient magnitude (whole-model row)
+
+    def tolerance_of(self, tensor):
+        return self.model_wide.get(tensor, self.tolerance)
 
     @property
     def ok(self):
@@ -220,10 +268,46 @@ def layer_rows(model, klayers, xs, rng, dtype, training, prefix="", calls=None):
         # an operation written on tensors (x + y, x * 0.5) has no Keras layer: its scratch layer's Keras twin
         klayer = klayers[path] if path in klayers else engines.keras_twin(layer)
         theirs = engines.keras_layer_pass(klayer, x, dy, training, param_names=list(layer.params))
+        _statistics_as_state(layer, klayer, ours, theirs, dtype)
         label = path if calls[path] == 1 else f"{path} (call {calls[path]})"
         rows.append(_row(label, type(layer).__name__, ours, theirs, tolerance, dtype))
         values[out] = ours[(layer.name, "output")]
     return rows, [values[k] for k in outputs]
+
+
+def _statistics_as_state(layer, klayer, ours, theirs, dtype):
+    """An adapted Keras ``Normalization`` holds its statistics as weights (``mean``, ``variance`` and
+    ``count``, the number of samples ``adapt()`` saw); the scratch layer holds the mean and variance
+    as configuration. Those two are compared as the layer's state (the values the conversion copied);
+    ``count`` is adapt()'s bookkeeping, used in no computation, and has no scratch counterpart."""
+    if not isinstance(layer, scratch.Normalization):
+        return
+    theirs.pop((klayer.name, "state count"), None)
+    for name in ("mean", "variance"):
+        if (klayer.name, f"state {name}") in theirs:
+            ours[(layer.name, f"state {name}")] = np.asarray(getattr(layer, name), dtype=dtype)
+
+
+def _near_zero_gradients(ours, theirs, tolerance):
+    """``(scale, {tensor: model-wide Tolerance})`` for the whole-model row's weight gradients that are
+    zero at the model's scale: every value on both sides within ``rtol * scale``, ``scale`` the
+    largest weight-gradient magnitude of the model (Keras's). A gradient that is exactly 0 in theory
+    (a conv bias before ``Softmax(axis=1)`` or before a training-mode BatchNormalization: the
+    normalization removes it) is rounding noise in both engines, which no tolerance relative to that
+    tensor itself can judge; such a tensor may be held to ``rtol * scale`` instead, where a wrong value
+    (of the model's scale) still fails."""
+    grads = [k for k in theirs if k[1].startswith("grad ") and not k[1].startswith("grad input")]
+    scale = max((float(np.abs(theirs[k]).max()) for k in grads if np.size(theirs[k])), default=0.0)
+    floor = tolerance.rtol * scale
+    wide = tol.Tolerance(f"{tolerance.name} of the model's largest weight gradient", tolerance.rtol, floor,
+                         tolerance.why)
+    judged = {}
+    for k in grads:
+        a, b = np.asarray(ours.get(k, np.inf)), np.asarray(theirs[k])
+        if scale > 0 and a.shape == b.shape and a.size and np.all(np.isfinite(a)) \
+                and max(float(np.abs(a).max()), float(np.abs(b).max())) <= floor:
+            judged[k[1]] = wide
+    return scale, judged
 
 
 def model_row(model, km, xs, rs, dtype, training):
@@ -253,7 +337,17 @@ def model_row(model, km, xs, rs, dtype, training):
     theirs = {("model", n): o.numpy() for n, o in zip(out_names, kouts)}
     theirs.update({("model", n): g.numpy() for n, g in zip(in_names, grads[:len(xts)])})
     theirs.update({("model", f"grad {p}"): g.numpy() for (p, _), g in zip(paths, grads[len(xts):])})
-    return _row("(whole model)", type(model).__name__, ours, theirs, tol.for_dtype("CHECK_MODEL", dtype), dtype)
+    tolerance = tol.for_dtype("CHECK_MODEL", dtype)
+    row = _row("(whole model)", type(model).__name__, ours, theirs, tolerance, dtype)
+    # a gradient out of tolerance on its own scale but zero at the model's: judged at the model's scale
+    row.gradient_scale, near_zero = _near_zero_gradients(ours, theirs, tolerance)
+    diffs = row.diffs.get("weight gradients", [])
+    for i, d in enumerate(diffs):
+        if not d.ok and d.tensor in near_zero:
+            key = ("model", d.tensor)
+            diffs[i] = compare({key: ours[key]}, {key: theirs[key]}, near_zero[d.tensor], dtype)[0]
+            row.model_wide[d.tensor] = near_zero[d.tensor]
+    return row
 
 
 def check(km, model, batch=4, seed=0, training=False):
@@ -286,7 +380,7 @@ def render(rows):
         cells = [r.path, r.kind]
         for aspect in ("output", "input gradient", "weight gradients"):
             cells += _cell(r.worst(aspect))
-        table.append(cells + [r.tolerance.name, "ok" if r.ok else "FAIL"])
+        table.append(cells + [r.tolerance.name + (" *" if r.model_wide else ""), "ok" if r.ok else "FAIL"])
     widths = [max(len(h), *(len(c[i]) for c in table)) for i, h in enumerate(head)]
     fmt = "  ".join(f"{{:{'<' if i < 2 else '>'}{w}}}" for i, w in enumerate(widths))
     return [fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*c) for c in table]
@@ -300,6 +394,16 @@ def report(rows, print_fn=print):
     used = dict.fromkeys(r.tolerance for r in rows)
     print_fn("tolerances: " + "; ".join(f"{t.name} rtol {t.rtol:g} atol {t.atol:g}" for t in used)
              + " (max|scratch - keras| <= atol + rtol * max|keras|, per tensor; rel = abs / max|keras|)")
+    for r in rows:
+        if r.model_wide:
+            worst = {d.tensor: d.max_abs for ds in r.diffs.values() for d in ds if d.tensor in r.model_wide}
+            print_fn(f"* {r.path}: {len(worst)} weight gradient{'s' if len(worst) != 1 else ''} out of tolerance "
+                     f"on {'their' if len(worst) != 1 else 'its'} own scale but zero at the model's (every value "
+                     f"on both sides within rtol x {r.gradient_scale:.2e}, the model's largest weight gradient; "
+                     f"0 in theory, e.g. a bias before Softmax(axis=1) or before a training-mode "
+                     f"BatchNormalization), judged against rtol x that scale instead: "
+                     + ", ".join(f"{t} (max abs {a:.2e}, {a / r.gradient_scale:.1e} of the scale)"
+                                 for t, a in worst.items()))
     if not bad:
         calls = f"{len(rows) - 1} layer call{'s' if len(rows) != 2 else ''}"
         print_fn(f"OK: {len(rows)} rows ({calls} and the whole model), all within tolerance")
@@ -308,7 +412,7 @@ def report(rows, print_fn=print):
         for ds in r.diffs.values():
             for d in ds:
                 if not d.ok:
-                    print_fn(d.message(r.tolerance, r.path))
+                    print_fn(d.message(r.tolerance_of(d.tensor), r.path))
     print_fn(f"FAIL: {len(bad)} of {len(rows)} rows out of tolerance, the first: {bad[0].path!r} ({bad[0].kind})")
     return EXIT_OUT_OF_TOLERANCE
 
@@ -325,8 +429,9 @@ def main(argv=None, print_fn=print):
         parser.error(f"--batch must be at least 1, received {args.batch}")
     if args.seed < 0:  # NumPy's generators take a non-negative seed
         parser.error(f"--seed must be a non-negative integer, received {args.seed}")
+    notes = []
     try:
-        km, model = load(args.model, args.dtype)
+        km, model = load(args.model, args.dtype, notes)
     except CannotTake as e:
         print_fn(f"cannot take the model: {e}")
         return EXIT_CANNOT_TAKE
@@ -334,6 +439,8 @@ def main(argv=None, print_fn=print):
     shapes = ", ".join(str((args.batch,) + tuple(t.shape[1:])) for t in km.inputs)
     print_fn(f"{args.model}: {type(km).__name__} {km.name!r}, random input {shapes} (seed {args.seed}), {dtype}, "
              f"inference mode")
+    for line in notes:
+        print_fn(line)
     return report(check(km, model, args.batch, args.seed), print_fn)
 
 

@@ -78,7 +78,7 @@ def test_metrics_json_records_the_run(scratch_run):
                             "init_from": None, "threads": 1, "weight_decay": None, "clipnorm": None,
                             "global_clipnorm": None, "clipvalue": None, "label_smoothing": None, "digits": None,
                             "augment": False, "rotation": None, "shift": None, "zoom": None,
-                            "preprocess": None, "from_logits": None}
+                            "preprocess": None, "from_logits": None, "validation_split": None}
     assert m["seed"] == 0 and m["versions"]["numpy"] == np.__version__ and "tensorflow" not in m["versions"]
     h = m["history"]
     assert h["epoch"] == [1, 2]
@@ -86,7 +86,7 @@ def test_metrics_json_records_the_run(scratch_run):
         assert len(h[key]) == 2 and all(np.isfinite(h[key])), key
     assert h["loss"][1] < h["loss"][0]
     assert m["test_accuracy"] == h["test_accuracy"][-1] and m["test_loss"] == pytest.approx(h["test_loss"][-1])
-    assert m["train_images"] == 640 and m["test_images"] == 1000
+    assert m["train_images"] == 640 and m["test_images"] == 1000 and m["validation_images"] == 0
     assert m["train_images_per_s"] == pytest.approx(640 * 2 / sum(h["seconds"]))
     assert m["wall_time_s"] > sum(h["seconds"])
     assert set(m["files"]) == {"model.npz", "model.weights.h5", *PICTURE_SIZES}
