@@ -9,7 +9,7 @@ statistics for BatchNormalization):
   a ``tf.function`` with a ``GradientTape`` returning the gradients of ``x`` and every trainable
   weight for the same ``dy``.
 
-TensorFlow runs as it ships (oneDNN on, see ``engines.import_keras``).
+TensorFlow runs as it ships (oneDNN on, see ``contenders.import_keras``).
 """
 
 import time
@@ -39,7 +39,7 @@ def _median_ms(fn, steps, repeats_out, clock=time.perf_counter):
 
 def pair(cls, kwargs, shape, dtype="float32", seed=0):
     """``(scratch_fns, keras_fns)``: each a dict ``forward`` / ``forward_backward`` of no-argument callables."""
-    from .engines import import_keras
+    from .contenders import import_keras
 
     import_keras()
     import keras

@@ -36,7 +36,7 @@ def _peak_mb():
 def measure(engine, arch, batch, steps, timeout=600, config=None):
     """Run the child for ``engine``; returns its JSON dict (``peak_mb``, ``after_import_mb``...).
 
-    ``arch``: an architecture name, or one of ``engines.ZOO_MODELS`` (a keras.applications model;
+    ``arch``: an architecture name, or one of ``contenders.ZOO_MODELS`` (a keras.applications model;
     the scratch child then builds ``scratch.Model.from_config(config)``, so it never loads TensorFlow).
     """
     cmd = [sys.executable, "-m", "benchmarks.memory", engine, arch, str(batch), str(steps)]
@@ -57,21 +57,21 @@ def measure(engine, arch, batch, steps, timeout=600, config=None):
 def main(argv):
     engine, arch, batch, steps = argv[0], argv[1], int(argv[2]), int(argv[3])
     if engine != "scratch":
-        from .engines import import_keras
+        from .contenders import import_keras
 
         import_keras()
-    from . import engines
+    from . import contenders
 
     baseline = _peak_mb()
-    if arch not in engines.ZOO_MODELS:
-        eng = engines.make_engine(engine, arch, batch)
+    if arch not in contenders.ZOO_MODELS:
+        eng = contenders.make_engine(engine, arch, batch)
     elif engine == "scratch":
         import scratch
 
         with open(argv[4]) as f:
-            eng = engines.ScratchEngine.for_graph(scratch.Model.from_config(json.load(f)), batch)
+            eng = contenders.ScratchEngine.for_graph(scratch.Model.from_config(json.load(f)), batch)
     else:
-        eng = engines.GraphKerasEngine(engines.keras_application(arch), batch)
+        eng = contenders.GraphKerasEngine(contenders.keras_application(arch), batch)
     after_setup = _peak_mb()
     eng.train(steps)
     print(json.dumps({"engine": engine, "arch": arch, "batch": batch, "steps": steps,

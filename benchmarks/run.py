@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from . import engines, keras_baseline, layers, machine, memory, seed_loop
+from . import contenders, keras_baseline, layers, machine, memory, seed_loop
 
 ENGINES = ("scratch", "scratch_blas1", "keras", "keras_xla")  # scratch_blas1: BLAS limited to 1 thread
 MODES = {
@@ -25,14 +25,14 @@ MODES = {
               "warmup": 3, "profile_repeats": 5, "seed_images": 60, "memory": [("lenet", 128)],
               "memory_engines": ("scratch", "keras"), "memory_steps": 10, "peak_n": 2048,
               "layer_repeats": 3, "layer_sample_s": 0.1, "layer_scale": 1,
-              "zoo": engines.ZOO_MODELS, "zoo_batch": 32, "zoo_repeats": 3, "zoo_steps": 2, "zoo_profile_repeats": 2,
+              "zoo": contenders.ZOO_MODELS, "zoo_batch": 32, "zoo_repeats": 3, "zoo_steps": 2, "zoo_profile_repeats": 2,
               "zoo_memory_steps": 3,
               "keras_baseline": {"arch": "lenet", "batch": 128, "limit": 6400, "epochs": 2, "repeats": 1}},
     "full": {"configs": [("blog", 32), ("blog", 128), ("lenet", 32), ("lenet", 128)], "repeats": 7,
              "sample_s": 0.4, "warmup": 5, "profile_repeats": 20, "seed_images": 300,
              "memory": [("lenet", 128)], "memory_engines": ("scratch", "keras", "keras_xla"), "memory_steps": 30,
              "peak_n": 2048, "layer_repeats": 7, "layer_sample_s": 0.3, "layer_scale": 1,
-             "zoo": engines.ZOO_MODELS, "zoo_batch": 32, "zoo_repeats": 5, "zoo_steps": 3, "zoo_profile_repeats": 5,
+             "zoo": contenders.ZOO_MODELS, "zoo_batch": 32, "zoo_repeats": 5, "zoo_steps": 3, "zoo_profile_repeats": 5,
              "zoo_memory_steps": 5,
              "keras_baseline": {"arch": "lenet", "batch": 128, "limit": 12800, "epochs": 4, "repeats": 3}},
 }
@@ -62,10 +62,10 @@ def throughput(settings, dtype, log):
     """Interleaved samples: for each repeat, every config, mode and engine in turn."""
     slots = []
     for arch, batch in settings["configs"]:
-        scratch_model = engines.ScratchEngine.for_arch(arch, batch, dtype).model
-        infer_flops, train_flops = engines.model_flops(scratch_model, batch)
+        scratch_model = contenders.ScratchEngine.for_arch(arch, batch, dtype).model
+        infer_flops, train_flops = contenders.model_flops(scratch_model, batch)
         for kind in ENGINES:
-            eng = engines.make_engine(kind, arch, batch, dtype)
+            eng = contenders.make_engine(kind, arch, batch, dtype)
             for mode in ("train", "infer"):
                 fn = eng.train if mode == "train" else eng.infer
                 fn(settings["warmup"])  # warm-up: XLA compilation, caches, first allocations
@@ -127,7 +127,7 @@ def targets(result):
     }
     zoo = {(r["model"], r["mode"]): r["best_vs_keras"] for r in result.get("zoo", {}).get("ratios", [])}
     zoo_mem = {(m["arch"], m["engine"]): m["peak_mb"] for m in result.get("zoo", {}).get("memory", [])}
-    for name in engines.ZOO_MODELS:
+    for name in contenders.ZOO_MODELS:
         values[f"train_{name}"] = zoo.get((name, "train"))
         s, k = zoo_mem.get((name, "scratch")), zoo_mem.get((name, "keras"))
         values[f"memory_{name}"] = k / s if s and k else None
@@ -140,16 +140,16 @@ def zoo(settings, dtype, log):
     (process BLAS threads and 1 thread) and Keras (stock, oneDNN on), FLOPs, the per-layer-type
     profile of scratch's training step, and peak memory (one process per engine and model)."""
     batch, steps = settings["zoo_batch"], settings["zoo_steps"]
-    slots, models, out = [], {}, {"batch": batch, "input_shape": list(engines.ZOO_INPUT), "models": {}, "profile": {}}
+    slots, models, out = [], {}, {"batch": batch, "input_shape": list(contenders.ZOO_INPUT), "models": {}, "profile": {}}
     for name in settings["zoo"]:
-        km = engines.keras_application(name)
-        model = models[name] = engines.scratch_twin(km)
-        infer_flops, train_flops = engines.model_flops(model, batch)
-        out["models"][name] = {"layers": len(list(engines.leaf_calls(model))), "params": int(model.count_params()),
+        km = contenders.keras_application(name)
+        model = models[name] = contenders.scratch_twin(km)
+        infer_flops, train_flops = contenders.model_flops(model, batch)
+        out["models"][name] = {"layers": len(list(contenders.leaf_calls(model))), "params": int(model.count_params()),
                                "infer_flops": infer_flops, "train_flops": train_flops, "config": model.get_config()}
-        engs = {"scratch": engines.ScratchEngine.for_graph(model, batch, dtype),
-                "scratch_blas1": engines.ScratchEngine.for_graph(model, batch, dtype, blas_threads=1),
-                "keras": engines.GraphKerasEngine(km, batch, dtype)}
+        engs = {"scratch": contenders.ScratchEngine.for_graph(model, batch, dtype),
+                "scratch_blas1": contenders.ScratchEngine.for_graph(model, batch, dtype, blas_threads=1),
+                "keras": contenders.GraphKerasEngine(km, batch, dtype)}
         for kind in ZOO_ENGINES:
             for mode in ("train", "infer"):
                 fn = getattr(engs[kind], mode)
@@ -180,8 +180,8 @@ def zoo(settings, dtype, log):
     log("  per-layer-type profile of scratch ...")
     best = {r["model"]: r["best_scratch"] for r in out["ratios"] if r["mode"] == "train"}
     for name in settings["zoo"]:
-        eng = engines.ScratchEngine.for_graph(models[name], batch, dtype, blas_threads=1 if best[name] == "scratch_blas1" else None)
-        out["profile"][name] = {"engine": best[name], **engines.profile_graph(eng, settings["zoo_profile_repeats"])}
+        eng = contenders.ScratchEngine.for_graph(models[name], batch, dtype, blas_threads=1 if best[name] == "scratch_blas1" else None)
+        out["profile"][name] = {"engine": best[name], **contenders.profile_graph(eng, settings["zoo_profile_repeats"])}
     log("  peak memory (one process per engine and model) ...")
     out["memory"] = [memory.measure(e, name, batch, settings["zoo_memory_steps"],
                                     config=out["models"][name]["config"] if e == "scratch" else None)
@@ -194,7 +194,7 @@ def zoo(settings, dtype, log):
 def run_models(dtype="float32", log=print):
     """``--models``: only the single-layer table and ResNet50 / MobileNetV2 (quick settings)."""
     settings = {k: v for k, v in MODES["quick"].items() if k.startswith(("layer_", "zoo"))}
-    engines.import_keras()
+    contenders.import_keras()
     started = time.perf_counter()
     result = {"benchmark": "scratch-cnn vs keras", "mode": "models", "dtype": dtype,
               "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -207,7 +207,7 @@ def run_models(dtype="float32", log=print):
     result["load_average_end"] = list(os.getloadavg())
     result["targets"] = [t for t in targets({**result, "ratios": [], "throughput": [], "memory": [],
                                              "seed_loop": {"images_per_s": 1.0}})
-                         if t["key"].endswith(engines.ZOO_MODELS)]
+                         if t["key"].endswith(contenders.ZOO_MODELS)]
     result["seconds"] = time.perf_counter() - started
     return result
 
@@ -236,23 +236,23 @@ def run_keras_baseline(repeats=7, log=print):
 def run(mode="full", dtype="float32", log=print):
     """The whole benchmark; returns the result dict (see ``benchmarks/README`` in the module doc)."""
     settings = MODES[mode]
-    engines.import_keras()  # before anything else imports TensorFlow, with its speed defaults
+    contenders.import_keras()  # before anything else imports TensorFlow, with its speed defaults
     started = time.perf_counter()
     result = {"benchmark": "scratch-cnn vs keras", "mode": mode, "dtype": dtype,
               "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
               "machine": machine.describe(), "settings": {k: v for k, v in settings.items()},
               "load_average_start": list(os.getloadavg())}  # other processes on the cores skew everything
     log("matmul peak ...")
-    result["matmul_peak_before"] = engines.matmul_peak(settings["peak_n"])
+    result["matmul_peak_before"] = contenders.matmul_peak(settings["peak_n"])
     log("throughput (interleaved) ...")
     result["throughput"] = throughput(settings, dtype, log)
     result["ratios"] = ratios(result["throughput"])
-    result["matmul_peak_after"] = engines.matmul_peak(settings["peak_n"])
+    result["matmul_peak_after"] = contenders.matmul_peak(settings["peak_n"])
     log("per-layer profile of the scratch engine ...")
     best = {(r["arch"], r["batch"]): r["best_scratch"] for r in result["ratios"] if r["mode"] == "train"}
     result["profile"] = [
         {"arch": a, "batch": b, "engine": best[a, b],
-         "layers": engines.profile_layers(a, b, dtype, settings["profile_repeats"],
+         "layers": contenders.profile_layers(a, b, dtype, settings["profile_repeats"],
                                           blas_threads=1 if best[a, b] == "scratch_blas1" else None)}
         for a, b in settings["configs"]]
     log("single layers, scratch beside Keras ...")

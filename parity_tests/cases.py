@@ -132,7 +132,7 @@ REPORT_FLOAT64_ONLY = {
 # -- running a case (tests and report share these) -------------------------------------------
 def run_layer_case(case, dtype, seed=0):
     """``(scratch, keras)`` named arrays of one layer case: output, dL/dx, parameter gradients."""
-    from parity_tests import engines
+    from parity_tests import twins
 
     _, cls_name, kwargs, shape, *rest = case
     options = rest[0] if rest else {}
@@ -146,7 +146,7 @@ def run_layer_case(case, dtype, seed=0):
         if options.get("integers"):  # small integers: exact ties (e.g. several maxima in a window)
             x = np.round(x * options["integers"])
     randomize_bias(layer, seed)
-    return engines.layer_parity(layer, x, seed=seed + 2, training=options.get("training", False))
+    return twins.layer_parity(layer, x, seed=seed + 2, training=options.get("training", False))
 
 
 def case_by_id(case_id):
@@ -159,18 +159,18 @@ def run_model_case(arch, dtype, masked, seed=0):
     ``masked``: training mode with the same injected dropout mask in both engines; else
     inference mode (dropout off).
     """
-    from parity_tests import engines
+    from parity_tests import twins
 
     model = scratch.build_model(arch, dtype=dtype, seed=seed)
-    x, y = engines.mnist_batches(dtype, 1, MODEL_BATCH, model.preprocess, seed=seed)[0]
-    masks = engines.dropout_masks(model, len(x), seed) if masked else None
-    return engines.model_parity(model, x, y, training=masked, masks=masks)
+    x, y = twins.mnist_batches(dtype, 1, MODEL_BATCH, model.preprocess, seed=seed)[0]
+    masks = twins.dropout_masks(model, len(x), seed) if masked else None
+    return twins.model_parity(model, x, y, training=masked, masks=masks)
 
 
 def run_training(arch, optimizer, batch, dtype, steps, seed=0):
     """``[(step, scratch weights, keras weights)]`` after each of ``steps`` training steps."""
-    from parity_tests import engines
+    from parity_tests import twins
 
     preprocess = scratch.get_architecture(arch)["preprocess"]
-    batches = engines.mnist_batches(dtype, steps, batch, preprocess, seed=seed)
-    return [(step, sw, kw) for step, sw, kw, _, _ in engines.train_parity(arch, dtype, optimizer, batches, seed)]
+    batches = twins.mnist_batches(dtype, steps, batch, preprocess, seed=seed)
+    return [(step, sw, kw) for step, sw, kw, _, _ in twins.train_parity(arch, dtype, optimizer, batches, seed)]

@@ -65,7 +65,7 @@ import numpy as np
 
 import keras_ref
 import scratch
-from parity_tests import engines, zoo
+from parity_tests import twins, zoo
 from parity_tests import tolerances as tol
 from parity_tests.compare import compare
 
@@ -164,7 +164,7 @@ def retyped(km, dtype):
 
     Raises ``ValueError`` if a layer of the copy does not compute in ``dtype`` or keeps a float
     weight of another dtype (it would then be no ``dtype`` comparison at all)."""
-    with engines.keras_floatx(dtype):
+    with twins.keras_floatx(dtype):
         twin = keras.saving.deserialize_keras_object(_retype_config(keras.saving.serialize_keras_object(km), dtype))
     twin.set_weights([np.asarray(w).astype(dtype) if _is_float(w.dtype) else np.asarray(w) for w in km.get_weights()])
     for path, klayer in _keras_leaves(twin):
@@ -176,7 +176,7 @@ def retyped(km, dtype):
         other = next((v for v in klayer.weights if _is_float(v.dtype) and v.dtype != dtype), None)
         if other is not None:
             raise ValueError(f"check: layer {path!r} ({type(klayer).__name__}) keeps its weight "
-                             f"{engines.var_name(other)!r} in {other.dtype} after the conversion to {dtype}")
+                             f"{twins.var_name(other)!r} in {other.dtype} after the conversion to {dtype}")
     return twin
 
 
@@ -262,12 +262,12 @@ def layer_rows(model, klayers, xs, rng, dtype, training, prefix="", calls=None):
             [a.shape for a in args] if as_list else args[0].shape)[1:])).astype(dtype)
         wanted, layer.input_grad = layer.input_grad, True  # the graph may skip dL/dx where nobody needs it
         try:
-            ours = engines.scratch_layer_pass(layer, x, dy, training)
+            ours = twins.scratch_layer_pass(layer, x, dy, training)
         finally:
             layer.input_grad = wanted
         # an operation written on tensors (x + y, x * 0.5) has no Keras layer: its scratch layer's Keras twin
-        klayer = klayers[path] if path in klayers else engines.keras_twin(layer)
-        theirs = engines.keras_layer_pass(klayer, x, dy, training, param_names=list(layer.params))
+        klayer = klayers[path] if path in klayers else twins.keras_twin(layer)
+        theirs = twins.keras_layer_pass(klayer, x, dy, training, param_names=list(layer.params))
         _statistics_as_state(layer, klayer, ours, theirs, dtype)
         label = path if calls[path] == 1 else f"{path} (call {calls[path]})"
         rows.append(_row(label, type(layer).__name__, ours, theirs, tolerance, dtype))
@@ -360,7 +360,7 @@ def check(km, model, batch=4, seed=0, training=False):
     shapes = [tuple(t.shape[1:]) for t in km.inputs]
     xs = [rng.standard_normal((batch,) + s).astype(dtype) for s in shapes]
     klayers = dict(_keras_leaves(km))
-    masks = engines.dropout_masks(model, batch, seed) if training else {}
+    masks = twins.dropout_masks(model, batch, seed) if training else {}
     with zoo.injected_masks(model, km, masks):
         rows, outs = layer_rows(model, klayers, xs, rng, dtype, training)
         rs = [rng.standard_normal(o.shape).astype(dtype) for o in outs]

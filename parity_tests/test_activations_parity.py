@@ -11,8 +11,8 @@ import keras_ref
 import scratch
 import scratch.special
 from keras_ref.mapping.common import activation_name, gelu_approximate
-from parity_tests import engines
 from parity_tests import tolerances as tol
+from parity_tests import twins
 from parity_tests.compare import assert_parity
 from parity_tests.layer_cases.activations import ACTIVATION_NAMES
 
@@ -26,9 +26,9 @@ SPECIAL = np.array([0.0, 1e-7, -1e-7, 0.5, -0.5, 1.0, -1.0, 2.9999, 3.0, 3.0001,
 def _pair(layer, x, dy=None):
     layer.name = scratch.models.functional.snake_case(type(layer).__name__)
     layer.build((None,) + x.shape[1:])
-    klayer = engines.keras_twin(layer)
+    klayer = twins.keras_twin(layer)
     dy = np.random.default_rng(1).standard_normal(x.shape).astype(x.dtype) if dy is None else dy
-    return engines.scratch_layer_pass(layer, x, dy), engines.keras_layer_pass(klayer, x, dy)
+    return twins.scratch_layer_pass(layer, x, dy), twins.keras_layer_pass(klayer, x, dy)
 
 
 def _elementwise_close(ours, theirs, tolerance):
@@ -135,7 +135,7 @@ def test_layer_converts_both_ways(make):
     layer.build((None, 5, 4, 3))
     if layer.params:
         layer.params["alpha"][...] = np.random.default_rng(0).standard_normal(layer.params["alpha"].shape)
-    klayer = engines.keras_twin(layer)
+    klayer = twins.keras_twin(layer)
     back = keras_ref.mapping.FROM_KERAS[type(klayer).__name__](klayer, {"name": "act", "dtype": "float32",
                                                                          "trainable": True})
     assert back.get_config() == layer.get_config()

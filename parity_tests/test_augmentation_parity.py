@@ -22,7 +22,7 @@ import tensorflow as tf
 import scratch
 from keras_ref.mapping import TO_KERAS
 from keras_ref.mapping.augmentation import keras_transformation, scratch_transformation
-from parity_tests import engines  # noqa: F401  (TF determinism settings first)
+from parity_tests import twins  # noqa: F401  (TF determinism settings first)
 
 SHAPE = (4, 7, 8, 2)
 LAYERS = [
@@ -119,7 +119,7 @@ def test_gradients_pass_through_an_augmentation_layer_inside_a_model():
                                 scratch.Conv2D(3, 3, activation="tanh", **f64), scratch.Flatten(**f64),
                                 scratch.Dense(2, **f64)], dtype="float64", seed=0)
     model.build((None, 7, 8, 2))
-    kmodel = engines.keras_ref.to_keras(model)
+    kmodel = twins.keras_ref.to_keras(model)
     x = rng.standard_normal(SHAPE)
     rotation, krotation = model.layers[0], kmodel.layers[0]
     t = rotation.get_random_transformation(x)

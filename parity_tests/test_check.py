@@ -1,6 +1,6 @@
 """``python -m parity_tests.check``: a user's .keras file, checked layer by layer against Keras."""
 
-from parity_tests import engines  # noqa: F401, I001  (TensorFlow deterministic before Keras loads)
+from parity_tests import twins  # noqa: F401, I001  (TensorFlow deterministic before Keras loads)
 
 import re
 import subprocess

@@ -5,7 +5,7 @@ stored images, so ``train.py keras --augment`` and ``transfer --engine keras --a
 without augmentation while recording it. These tests look at what each model is given.
 """
 
-from parity_tests import engines  # noqa: F401,I001  (TensorFlow deterministic before Keras loads)
+from parity_tests import twins  # noqa: F401,I001  (TensorFlow deterministic before Keras loads)
 
 import json
 

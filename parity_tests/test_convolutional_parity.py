@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import keras_ref
 import scratch
-from parity_tests import cases, engines  # noqa: F401  (engines first: TF determinism)
+from parity_tests import cases, twins  # noqa: F401  (twins first: TF determinism)
 from parity_tests import tolerances as tol
 from parity_tests.compare import assert_parity
 

@@ -12,8 +12,8 @@ import pytest
 
 import keras_ref
 import scratch
-from parity_tests import engines
 from parity_tests import tolerances as tol
+from parity_tests import twins
 from parity_tests.compare import assert_parity
 from parity_tests.determinism import tf
 
@@ -67,7 +67,7 @@ def _paths(km, prefix=""):
         if isinstance(la, keras.Model):
             out += _paths(la, f"{prefix}{la.name}/")
         else:
-            out += [(f"{prefix}{la.name}/{engines.var_name(v)}", v) for v in la.trainable_variables]
+            out += [(f"{prefix}{la.name}/{twins.var_name(v)}", v) for v in la.trainable_variables]
     return out
 
 
@@ -84,7 +84,7 @@ def _scratch_grads(model, xs, dys):
 
 
 def _build(name, dtype):
-    with engines.keras_floatx(dtype):
+    with twins.keras_floatx(dtype):
         keras.utils.set_random_seed(0)
         return MODELS[name]()
 

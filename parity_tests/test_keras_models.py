@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 
 import keras_ref
-from parity_tests import engines
 from parity_tests import tolerances as tol
+from parity_tests import twins
 from parity_tests.compare import assert_parity
 
 L = keras.layers
@@ -97,7 +97,7 @@ LOSS = {"cifar10": {"class_name": "SparseCategoricalCrossentropy", "from_logits"
 
 
 def _build(name, dtype):
-    with engines.keras_floatx(dtype):
+    with twins.keras_floatx(dtype):
         keras.utils.set_random_seed(0)
         km = MODELS[name]()
     _randomize_statistics(km)
@@ -142,8 +142,8 @@ def test_float64_outputs_loss_and_every_gradient_in_training_mode(name):
     km = _build(name, "float64")
     model = _from_keras(km, name)
     x, y = _inputs(km, "float64", seed=1)
-    masks = engines.dropout_masks(model, len(x), seed=2)
-    ours, theirs = engines.model_parity(model, x, y, training=True, masks=masks)
+    masks = twins.dropout_masks(model, len(x), seed=2)
+    ours, theirs = twins.model_parity(model, x, y, training=True, masks=masks)
     diffs = assert_parity(ours, theirs, tol.MODEL_FLOAT64, context=name, dtype="float64")
     grads = {(d.layer, d.tensor) for d in diffs if d.tensor.startswith("grad")}
     assert grads == {(la.name, f"grad {k}") for la in model.layers if la.trainable for k in la.params}
@@ -170,7 +170,7 @@ def test_json_architecture_trains_in_both_engines(name):
     rng = np.random.default_rng(4)
     shape = tuple(desc["input_shape"])
     batches = [(rng.uniform(0, 1, (4,) + shape), rng.integers(0, 10, 4)) for _ in range(5)]
-    steps = list(engines.train_parity(desc, "float64", "adam", batches, seed=0))
+    steps = list(twins.train_parity(desc, "float64", "adam", batches, seed=0))
     assert len(steps) == 5
     for step, ours, theirs, s_loss, k_loss in steps:
         assert_parity(ours, theirs, tol.TRAIN_FLOAT64, context=f"{name} step {step}", dtype="float64")

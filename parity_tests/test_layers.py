@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parity_tests import cases, engines
+from parity_tests import cases, twins
 from parity_tests import tolerances as tol
 from parity_tests.compare import assert_parity
 
@@ -61,7 +61,7 @@ def test_keras_side_really_computes_in_float64():
     assert all(np.asarray(v).dtype == np.float64 for v in theirs.values())
     layer = cases.make_layer(case[1], case[2], "float64")
     layer.build((None,) + case[3][1:])
-    assert engines.keras_twin(layer).compute_dtype == "float64"
+    assert twins.keras_twin(layer).compute_dtype == "float64"
     ours32, theirs32 = cases.run_layer_case(case, "float32")
     gap = max(d.max_rel for d in assert_parity(theirs32, theirs, tol.LAYER_FLOAT32, dtype=None))
     assert gap > 10 * tol.LAYER_FLOAT64.rtol  # float32 vs float64 Keras really differ

@@ -7,7 +7,7 @@ Keras. The optimizer options are trained 50 steps in ``test_models`` (``cases.TR
 here we check their clipping really acts on those runs.
 """
 
-from parity_tests import engines  # noqa: I001  (TensorFlow deterministic first)
+from parity_tests import twins  # noqa: I001  (TensorFlow deterministic first)
 from parity_tests.determinism import tf
 
 import keras
@@ -131,13 +131,13 @@ def test_sparse_label_smoothing_is_refused_as_keras_refuses_it():
 
 @pytest.mark.parametrize("dtype", cases.DTYPES)
 def test_model_with_a_smoothed_categorical_loss_dict_matches_keras(dtype):
-    """An architecture's whole loss dict reaches both engines (engines.keras_loss, compile)."""
+    """An architecture's whole loss dict reaches both engines (twins.keras_loss, compile)."""
     desc = scratch.get_architecture("blog")
     desc["loss"] = {"class_name": "CategoricalCrossentropy", "from_logits": True, "label_smoothing": 0.2,
                     "reduction": "sum"}
     model = scratch.build_model(desc, dtype=dtype, seed=0)
-    x, labels = engines.mnist_batches(dtype, 1, cases.MODEL_BATCH, model.preprocess)[0]
-    ours, theirs = engines.model_parity(model, x, np.eye(10, dtype=dtype)[labels])
+    x, labels = twins.mnist_batches(dtype, 1, cases.MODEL_BATCH, model.preprocess)[0]
+    ours, theirs = twins.model_parity(model, x, np.eye(10, dtype=dtype)[labels])
     assert_parity(ours, theirs, tol.for_dtype("MODEL", dtype), context="blog smoothed cce", dtype=dtype)
     model.compile("sgd")
     assert model.loss.get_config() == {"name": "categorical_crossentropy", "reduction": "sum", "from_logits": True,
@@ -152,10 +152,10 @@ def test_new_optimizer_settings_are_trained_against_keras():
     assert {o for _, o, _, _ in cases.TRAIN_RUNS} >= set(NEW_OPTIMIZERS)
 
 
-@pytest.mark.parametrize("name", list(engines.OPTIMIZERS))
+@pytest.mark.parametrize("name", list(twins.OPTIMIZERS))
 def test_optimizer_config_is_keras_config(name):
-    ours = engines.scratch_optimizer(name)
-    theirs = engines.keras_optimizer(name, "float64").get_config()
+    ours = twins.scratch_optimizer(name)
+    theirs = twins.keras_optimizer(name, "float64").get_config()
     assert {k: theirs[k] for k in ours.get_config()} == ours.get_config()
     assert type(ours).from_config(ours.get_config()).get_config() == ours.get_config()
 
@@ -166,7 +166,7 @@ def test_clipping_acts_on_the_training_runs(name):
     steps or elements) and leaves others as they are, so both branches are compared with Keras."""
     arch, _, batch, dtypes = next(r for r in cases.TRAIN_RUNS if r[1] == name)
     model = scratch.build_model(arch, dtype=dtypes[0], seed=0)
-    opt = engines.scratch_optimizer(name)
+    opt = twins.scratch_optimizer(name)
     model.compile(opt)
     changed, kept = 0, 0
     clip = opt.clip_gradients
@@ -184,6 +184,6 @@ def test_clipping_acts_on_the_training_runs(name):
         return out
 
     opt.clip_gradients = spy
-    for x, y in engines.mnist_batches(dtypes[0], tol.TRAIN_STEPS, batch, model.preprocess):
+    for x, y in twins.mnist_batches(dtypes[0], tol.TRAIN_STEPS, batch, model.preprocess):
         model.train_step(x, y)
     assert changed > 0 and kept > 0, (changed, kept)

@@ -12,7 +12,7 @@ import pytest
 import keras_ref  # noqa: E402
 import scratch  # noqa: E402
 import train  # noqa: E402
-from parity_tests import engines  # noqa: F401  (sets TF determinism first)
+from parity_tests import twins  # noqa: F401  (sets TF determinism first)
 
 ARCHS = ("blog", "lenet")
 

@@ -5,7 +5,7 @@ import pytest
 
 import keras_ref
 import scratch
-from parity_tests import cases, engines
+from parity_tests import cases, twins
 from parity_tests import tolerances as tol
 from parity_tests.compare import assert_parity
 
@@ -63,16 +63,16 @@ def _train_keras(arch, dtype, n):
     (x_train, y_train), _ = scratch.load_mnist()
     model = scratch.build_model(arch, dtype=dtype, seed=0)
     keras_model = keras_ref.to_keras(model)
-    keras_model.compile(optimizer=engines.keras_optimizer("adam", dtype), loss=engines.keras_loss(model),
+    keras_model.compile(optimizer=twins.keras_optimizer("adam", dtype), loss=twins.keras_loss(model),
                         jit_compile=False)
-    with engines.keras_floatx(dtype):
+    with twins.keras_floatx(dtype):
         keras_model.fit(scratch.preprocess(x_train[:n], model.preprocess, dtype=dtype), y_train[:n].astype(np.int64),
                         epochs=1, batch_size=32, shuffle=False, verbose=0)
     return keras_model
 
 
 def _keras_predict(keras_model, x):
-    with engines.keras_floatx(x.dtype.name):
+    with twins.keras_floatx(x.dtype.name):
         return keras_model.predict(x, batch_size=1000, verbose=0)
 
 

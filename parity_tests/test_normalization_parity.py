@@ -2,7 +2,7 @@
 parameter counts as Keras counts them, conversions and weight files keeping the moving
 statistics and the ``trainable`` flag, and what ``from_keras`` refuses."""
 
-from parity_tests import engines  # noqa: I001  (TensorFlow deterministic before Keras loads)
+from parity_tests import twins  # noqa: I001  (TensorFlow deterministic before Keras loads)
 
 import h5py
 import keras
@@ -20,9 +20,9 @@ FROZEN = ("conv2d", "batch_normalization")  # the frozen layers of cases.BN_FROZ
 
 def _frozen_run(dtype, steps, optimizer="adam"):
     arch = cases.BN_FROZEN_NET
-    start = engines.weights_of(scratch.build_model(arch, dtype=dtype, seed=0).layers)
-    batches = engines.mnist_batches(dtype, steps, 16, arch["preprocess"], seed=0)
-    return start, list(engines.train_parity(arch, dtype, optimizer, batches, seed=0))
+    start = twins.weights_of(scratch.build_model(arch, dtype=dtype, seed=0).layers)
+    batches = twins.mnist_batches(dtype, steps, 16, arch["preprocess"], seed=0)
+    return start, list(twins.train_parity(arch, dtype, optimizer, batches, seed=0))
 
 
 @pytest.mark.parametrize("dtype", cases.DTYPES)
@@ -84,7 +84,7 @@ def test_conversions_keep_moving_statistics_and_the_frozen_flag(dtype):
     assert back.get_config() == model.get_config()
     for a, b in zip(back.get_weights(), model.get_weights()):
         assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
-    x = engines.mnist_batches(dtype, 1, 8, model.preprocess)[0][0]
+    x = twins.mnist_batches(dtype, 1, 8, model.preprocess)[0][0]
     assert_parity({("model", "out"): model.predict(x)}, {("model", "out"): np.asarray(km(x, training=False))},
                   tol.for_dtype("MODEL", dtype), dtype=dtype)
 
@@ -93,7 +93,7 @@ def test_conversions_keep_moving_statistics_and_the_frozen_flag(dtype):
 def test_weight_files_keep_moving_statistics(tmp_path, suffix):
     model = scratch.build_model(cases.BN_FROZEN_NET, seed=1)
     model.compile(scratch.SGD(0.01))
-    x, y = engines.mnist_batches("float32", 1, 16, model.preprocess)[0]
+    x, y = twins.mnist_batches("float32", 1, 16, model.preprocess)[0]
     model.train_step(x, y)  # the unfrozen BatchNormalization's moving statistics move
     moving = model.layers[5].state["moving_mean"]
     assert np.abs(moving).max() > 0

@@ -1,7 +1,7 @@
 """The shape and preprocessing layers across the engines: whole models both ways, Keras's own
 InputLayer config, refusals, and the facts the scratch layers rely on, measured on Keras."""
 
-from parity_tests import engines  # noqa: I001  (TensorFlow deterministic before Keras loads)
+from parity_tests import twins  # noqa: I001  (TensorFlow deterministic before Keras loads)
 
 import json
 
@@ -47,7 +47,7 @@ def test_model_with_shape_layers_matches_keras(desc, dtype):
     rng = np.random.default_rng(0)
     x = rng.random((4,) + tuple(desc["input_shape"])).astype(dtype)
     y = rng.integers(0, 3, 4)
-    ours, theirs = engines.model_parity(model, x, y)
+    ours, theirs = twins.model_parity(model, x, y)
     assert_parity(ours, theirs, tol.for_dtype("MODEL", dtype), context=f"{desc['name']} {dtype}", dtype=dtype)
     back = keras_ref.from_keras(keras_ref.to_keras(model), preprocess=model.preprocess, loss=model.loss_spec)
     assert back.get_config() == {**model.get_config(), "name": model.name}
@@ -58,7 +58,7 @@ def test_small_model_trains_as_keras():
     """A few SGD steps of ZeroPadding2D + GlobalAveragePooling2D + Dense, in float64, weights compared."""
     rng = np.random.default_rng(1)
     batches = [(rng.random((8, 6, 6, 1)), rng.integers(0, 3, 8)) for _ in range(5)]
-    *_, (step, ours, theirs, s_loss, k_loss) = engines.train_parity(SMALL, "float64", "momentum", batches)
+    *_, (step, ours, theirs, s_loss, k_loss) = twins.train_parity(SMALL, "float64", "momentum", batches)
     assert step == 5
     assert_parity(ours, theirs, tol.TRAIN_FLOAT64, context="small float64 momentum", dtype="float64")
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import scratch  # noqa: E402
-from parity_tests import engines
 from parity_tests import tolerances as tol
+from parity_tests import twins
 from parity_tests.compare import assert_parity
 
 WARNING = ("received `from_logits=True`, but the `output` argument was produced by a Softmax activation and thus "
@@ -33,10 +33,10 @@ def softmax_arch(from_logits, last):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_softmax_output_trains_on_the_logits_in_both_engines_and_both_warn(last, from_logits, dtype):
     arch = softmax_arch(from_logits, last)
-    batches = engines.mnist_batches(dtype, 8, 16, "center")
+    batches = twins.mnist_batches(dtype, 8, 16, "center")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        steps = list(engines.train_parity(arch, dtype, "adam", batches))
+        steps = list(twins.train_parity(arch, dtype, "adam", batches))
     _, ours, theirs, s_loss, k_loss = steps[-1]
     assert_parity(ours, theirs, tol.for_dtype("TRAIN", dtype), context=f"softmax {last} {dtype}", dtype=dtype)
     for step in steps:
@@ -53,7 +53,7 @@ def test_softmax_output_trains_on_the_logits_in_both_engines_and_both_warn(last,
 def test_scratch_loss_of_a_softmax_output_is_the_logits_cross_entropy():
     """Against a double softmax (what it computed before): the loss is that of the logits."""
     model = scratch.build_model(softmax_arch(True, "dense"), dtype="float64", seed=1)
-    x, y = engines.mnist_batches("float64", 1, 8, "center")[0]
+    x, y = twins.mnist_batches("float64", 1, 8, "center")[0]
     with pytest.warns(UserWarning, match="does not represent logits"):
         loss, _ = model.evaluate(x, y)
     model.forward(x)

@@ -6,7 +6,7 @@ optimizer never sees them), and ``transfer --engine compare`` in float64 must ke
 engines' weights within rounding, the same as the ``compare`` command the run records.
 """
 
-from parity_tests import engines  # noqa: F401,I001  (TensorFlow deterministic before Keras loads)
+from parity_tests import twins  # noqa: F401,I001  (TensorFlow deterministic before Keras loads)
 
 import json
 
@@ -78,7 +78,7 @@ def keras_residual_net(shape=(10, 10, 3)):
 
     from parity_tests import zoo
 
-    with engines.keras_floatx("float64"):
+    with twins.keras_floatx("float64"):
         keras.utils.set_random_seed(5)
         inp = keras.Input(shape)
         x = keras.layers.Conv2D(4, 3, padding="same", name="stem_conv")(inp)
@@ -108,9 +108,9 @@ def test_graph_transfer_trains_in_parity_with_keras(fine_tune):
     twin = keras_ref.to_keras(model)
     assert [la.trainable for la in twin.layers if la.weights] == [la.trainable for la in model.layers
                                                                    if la.get_weights()]
-    model.compile(engines.scratch_optimizer("adam"))
-    with engines.keras_floatx("float64"):
-        twin.compile(optimizer=engines.keras_optimizer("adam", "float64"),
+    model.compile(twins.scratch_optimizer("adam"))
+    with twins.keras_floatx("float64"):
+        twin.compile(optimizer=twins.keras_optimizer("adam", "float64"),
                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     rng = np.random.default_rng(0)
     for _ in range(3):

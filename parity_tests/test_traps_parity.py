@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import scratch
-from parity_tests import cases, determinism, engines
+from parity_tests import cases, determinism, twins
 from parity_tests import tolerances as tol
 from parity_tests.compare import assert_parity, compare
 from parity_tests.determinism import tf
@@ -17,10 +17,10 @@ def _parity(layer, x, dtype="float64", dy=None):
     layer.name = layer.name or scratch.models.functional.snake_case(type(layer).__name__)
     if not layer.built:
         layer.build((None,) + x.shape[1:])
-    ours, theirs = engines.layer_parity(layer, x)
+    ours, theirs = twins.layer_parity(layer, x)
     if dy is not None:
-        ours = engines.scratch_layer_pass(layer, x, dy)
-        theirs = engines.keras_layer_pass(engines.keras_twin(layer), x, dy)
+        ours = twins.scratch_layer_pass(layer, x, dy)
+        theirs = twins.keras_layer_pass(twins.keras_twin(layer), x, dy)
     assert_parity(ours, theirs, tol.for_dtype("LAYER", dtype), context=type(layer).__name__, dtype=dtype)
     return ours, theirs
 
@@ -154,7 +154,7 @@ def test_trap_keras_loss_computes_in_float32_unless_given_dtype():
     logits, labels = np.random.default_rng(5).standard_normal((4, 3)), np.array([0, 1, 2, 0])
     assert keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels, logits).dtype == "float32"
     model = scratch.build_model("blog", dtype="float64")
-    assert engines.keras_loss(model)(labels, logits).dtype == "float64"
+    assert twins.keras_loss(model)(labels, logits).dtype == "float64"
 
 
 def test_trap_keras_optimizer_rounds_hyperparameters_to_float32():
@@ -167,12 +167,12 @@ def test_trap_keras_optimizer_rounds_hyperparameters_to_float32():
             opt.apply_gradients([(tf.constant(g), v)])
         return v.numpy()
 
-    lr, mu = (engines.OPTIMIZERS["momentum"][1][k] for k in ("learning_rate", "momentum"))
-    with engines.keras_floatx("float64"):
+    lr, mu = (twins.OPTIMIZERS["momentum"][1][k] for k in ("learning_rate", "momentum"))
+    with twins.keras_floatx("float64"):
         rounded = two_steps(keras.optimizers.SGD(lr, momentum=mu))
-    exact = two_steps(engines.keras_optimizer("momentum", "float64"))
+    exact = two_steps(twins.keras_optimizer("momentum", "float64"))
     ours = {"w": w0.copy()}
-    opt = engines.scratch_optimizer("momentum")
+    opt = twins.scratch_optimizer("momentum")
     for _ in range(2):
         opt.step(ours, {"w": g.copy()})
     assert np.array_equal(ours["w"], exact)
@@ -182,11 +182,11 @@ def test_trap_keras_optimizer_rounds_hyperparameters_to_float32():
 def test_trap_keras_fit_and_predict_cast_inputs_to_floatx():
     """Found here: Keras's fit/predict cast float64 arrays to floatx, so float64 runs set floatx=float64."""
     model = scratch.build_model("blog", dtype="float64", seed=0)
-    keras_model = engines.keras_ref.to_keras(model)
+    keras_model = twins.keras_ref.to_keras(model)
     x = np.random.default_rng(6).random((8, 28, 28, 1)) - 0.5
     ours = model.predict(x)
     plain = keras_model.predict(x, verbose=0)
-    with engines.keras_floatx("float64"):
+    with twins.keras_floatx("float64"):
         fixed = keras_model.predict(x, verbose=0)
     assert compare({("m", "out"): ours}, {("m", "out"): fixed}, tol.MODEL_FLOAT64)[0].ok
     assert not compare({("m", "out"): ours}, {("m", "out"): plain}, tol.MODEL_FLOAT64)[0].ok

@@ -92,7 +92,7 @@ TRAIN_FLOAT64 = Tolerance(
     "TRAIN_FLOAT64", rtol=1e-9, atol=0.0,
     why="the issue's bound: the same accumulation in float64 stays at 1.6e-14 after 50 steps "
         "(report). It needs Keras's learning rate and hyperparameters really in float64 (see "
-        "engines.keras_optimizer): Keras's default float32 rounding of momentum/beta gave "
+        "twins.keras_optimizer): Keras's default float32 rounding of momentum/beta gave "
         "4e-7 (momentum) and 3e-3 (Adam on lenet) here.")
 
 # -- the 10,000 test images, a trained model moved to the other engine ---------------------

@@ -18,7 +18,7 @@ import numpy as np
 
 import keras_ref
 import scratch
-from parity_tests import engines
+from parity_tests import twins
 from parity_tests.determinism import tf
 
 A = keras.applications
@@ -38,7 +38,7 @@ ZOO = {
 def build(name, dtype="float32", seed=0):
     """The Keras model ``name`` with fresh weights (seeded), in ``dtype``, and non-trivial BN statistics."""
     fn, side = ZOO[name]
-    with engines.keras_floatx(dtype):
+    with twins.keras_floatx(dtype):
         keras.utils.set_random_seed(seed)
         km = fn(weights=None, input_shape=(side, side, 3), classes=10)
     randomize_statistics(km, seed)
@@ -53,7 +53,7 @@ def randomize_statistics(km, seed=0):
             new = []
             for v in layer.weights:
                 shape, dt = tuple(v.shape), v.dtype
-                kind = engines.var_name(v)
+                kind = twins.var_name(v)
                 if kind in ("gamma", "moving_variance"):
                     new.append(rng.uniform(0.5, 1.5, shape).astype(dt))
                 else:
@@ -77,7 +77,7 @@ def keras_paths(km, prefix="", trainable_only=False):
             out += keras_paths(la, f"{prefix}{la.name}/", trainable_only)
         else:
             vs = la.trainable_variables if trainable_only else la.weights
-            out += [(f"{prefix}{la.name}/{engines.var_name(v)}", v) for v in vs]
+            out += [(f"{prefix}{la.name}/{twins.var_name(v)}", v) for v in vs]
     return out
 
 
@@ -148,11 +148,11 @@ def gradients(model, km, x, y, masks=None, training=False):
 
 
 def train_steps(model, km, batches, dtype, optimizer="adam"):
-    """Steps of ``optimizer`` (a name of ``engines.OPTIMIZERS``) in both engines on the same batches;
+    """Steps of ``optimizer`` (a name of ``twins.OPTIMIZERS``) in both engines on the same batches;
     yields ``(step, scratch weights, keras weights)`` by path after every step (moving statistics included)."""
     s_loss, k_loss = loss_fns(dtype)
-    opt = engines.scratch_optimizer(optimizer)
-    kopt = engines.keras_optimizer(optimizer, dtype)
+    opt = twins.scratch_optimizer(optimizer)
+    kopt = twins.keras_optimizer(optimizer, dtype)
     paths = keras_paths(km, trainable_only=True)
     variables = [v for _, v in paths]
     # a Normalization whose statistics Keras holds as weights: the twin has them as arguments
@@ -234,7 +234,7 @@ def parity_checks(name, steps=2, on_float32=None, train_batch=8):
     batches = []
     for step in range(steps):
         xb, yb = _inputs(km, "float64", train_batch, seed=10 + step)
-        batches.append((xb, yb, engines.dropout_masks(model, train_batch, seed=20 + step)))
+        batches.append((xb, yb, twins.dropout_masks(model, train_batch, seed=20 + step)))
     for step, ours, theirs in train_steps(model, km, batches, "float64", optimizer="sgd-small"):
         scale = max(float(np.abs(v).max()) for v in theirs.values())
         checks.append((f"weights after step {step}", "float64", ours, theirs,

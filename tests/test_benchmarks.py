@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import scratch
-from benchmarks import engines, keras_baseline, report, seed_loop
+from benchmarks import contenders, keras_baseline, report, seed_loop
 from benchmarks.__main__ import main
 from benchmarks.run import TARGETS
 from scratch import kernels
@@ -117,7 +117,7 @@ def test_keras_baseline_report_is_that_table_and_its_two_targets(smoke):
 
 def test_flop_counts_follow_the_layer_shapes():
     model = scratch.build_model("lenet")
-    infer, train = engines.model_flops(model, 2)
+    infer, train = contenders.model_flops(model, 2)
     conv1 = 2 * 2 * 26 * 26 * 9 * 1 * 32
     conv2 = 2 * 2 * 11 * 11 * 9 * 32 * 64
     dense = 2 * 2 * 1600 * 10
@@ -137,7 +137,7 @@ def test_flop_counts_of_grouped_depthwise_and_separable_convolutions():
     depthwise = 2 * n * 6 * 6 * 9 * 4 * 2
     separable = 2 * n * 6 * 6 * 8 + 2 * n * 6 * 6 * 8 * 5
     dense = 2 * n * 6 * 6 * 5 * 3
-    infer, train = engines.model_flops(model, n)
+    infer, train = contenders.model_flops(model, n)
     assert infer == grouped + depthwise + separable + dense
     assert train == 2 * grouped + 3 * (depthwise + separable + dense)  # the first layer needs no dx
 
@@ -149,8 +149,8 @@ def test_per_type_profile_of_a_graph_adds_up_and_restores_the_layers():
     b = scratch.Conv2D(4, 1)(h)
     y = scratch.Dense(10, activation="softmax")(scratch.GlobalAveragePooling2D()(scratch.Add()([a, b])))
     model = scratch.Model(x, y)
-    eng = engines.ScratchEngine.for_graph(model, 4)
-    prof = engines.profile_graph(eng, 2)
+    eng = contenders.ScratchEngine.for_graph(model, 4)
+    prof = contenders.profile_graph(eng, 2)
     rows = {r["type"]: r for r in prof["rows"]}
     assert {"Conv2D 3x3", "Conv2D 1x1", "BatchNormalization", "Add", "Dense", "(adam)", "(loss)",
             "(im2col, inside Conv2D)", "(col2im, inside Conv2D)"} <= set(rows)
@@ -158,7 +158,7 @@ def test_per_type_profile_of_a_graph_adds_up_and_restores_the_layers():
     layers_ms = sum(r["forward_ms"] + r["backward_ms"] for k, r in rows.items() if not k.startswith("(i")
                     and not k.startswith("(c"))
     assert 0 < layers_ms <= prof["step_ms"] * 1.05
-    assert all("forward" not in vars(layer) for layer in engines.leaf_calls(model))  # timers removed
+    assert all("forward" not in vars(layer) for layer in contenders.leaf_calls(model))  # timers removed
     assert convolutional.im2col is kernels.im2col and convolutional.col2im is kernels.col2im  # their timers too
 
 

@@ -200,7 +200,7 @@ def test_block(guide_run, index):
         f"--- actual ---\n{actual}")
 
 
-TENSORFLOW_MODULES = ("tensorflow", "keras", "keras_ref", "parity_tests.engines", "parity_tests.report",
+TENSORFLOW_MODULES = ("tensorflow", "keras", "keras_ref", "parity_tests.twins", "parity_tests.report",
                       "parity_tests.determinism", "parity_tests.cases")
 
 
