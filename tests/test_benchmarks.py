@@ -183,3 +183,13 @@ def test_partial_runs_write_their_own_file_by_default(monkeypatch):
     monkeypatch.setattr(report, "markdown", lambda result: "")
     cli.main(["--keras-baseline"])
     assert written["path"] == cli.BASELINE_RESULTS and written["path"] != cli.RESULTS
+
+
+def test_versions_times_two_trees_and_the_fusion_switch(capsys):
+    from benchmarks import versions
+
+    versions.main([".", ".", "--arch", "blog", "--batch", "8", "--steps", "1", "--rounds", "1", "--graph",
+                   "--no-fusion-first"])
+    out = capsys.readouterr().out
+    assert "blog b8 as a graph, 1 rounds x 1 steps" in out
+    assert ". (no fusion)" in out and out.count("second/first") == 2
