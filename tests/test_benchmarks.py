@@ -193,3 +193,11 @@ def test_versions_times_two_trees_and_the_fusion_switch(capsys):
     out = capsys.readouterr().out
     assert "blog b8 as a graph, 1 rounds x 1 steps" in out
     assert ". (no fusion)" in out and out.count("second/first") == 2
+
+
+def test_fusion_gain_runs_both_ways_on_a_graph(capsys):
+    from benchmarks import fusion_gain
+
+    fusion_gain.main(["--arch", "lenet", "--batch", "2", "--repeats", "2", "--graph"])
+    out = capsys.readouterr().out
+    assert "max_pooling2d {'relu_input': True}" in out and "fused/unfused" in out

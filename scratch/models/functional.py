@@ -31,6 +31,7 @@ from . import fusion
 from .trainer import Trainer
 
 DEFAULT_LOSS = {"class_name": "SparseCategoricalCrossentropy", "from_logits": True}
+_NO_OPTIONS = {}  # a node's backward options when no fusion involves it (never modified)
 
 
 def snake_case(name):
@@ -102,7 +103,25 @@ class Model(Layer, Trainer):
         self.output_shape = self.outputs[0].shape if not self._multi_out else [t.shape for t in self.outputs]
         self._set_input_grads(False)
         self._fusions = fusion.plan(self.nodes, self.outputs)
+        self._plan_passes()
         self.built = True
+
+    def _plan_passes(self):
+        """What every forward and backward pass would otherwise recount: after which node each tensor
+        can be freed, and how many times each layer is called (shared weights add up)."""
+        last_use = {}
+        for i, node in enumerate(self.nodes):
+            for t in node.inbound:
+                last_use[id(t)] = i
+        keep = {id(t) for t in self.outputs}
+        self._frees = [[id(t) for t in dict.fromkeys(node.inbound) if last_use[id(t)] == i and id(t) not in keep]
+                       for i, node in enumerate(self.nodes)]
+        calls = {}
+        for node in self.nodes:
+            calls[node.layer] = calls.get(node.layer, 0) + 1
+        self._shared = {layer for layer, n in calls.items() if n > 1}
+        inputs = {id(t) for t in self.inputs}
+        self._input_readers = [node.layer for node in self.nodes if any(id(t) in inputs for t in node.inbound)]
 
     @property
     def _kind(self):
@@ -286,22 +305,16 @@ class Model(Layer, Trainer):
     def forward(self, x, training=False):
         """The outputs for input array(s) ``x``; every node's layer runs once, in topological order."""
         values = {id(t): a for t, a in zip(self.inputs, self._as_arrays(x))}
-        last_use = {}
-        for i, node in enumerate(self.nodes):
-            for t in node.inbound:
-                last_use[id(t)] = i
-        keep = {id(t) for t in self.outputs}
         last = self.outputs[0].node
-        for i, node in enumerate(self.nodes):
+        for node, frees in zip(self.nodes, self._frees):
             args = [values[id(t)] for t in node.inbound]
             if node is last:
                 self._last_input = args[0]  # a Softmax output layer's input: the logits (see softmax_output)
             y = node.layer.forward(args if node.as_list else args[0], training=training)
             node.cache = node.layer._cache if isinstance(node.layer, Model) else node.layer.__dict__.get("_cache")
             values[id(node.output)] = y
-            for t in node.inbound:  # free what no later node reads
-                if last_use[id(t)] == i and id(t) not in keep:
-                    values.pop(id(t), None)
+            for key in frees:  # free what no later node reads
+                del values[key]
         outs = [values[id(t)] for t in self.outputs]
         self._output_shapes = [o.shape for o in outs]  # what backward's dy must match
         return outs if self._multi_out else outs[0]
@@ -326,28 +339,31 @@ class Model(Layer, Trainer):
         grads = {}
         for t, g in zip(self.outputs, dys):
             _accumulate(grads, t, g)
-        calls = {}
-        for node in self.nodes:
-            calls[node.layer] = calls.get(node.layer, 0) + 1
         summed = {}
         if inputs_needed is None:
             inputs_needed = self._inputs_needed or self._input_grad_asked()
         live = self._backward_nodes(inputs_needed) if trainable_only else None
+        output_node = self.outputs[0].node if logits else None
         for node in reversed(self.nodes):
             g = grads.pop(id(node.output), None)
-            layer = node.layer
             if g is None or (live is not None and id(node) not in live):  # reaches no output / nothing trains
                 continue
+            layer = node.layer
             layer._cache = node.cache
-            options = dict(self._fusions.get(id(node), ()))
-            if logits and node is self.outputs[0].node:  # dy is already dL/d(logits)
-                options["pre_activation"] = True
-            if live is not None and isinstance(layer, Model):  # its inputs' gradient is needed if upstream trains
-                options.update(trainable_only=True, inputs_needed=live[id(node)])
-            skip_dx = live is not None and not live[id(node)] and layer.input_grad and not isinstance(layer, Model)
-            if isinstance(layer, Softmax) and options.pop("pre_activation", False):
-                dx = g
-            elif skip_dx:  # nothing upstream trains: no dL/d(its input), for this pass only
+            options = self._fusions.get(id(node), _NO_OPTIONS)
+            if node is output_node:  # dy is already dL/d(logits)
+                if isinstance(layer, Softmax):
+                    dx = g
+                    options = None
+                else:
+                    options = {**options, "pre_activation": True}
+            if options is None:
+                pass
+            elif live is None:
+                dx = layer.backward(g, **options)
+            elif isinstance(layer, Model):  # its inputs' gradient is needed if upstream trains
+                dx = layer.backward(g, **options, trainable_only=True, inputs_needed=live[id(node)])
+            elif not live[id(node)] and layer.input_grad:  # nothing upstream trains: no dL/d(input), this pass
                 layer.input_grad = False
                 try:
                     dx = layer.backward(g, **options)
@@ -355,7 +371,7 @@ class Model(Layer, Trainer):
                     layer.input_grad = True
             else:
                 dx = layer.backward(g, **options)
-            if calls[layer] > 1:  # shared weights: add this call's weight gradients to the others'
+            if layer in self._shared:  # shared weights: add this call's weight gradients to the others'
                 prev = summed.get(layer)
                 summed[layer] = {k: v.copy() if prev is None else prev[k] + v for k, v in layer.grads.items()}
             if dx is None:
@@ -388,8 +404,7 @@ class Model(Layer, Trainer):
 
     def _input_grad_asked(self):
         """Whether someone turned ``input_grad`` on for a layer reading a model input (off by default)."""
-        inputs = {id(t) for t in self.inputs}
-        return any(node.layer.input_grad for node in self.nodes if any(id(t) in inputs for t in node.inbound))
+        return any(layer.input_grad for layer in self._input_readers)
 
     def backward_calls(self):
         """``(layer, backward options)`` of every node in backward order: the fusions planned
