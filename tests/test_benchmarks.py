@@ -201,3 +201,13 @@ def test_fusion_gain_runs_both_ways_on_a_graph(capsys):
     fusion_gain.main(["--arch", "lenet", "--batch", "2", "--repeats", "2", "--graph"])
     out = capsys.readouterr().out
     assert "max_pooling2d {'relu_input': True}" in out and "fused/unfused" in out
+
+
+def test_instructions_parses_callgrinds_count(monkeypatch, capsys):
+    from benchmarks import instructions
+
+    counts = iter([100, 300, 500, 100, 320, 540])  # per tree: set-up, infer, train
+    monkeypatch.setattr(instructions, "count", lambda *a: next(counts))
+    instructions.main(["a", "b", "--steps", "2"])
+    out = capsys.readouterr().out
+    assert "infer: a 0.00 M, b 0.00 M, second/first 1.100" in out and "second/first 1.100" in out
