@@ -20,9 +20,10 @@ Initializers only matter for fresh weights, and weights are copied: ``glorot_uni
 import keras
 
 import scratch
+from scratch.keras_io import config as keras_config
 
 from . import functional, mapping
-from .mapping.common import refuse
+from .mapping.common import activation_name, refuse
 
 if keras.backend.backend() != "tensorflow":
     raise ImportError(f"keras_ref needs the TensorFlow backend of Keras, this process has {keras.backend.backend()!r}; "
@@ -35,9 +36,13 @@ DTYPES = ("float32", "float64")
 def keras_layer(layer):
     """The Keras layer computing what scratch ``layer`` computes (same name, dtype, trainable flag)."""
     kind = type(layer).__name__
-    if kind not in mapping.TO_KERAS:
+    if kind not in mapping.TO_KERAS and kind not in keras_config.TO_CONFIG:
         raise ValueError(f"to_keras: layer {layer.label} has no Keras twin here")
     try:
+        if kind in keras_config.TO_CONFIG:  # the one mapping, through Keras's own deserializer
+            class_name, config = keras_config.layer_to_config(layer)
+            return keras.layers.deserialize({"module": "keras.layers", "class_name": class_name, "config": config,
+                                             "registered_name": None})
         return mapping.TO_KERAS[kind](layer, {"name": layer.name, "dtype": layer.dtype.name,
                                               "trainable": layer.trainable})
     except Exception as e:
@@ -106,10 +111,34 @@ def _check_common(klayer):
         refuse(klayer, "quantization_mode", klayer.quantization_mode, "None")
 
 
+def keras_config_of(klayer):
+    """Keras layer ``klayer`` as the mapping reads it: its class name and ``get_config()``.
+
+    The activation is read from the live function first (a lambda or a ``functools.partial`` of
+    gelu has no serialized form: the one Keras computes as gelu's tanh form becomes its registered
+    name, anything else is refused naming the layer)."""
+    kind = type(klayer).__name__
+    live = getattr(klayer, "activation", None)
+    if callable(live) and not isinstance(live, keras.layers.Layer):
+        name = activation_name(klayer)
+        klayer.activation = keras.activations.get("linear")
+        try:
+            config = klayer.get_config()
+        finally:
+            klayer.activation = live
+        config["activation"] = keras_config.keras_activation(name)
+    else:
+        config = klayer.get_config()
+    build = klayer.get_build_config() if klayer.built else None
+    return keras_config.KerasConfig(kind, config, build)
+
+
 def _scratch_layer(klayer, dtype):
     """The scratch layer computing what Keras layer ``klayer`` computes (without weights)."""
     _check_common(klayer)
     kind = type(klayer).__name__
+    if kind in keras_config.FROM_CONFIG:  # the one mapping, from the layer's serialized config
+        return keras_config.layer_from_config(keras_config_of(klayer), dtype)
     if kind not in mapping.FROM_KERAS:
         raise ValueError(f"from_keras: layer {klayer.name!r} is a {kind}, which the scratch engine does not have; "
                          f"supported: {sorted(mapping.FROM_KERAS)}")

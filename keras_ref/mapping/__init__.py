@@ -38,7 +38,6 @@ from . import (  # noqa: E402, F401
     core,
     merging,
     normalization,
-    pooling,
     preprocessing,
     regularization,
     reshaping,
