@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 import keras_ref
 import scratch
 from parity_tests import cases, twins  # noqa: F401  (twins first: TF determinism)
-from parity_tests.layer_cases import convolutional as layer_cases
 from parity_tests import tolerances as tol
 from parity_tests.compare import assert_parity
+from parity_tests.layer_cases import convolutional as layer_cases
 
 SETTINGS = settings(max_examples=8, deadline=None, derandomize=True)
 
