@@ -38,15 +38,15 @@ PADDINGS = ("valid", "same")
 
 def normalize_tuple(value, name, layer, rank=2):
     """``3`` -> ``(3, 3)`` (``rank`` values); ``(3, 2)`` stays. Positive ints only, else ``ValueError``."""
-    words = "pair" if rank == 2 else f"tuple of {rank}"
+    many = "pair of" if rank == 2 else f"tuple of {rank}"
     if isinstance(value, int) and not isinstance(value, bool):
         value = (value,) * rank
     try:
         value = tuple(value)
     except TypeError:
-        raise ValueError(f"{layer}: {name} must be an int or a {words} of ints, received {value!r}") from None
+        raise ValueError(f"{layer}: {name} must be an int or a {many} ints, received {value!r}") from None
     if len(value) != rank or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
-        raise ValueError(f"{layer}: {name} must be a positive int or a {words} of positive ints, received {value!r}")
+        raise ValueError(f"{layer}: {name} must be a positive int or a {many} positive ints, received {value!r}")
     return value
 
 
