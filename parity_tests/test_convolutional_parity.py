@@ -1,6 +1,8 @@
 """Dilated/grouped Conv2D, DepthwiseConv2D and SeparableConv2D against Keras: random configurations,
 the same refusals as Keras, conversions both ways."""
 
+import itertools
+
 import keras
 import numpy as np
 import pytest
@@ -206,3 +208,27 @@ def test_nd_weight_names_shapes_and_output_shapes_are_keras(layer, shape):
 def test_from_keras_refuses_nd_settings_the_engine_lacks(make, setting):
     with pytest.raises(ValueError, match=f"'c'.*{setting}"):
         keras_ref.from_keras(make())
+
+
+def test_transpose_output_sizes_and_refusals_match_keras_over_a_grid():
+    """Conv1DTranspose over kernel 1-4, strides 1-3, valid/same, every output_padding (None and 0..s-1), inputs of
+    3 and 4 steps, float64: where Keras computes, the same output (so the same size and pads), dL/dx and dL/dkernel;
+    where TensorFlow refuses (a 'same' output_padding whose output a 'same' convolution does not map back), the
+    scratch layer refuses too, when it is built."""
+    computed = refused = 0
+    for k, s, padding, n in itertools.product(range(1, 5), range(1, 4), ("valid", "same"), (3, 4)):
+        for op in [None, *range(s)]:
+            kwargs = dict(filters=2, kernel_size=k, strides=s, padding=padding, output_padding=op)
+            case = (f"grid k{k} s{s} {padding} op{op} n{n}", "Conv1DTranspose", kwargs, (2, n, 1))
+            try:
+                ours, theirs = cases.run_layer_case(case, "float64", seed=k * 10 + s)
+            except ValueError as e:
+                assert "not back to" in str(e), (case, e)  # ours: refused at build, before Keras is asked
+                klayer = keras.layers.Conv1DTranspose(**kwargs, dtype="float64")
+                with pytest.raises(Exception):  # noqa: B017  (TensorFlow's AbortedError through Keras)
+                    klayer(np.zeros((1, n, 1)))
+                refused += 1
+                continue
+            assert_parity(ours, theirs, tol.for_dtype("LAYER", "float64"), context=case[0], dtype="float64")
+            computed += 1
+    assert computed > 100 and refused > 5, (computed, refused)
