@@ -39,10 +39,11 @@ def conv_time_series_fcn():
 
 
 def conv_small_3d_cnn():
-    """A small volumetric classifier: Conv3D (ReLU), a strided grouped Conv3D, Flatten -> Dense."""
+    """A small volumetric classifier: Conv3D -> BatchNormalization (over a 5-D tensor) -> ReLU, a strided grouped
+    Conv3D, Flatten -> Dense."""
     return keras.Sequential([
         keras.Input((6, 7, 5, 2)),
-        L.Conv3D(4, 3, activation="relu"),
+        L.Conv3D(4, 3, use_bias=False), L.BatchNormalization(), L.ReLU(),
         L.Conv3D(4, (2, 2, 1), strides=2, padding="same", groups=2),
         L.Flatten(), L.Dense(2),
     ], name="small_3d_cnn")
