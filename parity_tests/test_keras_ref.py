@@ -143,7 +143,8 @@ def test_from_keras_refuses_what_the_engine_lacks(make, setting):
 def test_from_keras_ignores_initializers_but_copies_weights():
     km = _keras_seq(keras.layers.Conv2D(2, 3, kernel_initializer="he_normal", bias_initializer="ones", name="c"))
     model = keras_ref.from_keras(km)
-    assert model.layers[0].kernel_initializer == "glorot_uniform" and model.layers[0].bias_initializer == "zeros"
+    # an initializer the engine has is kept (Ones -> "ones"), one it lacks becomes the default (he_normal)
+    assert model.layers[0].kernel_initializer == "glorot_uniform" and model.layers[0].bias_initializer == "ones"
     assert _same_arrays(model.get_weights(), km.get_weights()) and np.all(model.get_weights()[1] == 1)
 
 

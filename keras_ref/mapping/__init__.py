@@ -34,7 +34,6 @@ from . import (  # noqa: E402, F401
     activations,
     applications,
     augmentation,
-    convolutional,
     core,
     merging,
     normalization,

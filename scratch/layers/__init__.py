@@ -1,7 +1,7 @@
 """The layers, one module per Keras family, as in ``keras/src/layers/``.
 
     core.py            Dense
-    convolutional.py   Conv2D
+    convolutional.py   Conv1D/2D/3D, DepthwiseConv1D/2D, SeparableConv1D/2D, Conv1D/2D/3DTranspose (one N-d base each)
     pooling.py         MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D
     activations.py     Activation, ReLU, LeakyReLU, ELU, PReLU, Softmax  (functions: ``scratch.activations``)
     reshaping.py       Flatten, Reshape, ZeroPadding2D, Cropping2D, UpSampling2D

@@ -54,7 +54,8 @@ def check_window_fits(layer, shape, name, window):
     """With 'valid' padding a window larger than the input leaves no output: refuse it."""
     if layer.padding != "valid":
         return
-    for n, k, axis in zip(shape[1:3], window, ("height", "width")):
+    names = {1: ("steps",), 3: ("depth", "height", "width")}.get(len(window), ("height", "width"))
+    for n, k, axis in zip(shape[1:1 + len(window)], window, names):
         if n is not None and n < k:
             raise ValueError(
                 f"{layer.label}: {name} {window} is larger than the input "
