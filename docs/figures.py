@@ -26,7 +26,9 @@ batch 32, 3 epochs, seed 0; with ``--quick``, 1 epoch on 1,000 images, tested on
 ``curves.png``, ``filters.png``, ``feature_maps.png``, ``confusion.png`` and ``mistakes.png``
 as ``guide_run_*.png``.
 
-Section 9's picture (``guide_augmentation.png``) draws ``train.py --augment``'s default
+Section 3's ``guide_receptive_field.png`` measures one unit's receptive field in each of
+``lenet``'s layers with one-pixel images, as the guide's block does. Section 9's picture
+(``guide_augmentation.png``) draws ``train.py --augment``'s default
 rotations, shifts and zooms (``cli.augment.Augmenter``) on the first training digits, and the
 four fill modes on one digit rotated and shifted far. Section 10's (``guide_transfer.png``) runs
 the transfer experiment of docs/cli.md with train.py (see ``TRANSFER_SOURCE``,

@@ -17,7 +17,8 @@ common indent) and parse as Python. Also checked:
 docs/figures.py regenerates every picture the guide shows (``--quick`` into a
 temporary folder), the pictures the guide links exist, the guide quotes the speeds and times and the
 transfer experiment's accuracies and commands of the committed ``docs/img/guide_numbers.json`` (written by
-the same script), and the README links the guide.
+the same script), the README links the guide, section 7's parity table holds docs/parity.md's
+report numbers, and the accuracies the guide shares with README.md and docs/cli.md agree.
 
 ``python tests/test_guide.py`` runs the guide and prints each block's real output (what to
 paste into the guide after changing an example, and where the quoted timings come from).
