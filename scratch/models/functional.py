@@ -176,6 +176,7 @@ class Model(Layer, Trainer):
             if isinstance(layer, Model):
                 layer._set_input_grads(flag)
             layer.input_grad = flag
+        self._planned_input_grads = wants  # what a reader of an input computes unless someone asks for more
 
     def connect_check(self, shape, as_list):
         """Called as a layer inside another model: one output, and the input shapes it was built for."""
@@ -342,6 +343,8 @@ class Model(Layer, Trainer):
         summed = {}
         if inputs_needed is None:
             inputs_needed = self._inputs_needed or self._input_grad_asked()
+        if inputs_needed and not self._inputs_needed:  # every reader of an input computes its share from now
+            self._set_input_grads(True)  # on: dL/d(input) is never a partial sum (one reader's share)
         live = self._backward_nodes(inputs_needed) if trainable_only else None
         output_node = self.outputs[0].node if logits else None
         for node in reversed(self.nodes):
@@ -381,7 +384,7 @@ class Model(Layer, Trainer):
                     _accumulate(grads, t, d)
         for layer, total in summed.items():
             layer.grads = total
-        dxs = [grads.get(id(t)) for t in self.inputs]
+        dxs = [grads.get(id(t)) if inputs_needed else None for t in self.inputs]
         return dxs if self._multi_in else dxs[0]
 
     def _check_dy(self, dy):
@@ -403,8 +406,10 @@ class Model(Layer, Trainer):
         return dys
 
     def _input_grad_asked(self):
-        """Whether someone turned ``input_grad`` on for a layer reading a model input (off by default)."""
-        return any(layer.input_grad for layer in self._input_readers)
+        """Whether someone turned ``input_grad`` on for a layer reading a model input (off by default;
+        a merge layer reading an input and an inner tensor has it on by plan, which asks nothing)."""
+        planned = self.__dict__.get("_planned_input_grads", {})
+        return any(layer.input_grad and not planned.get(layer, False) for layer in self._input_readers)
 
     def backward_calls(self):
         """``(layer, backward options)`` of every node in backward order: the fusions planned
