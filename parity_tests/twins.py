@@ -82,16 +82,27 @@ def keras_layer_pass(klayer, x, dy, training=False, param_names=None):
     return out
 
 
-def layer_parity(layer, x, seed=0, training=False):
-    """``(scratch, keras)`` results of one layer on ``x`` with a random upstream gradient."""
+def layer_parity(layer, x, seed=0, training=False, keras_dtype=None):
+    """``(scratch, keras)`` results of one layer on ``x`` with a random upstream gradient.
+
+    ``keras_dtype="float32"`` for a float64 layer that Keras cannot compute in float64 (TensorFlow's
+    3-D pooling ops have no float64 kernel): the Keras twin computes in float32 on the same input and
+    upstream gradient rounded to float32, its results returned as float64 (compare them at float32's
+    tolerance)."""
     if not layer.built:
         layer.build((None,) + x.shape[1:])
-    klayer = keras_twin(layer)
     first = x[0] if isinstance(x, list) else x
     y_shape = (first.shape[0],) + layer.output_shape[1:]
     dy = np.random.default_rng(seed).standard_normal(y_shape).astype(first.dtype)
-    return (scratch_layer_pass(layer, x, dy, training),
-            keras_layer_pass(klayer, x, dy, training, param_names=list(layer.params)))
+    ours = scratch_layer_pass(layer, x, dy, training)
+    if keras_dtype is None or keras_dtype == layer.dtype.name:
+        return ours, keras_layer_pass(keras_twin(layer), x, dy, training, param_names=list(layer.params))
+    twin = scratch.layers.deserialize(scratch.layers.serialize(layer), dtype=keras_dtype)
+    twin.build(layer.input_shape)
+    twin.set_weights([w.astype(keras_dtype) for w in layer.get_weights()])
+    xk = [a.astype(keras_dtype) for a in x] if isinstance(x, list) else x.astype(keras_dtype)
+    theirs = keras_layer_pass(keras_twin(twin), xk, dy.astype(keras_dtype), training, param_names=list(layer.params))
+    return ours, {k: v.astype(layer.dtype) for k, v in theirs.items()}
 
 
 # -- whole models ----------------------------------------------------------------------------

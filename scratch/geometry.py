@@ -20,16 +20,19 @@ above uses that effective size in place of ``k`` (``effective_size``), as Keras 
 PADDINGS = ("valid", "same")
 
 
-def normalize_tuple(value, name, layer):
-    """``3`` -> ``(3, 3)``; ``(3, 2)`` stays. Positive ints only, else ``ValueError``."""
+def normalize_tuple(value, name, layer, n=2):
+    """``3`` -> ``(3, 3)``; ``(3, 2)`` stays (``n`` entries: ``n=3`` for the 3-D layers, ``n=1`` for
+    the 1-D ones, where ``(3,)`` and ``3`` are the same). Positive ints only, else ``ValueError``."""
     if isinstance(value, int) and not isinstance(value, bool):
-        value = (value, value)
+        value = (value,) * n
+    what = "a pair of ints" if n == 2 else f"a tuple of {n} ints"
     try:
         value = tuple(value)
     except TypeError:
-        raise ValueError(f"{layer}: {name} must be an int or a pair of ints, received {value!r}") from None
-    if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
-        raise ValueError(f"{layer}: {name} must be a positive int or a pair of positive ints, received {value!r}")
+        raise ValueError(f"{layer}: {name} must be an int or {what}, received {value!r}") from None
+    if len(value) != n or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+        what = "a pair of positive ints" if n == 2 else f"a tuple of {n} positive ints"
+        raise ValueError(f"{layer}: {name} must be a positive int or {what}, received {value!r}")
     return value
 
 

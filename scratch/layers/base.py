@@ -50,11 +50,19 @@ def check_rank4(layer, shape):
     check_rank(layer, shape, 4)
 
 
+SPATIAL_AXES = {1: ("steps",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+
+
+def check_spatial_rank(layer, shape, rank):
+    """``shape`` must be ``(batch, *rank spatial axes, channels)``."""
+    check_rank(layer, shape, rank + 2, f"(batch, {', '.join(SPATIAL_AXES[rank])}, channels)")
+
+
 def check_window_fits(layer, shape, name, window):
     """With 'valid' padding a window larger than the input leaves no output: refuse it."""
     if layer.padding != "valid":
         return
-    for n, k, axis in zip(shape[1:3], window, ("height", "width")):
+    for n, k, axis in zip(shape[1:-1], window, SPATIAL_AXES[len(window)]):
         if n is not None and n < k:
             raise ValueError(
                 f"{layer.label}: {name} {window} is larger than the input "
