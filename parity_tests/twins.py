@@ -94,15 +94,103 @@ def layer_parity(layer, x, seed=0, training=False, keras_dtype=None):
     first = x[0] if isinstance(x, list) else x
     y_shape = (first.shape[0],) + layer.output_shape[1:]
     dy = np.random.default_rng(seed).standard_normal(y_shape).astype(first.dtype)
-    ours = scratch_layer_pass(layer, x, dy, training)
     if keras_dtype is None or keras_dtype == layer.dtype.name:
-        return ours, keras_layer_pass(keras_twin(layer), x, dy, training, param_names=list(layer.params))
+        klayer = keras_twin(layer)
+        draws = noise_draws([(layer, first.shape)], seed) if training else {}
+        with injected_noise([layer], [klayer], draws):
+            return (scratch_layer_pass(layer, x, dy, training),
+                    keras_layer_pass(klayer, x, dy, training, param_names=list(layer.params)))
+    ours = scratch_layer_pass(layer, x, dy, training)
     twin = scratch.layers.deserialize(scratch.layers.serialize(layer), dtype=keras_dtype)
     twin.build(layer.input_shape)
     twin.set_weights([w.astype(keras_dtype) for w in layer.get_weights()])
     xk = [a.astype(keras_dtype) for a in x] if isinstance(x, list) else x.astype(keras_dtype)
     theirs = keras_layer_pass(keras_twin(twin), xk, dy.astype(keras_dtype), training, param_names=list(layer.params))
     return ours, {k: v.astype(layer.dtype) for k, v in theirs.items()}
+
+
+# -- the same random draws in both engines ---------------------------------------------------
+def noise_draws(layers_and_shapes, seed=0):
+    """``{layer name: draw}`` for the random layers (``scratch.layers.regularization.NoiseLayer``) among
+    ``(scratch layer, input shape)`` pairs: a boolean keep mask (``u >= rate``) for the dropouts, standard
+    normal draws in the layer's dtype for the Gaussian layers, shaped ``layer.noise_shape_of(shape)``."""
+    rng = np.random.default_rng(seed)
+    draws = {}
+    for layer, shape in layers_and_shapes:
+        if isinstance(layer, scratch.layers.regularization.NoiseLayer):
+            noise_shape = layer.noise_shape_of(shape)
+            draws[layer.name] = (rng.standard_normal(noise_shape).astype(layer.dtype)
+                                 if layer.FIXED == "fixed_noise" else rng.random(noise_shape) >= layer.rate)
+    return draws
+
+
+@contextlib.contextmanager
+def injected_noise(scratch_layers, keras_layers, draws):
+    """Both engines' random layers use ``draws`` (by layer name, from ``noise_draws``) in training mode.
+
+    The scratch layers get them as ``fixed_mask``/``fixed_noise``. Keras's layers run their own
+    ``call`` unchanged; the random functions they call (``keras.src.backend.random.normal``,
+    ``uniform`` and ``dropout``) are replaced, for the calls seeded by those layers' seed generators
+    only, by ones returning the draws:
+
+    - ``normal(shape, mean, stddev, dtype)`` -> ``z * stddev + mean``, as TensorFlow's
+      ``stateless_normal`` scales its standard draws (GaussianNoise, GaussianDropout);
+    - ``uniform(shape, dtype)`` -> ``(1 + rate) / 2`` where kept and ``rate / 2`` where dropped: on
+      the same side of ``rate`` in any precision, so Keras's own ``u >= rate`` gives the keep mask
+      (AlphaDropout);
+    - ``dropout(x, rate, noise_shape)`` -> TensorFlow's own ``general_dropout`` with that uniform
+      sampler (Dropout, SpatialDropout1D/2D/3D), after checking Keras asked for the mask's shape.
+    """
+    from keras.src import backend
+
+    module = backend.random
+    by_layer = {la.name: la for la in keras_layers}
+    by_seed = {}
+    for layer in scratch_layers:
+        if layer.name in draws:
+            setattr(layer, layer.FIXED, draws[layer.name])
+            by_seed[id(by_layer[layer.name].seed_generator)] = (layer, draws[layer.name])
+    saved = {name: getattr(module, name) for name in ("normal", "uniform", "dropout")}
+
+    def uniform_of(layer, mask, shape, dtype):
+        if tuple(int(d) for d in shape) != mask.shape:
+            raise AssertionError(f"{layer.name}: Keras drew a uniform of shape {tuple(shape)}, the injected mask "
+                                 f"is {mask.shape}")
+        rate = layer.rate
+        return tf.constant(np.where(mask, (1 + rate) / 2, rate / 2), dtype=dtype)
+
+    def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+        if id(seed) not in by_seed:
+            return saved["normal"](shape, mean=mean, stddev=stddev, dtype=dtype, seed=seed)
+        layer, z = by_seed[id(seed)]
+        assert tuple(int(d) for d in shape) == z.shape, (layer.name, shape, z.shape)
+        dtype = dtype or keras.config.floatx()
+        return tf.constant(z, dtype=dtype) * tf.constant(stddev, dtype) + tf.constant(mean, dtype)
+
+    def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
+        if id(seed) not in by_seed:
+            return saved["uniform"](shape, minval=minval, maxval=maxval, dtype=dtype, seed=seed)
+        assert (minval, maxval) == (0.0, 1.0)
+        layer, mask = by_seed[id(seed)]
+        return uniform_of(layer, mask, shape, dtype or keras.config.floatx())
+
+    def dropout(inputs, rate, noise_shape=None, seed=None):
+        if id(seed) not in by_seed:
+            return saved["dropout"](inputs, rate, noise_shape=noise_shape, seed=seed)
+        layer, mask = by_seed[id(seed)]
+        return tf.nn.experimental.general_dropout(
+            inputs, rate, uniform_sampler=lambda shape, dtype: uniform_of(layer, mask, shape, dtype),
+            noise_shape=noise_shape)
+
+    module.normal, module.uniform, module.dropout = normal, uniform, dropout
+    try:
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(module, name, fn)
+        for layer in scratch_layers:
+            if layer.name in draws:
+                setattr(layer, layer.FIXED, None)
 
 
 # -- whole models ----------------------------------------------------------------------------

@@ -39,6 +39,5 @@ from . import (  # noqa: E402, F401
     merging,
     normalization,
     preprocessing,
-    regularization,
     reshaping,
 )

@@ -77,7 +77,7 @@ class Sequential(Model):
             seed = derived_seed(self.seed, len(self.layers))
             if layer.init_seed is None:
                 layer.init_seed = seed
-            if isinstance(layer, layers_mod.Dropout) and layer.seed is None:  # its draws too, unless seeded
+            if isinstance(layer, layers_mod.regularization.NoiseLayer) and layer.seed is None:  # draws too, unless seeded
                 layer.rng = np.random.default_rng(seed)
         self.layers.append(layer)
         if self.built:  # a layer added to a built model: the graph grows with it
