@@ -146,6 +146,9 @@ def run_layer_case(case, dtype, seed=0):
         x = layer_input(shape, dtype, seed, relu_zeros=cls_name == "ReLU")
         if options.get("integers"):  # small integers: exact ties (e.g. several maxima in a window)
             x = np.round(x * options["integers"])
+        if layer.INTEGER_INPUT:  # indices (an Embedding's), each one seen several times
+            x = np.random.default_rng(seed).integers(0, kwargs["input_dim"], shape).astype(options.get("index_dtype",
+                                                                                                       "int32"))
     randomize_bias(layer, seed)
     keras_dtype = "float32" if options.get("keras_float32") else None
     return twins.layer_parity(layer, x, seed=seed + 2, training=options.get("training", False),

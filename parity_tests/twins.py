@@ -28,10 +28,15 @@ def scratch_layer_pass(layer, x, dy, training=False):
     y = layer.forward(x, training=training)
     dx = layer.backward(dy)
     out = {(layer.name, "output"): y}
-    out.update({(layer.name, "grad input" + suffix): d for suffix, d in _named_inputs(dx)})
+    out.update({(layer.name, "grad input" + suffix): d for suffix, d in _named_inputs(dx) if d is not None})
     out.update({(layer.name, f"grad {k}"): g for k, g in layer.grads.items()})
     out.update({(layer.name, f"state {k}"): np.array(v) for k, v in layer.state.items()})
     return out
+
+
+def _dense(g):
+    """A gradient as an array (an Embedding's gradient comes as ``tf.IndexedSlices``: rows and their indices)."""
+    return tf.convert_to_tensor(g).numpy()
 
 
 def var_name(v):
@@ -73,10 +78,11 @@ def keras_layer_pass(klayer, x, dy, training=False, param_names=None):
         y = klayer(xts if isinstance(x, list) else xts[0], training=training)
         s = tf.reduce_sum(y * tf.constant(dy))
     grads = tape.gradient(s, xts + [v.value for v in variables])
-    dx = [g.numpy() for g in grads[:len(xts)]]
+    dx = [None if g is None else g.numpy() for g in grads[:len(xts)]]  # None: integer input (indices)
     out = {(klayer.name, "output"): y.numpy()}
-    out.update({(klayer.name, "grad input" + suffix): d for suffix, d in _named_inputs(dx if isinstance(x, list) else dx[0])})
-    out.update({(klayer.name, f"grad {var_name(v)}"): g.numpy() for v, g in zip(variables, grads[len(xts):])})
+    out.update({(klayer.name, "grad input" + suffix): d for suffix, d in _named_inputs(dx if isinstance(x, list) else dx[0])
+                if d is not None})
+    out.update({(klayer.name, f"grad {var_name(v)}"): _dense(g) for v, g in zip(variables, grads[len(xts):])})
     out.update({(klayer.name, f"state {var_name(v)}"): v.numpy() for v in klayer.weights
                 if var_name(v) not in param_names})
     return out
@@ -93,7 +99,7 @@ def layer_parity(layer, x, seed=0, training=False, keras_dtype=None):
         layer.build((None,) + x.shape[1:])
     first = x[0] if isinstance(x, list) else x
     y_shape = (first.shape[0],) + layer.output_shape[1:]
-    dy = np.random.default_rng(seed).standard_normal(y_shape).astype(first.dtype)
+    dy = np.random.default_rng(seed).standard_normal(y_shape).astype(layer.dtype)
     if keras_dtype is None or keras_dtype == layer.dtype.name:
         klayer = keras_twin(layer)
         draws = noise_draws([(layer, first.shape)], seed) if training else {}
@@ -268,7 +274,7 @@ def keras_model_pass(keras_model, loss_fn, x, y, training=False, masks=None):
     by_var = {id(v): g for v, g in zip(keras_model.trainable_variables, grads)}
     result = {("model", "output"): out.numpy(), ("model", "loss"): loss.numpy()}
     for klayer in keras_model.layers:
-        result.update({(klayer.name, f"grad {var_name(v)}"): by_var[id(v)].numpy() for v in klayer.trainable_variables})
+        result.update({(klayer.name, f"grad {var_name(v)}"): _dense(by_var[id(v)]) for v in klayer.trainable_variables})
     return result
 
 

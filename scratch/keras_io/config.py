@@ -19,6 +19,8 @@ that dict, so a ``.keras`` file read with ``zipfile`` and ``json`` and a live Ke
 Weights are copied by the callers, in Keras order, unchanged.
 """
 
+from .. import activations
+
 TO_CONFIG = {}  # scratch class name -> fn(layer) -> Keras config (or (Keras class name, config))
 FROM_CONFIG = {}  # Keras class name -> fn(KerasConfig, common) -> scratch layer
 COMMON_KEYS = ("name", "dtype", "trainable")
@@ -110,7 +112,6 @@ class KerasConfig:
         """The ``scratch.activations`` name of the serialized activation (a name, or Keras's
         ``{"module": "keras.activations", "class_name": "function", "config": "relu"}``, or the
         registered ``scratch>gelu_approximate``), or a refusal naming it."""
-        from .. import activations
         value = self.get(key, "linear")
         if value is None:
             return "linear"

@@ -86,6 +86,7 @@ class Layer:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     weight_names = ()  # Keras order of ``get_weights()`` (keys of ``params`` or ``state``)
+    INTEGER_INPUT = False  # reads integer arrays (Embedding): a model it starts takes int32 input
     BACKWARD_OPTIONS = ()  # keyword options ``backward`` accepts from a model's plan (see the module docstring)
 
     def __init__(self, name=None, dtype="float32", trainable=True):
@@ -172,6 +173,10 @@ class Layer:
             self.build(shape)
         else:  # a shared layer called again: the new shape must be one it accepts
             self._check_shape(shape)
+
+    def accepts_dtype(self, dtype):
+        """Whether the layer takes input tensors of ``dtype`` (its own dtype; Embedding also integers)."""
+        return dtype == self.dtype
 
     def _check_input(self, x):
         """Validate at the door: an ndarray of this layer's dtype and a compatible shape."""

@@ -57,7 +57,7 @@ def connect(layer, x):
     as_list = isinstance(x, (list, tuple))
     inbound = list(x) if as_list else [x]
     for t in inbound:
-        if t.dtype != layer.dtype:
+        if not layer.accepts_dtype(t.dtype):
             raise ValueError(f"{layer.label}: called on a {t.dtype.name} tensor {t!r}, but the layer computes in "
                              f"{layer.dtype.name}")
     shapes = [t.shape for t in inbound]
