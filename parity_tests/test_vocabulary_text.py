@@ -166,3 +166,19 @@ def test_noisy_cnn_draws_matter():
     assert np.abs(ours - other).max() > 1e-2
     assert np.abs(ours - model.forward(x)).max() > 1e-2
     np.testing.assert_allclose(model.forward(x), km(x).numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", cases.DTYPES)
+def test_check_passes_the_text_cnn_and_the_noisy_cnn_saved_as_keras_files(tmp_path, dtype):
+    """``python -m parity_tests.check`` on each model saved as ``.keras``: integer token ids drawn below the
+    Embedding's ``input_dim``, every layer row and the whole model within tolerance."""
+    from parity_tests import check
+
+    for name, model in (("text", text_cnn("float32")), ("noisy", noisy_cnn("float32"))):
+        path = tmp_path / f"{name}.keras"
+        keras_ref.to_keras(model).save(path)
+        lines = []
+        status = check.main([str(path), "--dtype", dtype], print_fn=lines.append)
+        assert status == check.EXIT_OK, "\n".join(lines)
+        table = "\n".join(lines)
+        assert ("Embedding" in table) == (name == "text") and ("SpatialDropout2D" in table) == (name == "noisy")
