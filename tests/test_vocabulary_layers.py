@@ -288,3 +288,16 @@ def test_models_take_integer_token_ids():
     graph = scratch.Model(t, scratch.Dense(2)(scratch.Embedding(10, 3)(t)))
     again = scratch.Model.from_config(graph.get_config())
     assert again.inputs[0].dtype == np.int32 and again.forward(x).shape == (8, 5, 2)
+
+
+def test_a_model_starting_with_an_embedding_nests_on_integer_tensors():
+    t = scratch.Input((5,), dtype="int32")
+    x = np.random.default_rng(0).integers(0, 10, (3, 5))
+    for inner in (scratch.Sequential([scratch.Embedding(10, 4), scratch.GlobalAveragePooling1D()], input_shape=(5,)),
+                  scratch.Sequential([scratch.Embedding(10, 4), scratch.GlobalAveragePooling1D()])):
+        outer = scratch.Model(t, scratch.Dense(2)(inner(t)))
+        assert outer.forward(x).shape == (3, 2) and outer.dtype == np.float32
+    with raises("Sequential", "called on a float32 tensor", "takes int32 input"):
+        inner(scratch.Input((5,)))
+    with raises("Dense 'd'", "called on a int32 tensor", "takes float32 input"):
+        scratch.Dense(2, name="d")(t)

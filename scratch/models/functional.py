@@ -179,6 +179,14 @@ class Model(Layer, Trainer):
                 layer._set_input_grads(flag)
             layer.input_grad = flag
 
+    def accepts_dtype(self, dtype):
+        """Called as a layer: its own inputs' dtypes (integer indices for one starting with an Embedding)."""
+        if not self.built:  # a Sequential built on its first call: its first layer says
+            return dtype == self.dtype or (bool(self.layers) and self.layers[0].INTEGER_INPUT
+                                           and np.issubdtype(dtype, np.integer))
+        return any(dtype == t.dtype or (np.issubdtype(dtype, np.integer) and np.issubdtype(t.dtype, np.integer))
+                   for t in self.inputs)
+
     def connect_check(self, shape, as_list):
         """Called as a layer inside another model: one output, and the input shapes it was built for."""
         if self._multi_out:
