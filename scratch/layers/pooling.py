@@ -75,10 +75,10 @@ class _MaxPooling(_Pooling):
 
     BACKWARD_OPTIONS = ("relu_input",)
 
-    def _kernels(self, xp):
-        """``(forward, backward)`` kernels over ``xp`` and the view adapting ``xp`` and ``y`` to them:
-        2-D uses the 2-D kernels; 1-D is the 2-D sweep over ``(N, steps, 1, C)`` with a window
-        ``(k, 1)``; 3-D the N-d sweep, ties to every maximum."""
+    def _kernels(self):
+        """``(forward, backward, window, strides)`` of the sweep: 2-D runs the 2-D kernels; 1-D the
+        same 2-D kernels over ``(N, steps, 1, C)`` with a window ``(k, 1)``; 3-D the N-d kernels,
+        ties to every maximum."""
         if self.rank == 2:
             return max_pool, max_pool_backward, self.pool_size, self.strides
         if self.rank == 1:
@@ -89,9 +89,11 @@ class _MaxPooling(_Pooling):
         self._check_input(x)
         pads, _ = self._geometry(x.shape)
         xp = self._pad(x, pads, -np.inf)
-        forward_kernel, _, pool, strides = self._kernels(xp)
-        y = forward_kernel(xp[:, :, None] if self.rank == 1 else xp, pool, strides)
-        y = y[:, :, 0] if self.rank == 1 else y
+        forward_kernel, _, pool, strides = self._kernels()
+        if self.rank == 1:
+            y = forward_kernel(xp[:, :, None], pool, strides)[:, :, 0]
+        else:
+            y = forward_kernel(xp, pool, strides)
         self._cache = (xp, pads, y)
         return y
 
@@ -103,7 +105,7 @@ class _MaxPooling(_Pooling):
         is 0 and so is the masked ``dy``, whatever cell the tie picks: the same values as
         masking the routed gradient with ``x > 0``."""
         xp, pads, y = self._cache
-        _, backward_kernel, pool, strides = self._kernels(xp)
+        _, backward_kernel, pool, strides = self._kernels()
         if self.rank == 1:
             dxp = backward_kernel(dy[:, :, None], xp[:, :, None], y[:, :, None], pool, strides, relu_input)[:, :, 0]
         else:
@@ -219,11 +221,12 @@ class _GlobalMaxPooling(_GlobalPooling):
 
 class MaxPooling1D(_MaxPooling):
     """Max pooling over steps: ``(N, steps, C)`` -> ``(N, steps_out, C)`` (see ``_MaxPooling``)."""
+
     rank = 1
 
 
 class MaxPooling2D(_MaxPooling):
-    __doc__ = _MaxPooling.__doc__.replace("(N, *spatial, C)", "(N, H, W, C)").replace("*spatial_out", "H_out, W_out")
+    """Max pooling over height and width: ``(N, H, W, C)`` -> ``(N, H_out, W_out, C)`` (see ``_MaxPooling``)."""
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", **kwargs):
         super().__init__(pool_size, strides, padding, **kwargs)
@@ -231,6 +234,7 @@ class MaxPooling2D(_MaxPooling):
 
 class MaxPooling3D(_MaxPooling):
     """Max pooling over depth, height and width: ``(N, D, H, W, C)`` -> ``(N, D_out, H_out, W_out, C)``."""
+
     rank = 3
 
     def __init__(self, pool_size=(2, 2, 2), strides=None, padding="valid", **kwargs):
@@ -239,12 +243,12 @@ class MaxPooling3D(_MaxPooling):
 
 class AveragePooling1D(_AveragePooling):
     """Average pooling over steps: ``(N, steps, C)`` -> ``(N, steps_out, C)`` (see ``_AveragePooling``)."""
+
     rank = 1
 
 
 class AveragePooling2D(_AveragePooling):
-    __doc__ = _AveragePooling.__doc__.replace("(N, *spatial, C)", "(N, H, W, C)").replace("*spatial_out",
-                                                                                            "H_out, W_out")
+    """Average pooling over height and width: ``(N, H, W, C)`` -> ``(N, H_out, W_out, C)`` (see ``_AveragePooling``)."""
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", **kwargs):
         super().__init__(pool_size, strides, padding, **kwargs)
@@ -252,6 +256,7 @@ class AveragePooling2D(_AveragePooling):
 
 class AveragePooling3D(_AveragePooling):
     """Average pooling over depth, height and width: ``(N, D, H, W, C)`` -> ``(N, D_out, H_out, W_out, C)``."""
+
     rank = 3
 
     def __init__(self, pool_size=(2, 2, 2), strides=None, padding="valid", **kwargs):
@@ -260,6 +265,7 @@ class AveragePooling3D(_AveragePooling):
 
 class GlobalAveragePooling1D(_GlobalAveragePooling):
     """Mean over steps: ``(N, steps, C)`` -> ``(N, C)`` (``(N, 1, C)`` with ``keepdims``)."""
+
     rank = 1
 
 
@@ -269,11 +275,13 @@ class GlobalAveragePooling2D(_GlobalAveragePooling):
 
 class GlobalAveragePooling3D(_GlobalAveragePooling):
     """Mean over the whole volume: ``(N, D, H, W, C)`` -> ``(N, C)`` (``(N, 1, 1, 1, C)`` with ``keepdims``)."""
+
     rank = 3
 
 
 class GlobalMaxPooling1D(_GlobalMaxPooling):
     """Max over steps: ``(N, steps, C)`` -> ``(N, C)`` (``(N, 1, C)`` with ``keepdims``)."""
+
     rank = 1
 
 
@@ -283,4 +291,5 @@ class GlobalMaxPooling2D(_GlobalMaxPooling):
 
 class GlobalMaxPooling3D(_GlobalMaxPooling):
     """Max over the whole volume: ``(N, D, H, W, C)`` -> ``(N, C)`` (``(N, 1, 1, 1, C)`` with ``keepdims``)."""
+
     rank = 3
