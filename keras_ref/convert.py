@@ -51,7 +51,7 @@ def keras_layer(layer):
 
 def _keras_structure(model):
     """A built, uncompiled Keras ``Sequential`` with ``model``'s layers (Keras's own initial weights)."""
-    dtype = model.dtype.name
+    dtype = model.inputs[0].dtype.name  # the model's dtype, or an Embedding's integer indices
     inputs = keras.Input(shape=tuple(model.input_shape[1:]), dtype=dtype, name="input_layer")
     klayers = [functional.graph_to_keras(layer, keras_layer) if isinstance(layer, scratch.Model) else
                keras_layer(layer) for layer in model.layers]
@@ -190,6 +190,9 @@ def from_keras(keras_model, preprocess="scale", loss=None):
         raise ValueError(f"from_keras: Keras model {keras_model.name!r} has no layers")
     dtype = _model_dtype(keras_model)
     layers = [_scratch_layer(klayer, dtype) for klayer in keras_model.layers]
+    if layers[0].INTEGER_INPUT:  # an Embedding first: the input's dtype as Keras has it (indices, or floats it casts)
+        kin = keras_model.inputs[0]
+        layers.insert(0, scratch.Input(shape[1:], name=kin.name, dtype=functional._input_dtype(kin, dtype)))
     model = scratch.Sequential(layers, input_shape=shape[1:], name=keras_model.name, dtype=dtype,
                                preprocess=preprocess, loss=loss)
     try:

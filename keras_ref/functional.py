@@ -10,6 +10,7 @@ nested model. Weights are copied layer by layer, by name, unchanged.
 """
 
 import keras
+import numpy as np
 
 import scratch
 
@@ -18,12 +19,18 @@ def _history(kt):
     return kt._keras_history
 
 
+def _input_dtype(kt, dtype):
+    """A Keras input's dtype for its scratch twin: integers (an Embedding's indices) stay integers, any
+    other input computes in the model's ``dtype``."""
+    return str(kt.dtype) if np.issubdtype(np.dtype(str(kt.dtype)), np.integer) else dtype
+
+
 def graph_from_keras(km, convert_layer, dtype):
     """A ``scratch.Model`` computing what Functional (or built Sequential) ``km`` computes, without weights.
 
     ``convert_layer(klayer, dtype)`` makes the scratch twin of one (non-model) Keras layer.
     """
-    inputs = [scratch.Input(tuple(t.shape[1:]), name=t.name, dtype=dtype) for t in km.inputs]
+    inputs = [scratch.Input(tuple(t.shape[1:]), name=t.name, dtype=_input_dtype(t, dtype)) for t in km.inputs]
     symbols = {id(kt): s for kt, s in zip(km.inputs, inputs)}
     twins = {}  # id(keras layer) -> scratch layer (one twin per layer, however often it is called)
 

@@ -323,7 +323,7 @@ def model_row(model, km, xs, rs, dtype, training):
     finally:
         model._set_input_grads(False)
     ours = dict(zip((("model", n) for n in out_names), out if multi_out else [out]))
-    ours.update(zip((("model", n) for n in in_names), dx if multi_in else [dx]))
+    ours.update((("model", n), d) for n, d in zip(in_names, dx if multi_in else [dx]) if d is not None)  # None: indices
     ours.update({("model", f"grad {p}"): g.copy() for p, g in model.named_grads().items()})
     paths = zoo.keras_paths(km, trainable_only=True)
     xts = [tf.constant(x) for x in xs]
@@ -335,8 +335,8 @@ def model_row(model, km, xs, rs, dtype, training):
         loss = tf.add_n([tf.reduce_sum(o * tf.constant(r)) for o, r in zip(kouts, rs)])
     grads = tape.gradient(loss, xts + [v for _, v in paths])
     theirs = {("model", n): o.numpy() for n, o in zip(out_names, kouts)}
-    theirs.update({("model", n): g.numpy() for n, g in zip(in_names, grads[:len(xts)])})
-    theirs.update({("model", f"grad {p}"): g.numpy() for (p, _), g in zip(paths, grads[len(xts):])})
+    theirs.update({("model", n): g.numpy() for n, g in zip(in_names, grads[:len(xts)]) if g is not None})
+    theirs.update({("model", f"grad {p}"): tf.convert_to_tensor(g).numpy() for (p, _), g in zip(paths, grads[len(xts):])})
     tolerance = tol.for_dtype("CHECK_MODEL", dtype)
     row = _row("(whole model)", type(model).__name__, ours, theirs, tolerance, dtype)
     # a gradient out of tolerance on its own scale but zero at the model's: judged at the model's scale
@@ -350,6 +350,14 @@ def model_row(model, km, xs, rs, dtype, training):
     return row
 
 
+def _index_range(model, i):
+    """Integer input ``i`` of ``model`` holds indices (an Embedding's): draw them below the smallest
+    ``input_dim`` of the layers reading it, so every layer sees valid indices."""
+    t = model.inputs[i]
+    dims = [n.layer.input_dim for n in model.nodes if any(u is t for u in n.inbound) and hasattr(n.layer, "input_dim")]
+    return min(dims, default=2)
+
+
 def check(km, model, batch=4, seed=0, training=False):
     """Every row (layer calls in the graph's order, then the whole model) of ``km`` against ``model``.
 
@@ -358,7 +366,9 @@ def check(km, model, batch=4, seed=0, training=False):
     dtype = model.dtype.name
     rng = np.random.default_rng(seed)
     shapes = [tuple(t.shape[1:]) for t in km.inputs]
-    xs = [rng.standard_normal((batch,) + s).astype(dtype) for s in shapes]
+    xs = [rng.integers(0, _index_range(model, i), (batch,) + s).astype(t.dtype.name)
+          if np.issubdtype(t.dtype, np.integer) else rng.standard_normal((batch,) + s).astype(dtype)
+          for i, (s, t) in enumerate(zip(shapes, model.inputs))]
     klayers = dict(_keras_leaves(km))
     masks = twins.dropout_masks(model, batch, seed) if training else {}
     with zoo.injected_masks(model, km, masks):

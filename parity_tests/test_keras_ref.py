@@ -128,7 +128,7 @@ def _keras_seq(*layers, shape=(8, 8, 1)):
     (lambda: _keras_seq(keras.layers.Flatten(), keras.layers.Dense(2, activity_regularizer="l1", name="c")), "activity_regularizer"),
     (lambda: _keras_seq(keras.layers.BatchNormalization(renorm=True, name="c")), "renorm"),
     (lambda: _keras_seq(keras.layers.PReLU(alpha_regularizer="l2", name="c")), "alpha_regularizer"),
-    (lambda: _keras_seq(keras.layers.GaussianNoise(0.1, name="c")), "GaussianNoise"),
+    (lambda: _keras_seq(keras.layers.Masking(name="c")), "Masking"),
     (lambda: _keras_seq(keras.layers.Flatten(data_format="channels_first", name="c")), "data_format"),
     (lambda: _keras_seq(keras.layers.MaxPooling2D(name="c", dtype="mixed_float16")), "dtype"),
     (lambda: _keras_seq(keras.layers.GlobalAveragePooling2D(name="c"), shape=(None, None, 1)), "input shape"),

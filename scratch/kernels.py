@@ -19,6 +19,8 @@ Shapes::
 A dilation ``(dh, dw)`` spaces a window's taps ``dh`` rows and ``dw`` columns apart.
 """
 
+import itertools
+
 import numpy as np
 
 from . import parallel
@@ -297,8 +299,10 @@ def max_pool_backward(dy, xp, y, pool_size, strides, relu_input=False):
 # the tuned 2-D kernels above (``tests/test_convolutional_nd.py`` checks the general code gives
 # them bit for bit); Conv1D, Conv3D and the transposed convolutions of every rank use these.
 
-def output_size_nd(xp_shape, kernel_size, strides, dilation):
-    """The output's spatial sizes of a window sweep over an already padded ``(N, *S, C)`` input."""
+def output_size_nd(xp_shape, kernel_size, strides, dilation=None):
+    """The output's spatial sizes of a window sweep over an already padded ``(N, *S, C)`` input
+    (``dilation`` ``None``: 1 on every axis, as pooling)."""
+    dilation = dilation or (1,) * len(kernel_size)
     return tuple((n - d * (k - 1) - 1) // s + 1 for n, k, s, d in zip(xp_shape[1:-1], kernel_size, strides, dilation))
 
 
@@ -436,3 +440,61 @@ def _depthwise_backward_any(dz, xr, kernel, strides, dilation, input_grad=True):
     for q in range(1, m):
         dxp += dxr[..., q::m]
     return dk, dxp
+
+
+# -- any number of spatial axes (the 1-D and 3-D pooling layers) ---------------------------------
+# ``xp`` is ``(N, *spatial, C)``; a window offset is one index per spatial axis. The 2-D functions
+# above stay the 2-D layers' own (their speed work is theirs); these are the same sweeps written
+# over a tuple of axes.
+def offset_slices_nd(kernel_size, out_size, strides):
+    """For each window offset (row-major over the axes), the index ``(:, slice per axis..., :)`` of
+    the cells of ``xp`` that offset reads across all windows."""
+    for offset in itertools.product(*(range(k) for k in kernel_size)):
+        yield (slice(None),) + tuple(slice(i, i + s * (o - 1) + 1, s)
+                                     for i, o, s in zip(offset, out_size, strides)) + (slice(None),)
+
+
+def max_pool_nd(xp, pool_size, strides):
+    """``y = max over each window`` of ``xp`` (padded with ``-inf``): a running maximum over the
+    window's offsets, batch slices on threads."""
+    out = output_size_nd(xp.shape, pool_size, strides)
+    y = np.empty((xp.shape[0],) + out + (xp.shape[-1],), dtype=xp.dtype)
+    offsets = list(offset_slices_nd(pool_size, out, strides))
+
+    def images(lo, hi):
+        yc = y[lo:hi]
+        for k, index in enumerate(offsets):
+            part = xp[lo:hi][index]
+            if k == 0:
+                yc[...] = part
+            else:
+                np.maximum(yc, part, out=yc)
+
+    parallel.over_batch(len(y), images, xp.nbytes)
+    return y
+
+
+def max_pool_nd_backward(dy, xp, y, pool_size, strides, relu_input=False, ties="first"):
+    """``dL/dxp`` of ``y = max_pool_nd(xp)``; overlapping windows add. ``ties="first"``: each window
+    sends its ``dy`` to the first cell, in row-major order over its offsets, that holds its
+    maximum (TensorFlow's 1-D and 2-D max-pool gradients); ``ties="all"``: to every cell that holds
+    it, each receiving the whole ``dy`` (TensorFlow's CPU ``MaxPool3DGrad``: ``(x == max) * dy``).
+    ``relu_input=True`` first masks ``dy`` with ``y > 0`` (see ``max_pool_backward``)."""
+    if ties not in ("first", "all"):
+        raise ValueError(f"max_pool_nd_backward: ties must be 'first' or 'all', received {ties!r}")
+    out = y.shape[1:-1]
+    dxp = np.zeros(xp.shape, dtype=y.dtype)
+
+    def images(lo, hi):
+        xc, yc, dxc = xp[lo:hi], y[lo:hi], dxp[lo:hi]
+        dyc = dy[lo:hi] * (yc > 0) if relu_input else dy[lo:hi]
+        taken = np.zeros(yc.shape, dtype=bool)  # an earlier offset of the window already took the max
+        for index in offset_slices_nd(pool_size, out, strides):
+            hit = xc[index] == yc
+            if ties == "first":
+                hit &= ~taken
+                taken |= hit
+            dxc[index] += dyc * hit
+
+    parallel.over_batch(len(y), images, xp.nbytes)
+    return dxp

@@ -190,3 +190,37 @@ def naive_conv_transpose_backward(x, kernel, dz, strides, padding, output_paddin
                 dx[(b, *p, ch)] += dz[(b, *dst, f)] * kernel[(*a, f, ch)]
                 dk[(*a, f, ch)] += dz[(b, *dst, f)] * x[(b, *p, ch)]
     return dx, dk
+
+
+def naive_pool_nd(x, dy, pool, strides, padding, kind, ties="first"):
+    """``naive_pool`` over any number of spatial axes: ``x`` ``(N, *spatial, C)``, one window at a time.
+
+    Max: ``ties="first"``: the first maximum in row-major order over the window wins the whole dy;
+    ``ties="all"``: every cell equal to the maximum receives the whole dy (TensorFlow's 3-D rule).
+    Average: the window's real cells share dy equally (the count excludes padding).
+    """
+    nb, *spatial, c = x.shape
+    geo = [out_and_pads(n, k, s, padding) for n, k, s in zip(spatial, pool, strides)]
+    out = [o for o, _ in geo]
+    y = np.zeros([nb] + out + [c])
+    dx = np.zeros_like(x)
+    for b, ch in itertools.product(range(nb), range(c)):
+        for o in itertools.product(*(range(n) for n in out)):
+            cells = []
+            for off in itertools.product(*(range(k) for k in pool)):
+                cell = tuple(oi * s + d - before for oi, s, d, (_, before) in zip(o, strides, off, geo))
+                if all(0 <= r < n for r, n in zip(cell, spatial)):
+                    cells.append(cell)
+            values = [x[(b,) + cell + (ch,)] for cell in cells]
+            g = dy[(b,) + o + (ch,)]
+            if kind == "max":
+                m = max(values)
+                y[(b,) + o + (ch,)] = m
+                winners = [cell for cell, v in zip(cells, values) if v == m]
+                for cell in winners[:1] if ties == "first" else winners:
+                    dx[(b,) + cell + (ch,)] += g
+            else:
+                y[(b,) + o + (ch,)] = sum(values) / len(cells)
+                for cell in cells:
+                    dx[(b,) + cell + (ch,)] += g / len(cells)
+    return y, dx

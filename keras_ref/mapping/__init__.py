@@ -38,6 +38,5 @@ from . import (  # noqa: E402, F401
     merging,
     normalization,
     preprocessing,
-    regularization,
     reshaping,
 )

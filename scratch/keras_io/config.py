@@ -23,12 +23,18 @@ from .. import activations
 
 TO_CONFIG = {}  # scratch class name -> fn(layer) -> Keras config (or (Keras class name, config))
 FROM_CONFIG = {}  # Keras class name -> fn(KerasConfig, common) -> scratch layer
+COMMON_KEYS = ("name", "dtype", "trainable")
+TO_CONFIG_COMMON = {}  # scratch class name -> the common keys its Keras class's constructor takes
 
 
-def to_config(*names):
+def to_config(*names, common=COMMON_KEYS):
+    """Register ``fn(layer) -> Keras config`` for scratch classes ``names``; ``common``: which of
+    ``name``, ``dtype``, ``trainable`` the Keras constructor takes (Keras's SpatialDropout layers
+    take no ``trainable``)."""
     def register(fn):
         for name in names:
             TO_CONFIG[name] = fn
+            TO_CONFIG_COMMON[name] = tuple(common)
         return fn
     return register
 
@@ -175,4 +181,5 @@ def layer_to_config(layer):
         return None
     result = fn(layer)
     class_name, config = result if isinstance(result, tuple) else (type(layer).__name__, result)
-    return class_name, {"name": layer.name, "dtype": layer.dtype.name, "trainable": layer.trainable, **config}
+    common = {"name": layer.name, "dtype": layer.dtype.name, "trainable": layer.trainable}
+    return class_name, {**{k: common[k] for k in TO_CONFIG_COMMON[type(layer).__name__]}, **config}

@@ -1,11 +1,12 @@
 """The layers, one module per Keras family, as in ``keras/src/layers/``.
 
-    core.py            Dense
+    core.py            Dense, Embedding (integer inputs), ConstantOp
     convolutional.py   Conv1D/2D/3D, DepthwiseConv1D/2D, SeparableConv1D/2D, Conv1D/2D/3DTranspose (one N-d base each)
-    pooling.py         MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D
+    pooling.py         Max/Average pooling and their Global forms in 1, 2 and 3 spatial dimensions
     activations.py     Activation, ReLU, LeakyReLU, ELU, PReLU, Softmax  (functions: ``scratch.activations``)
-    reshaping.py       Flatten, Reshape, ZeroPadding2D, Cropping2D, UpSampling2D
-    regularization.py  Dropout
+    reshaping.py       Flatten, Reshape, ZeroPadding/Cropping/UpSampling in 1, 2 and 3 spatial dimensions
+    regularization.py  Dropout, SpatialDropout1D/2D/3D, AlphaDropout, GaussianNoise, GaussianDropout
+                       (active only in training)
     normalization.py   BatchNormalization, LayerNormalization
     preprocessing.py   Rescaling, Normalization
     merging.py         Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate

@@ -50,12 +50,19 @@ def check_rank4(layer, shape):
     check_rank(layer, shape, 4)
 
 
+SPATIAL_AXES = {1: ("steps",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+
+
+def check_spatial_rank(layer, shape, rank):
+    """``shape`` must be ``(batch, *rank spatial axes, channels)``."""
+    check_rank(layer, shape, rank + 2, f"(batch, {', '.join(SPATIAL_AXES[rank])}, channels)")
+
+
 def check_window_fits(layer, shape, name, window):
     """With 'valid' padding a window larger than the input leaves no output: refuse it."""
     if layer.padding != "valid":
         return
-    names = {1: ("steps",), 3: ("depth", "height", "width")}.get(len(window), ("height", "width"))
-    for n, k, axis in zip(shape[1:1 + len(window)], window, names):
+    for n, k, axis in zip(shape[1:-1], window, SPATIAL_AXES[len(window)]):
         if n is not None and n < k:
             raise ValueError(
                 f"{layer.label}: {name} {window} is larger than the input "
@@ -79,6 +86,7 @@ class Layer:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     weight_names = ()  # Keras order of ``get_weights()`` (keys of ``params`` or ``state``)
+    INTEGER_INPUT = False  # reads integer arrays (Embedding): a model it starts takes int32 input
     BACKWARD_OPTIONS = ()  # keyword options ``backward`` accepts from a model's plan (see the module docstring)
 
     def __init__(self, name=None, dtype="float32", trainable=True):
@@ -165,6 +173,10 @@ class Layer:
             self.build(shape)
         else:  # a shared layer called again: the new shape must be one it accepts
             self._check_shape(shape)
+
+    def accepts_dtype(self, dtype):
+        """Whether the layer takes input tensors of ``dtype`` (its own dtype; Embedding also integers)."""
+        return dtype == self.dtype
 
     def _check_input(self, x):
         """Validate at the door: an ndarray of this layer's dtype and a compatible shape."""

@@ -57,9 +57,11 @@ def connect(layer, x):
     as_list = isinstance(x, (list, tuple))
     inbound = list(x) if as_list else [x]
     for t in inbound:
-        if t.dtype != layer.dtype:
-            raise ValueError(f"{layer.label}: called on a {t.dtype.name} tensor {t!r}, but the layer computes in "
-                             f"{layer.dtype.name}")
+        if not layer.accepts_dtype(t.dtype):
+            inputs = getattr(layer, "inputs", None) if layer.built else None  # a model called as a layer
+            takes = " or ".join(sorted({u.dtype.name for u in inputs})) if inputs else layer.dtype.name
+            raise ValueError(f"{layer.label}: called on a {t.dtype.name} tensor {t!r}, but the layer takes {takes} "
+                             f"input (it computes in {layer.dtype.name})")
     shapes = [t.shape for t in inbound]
     shape = shapes if as_list else shapes[0]
     layer.connect_check(shape, as_list)

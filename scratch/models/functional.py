@@ -70,6 +70,8 @@ class Model(Layer, Trainer):
 
     def __init__(self, inputs, outputs, name="functional", seed=None, preprocess="scale", loss=None, **kwargs):
         dtype = (inputs[0] if isinstance(inputs, (list, tuple)) else inputs).dtype
+        if not np.issubdtype(dtype, np.floating):  # integer inputs (an Embedding's): the model computes in its output's
+            dtype = (outputs[0] if isinstance(outputs, (list, tuple)) else outputs).dtype
         super().__init__(name=name, dtype=kwargs.pop("dtype", dtype.name), **kwargs)
         self._init_graph(inputs, outputs)
         self.seed = seed
@@ -177,6 +179,14 @@ class Model(Layer, Trainer):
                 layer._set_input_grads(flag)
             layer.input_grad = flag
         self._planned_input_grads = wants  # what a reader of an input computes unless someone asks for more
+
+    def accepts_dtype(self, dtype):
+        """Called as a layer: its own inputs' dtypes (integer indices for one starting with an Embedding)."""
+        if not self.built:  # a Sequential built on its first call: its first layer says
+            return dtype == self.dtype or (bool(self.layers) and self.layers[0].INTEGER_INPUT
+                                           and np.issubdtype(dtype, np.integer))
+        return any(dtype == t.dtype or (np.issubdtype(dtype, np.integer) and np.issubdtype(t.dtype, np.integer))
+                   for t in self.inputs)
 
     def connect_check(self, shape, as_list):
         """Called as a layer inside another model: one output, and the input shapes it was built for."""
@@ -298,7 +308,8 @@ class Model(Layer, Trainer):
             if not isinstance(a, np.ndarray):
                 raise ValueError(f"{self._kind}: expected a NumPy array for input {t.name or ''}, "
                                  f"received {type(a).__name__}")
-            if a.dtype != t.dtype or a.shape[1:] != t.shape[1:]:
+            same_kind = a.dtype == t.dtype or (np.issubdtype(t.dtype, np.integer) and np.issubdtype(a.dtype, np.integer))
+            if not same_kind or a.shape[1:] != t.shape[1:]:
                 raise ValueError(f"{self._kind}: input {t.name or ''} expects {t.dtype.name} arrays of shape "
                                  f"{t.shape}, received {a.dtype} {a.shape}")
         return xs
@@ -448,6 +459,14 @@ class Model(Layer, Trainer):
         want = self.inputs[0].shape[1:]
         images = len(want) == 3
         kind, axes = ("images", "(N, H, W, C)") if images else ("inputs", f"(N, {', '.join('?' * len(want))})")
+        if np.issubdtype(self.inputs[0].dtype, np.integer):  # indices (an Embedding's): integers, as they come
+            if not np.issubdtype(x.dtype, np.integer):
+                raise ValueError(f"{self._kind}.{what}: expected integer inputs (indices) of shape {want} each, "
+                                 f"received dtype {x.dtype}")
+            if x.shape[1:] != want or x.ndim != len(want) + 1:
+                raise ValueError(f"{self._kind}.{what}: expected integer inputs (N, ...) of shape {want} each, "
+                                 f"received shape {x.shape}")
+            return x
         if not np.issubdtype(x.dtype, np.floating):
             raise ValueError(f"{self._kind}.{what}: expected float {kind} {axes}, received dtype {x.dtype}; "
                              f"use scratch.preprocess() on raw uint8 images")
@@ -512,7 +531,8 @@ class Model(Layer, Trainer):
         tensors = {}
         inputs = []
         for spec in config["inputs"]:
-            t = Input(tuple(spec["shape"]), name=spec["name"], dtype=dtype)
+            integer = np.issubdtype(np.dtype(spec.get("dtype", dtype)), np.integer)  # indices stay integers
+            t = Input(tuple(spec["shape"]), name=spec["name"], dtype=spec["dtype"] if integer else dtype)
             tensors[(spec["name"], 0, 0)] = t
             inputs.append(t)
         layers = []
