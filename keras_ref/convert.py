@@ -36,6 +36,11 @@ DTYPES = ("float32", "float64")
 def keras_layer(layer):
     """The Keras layer computing what scratch ``layer`` computes (same name, dtype, trainable flag)."""
     kind = type(layer).__name__
+    if keras_config.operation_call(layer) is not None:  # an operation alone: a Functional model of its keras.ops call
+        try:
+            return functional.op_model(layer)
+        except Exception as e:
+            raise functional.keras_refusal(layer, e) from None
     if kind not in mapping.TO_KERAS and kind not in keras_config.TO_CONFIG:
         raise ValueError(f"to_keras: layer {layer.label} has no Keras twin here")
     try:
@@ -189,7 +194,9 @@ def from_keras(keras_model, preprocess="scale", loss=None):
     if not keras_model.layers:
         raise ValueError(f"from_keras: Keras model {keras_model.name!r} has no layers")
     dtype = _model_dtype(keras_model)
-    layers = [_scratch_layer(klayer, dtype) for klayer in keras_model.layers]
+    layers = [functional.lambda_twin(klayer, klayer._inbound_nodes[0].arguments.args[0], _scratch_layer, dtype)
+              if isinstance(klayer, keras.layers.Lambda) else _scratch_layer(klayer, dtype)
+              for klayer in keras_model.layers]
     model = scratch.Sequential(layers, input_shape=shape[1:], name=keras_model.name, dtype=dtype,
                                preprocess=preprocess, loss=loss)
     try:

@@ -2,6 +2,7 @@
 
     python -m parity_tests.check my_model.keras                     # float32, batch 4, seed 0
     python -m parity_tests.check my_model.keras --dtype float64 --batch 2 --seed 3
+    python -m parity_tests.check siamese.keras --no-safe-mode      # a file holding a Lambda layer
 
 Loads the file with Keras (``keras.saving.load_model(path, compile=False)``), converts it with
 ``keras_ref.from_keras`` (which refuses, naming the layer and the setting, anything the scratch
@@ -82,33 +83,39 @@ def _one_line(e):
     return re.sub(r"\s+", " ", str(e)).strip()
 
 
-def load(path, dtype=None, notes=None):
+def load(path, dtype=None, notes=None, safe_mode=True):
     """``(keras model in dtype, scratch twin)`` of the ``.keras`` file ``path``; ``CannotTake`` if not possible.
 
     A file whose ``Input`` has a narrower float dtype than its layers compute in (a model built under
     a ``float64`` policy keeps ``keras.Input``'s float32) rounds its input before the first layer;
     the scratch twin computes in the layers' dtype and does not. That rounding is the file's, not the
     conversion's: the Keras model is compared with its inputs in the layers' dtype, and a line saying
-    so is appended to ``notes`` (a list, when given)."""
+    so is appended to ``notes`` (a list, when given).
+
+    ``safe_mode=False`` is Keras's own option (``--no-safe-mode``): a ``Lambda`` layer's function is
+    Python code stored in the file, which Keras deserializes only when told to (trust the file first)."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise CannotTake(f"{path}: no such file")
     if not path.endswith(".keras"):
         raise CannotTake(f"{path}: expected a Keras model file (.keras)")
     try:
-        km = keras.saving.load_model(path, compile=False)
+        km = keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
     except Exception as e:  # Keras raises ValueError, TypeError... for files it cannot read
+        if safe_mode and "safe_mode" in str(e) and "Lambda" in str(e):
+            raise CannotTake(f"{path}: holds a Lambda layer, whose Python code Keras loads only with safe_mode=False; "
+                             f"if you trust the file, rerun with --no-safe-mode") from None
         raise CannotTake(f"{path}: Keras cannot load it: {type(e).__name__}: {_one_line(e)}") from None
     if not isinstance(km, keras.Model):
         raise CannotTake(f"{path}: holds a {type(km).__name__}, not a Keras model")
     try:
         model = keras_ref.from_keras(km)  # refusals are the same in any dtype: ask the file as it is first
         if dtype is not None and model.dtype != dtype:
-            km = retyped(km, dtype)
+            km = retyped(km, dtype, safe_mode)
             model = keras_ref.from_keras(km)
         narrow = _narrow_inputs(km, model.dtype.name)
         if narrow:
-            km = retyped(km, model.dtype.name)
+            km = retyped(km, model.dtype.name, safe_mode)
             if notes is not None:
                 notes.append(f"note: the file's input{'s' if len(narrow) > 1 else ''} {', '.join(narrow)} "
                              f"(its layers compute in {model.dtype.name}) would round the input before the first "
@@ -157,7 +164,7 @@ def _retype_config(obj, dtype):
     return out
 
 
-def retyped(km, dtype):
+def retyped(km, dtype, safe_mode=True):
     """``km`` rebuilt computing in ``dtype`` (every layer's policy and every input), its float weights
     cast in; weights that are not floats (``Normalization``'s ``count`` of adapted samples, an int64)
     are counts, copied as they are.
@@ -165,7 +172,8 @@ def retyped(km, dtype):
     Raises ``ValueError`` if a layer of the copy does not compute in ``dtype`` or keeps a float
     weight of another dtype (it would then be no ``dtype`` comparison at all)."""
     with twins.keras_floatx(dtype):
-        twin = keras.saving.deserialize_keras_object(_retype_config(keras.saving.serialize_keras_object(km), dtype))
+        twin = keras.saving.deserialize_keras_object(_retype_config(keras.saving.serialize_keras_object(km), dtype),
+                                                     safe_mode=safe_mode)
     twin.set_weights([np.asarray(w).astype(dtype) if _is_float(w.dtype) else np.asarray(w) for w in km.get_weights()])
     for path, klayer in _keras_leaves(twin):
         if hasattr(klayer, "finalize_state"):  # an adapted Normalization computes with constants made from
@@ -424,6 +432,9 @@ def main(argv=None, print_fn=print):
                         help="compute both engines in this dtype (default: the file's own)")
     parser.add_argument("--batch", type=int, default=4, help="random input batch size (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input and gradients (default 0)")
+    parser.add_argument("--no-safe-mode", dest="safe_mode", action="store_false",
+                        help="load with Keras's safe_mode=False, which a file holding a Lambda layer needs (its "
+                             "function is Python code from the file: only for a file you trust)")
     args = parser.parse_args(argv)
     if args.batch < 1:
         parser.error(f"--batch must be at least 1, received {args.batch}")
@@ -431,7 +442,7 @@ def main(argv=None, print_fn=print):
         parser.error(f"--seed must be a non-negative integer, received {args.seed}")
     notes = []
     try:
-        km, model = load(args.model, args.dtype, notes)
+        km, model = load(args.model, args.dtype, notes, safe_mode=args.safe_mode)
     except CannotTake as e:
         print_fn(f"cannot take the model: {e}")
         return EXIT_CANNOT_TAKE

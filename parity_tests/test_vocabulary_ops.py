@@ -1,0 +1,157 @@
+"""Operations in Functional models, whole: Keras models written with ``keras.ops`` calls, tensor operators
+and ``Lambda`` layers of them, converted by ``from_keras`` and back by ``to_keras``, in parity (outputs,
+dL/d(inputs), every weight gradient) through ``parity_tests.check`` in float32 and float64; saved as
+``.keras`` files, checked from the command line (``--no-safe-mode`` for a Lambda). Refusals in one line."""
+
+from parity_tests.determinism import tf  # noqa: I001  (TensorFlow deterministic before Keras loads)
+
+import re
+
+import keras
+import numpy as np
+import pytest
+from keras import layers as L
+from keras import ops
+
+import keras_ref
+import scratch
+from parity_tests import check
+
+
+def _tower(dtype):
+    x = keras.Input((6, 6, 2), dtype=dtype)
+    y = L.Conv2D(3, 3, activation="relu", dtype=dtype, name="tower_conv")(x)
+    y = L.GlobalAveragePooling2D(dtype=dtype, name="tower_pool")(y)
+    return keras.Model(x, L.Dense(4, dtype=dtype, name="tower_dense")(y), name="tower")
+
+
+def siamese(dtype, use_lambda=False):
+    """Two inputs through one shared tower, then ``sqrt(sum(square(a - b), axis=-1, keepdims=True))``
+    (written with ops, or as a ``Lambda`` of the same function), then a Dense head."""
+    left, right = keras.Input((6, 6, 2), dtype=dtype, name="left"), keras.Input((6, 6, 2), dtype=dtype, name="right")
+    tower = _tower(dtype)
+    a, b = tower(left), tower(right)
+
+    def distance(ab):
+        u, v = ab
+        return ops.sqrt(ops.maximum(ops.sum(ops.square(u - v), axis=-1, keepdims=True), 1e-7))
+
+    d = L.Lambda(distance, dtype=dtype, name="distance")([a, b]) if use_lambda else distance([a, b])
+    return keras.Model([left, right], L.Dense(1, dtype=dtype, name="head")(d), name="siamese")
+
+
+def many_ops(dtype):
+    """Most of the vocabulary in one graph: arithmetic with broadcasting and numbers, reductions, shape
+    operations, slicing, matmul, cast."""
+    x = keras.Input((4, 4, 3), dtype=dtype, name="image")
+    c = L.Conv2D(4, 1, dtype=dtype, name="conv")(x)
+    gate = ops.mean(c, axis=(1, 2), keepdims=True)  # (N, 1, 1, 4): broadcast over the pixels
+    y = c * ops.exp(-ops.abs(gate)) + ops.clip(c, -0.5, 0.5) - ops.maximum(c, gate) / 2.0
+    y = ops.concatenate([y[:, :, :, 1:3], ops.square(y[..., :1]) ** 1.5], axis=-1)  # (N, 4, 4, 3)
+    z = ops.reshape(ops.transpose(y, (0, 3, 1, 2)), (-1, 3, 16))  # (N, 3, 16)
+    g = ops.matmul(z, ops.transpose(z, (0, 2, 1)))  # (N, 3, 3)
+    s = ops.stack([ops.max(g, axis=-1), ops.min(g, axis=1), ops.sum(g, axis=2)], axis=1)  # (N, 3, 3)
+    s = ops.squeeze(ops.expand_dims(s, 2), 2)
+    t = ops.log(1.0 + ops.sqrt(ops.power(s, 2.0) + 1.0)) - ops.negative(ops.minimum(s, 0.0))
+    t = ops.cast(ops.reshape(t, (-1, 9)), dtype)
+    return keras.Model(x, L.Dense(2, dtype=dtype, name="out")(t), name="many_ops")
+
+
+def _assert_check_passes(km, dtype, batch=3):
+    model = keras_ref.from_keras(km)
+    rows = check.check(km, model, batch=batch)
+    bad = [r for r in rows if not r.ok]
+    assert not bad, "\n".join(check.render(rows))
+    return model, rows
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_many_ops_in_parity(dtype):
+    model, rows = _assert_check_passes(many_ops(dtype), dtype)
+    assert sum(isinstance(la, scratch.Op) for la in model.layers) >= 20
+    assert {r.kind for r in rows} >= {"Op", "ConstantOp", "Conv2D", "Dense"}
+    # and back: to_keras replays the ops, with the same result
+    km2 = keras_ref.to_keras(model)
+    x = np.random.default_rng(0).standard_normal((2, 4, 4, 3)).astype(dtype)
+    np.testing.assert_allclose(km2(x).numpy(), model.forward(x), rtol=1e-5 if dtype == "float32" else 1e-12)
+
+
+@pytest.mark.parametrize("use_lambda", [False, True], ids=["ops", "lambda"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_siamese_with_a_traced_distance_in_parity(dtype, use_lambda):
+    km = siamese(dtype, use_lambda)
+    model, rows = _assert_check_passes(km, dtype)
+    if use_lambda:  # the Lambda is traced into a nested graph of operations, named as the layer
+        traced = model.get_layer("distance")
+        assert isinstance(traced, scratch.Model)
+        assert [getattr(la, "op", type(la).__name__) for la in traced.layers] == [
+            "Subtract", "square", "sum", "maximum", "sqrt"]  # a - b of one rank: the merge layer, as before
+    paths = [r.path for r in rows]
+    assert "tower/tower_conv" in paths and "tower/tower_conv (call 2)" in paths  # one tower, called twice
+    back = keras_ref.to_keras(model)
+    xs = [np.random.default_rng(i).standard_normal((2, 6, 6, 2)).astype(dtype) for i in range(2)]
+    np.testing.assert_allclose(back(xs).numpy(), km(xs).numpy(), rtol=1e-5 if dtype == "float32" else 1e-12)
+
+
+def test_sequential_with_a_lambda():
+    km = keras.Sequential([keras.Input((5,), dtype="float64"), L.Dense(3, dtype="float64", name="d"),
+                           L.Lambda(lambda t: ops.square(t) * 0.5, dtype="float64", name="half_square"),
+                           L.Dense(2, dtype="float64", name="e")])
+    model, _ = _assert_check_passes(km, "float64")
+    assert isinstance(model, scratch.Sequential) and isinstance(model.get_layer("half_square"), scratch.Model)
+
+
+# A Python lambda saved in a .keras file: Keras stores its bytecode and, with safe_mode=False, rebuilds it
+# with the globals of keras.src.utils.python_utils, where ``keras`` is no name: it imports what it uses.
+DISTANCE = lambda ab: __import__("keras").ops.sqrt(  # noqa: E731
+    __import__("keras").ops.sum(__import__("keras").ops.square(ab[0] - ab[1]), axis=-1, keepdims=True))
+
+
+def test_lambda_files_need_and_take_no_safe_mode(tmp_path):
+    left, right = keras.Input((6, 6, 2), name="left"), keras.Input((6, 6, 2), name="right")
+    tower = _tower("float32")
+    d = L.Lambda(DISTANCE, name="distance")([tower(left), tower(right)])
+    path = tmp_path / "siamese.keras"
+    keras.Model([left, right], L.Dense(1, name="head")(d)).save(path)
+    lines = []
+    assert check.main([str(path)], print_fn=lines.append) == check.EXIT_CANNOT_TAKE
+    assert len(lines) == 1 and "safe_mode=False" in lines[0] and "--no-safe-mode" in lines[0], lines
+    for dtype in ("float32", "float64"):
+        lines = []
+        status = check.main([str(path), "--no-safe-mode", "--dtype", dtype, "--batch", "2"], print_fn=lines.append)
+        assert status == check.EXIT_OK, "\n".join(lines)
+
+
+def test_ops_file_passes_check_both_dtypes(tmp_path):
+    path = tmp_path / "ops.keras"
+    many_ops("float32").save(path)
+    for dtype in ("float32", "float64"):
+        lines = []
+        assert check.main([str(path), "--dtype", dtype, "--batch", "2"], print_fn=lines.append) == check.EXIT_OK, \
+            "\n".join(lines)
+
+
+def _refusal(km):
+    with pytest.raises(ValueError) as e:
+        keras_ref.from_keras(km)
+    text = str(e.value)
+    assert "\n" not in text
+    return text
+
+
+def test_refusals_name_the_operation_or_lambda():
+    x = keras.Input((4, 3))
+    assert re.search(r"operation 'cos(_\d+)?' \(Cos\) is not one the scratch engine computes",
+                     _refusal(keras.Model(x, ops.cos(x))))
+    assert re.search(r"operation 'sum(_\d+)?' \(Sum\): Op 'sum(_\d+)?': axis=0 includes the batch axis",
+                     _refusal(keras.Model(x, ops.sum(x, axis=0, keepdims=True))))
+    assert re.search(r"\(Cast\) has dtype='float16'", _refusal(keras.Model(x, ops.cast(x, "float16"))))
+    assert re.search(r"layer 'tf_fn' \(Lambda\): its function cannot be traced",
+                     _refusal(keras.Model(x, L.Lambda(lambda t: tf.math.cos(t), name="tf_fn")(x))))
+    numpy_fn = L.Lambda(lambda t: np.tanh(np.asarray(t)), output_shape=(4, 3), name="np_fn")
+    assert re.search(r"layer 'np_fn' \(Lambda\): its function cannot be traced", _refusal(keras.Model(x, numpy_fn(x))))
+    inner = L.Dense(2, name="made_inside")
+    assert re.search(r"layer 'calls_dense' \(Lambda\): its function calls layer 'made_inside'",
+                     _refusal(keras.Model(x, L.Lambda(lambda t: inner(t) * 2.0, name="calls_dense")(x))))
+    assert re.search(r"layer 'cos_fn' \(Lambda\): operation 'cos(_\d+)?' \(Cos\)",
+                     _refusal(keras.Model(x, L.Lambda(lambda t: ops.cos(t), name="cos_fn")(x))))
