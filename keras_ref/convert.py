@@ -10,8 +10,8 @@ The layer-by-layer mappings live in ``keras_ref.mapping`` (one module per Keras 
 What ``from_keras`` refuses, with a ``ValueError`` naming the layer and the setting:
 anything the scratch engine does not compute (``channels_first``, an activation the engine
 lacks, a layer class the engine lacks, regularizers, constraints, LoRA, quantization, a
-setting a family module refuses, a mixed or half-precision dtype policy, an input that is
-not ``(batch, height, width, channels)``). Frozen layers (``trainable=False``) stay frozen.
+setting a family module refuses, a mixed or half-precision dtype policy). Input sizes may be
+``None`` (``keras.Input((None, None, 3))``): the scratch model takes any size there, as Keras. Frozen layers (``trainable=False``) stay frozen.
 Initializers only matter for fresh weights, and weights are copied: ``glorot_uniform`` and
 ``zeros`` are recorded as such, any other initializer is recorded as the scratch default
 (``glorot_uniform`` kernels, ``zeros`` biases) and does not affect the copied values.
@@ -188,9 +188,9 @@ def from_keras(keras_model, preprocess="scale", loss=None):
     if not keras_model.built or not keras_model.inputs:
         raise ValueError(f"from_keras: Keras model {keras_model.name!r} is not built; give it a keras.Input(shape=...)")
     shape = tuple(keras_model.inputs[0].shape)
-    if len(shape) < 2 or any(d is None for d in shape[1:]):
+    if len(shape) < 2:
         raise ValueError(f"from_keras: Keras model {keras_model.name!r} has input shape {shape}; the scratch engine "
-                         f"takes inputs of a known size (batch, ...)")
+                         f"takes inputs with a batch axis (batch, ...)")
     if not keras_model.layers:
         raise ValueError(f"from_keras: Keras model {keras_model.name!r} has no layers")
     dtype = _model_dtype(keras_model)

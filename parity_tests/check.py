@@ -3,6 +3,7 @@
     python -m parity_tests.check my_model.keras                     # float32, batch 4, seed 0
     python -m parity_tests.check my_model.keras --dtype float64 --batch 2 --seed 3
     python -m parity_tests.check siamese.keras --no-safe-mode      # a file holding a Lambda layer
+    python -m parity_tests.check fcn.keras --size 24               # keras.Input((None, None, 3)) at 24x24
 
 Loads the file with Keras (``keras.saving.load_model(path, compile=False)``), converts it with
 ``keras_ref.from_keras`` (which refuses, naming the layer and the setting, anything the scratch
@@ -72,6 +73,7 @@ from parity_tests.compare import compare
 
 DTYPES = ("float32", "float64")
 EXIT_OK, EXIT_OUT_OF_TOLERANCE, EXIT_CANNOT_TAKE = 0, 1, 2
+DEFAULT_SIZE = 16  # an input size the model leaves open (None) is checked at this size (--size)
 
 
 class CannotTake(Exception):
@@ -358,14 +360,20 @@ def model_row(model, km, xs, rs, dtype, training):
     return row
 
 
-def check(km, model, batch=4, seed=0, training=False):
+def input_shapes(km, size=DEFAULT_SIZE):
+    """The shapes (no batch axis) of ``km``'s inputs, each size Keras leaves open (``None``: any) as ``size``."""
+    return [tuple(size if d is None else d for d in t.shape[1:]) for t in km.inputs]
+
+
+def check(km, model, batch=4, seed=0, training=False, size=DEFAULT_SIZE):
     """Every row (layer calls in the graph's order, then the whole model) of ``km`` against ``model``.
 
     ``training=True`` (not offered on the command line, see the module doc) runs both in training
-    mode, each Dropout layer applying the same random keep mask in both engines."""
+    mode, each Dropout layer applying the same random keep mask in both engines. ``size``: the size
+    of the input axes the model leaves open (``keras.Input((None, None, 3))``)."""
     dtype = model.dtype.name
     rng = np.random.default_rng(seed)
-    shapes = [tuple(t.shape[1:]) for t in km.inputs]
+    shapes = input_shapes(km, size)
     xs = [rng.standard_normal((batch,) + s).astype(dtype) for s in shapes]
     klayers = dict(_keras_leaves(km))
     masks = twins.dropout_masks(model, batch, seed) if training else {}
@@ -432,12 +440,17 @@ def main(argv=None, print_fn=print):
                         help="compute both engines in this dtype (default: the file's own)")
     parser.add_argument("--batch", type=int, default=4, help="random input batch size (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input and gradients (default 0)")
+    parser.add_argument("--size", type=int, default=DEFAULT_SIZE,
+                        help=f"the size of input axes the model leaves open, keras.Input((None, None, 3)) "
+                             f"(default {DEFAULT_SIZE})")
     parser.add_argument("--no-safe-mode", dest="safe_mode", action="store_false",
                         help="load with Keras's safe_mode=False, which a file holding a Lambda layer needs (its "
                              "function is Python code from the file: only for a file you trust)")
     args = parser.parse_args(argv)
     if args.batch < 1:
         parser.error(f"--batch must be at least 1, received {args.batch}")
+    if args.size < 1:
+        parser.error(f"--size must be at least 1, received {args.size}")
     if args.seed < 0:  # NumPy's generators take a non-negative seed
         parser.error(f"--seed must be a non-negative integer, received {args.seed}")
     notes = []
@@ -447,12 +460,12 @@ def main(argv=None, print_fn=print):
         print_fn(f"cannot take the model: {e}")
         return EXIT_CANNOT_TAKE
     dtype = model.dtype.name
-    shapes = ", ".join(str((args.batch,) + tuple(t.shape[1:])) for t in km.inputs)
+    shapes = ", ".join(str((args.batch,) + s) for s in input_shapes(km, args.size))
     print_fn(f"{args.model}: {type(km).__name__} {km.name!r}, random input {shapes} (seed {args.seed}), {dtype}, "
              f"inference mode")
     for line in notes:
         print_fn(line)
-    return report(check(km, model, args.batch, args.seed), print_fn)
+    return report(check(km, model, args.batch, args.seed, size=args.size), print_fn)
 
 
 if __name__ == "__main__":

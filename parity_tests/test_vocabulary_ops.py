@@ -155,3 +155,61 @@ def test_refusals_name_the_operation_or_lambda():
                      _refusal(keras.Model(x, L.Lambda(lambda t: inner(t) * 2.0, name="calls_dense")(x))))
     assert re.search(r"layer 'cos_fn' \(Lambda\): operation 'cos(_\d+)?' \(Cos\)",
                      _refusal(keras.Model(x, L.Lambda(lambda t: ops.cos(t), name="cos_fn")(x))))
+
+
+# -- any input size: keras.Input((None, None, 3)) --------------------------------------------------
+def fcn(dtype, sequential=False):
+    """A fully convolutional net: convolutions and pooling, then a per-pixel head and a global pooling."""
+    body = [L.Conv2D(4, 3, padding="same", activation="relu", dtype=dtype, name="c1"),
+            L.MaxPooling2D(2, dtype=dtype, name="pool"),
+            L.Conv2D(5, 3, strides=2, dtype=dtype, name="c2"),
+            L.BatchNormalization(dtype=dtype, name="bn"),
+            L.Conv2D(3, 1, dtype=dtype, name="per_pixel"),
+            L.GlobalAveragePooling2D(dtype=dtype, name="gap")]
+    if sequential:
+        return keras.Sequential([keras.Input((None, None, 3), dtype=dtype)] + body, name="fcn_seq")
+    x = keras.Input((None, None, 3), dtype=dtype, name="image")
+    y = x
+    for la in body:
+        y = la(y)
+    return keras.Model(x, y, name="fcn")
+
+
+@pytest.mark.parametrize("sequential", [False, True], ids=["functional", "sequential"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fully_convolutional_net_at_two_input_sizes(dtype, sequential):
+    km = fcn(dtype, sequential)
+    bn = km.get_layer("bn")  # statistics that are not 0 and 1
+    rng = np.random.default_rng(0)
+    bn.set_weights([rng.uniform(0.5, 1.5, 5), rng.standard_normal(5), rng.standard_normal(5), rng.uniform(0.5, 2, 5)])
+    model = keras_ref.from_keras(km)
+    assert model.input_shape == (None, None, None, 3)
+    for size in (9, 14):
+        rows = check.check(km, model, batch=2, size=size)
+        assert all(r.ok for r in rows), "\n".join(check.render(rows))
+    x = rng.standard_normal((2, 11, 7, 3)).astype(dtype)  # not square either
+    np.testing.assert_allclose(model.forward(x), km(x).numpy(), rtol=1e-5 if dtype == "float32" else 1e-12)
+    back = keras_ref.to_keras(model)
+    assert tuple(back.inputs[0].shape) == (None, None, None, 3)
+    np.testing.assert_allclose(back(x).numpy(), km(x).numpy(), rtol=1e-5 if dtype == "float32" else 1e-12)
+
+
+def test_summary_shows_none_as_keras_and_checkpoints_keep_it(tmp_path):
+    model = keras_ref.from_keras(fcn("float64", sequential=True))
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert any("(None, None, None, 4)" in line for line in lines) and any("(None, 3)" in line for line in lines)
+    x = np.random.default_rng(1).standard_normal((1, 10, 12, 3))
+    scratch.save_checkpoint(tmp_path / "fcn.npz", model)
+    again, _ = scratch.load_checkpoint(tmp_path / "fcn.npz")
+    assert again.input_shape == (None, None, None, 3)
+    np.testing.assert_array_equal(again.forward(x), model.forward(x))
+
+
+def test_fcn_file_passes_check_at_a_chosen_size(tmp_path):
+    path = tmp_path / "fcn.keras"
+    fcn("float32").save(path)
+    for dtype in ("float32", "float64"):
+        lines = []
+        status = check.main([str(path), "--dtype", dtype, "--batch", "2", "--size", "10"], print_fn=lines.append)
+        assert status == check.EXIT_OK and "random input (2, 10, 10, 3)" in lines[0], "\n".join(lines)

@@ -26,7 +26,7 @@ import numpy as np
 from ..checkpoint import CONTAINERS
 from ..layers import Softmax, deserialize
 from ..layers.base import BackwardBeforeForwardError, Layer
-from ..layers.node import Input, SymbolicTensor, leaf_layers
+from ..layers.node import Input, SymbolicTensor, leaf_layers, shape_fits
 from . import fusion
 from .trainer import Trainer
 
@@ -183,7 +183,7 @@ class Model(Layer, Trainer):
             raise ValueError(f"{self._kind}: a model with several outputs cannot be called as a layer here")
         shapes = shape if self._multi_in else [shape]
         for t, s in zip(self.inputs, shapes):
-            if tuple(s[1:]) != tuple(t.shape[1:]):
+            if len(s) != len(t.shape) or any(w is not None and d != w for d, w in zip(s[1:], t.shape[1:])):
                 raise ValueError(f"{self._kind}: expected input shape {t.shape}, received {tuple(s)}")
 
     def compute_output_shape(self, input_shape):
@@ -297,7 +297,7 @@ class Model(Layer, Trainer):
             if not isinstance(a, np.ndarray):
                 raise ValueError(f"{self._kind}: expected a NumPy array for input {t.name or ''}, "
                                  f"received {type(a).__name__}")
-            if a.dtype != t.dtype or a.shape[1:] != t.shape[1:]:
+            if a.dtype != t.dtype or not shape_fits(a.shape[1:], t.shape[1:]):
                 raise ValueError(f"{self._kind}: input {t.name or ''} expects {t.dtype.name} arrays of shape "
                                  f"{t.shape}, received {a.dtype} {a.shape}")
         return xs
@@ -446,17 +446,17 @@ class Model(Layer, Trainer):
         if not np.issubdtype(x.dtype, np.floating):
             raise ValueError(f"{self._kind}.{what}: expected float {kind} {axes}, received dtype {x.dtype}; "
                              f"use scratch.preprocess() on raw uint8 images")
-        if x.shape == want:
+        if shape_fits(x.shape, want):
             raise ValueError(f"{self._kind}.{what}: received one {'image' if images else 'sample'} of shape "
                              f"{x.shape} without the batch axis; pass x[None] (shape {(1,) + x.shape})")
-        if x.ndim == len(want) and want[-1] == 1 and x.shape[1:] == want[:-1]:
+        if x.ndim == len(want) and want[-1] == 1 and shape_fits(x.shape[1:], want[:-1]):
             x = x[..., None]  # greyscale images without their channel axis
-        elif x.ndim == len(want) + 2 and x.shape[-1] == 1 and x.shape[1:-1] == want:
+        elif x.ndim == len(want) + 2 and x.shape[-1] == 1 and shape_fits(x.shape[1:-1], want):
             x = x[..., 0]  # greyscale images with a channel axis, for a model without one
         if x.ndim != len(want) + 1:
             raise ValueError(f"{self._kind}.{what}: expected {kind} {axes} of shape {want} each, received shape "
                              f"{x.shape}")
-        if x.shape[1:] != want:
+        if not shape_fits(x.shape[1:], want):
             raise ValueError(f"{self._kind}.{what}: expected {kind} of shape {want}, received {x.shape[1:]}")
         return x.astype(self.dtype, copy=False)
 
