@@ -18,6 +18,8 @@ Initializers only matter for fresh weights, and weights are copied: ``glorot_uni
 """
 
 import keras
+from keras.src.applications.convnext import LayerScale
+from keras.src.applications.inception_resnet_v2 import CustomScaleLayer
 
 import scratch
 from scratch.keras_io import config as keras_config
@@ -46,6 +48,9 @@ def keras_layer(layer):
     try:
         if kind in keras_config.TO_CONFIG:  # the one mapping, through Keras's own deserializer
             class_name, config = keras_config.layer_to_config(layer)
+            if ">" in class_name:  # a class of one's own, by the name Keras registered it under
+                return keras.saving.deserialize_keras_object({"module": None, "class_name": class_name.split(">")[1],
+                                                              "config": config, "registered_name": class_name})
             return keras.layers.deserialize({"module": "keras.layers", "class_name": class_name, "config": config,
                                              "registered_name": None})
         return mapping.TO_KERAS[kind](layer, {"name": layer.name, "dtype": layer.dtype.name,
@@ -116,13 +121,36 @@ def _check_common(klayer):
         refuse(klayer, "quantization_mode", klayer.quantization_mode, "None")
 
 
-def keras_config_of(klayer):
+APPLICATION_CLASSES = (LayerScale, CustomScaleLayer)  # defined by keras.applications, not keras.layers
+
+
+def keras_class_key(klayer):
+    """The mapping's key for Keras layer ``klayer``: its class name when ``type(klayer)`` is Keras's own
+    class of that name (the one ``keras.layers`` exports), the name Keras registered it under
+    (``"mypkg>MyLayer"``) when it is a class of one's own whose twin ``scratch.register_layer`` registered.
+    Any other class is refused in one line naming it, also one of one's own named like a Keras layer."""
+    cls = type(klayer)
+    kind = cls.__name__
+    if getattr(keras.layers, kind, None) is cls or cls in APPLICATION_CLASSES:
+        return kind
+    registered = keras.saving.get_registered_name(cls)
+    if ">" in registered and registered in keras_config.FROM_CONFIG:  # not a bare name: it could be Keras's
+        return registered
+    same = (f" (named like keras.layers.{kind}, but not that class)"
+            if getattr(keras.layers, kind, None) is not None or kind in keras_config.FROM_CONFIG else "")
+    name = registered if ">" in registered else f"yourpackage>{kind}"
+    raise ValueError(f"from_keras: layer {klayer.name!r} is a {cls.__module__}.{cls.__qualname__}, a layer class of "
+                     f"its own{same}; the scratch engine takes it once its NumPy twin is registered: "
+                     f"scratch.register_layer(TwinClass, keras_name={name!r}) (docs/custom_layers.md)")
+
+
+def keras_config_of(klayer, kind=None):
     """Keras layer ``klayer`` as the mapping reads it: its class name and ``get_config()``.
 
     The activation is read from the live function first (a lambda or a ``functools.partial`` of
     gelu has no serialized form: the one Keras computes as gelu's tanh form becomes its registered
-    name, anything else is refused naming the layer)."""
-    kind = type(klayer).__name__
+    name, anything else is refused naming the layer). ``kind``: the mapping's key (``keras_class_key``)."""
+    kind = kind or type(klayer).__name__
     live = getattr(klayer, "activation", None)
     if callable(live) and not isinstance(live, keras.layers.Layer):
         name = activation_name(klayer)
@@ -141,9 +169,9 @@ def keras_config_of(klayer):
 def _scratch_layer(klayer, dtype):
     """The scratch layer computing what Keras layer ``klayer`` computes (without weights)."""
     _check_common(klayer)
-    kind = type(klayer).__name__
+    kind = keras_class_key(klayer)
     if kind in keras_config.FROM_CONFIG:  # the one mapping, from the layer's serialized config
-        return keras_config.layer_from_config(keras_config_of(klayer), dtype)
+        return keras_config.layer_from_config(keras_config_of(klayer, kind), dtype)
     if kind not in mapping.FROM_KERAS:
         raise ValueError(f"from_keras: layer {klayer.name!r} is a {kind}, which the scratch engine does not have; "
                          f"supported: {sorted(mapping.FROM_KERAS)}")

@@ -4,6 +4,7 @@
     python -m parity_tests.check my_model.keras --dtype float64 --batch 2 --seed 3
     python -m parity_tests.check siamese.keras --no-safe-mode      # a file holding a Lambda layer
     python -m parity_tests.check fcn.keras --size 24               # keras.Input((None, None, 3)) at 24x24
+    python -m parity_tests.check mine.keras --import my_layers.py  # your own layers and their twins
 
 Loads the file with Keras (``keras.saving.load_model(path, compile=False)``), converts it with
 ``keras_ref.from_keras`` (which refuses, naming the layer and the setting, anything the scratch
@@ -57,6 +58,8 @@ a BatchNormalization judged as above.
 from parity_tests.determinism import tf  # noqa: I001  (TensorFlow deterministic before Keras loads)
 
 import argparse
+import importlib
+import importlib.util
 import os
 import re
 import sys
@@ -433,6 +436,19 @@ def report(rows, print_fn=print):
     return EXIT_OUT_OF_TOLERANCE
 
 
+def _import(name):
+    """Import a module by name, or a ``.py`` file by path (``--import``)."""
+    if name.endswith(".py"):
+        spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(name))[0], name)
+        if spec is None or not os.path.isfile(name):
+            raise FileNotFoundError(f"no such file {name}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        return module
+    return importlib.import_module(name)
+
+
 def main(argv=None, print_fn=print):
     parser = argparse.ArgumentParser(prog="python -m parity_tests.check", description=__doc__.split("\n")[0])
     parser.add_argument("model", help="a Keras model file (.keras), Sequential or Functional")
@@ -446,6 +462,10 @@ def main(argv=None, print_fn=print):
     parser.add_argument("--no-safe-mode", dest="safe_mode", action="store_false",
                         help="load with Keras's safe_mode=False, which a file holding a Lambda layer needs (its "
                              "function is Python code from the file: only for a file you trust)")
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help="import MODULE (a module name, or a .py file) first: where your own Keras layer classes "
+                             "and their registered NumPy twins are defined (scratch.register_layer, "
+                             "docs/custom_layers.md); may be repeated")
     args = parser.parse_args(argv)
     if args.batch < 1:
         parser.error(f"--batch must be at least 1, received {args.batch}")
@@ -453,6 +473,12 @@ def main(argv=None, print_fn=print):
         parser.error(f"--size must be at least 1, received {args.size}")
     if args.seed < 0:  # NumPy's generators take a non-negative seed
         parser.error(f"--seed must be a non-negative integer, received {args.seed}")
+    for name in args.imports:
+        try:
+            _import(name)
+        except Exception as e:
+            print_fn(f"cannot take the model: --import {name}: {type(e).__name__}: {_one_line(e)}")
+            return EXIT_CANNOT_TAKE
     notes = []
     try:
         km, model = load(args.model, args.dtype, notes, safe_mode=args.safe_mode)
