@@ -213,3 +213,34 @@ def test_fcn_file_passes_check_at_a_chosen_size(tmp_path):
         lines = []
         status = check.main([str(path), "--dtype", dtype, "--batch", "2", "--size", "10"], print_fn=lines.append)
         assert status == check.EXIT_OK and "random input (2, 10, 10, 3)" in lines[0], "\n".join(lines)
+
+
+def test_file_configs_map_to_the_same_nodes_without_keras(tmp_path):
+    """The one mapping read from a ``.keras`` file's config.json (what a TensorFlow-free reader sees:
+    ``module``, ``class_name``, ``config``, ``inbound_nodes`` of each operation) gives the same scratch
+    layers, on the same inbound tensors, as ``from_keras`` reading the live model."""
+    import json
+    import zipfile
+
+    from scratch.keras_io import config as kc
+
+    km = many_ops("float32")
+    path = tmp_path / "ops.keras"
+    km.save(path)
+    live = {la.name: la for la in keras_ref.from_keras(km).layers}
+    inbound = {n.layer.name: [t.node.layer.name if t.node else "image" for t in n.inbound]
+               for n in keras_ref.from_keras(km).nodes}
+    entries = json.loads(zipfile.ZipFile(path).read("config.json"))["config"]["layers"]
+    ops_seen = 0
+    for entry in entries:
+        if not entry["module"].startswith("keras.src.ops"):
+            continue
+        ops_seen += 1
+        cfg = kc.KerasConfig(entry["class_name"], entry["config"], where=str(path))
+        (call,) = entry["inbound_nodes"]
+        layer, tensors = kc.operation_from_config(cfg, kc.decode_args(call["args"]), kc.decode_args(call["kwargs"]),
+                                                  "float32")
+        twin = live[entry["name"]]
+        assert type(layer) is type(twin) and layer.get_config() == twin.get_config(), entry["name"]
+        assert [t.ref[0] for t in tensors] == inbound[entry["name"]], entry["name"]
+    assert ops_seen >= 20

@@ -480,7 +480,8 @@ class Op(Layer):
         if unknown:
             raise ValueError(f"{self.label}: operation {op!r} takes no option {unknown[0]!r} (its options: "
                              f"{sorted(self.spec.options) or 'none'})")
-        self.options = {**self.spec.options, **options}
+        # tuples as lists: the config is JSON, and reads back equal
+        self.options = {**self.spec.options, **{k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}}
         if constant is not None and (self.spec.inputs != 2 or op == "matmul" or not _is_number(constant)):
             raise ValueError(f"{self.label}: constant={constant!r}; only a finite number, and only for the binary "
                              f"operations (add, subtract, multiply, divide, maximum, minimum, power)")
