@@ -74,6 +74,8 @@ def test_many_ops_in_parity(dtype):
     km2 = keras_ref.to_keras(model)
     x = np.random.default_rng(0).standard_normal((2, 4, 4, 3)).astype(dtype)
     np.testing.assert_allclose(km2(x).numpy(), model.forward(x), rtol=1e-5 if dtype == "float32" else 1e-12)
+    whole = check.check(km2, model, batch=2)[-1]  # gradients too, against the Keras graph to_keras wrote
+    assert whole.ok, "\n".join(check.render([whole]))
 
 
 @pytest.mark.parametrize("use_lambda", [False, True], ids=["ops", "lambda"])

@@ -112,6 +112,8 @@ def _siamese(dtype="float64"):
 
 def test_graph_of_ops_checkpoint_round_trip(tmp_path):
     model = _siamese()
+    names = [la.name for la in model.layers]
+    assert {"subtract", "square", "sum", "maximum", "sqrt", "get_item", "concatenate"} <= set(names), names
     rng = np.random.default_rng(1)
     x = [rng.standard_normal((5, 6)), rng.standard_normal((5, 6))]
     y = model.forward(x)

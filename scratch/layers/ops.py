@@ -456,6 +456,9 @@ OPS = {
 }
 
 
+KERAS_NAMES = {"getitem": "get_item", "abs": "absolute"}  # where Keras's operation names differ
+
+
 class Op(Layer):
     """One operation of ``OPS`` as a graph node (see the module docstring).
 
@@ -490,6 +493,11 @@ class Op(Layer):
         self.constant = None if constant is None else float(constant)
         self.reverse = bool(reverse)
         self.spec.check(self.label, self.options)
+
+    @property
+    def default_name(self):
+        """Keras's default name of the operation (``sqrt``, ``get_item``, ``absolute``), for a model to number."""
+        return KERAS_NAMES.get(self.op, self.op)
 
     @property
     def takes_list(self):

@@ -41,8 +41,9 @@ def snake_case(name):
 
 
 def unique_name(layer, taken):
-    """``layer``'s Keras default name, with ``_1``, ``_2``... until it is not in ``taken``."""
-    base = snake_case(type(layer).__name__)
+    """``layer``'s Keras default name, with ``_1``, ``_2``... until it is not in ``taken`` (an operation is
+    named by what it computes, as Keras names it: ``sqrt``, ``get_item``)."""
+    base = getattr(layer, "default_name", None) or snake_case(type(layer).__name__)
     name, k = base, 0
     while name in taken:
         k += 1
