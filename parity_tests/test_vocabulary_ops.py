@@ -10,12 +10,16 @@ import re
 import keras
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from keras import layers as L
 from keras import ops
 
 import keras_ref
 import scratch
-from parity_tests import check
+from parity_tests import cases, check
+from parity_tests import tolerances as tol
+from parity_tests.compare import assert_parity
 
 
 def _tower(dtype):
@@ -246,3 +250,27 @@ def test_file_configs_map_to_the_same_nodes_without_keras(tmp_path):
         assert type(layer) is type(twin) and layer.get_config() == twin.get_config(), entry["name"]
         assert [t.ref[0] for t in tensors] == inbound[entry["name"]], entry["name"]
     assert ops_seen >= 20
+
+
+# -- random operations: broadcast shapes, reduction axes ------------------------------------------
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(dims=st.lists(st.integers(1, 4), min_size=1, max_size=3), mask=st.lists(st.booleans(), min_size=6, max_size=6),
+       op=st.sampled_from(["add", "subtract", "multiply", "divide", "maximum", "minimum"]),
+       dtype=st.sampled_from(cases.DTYPES))
+def test_random_broadcasts_match_keras(dims, mask, op, dtype):
+    a = (2,) + tuple(1 if m else d for d, m in zip(dims, mask[:3]))
+    b = (2,) + tuple(1 if m else d for d, m in zip(dims, mask[3:]))
+    case = ("hypothesis-broadcast", "Op", dict(op=op), [a, b], {"positive": op == "divide"})
+    ours, theirs = cases.run_layer_case(case, dtype)
+    assert_parity(ours, theirs, tol.for_dtype("LAYER", dtype), context=str(case), dtype=dtype)
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(dims=st.lists(st.integers(1, 4), min_size=1, max_size=3), axes=st.sets(st.integers(1, 3), min_size=1),
+       keepdims=st.booleans(), op=st.sampled_from(["sum", "mean", "max", "min"]), dtype=st.sampled_from(cases.DTYPES))
+def test_random_reductions_match_keras(dims, axes, keepdims, op, dtype):
+    axis = sorted(a for a in axes if a <= len(dims)) or [1]
+    case = ("hypothesis-reduce", "Op", dict(op=op, axis=axis, keepdims=keepdims), (2,) + tuple(dims),
+            {"integers": 1} if op in ("max", "min") else {})
+    ours, theirs = cases.run_layer_case(case, dtype)
+    assert_parity(ours, theirs, tol.for_dtype("LAYER", dtype), context=str(case), dtype=dtype)

@@ -30,7 +30,8 @@ def register_layer(cls, keras_name, to_config=None, from_config=None):
     ``from_config(cfg, common) -> layer``: the scratch layer for the Keras layer's config (``cfg``, a
     ``scratch.keras_io.config.KerasConfig``: ``cfg["factor"]``, ``cfg.get``, ``cfg.refuse``...;
     ``common``: name, dtype, trainable); by default ``cls(**config, **common)`` with the Keras config's
-    own arguments. Weights move in ``get_weights()`` order, unchanged, as for every layer.
+    own arguments. Weights move in ``get_weights()`` order, unchanged, as for every layer: ``cls.weight_names``
+    in Keras's order, each the name of the Keras weight (``parity_tests.check`` pairs gradients by name).
     Returns ``cls`` (so it can decorate the class).
     """
     if not isinstance(cls, type) or not issubclass(cls, layers_mod.Layer):
