@@ -274,3 +274,24 @@ def test_random_reductions_match_keras(dims, axes, keepdims, op, dtype):
             {"integers": 1} if op in ("max", "min") else {})
     ours, theirs = cases.run_layer_case(case, dtype)
     assert_parity(ours, theirs, tol.for_dtype("LAYER", dtype), context=str(case), dtype=dtype)
+
+
+def activations_on_tensors(dtype):
+    """Activation functions called on tensors in a Functional model, each on its own branch."""
+    x = keras.Input((3, 3, 4), dtype=dtype, name="image")
+    c = L.Conv2D(4, 1, dtype=dtype, name="conv")(x)
+    branches = [ops.relu(c), ops.relu6(c * 4.0), ops.sigmoid(c), ops.tanh(c), ops.silu(c), ops.gelu(c),
+                ops.gelu(c, approximate=False), ops.elu(c, alpha=0.7), ops.leaky_relu(c, negative_slope=0.1),
+                ops.hard_sigmoid(c), ops.hard_silu(c), ops.softplus(c), ops.softsign(c), ops.selu(c),
+                ops.log_sigmoid(c), ops.softmax(c, axis=1), ops.log_softmax(c),
+                keras.activations.relu(c, negative_slope=0.1, max_value=1.5), keras.activations.swish(c)]
+    return keras.Model(x, ops.concatenate(branches, axis=-1), name="activations_on_tensors")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_activation_functions_on_tensors_in_parity(dtype):
+    model, rows = _assert_check_passes(activations_on_tensors(dtype), dtype)
+    kinds = {type(la).__name__ for la in model.layers}
+    assert {"Activation", "ReLU", "ELU", "LeakyReLU", "Softmax"} <= kinds, kinds
+    back = keras_ref.to_keras(model)
+    assert check.check(back, model, batch=2)[-1].ok

@@ -2,6 +2,9 @@
 records, by their Keras operation class, <-> ``scratch.Op`` (and, as before, ``ConstantOp`` for
 ``x + 3.0``-like arithmetic and the merge layers for ``a + b``, ``a - b``, ``a * b`` of one rank).
 
+Activation functions called on tensors (``ops.relu(x)``, ``keras.activations.swish(x)``) become the
+activation layers computing the same (``Activation``, ``ReLU``, ``ELU``, ``LeakyReLU``, ``Softmax``).
+
 From Keras: ``@op_from_config("Sum", ...)`` entries take the operation's config (``cfg``: ``axis``,
 ``keepdims``, ``x_min``...) and its call's arguments (``args``: tensors as ``TensorArg``, numbers,
 an index for ``GetItem``) and return the scratch layer. To Keras: ``@op_to_call("Op")`` gives the
@@ -128,6 +131,60 @@ def getitem_from_config(cfg, args, common):
             cfg.refuse("index", k if not isinstance(k, TensorArg) else "a tensor",
                        "ints, slices of ints, None and ... (no tensors or arrays as indices)")
     return layers.Op("getitem", key=encode_key(key), **common)
+
+
+# -- activation functions called on tensors (ops.relu(x), keras.activations.swish(x)) ---------------
+# They are the layers' activations: the scratch node is the activation layer computing the same, and
+# goes back to Keras as that layer.
+ACTIVATION_OPS = {"Relu": "relu", "Relu6": "relu6", "Sigmoid": "sigmoid", "Tanh": "tanh", "Silu": "silu",
+                  "HardSigmoid": "hard_sigmoid", "HardSilu": "hard_silu", "Softplus": "softplus",
+                  "Softsign": "softsign", "Selu": "selu", "LogSigmoid": "log_sigmoid"}
+
+
+@op_from_config(*ACTIVATION_OPS)
+def activation_op_from_config(cfg, args, common):
+    _expect_args(cfg, args, "T")
+    return layers.Activation(ACTIVATION_OPS[cfg.class_name], **common)
+
+
+@op_from_config("Gelu")
+def gelu_op_from_config(cfg, args, common):  # ops.gelu's default is the tanh form
+    _expect_args(cfg, args, "T")
+    return layers.Activation("gelu_approximate" if cfg.get("approximate", True) else "gelu", **common)
+
+
+@op_from_config("Elu")
+def elu_op_from_config(cfg, args, common):
+    _expect_args(cfg, args, "T")
+    return layers.ELU(alpha=float(cfg.get("alpha", 1.0)), **common)
+
+
+@op_from_config("LeakyRelu")
+def leaky_relu_op_from_config(cfg, args, common):
+    _expect_args(cfg, args, "T")
+    return layers.LeakyReLU(negative_slope=float(cfg.get("negative_slope", 0.2)), **common)
+
+
+@op_from_config("ReLU")  # keras.activations.relu(x, negative_slope, max_value, threshold) on a tensor
+def relu_op_from_config(cfg, args, common):
+    _expect_args(cfg, args, "T")
+    max_value = cfg.get("max_value")
+    return layers.ReLU(max_value=None if max_value is None else float(max_value),
+                       negative_slope=float(cfg.get("negative_slope", 0.0)), threshold=float(cfg.get("threshold", 0.0)),
+                       **common)
+
+
+@op_from_config("Softmax", "LogSoftmax")
+def softmax_op_from_config(cfg, args, common):
+    _expect_args(cfg, args, "T")
+    axis = cfg.get("axis", -1)
+    if cfg.class_name == "LogSoftmax":
+        if axis != -1:
+            cfg.refuse("axis", axis, "-1 (log_softmax over the last axis)")
+        return layers.Activation("log_softmax", **common)
+    if not isinstance(axis, int):
+        cfg.refuse("axis", axis, "one axis")
+    return layers.Softmax(axis=axis, **common)
 
 
 # -- to Keras: the keras.ops call ----------------------------------------------------------------------
