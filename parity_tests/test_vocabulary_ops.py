@@ -126,6 +126,9 @@ def test_lambda_files_need_and_take_no_safe_mode(tmp_path):
         lines = []
         status = check.main([str(path), "--no-safe-mode", "--dtype", dtype, "--batch", "2"], print_fn=lines.append)
         assert status == check.EXIT_OK, "\n".join(lines)
+    with pytest.raises(ValueError, match=r"holds a Lambda layer.*safe_mode=False") as e:  # train.py's reader
+        keras_ref.load_weights_file(path)
+    assert "\n" not in str(e.value)
 
 
 def test_ops_file_passes_check_both_dtypes(tmp_path):
