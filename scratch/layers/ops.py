@@ -144,10 +144,7 @@ class _Power(_Binary):
     ``dx2 = dy * y * log(x1)`` (0 where ``x1 <= 0``, as TensorFlow)."""
 
     def __init__(self):
-        pass
-
-    def forward(self, xs, o):
-        return np.power(xs[0], xs[1])
+        super().__init__(np.power, None)
 
     def backward(self, dy, xs, y, o):
         x1, x2 = xs
@@ -424,7 +421,7 @@ def indexed_shape(label, shape, key):
     return tuple(out)
 
 
-def _max_grads(x1, x2, y, dy, first_wins):
+def _route(dy, first_wins):
     """``maximum``/``minimum``: ``dy`` goes to ``x1`` where it was chosen (ties to ``x1``), else to ``x2``."""
     zero = np.zeros((), dy.dtype)
     return np.where(first_wins, dy, zero), np.where(first_wins, zero, dy)
@@ -443,8 +440,8 @@ OPS = {
     "subtract": _Binary(np.subtract, lambda a, b, y, dy: (dy, -dy)),
     "multiply": _Binary(np.multiply, lambda a, b, y, dy: (dy * b, dy * a)),
     "divide": _Binary(np.divide, lambda a, b, y, dy: (dy / b, dy * (-a / b / b))),
-    "maximum": _Binary(np.maximum, lambda a, b, y, dy: _max_grads(a, b, y, dy, a >= b)),
-    "minimum": _Binary(np.minimum, lambda a, b, y, dy: _max_grads(a, b, y, dy, a <= b)),
+    "maximum": _Binary(np.maximum, lambda a, b, y, dy: _route(dy, a >= b)),
+    "minimum": _Binary(np.minimum, lambda a, b, y, dy: _route(dy, a <= b)),
     "power": _Power(),
     # reductions over non-batch axes
     "sum": _Reduce("sum"), "mean": _Reduce("mean"), "max": _Reduce("max"), "min": _Reduce("min"),
@@ -465,10 +462,9 @@ class Op(Layer):
     ``op``: its name (``"add"``, ``"sum"``, ``"getitem"``...); ``constant``: a number standing in for
     the second argument of a binary operation (the first with ``reverse=True``), so the node takes
     one tensor; without it a binary operation takes a list of two tensors, ``concatenate`` and
-    ``stack`` a list of any length, the others one tensor. ``**options``: the operation's own
-    (``axis``, ``keepdims``, ``x_min``/``x_max``, ``newshape``, ``axes``, ``key``; ``cast`` casts to the layer's
-    ``dtype``), by
-    Keras's names.
+    ``stack`` a list of any length, the others one tensor. ``**options``: the operation's own, by
+    Keras's names (``axis``, ``keepdims``, ``x_min``/``x_max``, ``newshape``, ``axes``; ``key``, the index
+    of ``getitem`` as data, see ``decode_key``); ``cast`` casts to the layer's ``dtype``.
 
     Shapes: whatever the operation makes of its inputs' (the batch axis stays first).
     """
@@ -546,7 +542,9 @@ class Op(Layer):
             if a.dtype != self.dtype:
                 raise ValueError(f"{self.label}: input {i} is {a.dtype}, expected {self.dtype.name}")
         if (self.takes_list and not isinstance(x, (list, tuple))) or len({a.shape[0] for a in xs}) > 1:
-            raise ValueError(f"{self.label}: expected {'a list of arrays of one batch size' if self.takes_list else 'one array'}")
+            want = "a list of arrays of one batch size" if self.takes_list else "one array"
+            got = [a.shape for a in xs] if isinstance(x, (list, tuple)) else type(x).__name__
+            raise ValueError(f"{self.label}: expected {want}, received {got}")
         shapes = [(None,) + a.shape[1:] for a in xs]
         self.compute_output_shape(shapes if self.takes_list else shapes[0])  # refuses what does not fit
         if self.constant is not None:
