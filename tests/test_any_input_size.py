@@ -40,3 +40,34 @@ def test_a_size_too_small_is_refused_naming_the_layer():
 def test_input_refuses_bad_sizes():
     with pytest.raises(ValueError, match="positive ints or None"):
         scratch.Input((0, None, 3))
+
+
+# the layers that need a size to be known (as in Keras): a weight or a statistic per index of that axis
+NEEDS_SIZE = {"PReLU": "is not shared, so its size must be known", "Normalization": "its size is unknown"}
+
+
+def test_every_image_layer_case_builds_for_any_size_and_computes_at_its_own():
+    """Every 4-D parity case, built for ``(None, None, None, C)``: its forward and backward run at the
+    case's size and agree with the shape it announced, or it is refused naming the layer (only where
+    a weight or statistic per index of a spatial axis needs that size)."""
+    from parity_tests.cases import LAYER_CASES, make_layer, shape_input
+
+    ran = 0
+    for case in LAYER_CASES:
+        _, cls, kwargs, shape, *rest = case
+        options = rest[0] if rest else {}
+        if isinstance(shape, list) or len(shape) != 4:
+            continue
+        layer = make_layer(cls, kwargs, "float64")
+        try:
+            layer.build((None, None, None, shape[3]))
+        except ValueError as e:
+            assert cls in NEEDS_SIZE and NEEDS_SIZE[cls] in str(e) and layer.label in str(e), (case[0], str(e))
+            continue
+        x = shape_input(np.random.default_rng(0).standard_normal(shape), options)
+        y = layer.forward(x, training=options.get("training", False))
+        assert len(layer.output_shape) == y.ndim, case[0]
+        assert all(d is None or d == n for d, n in zip(layer.output_shape[1:], y.shape[1:])), case[0]
+        layer.backward(np.ones_like(y))
+        ran += 1
+    assert ran > 100
