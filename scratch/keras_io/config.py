@@ -183,3 +183,99 @@ def layer_to_config(layer):
     class_name, config = result if isinstance(result, tuple) else (type(layer).__name__, result)
     common = {"name": layer.name, "dtype": layer.dtype.name, "trainable": layer.trainable}
     return class_name, {**{k: common[k] for k in TO_CONFIG_COMMON[type(layer).__name__]}, **config}
+
+
+# -- operations: keras.ops calls and tensor operators recorded in a Functional model -------------------
+# A Functional model's config lists, besides layers, the operations written on its tensors
+# (``{"module": "keras.src.ops.numpy", "class_name": "Sum", "config": {"name": "sum", "axis": -1,
+# "keepdims": true}, "inbound_nodes": [{"args": [<tensor>], "kwargs": {}}]}``). Their class names
+# collide with layers' (the ``Add`` operation of ``a + b`` is not the ``Add`` layer), so they have
+# registries of their own; the entries are in ``mapping/ops.py``.
+OP_FROM_CONFIG = {}  # Keras operation class name -> fn(KerasConfig, args, common) -> scratch layer
+OP_TO_CALL = {}  # scratch class name -> fn(layer) -> (keras.ops function name, args, kwargs)
+
+
+def op_from_config(*names):
+    def register(fn):
+        for name in names:
+            OP_FROM_CONFIG[name] = fn
+        return fn
+    return register
+
+
+def op_to_call(*names):
+    def register(fn):
+        for name in names:
+            OP_TO_CALL[name] = fn
+        return fn
+    return register
+
+
+class TensorArg:
+    """A tensor among an operation call's arguments: ``shape`` (batch first, ``None`` unknown) and
+    ``ref``, what the caller knows it by (a live ``KerasTensor``, or a file's ``keras_history``
+    ``[layer name, node index, tensor index]``). In ``OP_TO_CALL``'s ``args``, ``TensorArg(i)`` stands
+    for the node's ``i``-th input and ``TensorArg("all")`` for the list of all of them."""
+
+    def __init__(self, ref, shape=None):
+        self.ref = ref
+        self.shape = None if shape is None else tuple(shape)
+
+    def __repr__(self):
+        return f"TensorArg({self.ref!r})"
+
+
+def decode_args(value):
+    """Call arguments as a Functional model's config writes them, as Python values: ``__keras_tensor__``
+    -> ``TensorArg(keras_history, shape)``, ``__slice__`` -> ``slice``, ``__ellipsis__`` -> ``...``; lists
+    and tuples kept (a list of tensors for ``concatenate``, an index tuple for ``GetItem``)."""
+    if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+        cfg = value["config"]
+        return TensorArg(list(cfg["keras_history"]), cfg.get("shape"))
+    if isinstance(value, dict) and value.get("class_name") == "__slice__":
+        c = value["config"]
+        return slice(c.get("start"), c.get("stop"), c.get("step"))
+    if isinstance(value, dict) and value.get("class_name") == "__ellipsis__":
+        return Ellipsis
+    if isinstance(value, (list, tuple)):
+        return type(value)(decode_args(v) for v in value)
+    return value
+
+
+def tensor_args(args):
+    """The ``TensorArg``s of ``args`` in order (lists opened): the operation node's inputs."""
+    out = []
+    for a in args:
+        if isinstance(a, TensorArg):
+            out.append(a)
+        elif isinstance(a, (list, tuple)):
+            out.extend(t for t in a if isinstance(t, TensorArg))
+    return out
+
+
+def operation_from_config(cfg, args, kwargs, dtype):
+    """``(scratch layer, its input TensorArgs)`` for the Keras operation of ``cfg`` (a ``KerasConfig``)
+    called with ``args``/``kwargs`` (tensors as ``TensorArg``, see ``decode_args``); the layer is
+    called on the list of those inputs when ``layer.takes_list`` (or a merge layer), else on the one.
+    A refusal names the operation, its class and what it cannot take."""
+    fn = OP_FROM_CONFIG.get(cfg.class_name)
+    if fn is None:
+        raise ValueError(f"{cfg.where}: operation {cfg.name!r} ({cfg.class_name}) is not one the scratch engine "
+                         f"computes; supported operations: {sorted(OP_FROM_CONFIG)}")
+    if kwargs:
+        cfg.refuse("call keyword arguments", sorted(kwargs), "positional arguments (as Keras records ops)")
+    common = {"name": cfg.name, "dtype": dtype}
+    try:
+        layer = fn(cfg, list(args), common)
+    except ValueError as e:
+        text = str(e)
+        raise ValueError(text if text.startswith(cfg.where) else
+                         f"{cfg.where}: operation {cfg.name!r} ({cfg.class_name}): {text}") from None
+    return layer, tensor_args(args)
+
+
+def operation_call(layer):
+    """``(keras.ops function name, args, kwargs)`` replaying scratch operation ``layer`` in Keras (``TensorArg(i)``:
+    its ``i``-th input; ``"__getitem__"``: ``x[key]``); ``None`` if ``layer`` is no operation."""
+    fn = OP_TO_CALL.get(type(layer).__name__)
+    return None if fn is None else fn(layer)

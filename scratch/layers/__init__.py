@@ -12,6 +12,7 @@
     merging.py         Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate
     augmentation.py    RandomFlip, RandomRotation, RandomTranslation, RandomZoom, RandomContrast,
                        RandomBrightness, RandomCrop (active only in training)
+    ops.py             Op (a keras.ops call or tensor operator in a Functional model)
     applications.py    LayerScale, CustomScaleLayer (defined by keras.applications itself)
     base.py            the protocol every layer follows (``Layer``)
 
@@ -28,6 +29,7 @@ from . import (  # noqa: F401
     core,
     merging,
     normalization,
+    ops,
     pooling,
     preprocessing,
     regularization,
@@ -41,13 +43,14 @@ from .convolutional import *  # noqa: F403
 from .core import *  # noqa: F403
 from .merging import *  # noqa: F403
 from .normalization import *  # noqa: F403
+from .ops import *  # noqa: F403
 from .pooling import *  # noqa: F403
 from .preprocessing import *  # noqa: F403
 from .regularization import *  # noqa: F403
 from .reshaping import *  # noqa: F403
 
 FAMILIES = (core, convolutional, pooling, activations, reshaping, regularization, normalization, preprocessing,
-            merging, applications, augmentation)
+            merging, applications, augmentation, ops)
 LAYERS = {name: getattr(module, name) for module in FAMILIES for name in module.__all__}
 
 

@@ -201,6 +201,11 @@ class Layer:
             raise ValueError(
                 f"{self.label}: expected input shape {expected} (batch first), received {x.shape}"
             )
+        if None in expected[1:]:  # built for any size: is this one valid (a window that fits)?
+            try:
+                self._check_shape((None,) + x.shape[1:])
+            except ValueError as e:
+                raise ValueError(str(e).replace(str((None,) + x.shape[1:]), str(x.shape))) from None
 
     def forward(self, x, training=False):
         raise NotImplementedError

@@ -26,7 +26,7 @@ import numpy as np
 from ..checkpoint import CONTAINERS
 from ..layers import Softmax, deserialize
 from ..layers.base import BackwardBeforeForwardError, Layer
-from ..layers.node import Input, SymbolicTensor, leaf_layers
+from ..layers.node import Input, SymbolicTensor, leaf_layers, shape_fits
 from . import fusion
 from .trainer import Trainer
 
@@ -41,8 +41,9 @@ def snake_case(name):
 
 
 def unique_name(layer, taken):
-    """``layer``'s Keras default name, with ``_1``, ``_2``... until it is not in ``taken``."""
-    base = snake_case(type(layer).__name__)
+    """``layer``'s Keras default name, with ``_1``, ``_2``... until it is not in ``taken`` (an operation is
+    named by what it computes, as Keras names it: ``sqrt``, ``get_item``)."""
+    base = getattr(layer, "default_name", None) or snake_case(type(layer).__name__)
     name, k = base, 0
     while name in taken:
         k += 1
@@ -194,7 +195,7 @@ class Model(Layer, Trainer):
             raise ValueError(f"{self._kind}: a model with several outputs cannot be called as a layer here")
         shapes = shape if self._multi_in else [shape]
         for t, s in zip(self.inputs, shapes):
-            if tuple(s[1:]) != tuple(t.shape[1:]):
+            if len(s) != len(t.shape) or any(w is not None and d != w for d, w in zip(s[1:], t.shape[1:])):
                 raise ValueError(f"{self._kind}: expected input shape {t.shape}, received {tuple(s)}")
 
     def compute_output_shape(self, input_shape):
@@ -309,7 +310,7 @@ class Model(Layer, Trainer):
                 raise ValueError(f"{self._kind}: expected a NumPy array for input {t.name or ''}, "
                                  f"received {type(a).__name__}")
             same_kind = a.dtype == t.dtype or (np.issubdtype(t.dtype, np.integer) and np.issubdtype(a.dtype, np.integer))
-            if not same_kind or a.shape[1:] != t.shape[1:]:
+            if not same_kind or not shape_fits(a.shape[1:], t.shape[1:]):
                 raise ValueError(f"{self._kind}: input {t.name or ''} expects {t.dtype.name} arrays of shape "
                                  f"{t.shape}, received {a.dtype} {a.shape}")
         return xs
@@ -470,17 +471,17 @@ class Model(Layer, Trainer):
         if not np.issubdtype(x.dtype, np.floating):
             raise ValueError(f"{self._kind}.{what}: expected float {kind} {axes}, received dtype {x.dtype}; "
                              f"use scratch.preprocess() on raw uint8 images")
-        if x.shape == want:
+        if shape_fits(x.shape, want):
             raise ValueError(f"{self._kind}.{what}: received one {'image' if images else 'sample'} of shape "
                              f"{x.shape} without the batch axis; pass x[None] (shape {(1,) + x.shape})")
-        if x.ndim == len(want) and want[-1] == 1 and x.shape[1:] == want[:-1]:
+        if x.ndim == len(want) and want[-1] == 1 and shape_fits(x.shape[1:], want[:-1]):
             x = x[..., None]  # greyscale images without their channel axis
-        elif x.ndim == len(want) + 2 and x.shape[-1] == 1 and x.shape[1:-1] == want:
+        elif x.ndim == len(want) + 2 and x.shape[-1] == 1 and shape_fits(x.shape[1:-1], want):
             x = x[..., 0]  # greyscale images with a channel axis, for a model without one
         if x.ndim != len(want) + 1:
             raise ValueError(f"{self._kind}.{what}: expected {kind} {axes} of shape {want} each, received shape "
                              f"{x.shape}")
-        if x.shape[1:] != want:
+        if not shape_fits(x.shape[1:], want):
             raise ValueError(f"{self._kind}.{what}: expected {kind} of shape {want}, received {x.shape[1:]}")
         return x.astype(self.dtype, copy=False)
 
