@@ -182,7 +182,8 @@ def layer_to_config(layer):
     result = fn(layer)
     class_name, config = result if isinstance(result, tuple) else (type(layer).__name__, result)
     common = {"name": layer.name, "dtype": layer.dtype.name, "trainable": layer.trainable}
-    return class_name, {**{k: common[k] for k in TO_CONFIG_COMMON[type(layer).__name__]}, **config}
+    keys = TO_CONFIG_COMMON.get(type(layer).__name__, COMMON_KEYS)
+    return class_name, {**{k: common[k] for k in keys}, **config}
 
 
 # -- operations: keras.ops calls and tensor operators recorded in a Functional model -------------------
