@@ -130,7 +130,7 @@ def test_total_loss_gradients_finite_differences(output_softmax):
     rng = np.random.default_rng(1)
     x, y = rng.standard_normal((4, 6, 6, 2)), np.array([0, 1, 2, 3])
     for layer in model.layers:  # nonzero biases and betas: |.| differentiable there
-        for k, p in layer.params.items():
+        for p in layer.params.values():
             p += rng.uniform(0.05, 0.2, p.shape) * np.sign(rng.standard_normal(p.shape))
     loss_fn = scratch.SparseCategoricalCrossentropy(from_logits=not output_softmax)
     model.compute_gradients(x, y, loss=loss_fn, trainable_only=False)
