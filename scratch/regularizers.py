@@ -7,10 +7,11 @@ gradient::
     L2(l2):      R(w) = l2 * sum w**2                     dR/dw = 2 * l2 * w
     L1L2(l1, l2): R(w) = l1 * sum |w| + l2 * sum w**2     (each term only when its factor is not 0)
 
-The factor is cast to the array's dtype before the product, as Keras's ``ops.cast(l, x.dtype)``.
-``L1`` keeps its factor as Keras does: a float32 tensor made at construction
-(``ops.convert_to_tensor(l1)`` under the default floatx), so ``L1(0.01)`` penalizes with
-``float32(0.01) = 0.009999999776482582`` in float64 too, and its config says so.
+The factor is cast to the array's dtype before the product, as Keras's ``ops.cast(l, x.dtype)``,
+which is ``tf.cast`` of a Python float: TensorFlow first makes it a float32 tensor, so a float64
+penalty is computed with ``float64(float32(l))``, here too (``_factor_as``). ``L1`` even stores
+its factor so (``ops.convert_to_tensor(l1)`` under the default floatx): ``L1(0.01)``'s config
+says ``l1 = 0.009999999776482582``, as here.
 
 Where they enter a model's loss (``scratch.models.trainer``, as Keras's ``Trainer.compute_loss``
 and ``Layer.losses``):
@@ -34,6 +35,11 @@ def _factor(value, name, label):
             or not np.isfinite(value) or value < 0:
         raise ValueError(f"{label}: {name} must be a non-negative number, received {value!r}")
     return float(value)
+
+
+def _factor_as(value, dtype):
+    """``ops.cast(value, dtype)`` of a Python float under TensorFlow: through float32."""
+    return dtype.type(np.float32(value))
 
 
 class Regularizer:
@@ -67,9 +73,9 @@ class L1L2(Regularizer):
         cast = x.dtype.type
         total = cast(0.0)
         if self.l1 != 0.0:
-            total = total + cast(self.l1) * np.sum(np.abs(x))
+            total = total + _factor_as(self.l1, x.dtype) * np.sum(np.abs(x))
         if self.l2 != 0.0:
-            total = total + cast(self.l2) * np.sum(np.square(x))
+            total = total + _factor_as(self.l2, x.dtype) * np.sum(np.square(x))
         return cast(total)
 
     def gradient(self, x, scale=1.0):
@@ -77,9 +83,9 @@ class L1L2(Regularizer):
         cast = x.dtype.type
         g = np.zeros_like(x)
         if self.l1 != 0.0:
-            g += (cast(scale) * cast(self.l1)) * np.sign(x)
+            g += (cast(scale) * _factor_as(self.l1, x.dtype)) * np.sign(x)
         if self.l2 != 0.0:
-            g += (cast(scale) * cast(self.l2)) * (x * cast(2.0))
+            g += (cast(scale) * _factor_as(self.l2, x.dtype)) * (x * cast(2.0))
         return g
 
     def get_config(self):

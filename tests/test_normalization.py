@@ -267,7 +267,10 @@ def test_a_diverged_step_leaves_the_moving_statistics_of_the_last_good_step():
 @pytest.mark.parametrize("make, fragments", [
     (lambda: scratch.BatchNormalization(axis=1, name="bn"), ["'bn'", "axis=1", "not the last axis", "(2, 3, 3, 2)"]),
     (lambda: scratch.BatchNormalization(axis=3, name="bn"), ["'bn'", "axis=3", "not the last axis"]),
-    (lambda: scratch.LayerNormalization(axis=2, name="ln"), ["'ln'", "axis=2", "not the last axis"]),
+    (lambda: scratch.LayerNormalization(axis=0, name="ln"), ["'ln'", "axis=0", "distinct non-batch axes"]),
+    (lambda: scratch.LayerNormalization(axis=[1, -3], name="ln"), ["'ln'", "axis=[1, -3]", "distinct non-batch"]),
+    (lambda: scratch.LayerNormalization(axis=[1, 4], name="ln"), ["'ln'", "axis=[1, 4]", "(2, 3, 3, 2)"]),
+    (lambda: scratch.GroupNormalization(groups=3, name="gn"), ["'gn'", "groups=3", "2 channels"]),
 ])
 def test_axes_other_than_the_last_are_refused_at_build(make, fragments):
     layer = make()
@@ -278,7 +281,9 @@ def test_axes_other_than_the_last_are_refused_at_build(make, fragments):
 
 @pytest.mark.parametrize("make, fragments", [
     (lambda: scratch.BatchNormalization(axis=-2, name="bn"), ["'bn'", "axis must be -1", "axis=-2"]),
-    (lambda: scratch.LayerNormalization(axis=(1, 2), name="ln"), ["'ln'", "axis must be -1", "axis=(1, 2)"]),
+    (lambda: scratch.LayerNormalization(axis=(1, 2.0), name="ln"), ["'ln'", "list of ints", "axis=(1, 2.0)"]),
+    (lambda: scratch.GroupNormalization(groups=0, name="gn"), ["'gn'", "groups", "-1", "0"]),
+    (lambda: scratch.GroupNormalization(axis=-2, name="gn"), ["'gn'", "axis must be -1", "axis=-2"]),
     (lambda: scratch.BatchNormalization(momentum=1.5, name="bn"), ["'bn'", "momentum", "[0, 1]", "1.5"]),
     (lambda: scratch.BatchNormalization(epsilon=0, name="bn"), ["'bn'", "epsilon", "positive", "0"]),
     (lambda: scratch.LayerNormalization(epsilon="1e-3", name="ln"), ["'ln'", "epsilon", "'1e-3'"]),

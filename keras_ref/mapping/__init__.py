@@ -37,7 +37,6 @@ from . import (  # noqa: E402, F401
     convolutional,
     core,
     merging,
-    normalization,
     preprocessing,
     regularization,
     reshaping,
