@@ -13,6 +13,11 @@ from .finite_diff import assert_gradient
 F64 = {"dtype": "float64"}
 
 
+def f32(v):
+    """A factor as Keras applies it, even to float64 arrays: through float32 (``tf.cast`` of a Python float)."""
+    return float(np.float32(v))
+
+
 # -- the formulas, against plain loops -------------------------------------------------------
 def naive_penalty(x, l1, l2):
     total, grad = 0.0, np.zeros_like(x)
@@ -22,9 +27,9 @@ def naive_penalty(x, l1, l2):
     return total, grad
 
 
-@pytest.mark.parametrize("reg,l1,l2", [(regularizers.L1(0.3), float(np.float32(0.3)), 0.0),
-                                       (regularizers.L2(0.2), 0.0, 0.2),
-                                       (regularizers.L1L2(0.05, 0.1), 0.05, 0.1)])
+@pytest.mark.parametrize("reg,l1,l2", [(regularizers.L1(0.3), f32(0.3), 0.0),
+                                       (regularizers.L2(0.2), 0.0, f32(0.2)),
+                                       (regularizers.L1L2(0.05, 0.1), f32(0.05), f32(0.1))])
 def test_penalties_match_loops(reg, l1, l2):
     x = np.random.default_rng(0).standard_normal((3, 4, 2))
     x[0, 0, 0] = 0.0  # sign(0) = 0, as TensorFlow's gradient of abs
@@ -109,13 +114,13 @@ def test_loss_is_the_loss_plus_every_penalty():
     bn, dw = model.get_layer("batch_normalization"), model.get_layer("depthwise_conv2d")
     conv_out = conv.forward(x)
     plain = scratch.SparseCategoricalCrossentropy()(y, out)
-    activity = (0.01 * np.abs(conv_out).sum() + 0.02 * (conv_out ** 2).sum()) / 5
+    activity = (f32(0.01) * np.abs(conv_out).sum() + f32(0.02) * (conv_out ** 2).sum()) / 5
     flat = model.get_layer("flatten").forward(dw.forward(bn.forward(model.get_layer("max_pooling2d").forward(conv_out), training=True)))
-    activity += (0.02 * np.abs(flat).sum() + 0.1 * (flat ** 2).sum()) / 5 + 0.01 * (out ** 2).sum() / 5
-    weights = (0.01 * (conv.params["kernel"] ** 2).sum() + float(np.float32(0.1)) * np.abs(conv.params["bias"]).sum()
-               + 0.01 * (bn.params["gamma"] ** 2).sum() + float(np.float32(0.05)) * np.abs(bn.params["beta"]).sum()
-               + 0.03 * (dw.params["kernel"] ** 2).sum()
-               + 0.01 * np.abs(dense.params["kernel"]).sum() + 0.01 * (dense.params["kernel"] ** 2).sum())
+    activity += (f32(0.02) * np.abs(flat).sum() + f32(0.1) * (flat ** 2).sum()) / 5 + f32(0.01) * (out ** 2).sum() / 5
+    weights = (f32(0.01) * (conv.params["kernel"] ** 2).sum() + f32(0.1) * np.abs(conv.params["bias"]).sum()
+               + f32(0.01) * (bn.params["gamma"] ** 2).sum() + f32(0.05) * np.abs(bn.params["beta"]).sum()
+               + f32(0.03) * (dw.params["kernel"] ** 2).sum()
+               + f32(0.01) * np.abs(dense.params["kernel"]).sum() + f32(0.01) * (dense.params["kernel"] ** 2).sum())
     assert len(model.losses) == 3 + 6
     np.testing.assert_allclose(loss, plain + activity + weights, rtol=1e-13)
     assert act.get_config()["l2"] == 0.1 and "activity_regularizer" not in act.get_config()
