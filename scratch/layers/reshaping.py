@@ -4,7 +4,7 @@ the forward took its values from."""
 
 import numpy as np
 
-from .. import geometry
+from .. import geometry, resize
 from .base import Layer, check_rank4
 
 __all__ = ["Flatten", "Reshape", "ZeroPadding2D", "Cropping2D", "UpSampling2D"]
@@ -195,26 +195,23 @@ class Cropping2D(Layer):
 
 
 class UpSampling2D(Layer):
-    """Nearest-neighbour upsampling by integer factors: each pixel repeated ``sh x sw`` times.
+    """Upsampling by integer factors.
 
-    Shapes: ``x: (N, H, W, C)`` -> ``(N, H*sh, W*sw, C)``; ``y[n, i, j, c] = x[n, i // sh, j // sw, c]``.
-    Backward: ``dx[n, i, j, c] = sum of dy over the sh x sw block that copies x[n, i, j, c]``.
-    Only ``interpolation='nearest'`` is computed; Keras's others are refused.
+    Shapes: ``x: (N, H, W, C)`` -> ``(N, H*sh, W*sw, C)``. ``interpolation="nearest"``: each pixel
+    repeated ``sh x sw`` times, ``y[n, i, j, c] = x[n, i // sh, j // sw, c]``; backward:
+    ``dx[n, i, j, c] = sum of dy over the sh x sw block that copies x[n, i, j, c]``.
+    ``"bilinear"``, ``"bicubic"``: Keras resizes to ``(H*sh, W*sw)`` with
+    ``keras.ops.image.resize`` (``scratch.resize``: TensorFlow's pixels and gradient).
     """
 
-    INTERPOLATIONS = ("nearest",)
-    KERAS_INTERPOLATIONS = ("bicubic", "bilinear", "lanczos3", "lanczos5", "nearest")
+    INTERPOLATIONS = resize.INTERPOLATIONS
+    KERAS_INTERPOLATIONS = resize.KERAS_INTERPOLATIONS
 
     def __init__(self, size=(2, 2), interpolation="nearest", **kwargs):
         super().__init__(**kwargs)
         self.size = geometry.normalize_tuple(size, "size", self.label)
         mode = interpolation.lower() if isinstance(interpolation, str) else interpolation
-        if mode not in self.INTERPOLATIONS:
-            known = "a Keras interpolation the scratch engine does not compute" \
-                if mode in self.KERAS_INTERPOLATIONS else f"not one of Keras's {self.KERAS_INTERPOLATIONS}"
-            raise ValueError(f"{self.label}: interpolation must be one of {self.INTERPOLATIONS}, received "
-                             f"{interpolation!r} ({known})")
-        self.interpolation = mode
+        self.interpolation = resize.check_interpolation(mode, self.label)
 
     def get_config(self):
         return {**super().get_config(), "size": list(self.size), "interpolation": self.interpolation}
@@ -231,10 +228,16 @@ class UpSampling2D(Layer):
         self._check_input(x)
         n, h, w, c = x.shape
         sh, sw = self.size
+        if self.interpolation != "nearest":
+            y, self._cache = resize.resize(x, (h * sh, w * sw), self.interpolation)
+            return y
+        self._cache = None
         y = np.broadcast_to(x[:, :, None, :, None, :], (n, h, sh, w, sw, c))
         return y.reshape(n, h * sh, w * sw, c)
 
     def backward(self, dy):
+        if self.interpolation != "nearest":
+            return resize.resize_backward(dy, self._cache)
         n, hs, ws, c = dy.shape
         sh, sw = self.size
         return dy.reshape(n, hs // sh, sh, ws // sw, sw, c).sum(axis=(2, 4))
