@@ -212,3 +212,19 @@ def test_refusals_name_the_layer_and_option():
         regularizers.L2(-0.1)
     with pytest.raises(TypeError, match="foo"):
         scratch.Dense(2, foo=1)
+
+
+def test_sequential_config_round_trip_keeps_every_penalty():
+    layers = [scratch.Conv2D(2, 3, kernel_regularizer=regularizers.L1L2(0.01, 0.02), bias_constraint="non_neg",
+                             activity_regularizer="l1"),
+              scratch.LayerNormalization(axis=[1, 2], gamma_regularizer="l2", beta_constraint=constraints.MaxNorm(1.0)),
+              scratch.GroupNormalization(groups=1, gamma_constraint=constraints.UnitNorm(0)),
+              scratch.Flatten(), scratch.ActivityRegularization(l1=0.5),
+              scratch.Dense(3, kernel_constraint=constraints.MinMaxNorm(0.1, 0.9, 0.5, [0]))]
+    model = scratch.Sequential(layers, input_shape=(5, 5, 1), seed=0)
+    again = scratch.model_from_config(model.get_config())
+    for a, b in zip(model.layers, again.layers):
+        assert a.get_config() == b.get_config()
+        assert (a.regularizers, a.constraints, a.activity_regularizer) == \
+            (b.regularizers, b.constraints, b.activity_regularizer), a.name
+    assert again.layers[4].activity_regularizer == regularizers.L1L2(0.5, 0.0)
