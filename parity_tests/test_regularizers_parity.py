@@ -197,3 +197,30 @@ def test_from_keras_refuses_what_it_does_not_compute_in_one_line():
     out = keras.layers.Dense(2, name="d", bias_constraint=Positive())(keras.layers.Flatten()(inputs))
     with pytest.raises(ValueError, match=r"layer 'd' \(Dense\) has bias_constraint=.*Positive"):
         keras_ref.from_keras(keras.Model(inputs, out))
+
+
+@pytest.mark.parametrize("dtype", cases.DTYPES)
+def test_evaluate_includes_the_penalties_as_keras(dtype):
+    """Keras's ``evaluate`` reports ``compute_loss`` too: the loss plus ``model.losses`` (inference mode)."""
+    model = regularized_cnn(dtype)
+    model.compile("sgd", loss=model.loss_spec)
+    keras_model = keras_ref.to_keras(model)
+    with twins.keras_floatx(dtype):
+        keras_model.compile(loss=twins.keras_loss(model), jit_compile=False)
+        x, y = _batches(dtype, 1, n=8)[0]
+        k_loss = keras_model.evaluate(x, y.astype(np.int64), batch_size=8, verbose=0)
+    loss, _ = model.evaluate(x, y, batch_size=8)
+    plain = scratch.SparseCategoricalCrossentropy()(y, model.predict(x))
+    assert loss > plain + 1e-3  # the penalties are there
+    np.testing.assert_allclose(loss, k_loss, rtol=1e-5 if dtype == "float32" else 1e-11)
+
+
+def test_check_takes_a_regularized_constrained_keras_file(tmp_path):
+    """``python -m parity_tests.check`` on the model saved as .keras: every layer and the whole model
+    (a tape on ``sum(output * r)``: no penalty, as Keras's) agree."""
+    from parity_tests import check
+
+    path = tmp_path / "regularized.keras"
+    keras_ref.to_keras(regularized_cnn("float32")).save(path)
+    lines = []
+    assert check.main([str(path), "--dtype", "float64"], print_fn=lines.append) == 0, "\n".join(lines)

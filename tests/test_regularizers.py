@@ -144,7 +144,7 @@ def test_total_loss_gradients_finite_differences(output_softmax):
     out = model.forward(x, training=True)
     lf, pred = model._loss_input(out, loss_fn)
     lf(y, pred)
-    dx = model.backward(lf.backward(), logits=pred is not out)
+    dx = model.backward(lf.backward(), logits=pred is not out, penalties=True)
 
     def total():
         value, _ = model.compute_gradients(x, y, loss=loss_fn, trainable_only=False)

@@ -355,8 +355,12 @@ class Model(Layer, Trainer):
 
     __call__ = Layer.__call__
 
-    def backward(self, dy, logits=False, trainable_only=False, inputs_needed=None):
+    def backward(self, dy, logits=False, trainable_only=False, inputs_needed=None, penalties=False):
         """Backpropagate ``dL/d(outputs)``; returns ``dL/d(inputs)`` (None where not needed).
+
+        ``penalties=True`` (a training step's loss, see ``losses``): the gradients of the activity
+        penalties of the last forward join the gradients of the outputs they penalize (nested
+        models' too); by default ``dy`` alone is backpropagated, as a tape on ``sum(y * dy)``.
 
         Gradients reaching a tensor from several nodes are summed; a layer called several times
         ends with the sum of its calls' weight gradients. ``logits=True``: ``dy`` is the gradient
@@ -385,7 +389,8 @@ class Model(Layer, Trainer):
             layer = node.layer
             layer._cache = node.cache
             options = self._fusions.get(id(node), _NO_OPTIONS)
-            activity = self._activity_outputs.get(id(node))
+            activity = self._activity_outputs.get(id(node)) if penalties else None
+            nested = {"penalties": penalties} if isinstance(layer, Model) else {}
             if node is output_node:  # dy is already dL/d(logits)
                 extra = None if activity is None else layer.activity_gradient(activity)  # dL/dy: through the softmax
                 if isinstance(layer, Softmax):
@@ -400,9 +405,9 @@ class Model(Layer, Trainer):
             if options is None:
                 pass
             elif live is None:
-                dx = layer.backward(g, **options)
+                dx = layer.backward(g, **options, **nested)
             elif isinstance(layer, Model):  # its inputs' gradient is needed if upstream trains
-                dx = layer.backward(g, **options, trainable_only=True, inputs_needed=live[id(node)])
+                dx = layer.backward(g, **options, trainable_only=True, inputs_needed=live[id(node)], **nested)
             elif not live[id(node)] and layer.input_grad:  # nothing upstream trains: no dL/d(input), this pass
                 layer.input_grad = False
                 try:

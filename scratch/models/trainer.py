@@ -137,7 +137,7 @@ class Trainer:
             out = _finite_output(self.forward(x, training=training), step)
             loss_fn, pred = self._loss_input(out, loss)
             value = _finite_loss(self._total_loss(loss_fn(y, pred)), step)
-        self.backward(loss_fn.backward(), logits=pred is not out, trainable_only=trainable_only)
+        self.backward(loss_fn.backward(), logits=pred is not out, trainable_only=trainable_only, penalties=True)
         self.add_regularization_gradients()
         return value, out
 
