@@ -30,7 +30,9 @@ def plan(nodes, outputs):
             continue
         t = node.inbound[0]
         below = t.node
-        if below is None or readers[id(t)] != 1 or id(t) in returned or below.layer.activity_regularizer is not None:
+        if below is None or readers[id(t)] != 1 or id(t) in returned:
+            continue
+        if below.layer.activity_regularizer is not None:  # its penalty's gradient joins dL/dy before the mask
             continue
         activation = getattr(below.layer, "activation", None)
         if "pre_activation" in below.layer.BACKWARD_OPTIONS and activation is not None and activation.name == "relu":

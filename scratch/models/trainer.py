@@ -141,6 +141,13 @@ class Trainer:
         self.add_regularization_gradients()
         return value, out
 
+    def _step(self, x, y):
+        """One training step on one batch: forward, loss, backward, update."""
+        loss, out = self._gradients(x, y, self.loss)
+        self.optimizer.step(self.named_params(), self.named_grads(), self.named_constraints())
+        labels = y if y.ndim == 1 else y.argmax(axis=-1)
+        return float(loss), int((out.argmax(axis=-1) == labels).sum())
+
     def _total_loss(self, value):
         """The loss plus ``self.losses`` (the regularizers' penalties), as Keras's ``compute_loss``:
         ``sum([loss, *model.losses])`` in the loss's dtype (Keras: ``ops.sum`` of the list); the
@@ -150,13 +157,6 @@ class Trainer:
         if not terms:
             return value
         return np.sum(np.array([value, *terms], dtype=np.asarray(value).dtype))
-
-    def _step(self, x, y):
-        """One training step on one batch: forward, loss, backward, update."""
-        loss, out = self._gradients(x, y, self.loss)
-        self.optimizer.step(self.named_params(), self.named_grads(), self.named_constraints())
-        labels = y if y.ndim == 1 else y.argmax(axis=-1)
-        return float(loss), int((out.argmax(axis=-1) == labels).sum())
 
     def train_step(self, x, y):
         """One step on one batch: forward, loss, backward, update. Returns ``(loss, accuracy)``."""
