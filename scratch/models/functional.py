@@ -234,6 +234,17 @@ class Model(Layer, Trainer):
                 out.update({f"{layer.name}/{k}": v for k, v in inner.items()})
         return out
 
+    def named_params(self):
+        """``{"layer/key": array}`` of every trainable parameter (live references; nested models:
+        ``"model/layer/key"``). A frozen layer's (``trainable=False``) are left out, so no optimizer
+        ever changes them or keeps slots for them. Non-trainable ``state`` (BatchNormalization's
+        moving statistics) is never here: the layer updates it itself in training mode, unless
+        frozen; it is saved and loaded with the weights (``get_weights``)."""
+        return self._named("params")
+
+    def named_grads(self):
+        return self._named("grads")
+
     def named_constraints(self):
         """``{"layer/key": constraint}`` of every trainable parameter with a constraint (keys as
         ``named_params``): what the optimizer step projects after its update, as Keras."""
@@ -260,17 +271,6 @@ class Model(Layer, Trainer):
         """Every trainable regularized weight's ``grads[k] += dR/dw`` (after ``backward``)."""
         for layer in dict.fromkeys(leaf_layers(self)):
             layer.add_regularization_gradients()
-
-    def named_params(self):
-        """``{"layer/key": array}`` of every trainable parameter (live references; nested models:
-        ``"model/layer/key"``). A frozen layer's (``trainable=False``) are left out, so no optimizer
-        ever changes them or keeps slots for them. Non-trainable ``state`` (BatchNormalization's
-        moving statistics) is never here: the layer updates it itself in training mode, unless
-        frozen; it is saved and loaded with the weights (``get_weights``)."""
-        return self._named("params")
-
-    def named_grads(self):
-        return self._named("grads")
 
     def count_params(self):
         return sum(layer.count_params() for layer in self.layers)
