@@ -81,3 +81,15 @@ def test_from_keras_refuses_in_one_line(make, fragments):
     for f in fragments:
         assert f in str(e.value), (f, str(e.value))
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("method, dtype", [("area", "float32"), ("lanczos3", "float64")])
+def test_tensorflow_cannot_differentiate_what_the_engine_refuses(method, dtype):
+    """Why ``"area"`` and the lanczos kernels are refused: TensorFlow registers no gradient for
+    ResizeArea, and ScaleAndTranslateGrad takes float32 only (a float64 model cannot train)."""
+    xt = tf.constant(np.ones((1, 3, 3, 1), dtype))
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = keras.ops.image.resize(xt, (5, 5), interpolation=method)
+    with pytest.raises((LookupError, tf.errors.InvalidArgumentError)):
+        tape.gradient(y, xt)

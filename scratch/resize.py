@@ -33,7 +33,10 @@ Coordinates are TensorFlow's half-pixel centres, in float32 whatever the image d
   first then the columns (``y = sum_j wx_j * (sum_i wy_i * x[i, j])``, each sum left to right);
   backward ``dx[i, j] += dy * wy_i * wx_j`` in the image dtype.
 
-``"area"``, ``"lanczos3"`` and ``"lanczos5"`` (and ``antialias=True``) are not computed.
+``"area"``, ``"lanczos3"`` and ``"lanczos5"`` (and ``antialias=True``) are not computed, and refused
+in one line: TensorFlow registers no gradient for ``"area"`` (``ResizeArea``), so Keras cannot train
+through it either, and the lanczos kernels (``ScaleAndTranslate``) have a gradient in float32 only
+(``parity_tests/test_resize_parity.py`` pins both).
 """
 
 import numpy as np
@@ -101,9 +104,13 @@ def bicubic_table(n_in, n_out):
     return np.clip(taps, 0, n_in - 1), weight
 
 
+WHY_NOT = {"area": "TensorFlow has no gradient for it", "lanczos3": "its TensorFlow gradient exists in float32 only",
+           "lanczos5": "its TensorFlow gradient exists in float32 only"}
+
+
 def check_interpolation(interpolation, label):
     if interpolation not in INTERPOLATIONS:
-        known = "a Keras interpolation the scratch engine does not compute" \
+        known = f"a Keras interpolation the scratch engine does not compute: {WHY_NOT[interpolation]}" \
             if interpolation in KERAS_INTERPOLATIONS else f"not one of Keras's {KERAS_INTERPOLATIONS}"
         raise ValueError(f"{label}: interpolation must be one of {INTERPOLATIONS}, received {interpolation!r} "
                          f"({known})")
