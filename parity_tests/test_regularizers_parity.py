@@ -112,7 +112,8 @@ def regularized_cnn(dtype, seed=0):
         scratch.DepthwiseConv2D(2, padding="same", depthwise_regularizer=regularizers.L1L2(0.01, 0.01),
                                 depthwise_constraint=constraints.UnitNorm([0, 1]), **D),
         scratch.SeparableConv2D(3, 2, pointwise_regularizer="l2", depthwise_regularizer=regularizers.L1(0.002),
-                                pointwise_constraint=constraints.MaxNorm(1.0, 0), activation="relu", **D),
+                                pointwise_constraint=constraints.MaxNorm(1.0, 0), **D),
+        scratch.PReLU(alpha_regularizer=regularizers.L2(0.01), alpha_constraint=constraints.NonNeg(), **D),
         scratch.Flatten(**D),
         scratch.ActivityRegularization(l1=0.001, l2=0.01, **D),
         scratch.Dense(5, activation="softmax", kernel_regularizer=regularizers.L1L2(0.005, 0.01),
@@ -152,7 +153,7 @@ def test_loss_with_penalties_is_keras_compute_loss(dtype):
         keras_model.compile(loss=twins.keras_loss(model), jit_compile=False)
         k_out = keras_model(tf.constant(x), training=True)
         k_loss = keras_model.compute_loss(x=x, y=tf.constant(y), y_pred=k_out, training=True)
-    assert len(keras_model.losses) == len(model.losses) == 3 + 8  # activity: 3 layers; 8 regularized weights
+    assert len(keras_model.losses) == len(model.losses) == 3 + 9  # activity: 3 layers; 9 regularized weights
     assert_parity({("model", "loss"): np.array(loss), ("model", "output"): out},
                   {("model", "loss"): k_loss.numpy(), ("model", "output"): k_out.numpy()},
                   tol.for_dtype("MODEL", dtype), context=dtype, dtype=dtype)
@@ -181,7 +182,7 @@ def test_training_steps_with_penalties_and_constraints_match_keras(optimizer, dt
     assert max(np.abs(last[k] - first[k]).max() for k in first) > 1e-3  # it trained
     kernel = model.get_layer("conv2d").params["kernel"]  # the constraint acted: every filter's norm <= 0.6
     assert np.sqrt((kernel ** 2).sum(axis=(0, 1, 2))).max() <= 0.6 + 1e-6
-    assert model.get_layer("dense").params["bias"].min() >= 0
+    assert model.get_layer("dense").params["bias"].min() >= 0 and model.get_layer("p_re_lu").params["alpha"].min() >= 0
 
 
 def test_from_keras_refuses_what_it_does_not_compute_in_one_line():
