@@ -31,7 +31,8 @@ Coordinates are TensorFlow's half-pixel centres, in float32 whatever the image d
   the kernel read from TensorFlow's table of 1025 float32 entries at ``round(frac(s) * 1024)``, a
   tap outside the image weighing 0 and the four weights divided by their sum; float32, the rows
   first then the columns (``y = sum_j wx_j * (sum_i wy_i * x[i, j])``, each sum left to right);
-  backward ``dx[i, j] += dy * wy_i * wx_j`` in the image dtype.
+  backward ``dx[i, j] += dy * wy_i * wx_j`` in the image dtype (summed over the rows first, then
+  the columns: TensorFlow's products regrouped, equal to rounding).
 
 ``"area"``, ``"lanczos3"`` and ``"lanczos5"`` (and ``antialias=True``) are not computed, and refused
 in one line: TensorFlow registers no gradient for ``"area"`` (``ResizeArea``), so Keras cannot train
@@ -144,11 +145,27 @@ def resize(images, size, interpolation="bilinear"):
     return y.astype(images.dtype, copy=False), ("bicubic", images.shape, (iy, wy), (ix, wx))
 
 
+def _add_along(out, index, values, axis):
+    """``out[..., index[i], ...] += values[..., i, ...]`` along ``axis``. Every table's indices are
+    non-decreasing in the output index, so equal indices are consecutive: each run is summed
+    (``np.add.reduceat``, in order) and added once."""
+    if np.any(index[1:] < index[:-1]):  # not a table of this module: the general (slow) scatter
+        where = [slice(None)] * out.ndim
+        where[axis] = index
+        np.add.at(out, tuple(where), values)
+        return
+    starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+    sums = np.add.reduceat(values, starts, axis=axis)
+    where = [slice(None)] * out.ndim
+    where[axis] = index[starts]
+    out[tuple(where)] += sums
+
+
 def _scatter(dx, term, rows, cols):
     """``dx[:, rows[i], cols[j]] += term[:, i, j]`` (repeated indices add up)."""
     partial = np.zeros((dx.shape[0], dx.shape[1], term.shape[2], dx.shape[3]), dx.dtype)
-    np.add.at(partial, (slice(None), rows), term)
-    np.add.at(dx, (slice(None), slice(None), cols), partial)
+    _add_along(partial, rows, term, 1)
+    _add_along(dx, cols, partial, 2)
 
 
 def resize_backward(dy, plan, dtype=None):
@@ -170,8 +187,9 @@ def resize_backward(dy, plan, dtype=None):
         return dx
     (iy, wy), (ix, wx) = ty, tx
     g = dy.astype(F32).astype(dtype)  # TF's gradient input is float32, its products in the image dtype
+    rows = np.zeros((shape[0], shape[1], g.shape[2], shape[3]), dtype)  # sum_i dy * wy_i onto the rows
     for i in range(4):
-        gy = g * wy[None, :, i, None, None].astype(dtype)
-        for j in range(4):
-            _scatter(dx, gy * wx[None, None, :, j, None].astype(dtype), iy[:, i], ix[:, j])
+        _add_along(rows, iy[:, i], g * wy[None, :, i, None, None].astype(dtype), 1)
+    for j in range(4):  # then sum_j (...) * wx_j onto the columns: TF's 16 products, grouped (rounding only)
+        _add_along(dx, ix[:, j], rows * wx[None, None, :, j, None].astype(dtype), 2)
     return dx
