@@ -212,6 +212,8 @@ def test_refusals_name_the_layer_and_option():
         regularizers.L2(-0.1)
     with pytest.raises(TypeError, match="foo"):
         scratch.Dense(2, foo=1)
+    with pytest.raises(ValueError, match=r"BatchNormalization 'b': has no option 'moving_mean_regularizer'"):
+        scratch.BatchNormalization(name="b", moving_mean_regularizer="l2")  # not trained: Keras has none either
 
 
 def test_sequential_config_round_trip_keeps_every_penalty():
