@@ -9,9 +9,10 @@ map layer by layer, in order, unchanged (bit-identical).
 The layer-by-layer mappings live in ``keras_ref.mapping`` (one module per Keras family).
 What ``from_keras`` refuses, with a ``ValueError`` naming the layer and the setting:
 anything the scratch engine does not compute (``channels_first``, an activation the engine
-lacks, a layer class the engine lacks, regularizers, constraints, LoRA, quantization, a
-setting a family module refuses, a mixed or half-precision dtype policy). Input sizes may be
-``None`` (``keras.Input((None, None, 3))``): the scratch model takes any size there, as Keras. Frozen layers (``trainable=False``) stay frozen.
+lacks, a layer class the engine lacks, a regularizer other than L1/L2/L1L2, a constraint other than
+MaxNorm/NonNeg/UnitNorm/MinMaxNorm, LoRA, quantization, a setting a family module refuses, a mixed or
+half-precision dtype policy). Input sizes may be ``None`` (``keras.Input((None, None, 3))``): the
+scratch model takes any size there, as Keras. Frozen layers (``trainable=False``) stay frozen.
 Initializers only matter for fresh weights, and weights are copied: ``glorot_uniform`` and
 ``zeros`` are recorded as such, any other initializer is recorded as the scratch default
 (``glorot_uniform`` kernels, ``zeros`` biases) and does not affect the copied values.
@@ -53,8 +54,10 @@ def keras_layer(layer):
                                                               "config": config, "registered_name": class_name})
             return keras.layers.deserialize({"module": "keras.layers", "class_name": class_name, "config": config,
                                              "registered_name": None})
+        penalties = {k: (keras.regularizers if k.endswith("_regularizer") else keras.constraints).get(v)
+                     for k, v in keras_config.penalties_config(layer).items()}
         return mapping.TO_KERAS[kind](layer, {"name": layer.name, "dtype": layer.dtype.name,
-                                              "trainable": layer.trainable})
+                                              "trainable": layer.trainable, **penalties})
     except Exception as e:
         raise functional.keras_refusal(layer, e) from None
 
@@ -109,12 +112,8 @@ def _check_common(klayer):
     fmt = getattr(klayer, "data_format", "channels_last")
     if fmt != "channels_last":
         refuse(klayer, "data_format", fmt, "'channels_last'")
-    for attr in ("kernel_regularizer", "bias_regularizer", "activity_regularizer", "depthwise_regularizer",
-                 "pointwise_regularizer", "kernel_constraint", "bias_constraint", "depthwise_constraint",
-                 "pointwise_constraint"):
-        value = getattr(klayer, attr, None)
-        if value is not None:
-            refuse(klayer, attr, type(value).__name__, "None")
+    # regularizers and constraints: read from the config with the other options (L1, L2, L1L2;
+    # MaxNorm, NonNeg, UnitNorm, MinMaxNorm), any other refused there (keras_io.config.penalties_from_config)
     if getattr(klayer, "lora_enabled", False):
         refuse(klayer, "lora_rank", klayer.lora_rank, "None (no LoRA)")
     if getattr(klayer, "quantization_mode", None) is not None:
@@ -175,7 +174,9 @@ def _scratch_layer(klayer, dtype):
     if kind not in mapping.FROM_KERAS:
         raise ValueError(f"from_keras: layer {klayer.name!r} is a {kind}, which the scratch engine does not have; "
                          f"supported: {sorted(mapping.FROM_KERAS)}")
-    return mapping.FROM_KERAS[kind](klayer, {"name": klayer.name, "dtype": dtype, "trainable": bool(klayer.trainable)})
+    penalties = keras_config.penalties_from_config(keras_config.KerasConfig(kind, klayer.get_config()))
+    return mapping.FROM_KERAS[kind](klayer, {"name": klayer.name, "dtype": dtype, "trainable": bool(klayer.trainable),
+                                             **penalties})
 
 
 def _leaf_layers(keras_model):

@@ -114,20 +114,27 @@ def test_weights_file_that_does_not_fit_is_refused(tmp_path):
         keras_ref.load_weights_file(tmp_path / "x.h5", arch="blog")
 
 
+_ORTHO = keras.regularizers.OrthogonalRegularizer  # not computed here (L1, L2, L1L2 are)
+
+
 def _keras_seq(*layers, shape=(8, 8, 1)):
     return keras.Sequential([keras.Input(shape)] + list(layers))
 
 
 @pytest.mark.parametrize("make, setting", [
     (lambda: _keras_seq(keras.layers.Conv2D(2, 3, data_format="channels_first", name="c"), shape=(1, 8, 8)), "data_format"),
-    (lambda: _keras_seq(keras.layers.DepthwiseConv2D(3, depthwise_regularizer="l2", name="c")), "depthwise_regularizer"),
+    (lambda: _keras_seq(keras.layers.DepthwiseConv2D(3, depthwise_regularizer=_ORTHO(), name="c")),
+     "depthwise_regularizer='OrthogonalRegularizer'"),
     (lambda: _keras_seq(keras.layers.Conv2D(2, 3, groups=1, name="c"), keras.layers.Conv2D(4, 3, groups=2, activation="glu", name="g")), "activation"),
     (lambda: _keras_seq(keras.layers.Conv2D(2, 3, activation="glu", name="c")), "activation"),
-    (lambda: _keras_seq(keras.layers.Conv2D(2, 3, kernel_regularizer="l2", name="c")), "kernel_regularizer"),
-    (lambda: _keras_seq(keras.layers.Flatten(), keras.layers.Dense(2, kernel_constraint="non_neg", name="c")), "kernel_constraint"),
-    (lambda: _keras_seq(keras.layers.Flatten(), keras.layers.Dense(2, activity_regularizer="l1", name="c")), "activity_regularizer"),
+    (lambda: _keras_seq(keras.layers.Conv2D(2, 3, kernel_regularizer=_ORTHO(), name="c")), "kernel_regularizer"),
+    (lambda: _keras_seq(keras.layers.Flatten(), keras.layers.Dense(2, kernel_constraint=keras.constraints.Constraint(),
+                                                                   name="c")), "kernel_constraint='Constraint'"),
+    (lambda: _keras_seq(keras.layers.Flatten(), keras.layers.Dense(2, activity_regularizer=_ORTHO(), name="c")),
+     "activity_regularizer"),
     (lambda: _keras_seq(keras.layers.BatchNormalization(renorm=True, name="c")), "renorm"),
-    (lambda: _keras_seq(keras.layers.PReLU(alpha_regularizer="l2", name="c")), "alpha_regularizer"),
+    (lambda: _keras_seq(keras.layers.PReLU(alpha_constraint=keras.constraints.Constraint(), name="c")),
+     "alpha_constraint"),
     (lambda: _keras_seq(keras.layers.Masking(name="c")), "Masking"),
     (lambda: _keras_seq(keras.layers.Flatten(data_format="channels_first", name="c")), "data_format"),
     (lambda: _keras_seq(keras.layers.MaxPooling2D(name="c", dtype="mixed_float16")), "dtype"),

@@ -36,7 +36,6 @@ from . import (  # noqa: E402, F401
     augmentation,
     core,
     merging,
-    normalization,
     preprocessing,
     reshaping,
 )

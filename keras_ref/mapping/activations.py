@@ -5,7 +5,7 @@ import keras
 import scratch
 
 from . import from_keras, to_keras
-from .common import activation_name, initializer_name, keras_activation, refuse
+from .common import activation_name, initializer_name, keras_activation
 
 
 @to_keras("Activation")
@@ -56,10 +56,7 @@ def prelu_to_keras(layer, common):
 
 
 @from_keras("PReLU")
-def prelu_from_keras(klayer, common):
-    for setting in ("alpha_regularizer", "alpha_constraint"):
-        if getattr(klayer, setting) is not None:
-            refuse(klayer, setting, getattr(klayer, setting), "None")
+def prelu_from_keras(klayer, common):  # alpha's regularizer and constraint come in common (convert.py)
     return scratch.PReLU(alpha_initializer=initializer_name(klayer.alpha_initializer, "zeros"),
                          shared_axes=klayer.shared_axes, **common)
 

@@ -21,6 +21,11 @@ CASES = [
     ("upsample-default", "UpSampling2D", {}, (2, 3, 4, 2)),
     ("upsample-3x1", "UpSampling2D", dict(size=(3, 1)), (2, 3, 2, 1)),
     ("upsample-int3", "UpSampling2D", dict(size=3, interpolation="nearest"), (1, 2, 3, 2)),
+    # keras.ops.image.resize: TensorFlow's half-pixel bilinear and bicubic (float32 inside, as TF)
+    ("upsample-bilinear", "UpSampling2D", dict(interpolation="bilinear"), (2, 3, 4, 2)),
+    ("upsample-bilinear-3x2", "UpSampling2D", dict(size=(3, 2), interpolation="bilinear"), (1, 4, 3, 3)),
+    ("upsample-bicubic", "UpSampling2D", dict(interpolation="bicubic"), (2, 4, 3, 2)),
+    ("upsample-bicubic-3x1", "UpSampling2D", dict(size=(3, 1), interpolation="bicubic"), (1, 5, 4, 1)),
 ]
 
 # 1-D and 3-D (one N-d implementation with the 2-D layers): Keras's forms and defaults

@@ -19,7 +19,7 @@ that dict, so a ``.keras`` file read with ``zipfile`` and ``json`` and a live Ke
 Weights are copied by the callers, in Keras order, unchanged.
 """
 
-from .. import activations
+from .. import activations, constraints, regularizers
 
 TO_CONFIG = {}  # scratch class name -> fn(layer) -> Keras config (or (Keras class name, config))
 FROM_CONFIG = {}  # Keras class name -> fn(KerasConfig, common) -> scratch layer
@@ -163,13 +163,44 @@ def weight_options_config(layer, kernel="kernel_initializer"):
             kernel: getattr(layer, kernel), "bias_initializer": layer.bias_initializer}
 
 
+PENALTY_SUFFIXES = ("_regularizer", "_constraint")
+
+
+def penalties_from_config(cfg):
+    """The scratch ``*_regularizer`` / ``*_constraint`` arguments (``scratch.regularizers`` /
+    ``scratch.constraints`` objects) of every such option set in the Keras config (``None`` ones
+    left out); a penalty the engine does not compute is refused in one line naming the layer,
+    its class, the option and the penalty's class."""
+    out = {}
+    for key, value in cfg.config.items():
+        if value is None or not key.endswith(PENALTY_SUFFIXES):
+            continue
+        module = regularizers if key.endswith("_regularizer") else constraints
+        if not isinstance(value, (dict, str)):  # not serializable: a function or an object Keras cannot write
+            cfg.refuse(key, type(value).__name__, f"one of {sorted(module.CLASSES)} or None")
+        try:
+            out[key] = module.get(value, key)
+        except ValueError:
+            name = value.get("registered_name") or value.get("class_name") if isinstance(value, dict) else value
+            cfg.refuse(key, name, f"one of {sorted(module.CLASSES)} or None")
+    return out
+
+
+def penalties_config(layer):
+    """Keras's serialized ``*_regularizer`` / ``*_constraint`` arguments of scratch ``layer`` (those
+    set; ``ActivityRegularization`` writes its own ``l1``/``l2`` instead of ``activity_regularizer``)."""
+    return {k: v for k, v in layer.get_config().items() if k.endswith(PENALTY_SUFFIXES)}
+
+
 def layer_from_config(cfg, dtype):
     """The scratch layer computing what the Keras layer of ``cfg`` (a ``KerasConfig``) computes,
-    without weights; ``None`` if no mapping is registered for its class."""
+    without weights; ``None`` if no mapping is registered for its class. Regularizers and
+    constraints travel in ``common`` (every scratch layer takes them; see ``scratch.layers.base``)."""
     fn = FROM_CONFIG.get(cfg.class_name)
     if fn is None:
         return None
-    common = {"name": cfg.name, "dtype": dtype, "trainable": bool(cfg.get("trainable", True))}
+    common = {"name": cfg.name, "dtype": dtype, "trainable": bool(cfg.get("trainable", True)),
+              **penalties_from_config(cfg)}
     return fn(cfg, common)
 
 
@@ -183,7 +214,7 @@ def layer_to_config(layer):
     class_name, config = result if isinstance(result, tuple) else (type(layer).__name__, result)
     common = {"name": layer.name, "dtype": layer.dtype.name, "trainable": layer.trainable}
     keys = TO_CONFIG_COMMON.get(type(layer).__name__, COMMON_KEYS)
-    return class_name, {**{k: common[k] for k in keys}, **config}
+    return class_name, {**{k: common[k] for k in keys}, **config, **penalties_config(layer)}
 
 
 # -- operations: keras.ops calls and tensor operators recorded in a Functional model -------------------

@@ -31,7 +31,7 @@ silently changing precision.
 
 import numpy as np
 
-from .. import activations, initializers
+from .. import activations, constraints, initializers, regularizers
 from .node import connect, is_symbolic
 
 
@@ -87,9 +87,13 @@ class Layer:
 
     weight_names = ()  # Keras order of ``get_weights()`` (keys of ``params`` or ``state``)
     INTEGER_INPUT = False  # reads integer arrays (Embedding): a model it starts takes int32 input
+    # ``{Keras option prefix: weight key}`` of the weights that take ``<prefix>_regularizer`` and
+    # ``<prefix>_constraint`` (None: every weight of ``weight_names`` but the moving statistics, a
+    # ``*_kernel`` weight by the name without ``_kernel``, as Keras's ``depthwise_regularizer``)
+    REGULARIZED = None
     BACKWARD_OPTIONS = ()  # keyword options ``backward`` accepts from a model's plan (see the module docstring)
 
-    def __init__(self, name=None, dtype="float32", trainable=True):
+    def __init__(self, name=None, dtype="float32", trainable=True, activity_regularizer=None, **penalties):
         self.name = name
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
@@ -106,6 +110,70 @@ class Layer:
         self.init_seed = None  # the initializers' seed; a model sets it from its own (a random layer's draws
         # have their own seed, Keras's ``seed`` argument: ``Dropout(0.5, seed=1)``)
         self.input_grad = True  # a model turns it off for its first layer (dx unused)
+        self._set_penalties(activity_regularizer, penalties)
+
+    # -- regularizers and constraints (scratch.regularizers, scratch.constraints) ---------
+    @classmethod
+    def regularized_weights(cls):
+        """``{Keras option prefix: weight key}``: ``{"kernel": "kernel", "bias": "bias"}`` for Dense."""
+        if cls.REGULARIZED is not None:
+            return dict(cls.REGULARIZED)
+        return {(w[:-len("_kernel")] if w.endswith("_kernel") else w): w
+                for w in cls.weight_names if not w.startswith("moving_")}
+
+    def _set_penalties(self, activity_regularizer, penalties):
+        """Keep ``activity_regularizer`` (any layer, as Keras) and the ``<prefix>_regularizer`` /
+        ``<prefix>_constraint`` options of this layer's weights: ``regularizers`` and ``constraints``
+        map weight keys (``"kernel"``) to them."""
+        self.activity_regularizer = regularizers.get(activity_regularizer, f"{self.label}: activity_regularizer")
+        self.regularizers, self.constraints = {}, {}
+        self._penalty_options = {}  # Keras option name -> object, for get_config
+        allowed = self.regularized_weights()
+        for option, value in penalties.items():
+            prefix, _, kind = option.rpartition("_")
+            if kind not in ("regularizer", "constraint") or not prefix:
+                raise TypeError(f"{type(self).__name__}.__init__() got an unexpected keyword argument {option!r}")
+            if prefix not in allowed:
+                names = [f"{p}_{kind}" for p in allowed]
+                raise ValueError(f"{self.label}: has no option {option!r}; its weights take {names or 'none'}")
+            module = regularizers if kind == "regularizer" else constraints
+            obj = module.get(value, f"{self.label}: {option}")
+            if obj is not None:
+                (self.regularizers if kind == "regularizer" else self.constraints)[allowed[prefix]] = obj
+                self._penalty_options[option] = obj
+
+    def _penalties_config(self):
+        config = {k: (regularizers if k.endswith("regularizer") else constraints).serialize(v)
+                  for k, v in self._penalty_options.items()}
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return config
+
+    def regularization_loss(self):
+        """``sum R(w)`` over this layer's trainable weights that have a regularizer (0 if frozen), in
+        ``weight_names`` order, as Keras's ``Layer._get_regularization_losses`` (a list of terms)."""
+        if not self.trainable:
+            return []
+        return [self.regularizers[k](self.params[k]) for k in self.weight_names
+                if k in self.regularizers and k in self.params]
+
+    def add_regularization_gradients(self):
+        """``grads[k] += dR/dw`` for every regularized trainable weight (after ``backward``)."""
+        if not self.trainable:
+            return
+        for k, reg in self.regularizers.items():
+            if k in self.params and k in self.grads:
+                self.grads[k] = self.grads[k] + reg.gradient(self.params[k])
+
+    def activity_loss(self, y):
+        """Keras's activity penalty of output ``y``: ``R(y) / batch size``."""
+        return self.activity_regularizer(y) / y.dtype.type(y.shape[0]) if y.ndim else self.activity_regularizer(y)
+
+    def activity_gradient(self, y):
+        """``d activity_loss / dy = dR/dy / batch size`` (TF's order: ``(1/batch) * factor``, then the penalty's rule)."""
+        if not y.ndim:
+            return self.activity_regularizer.gradient(y)
+        return self.activity_regularizer.gradient(y, scale=y.dtype.type(1) / y.dtype.type(y.shape[0]))
 
     # -- naming and config -------------------------------------------------------------
     @property
@@ -113,7 +181,8 @@ class Layer:
         return f"{type(self).__name__} {self.name!r}" if self.name else type(self).__name__
 
     def get_config(self):
-        return {"name": self.name, "dtype": self.dtype.name, "trainable": self.trainable}
+        """Name, dtype, trainable flag, and the regularizers/constraints set (Keras's serialized dicts)."""
+        return {"name": self.name, "dtype": self.dtype.name, "trainable": self.trainable, **self._penalties_config()}
 
     def _set_weight_options(self, activation, use_bias, kernel_initializer, bias_initializer):
         """Validate and keep the options Conv2D and Dense share (Keras's names)."""

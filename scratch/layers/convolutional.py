@@ -290,6 +290,7 @@ class BaseDepthwiseConv(ConvBase):
     """
 
     weight_names = ("kernel", "bias")  # Keras 3 names the depthwise weight "kernel"
+    REGULARIZED = {"depthwise": "kernel", "bias": "bias"}  # Keras: depthwise_regularizer, depthwise_constraint
     BACKWARD_OPTIONS = ("pre_activation",)
 
     def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1, dilation_rate=1,

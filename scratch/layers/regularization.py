@@ -14,10 +14,11 @@ import math
 
 import numpy as np
 
+from .. import regularizers
 from .base import Layer, check_spatial_rank
 
 __all__ = ["Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "AlphaDropout", "GaussianNoise",
-           "GaussianDropout"]
+           "GaussianDropout", "ActivityRegularization"]
 
 
 def _rate(value, layer, name="rate"):
@@ -257,3 +258,31 @@ class GaussianDropout(NoiseLayer):
 
     def backward(self, dy):
         return dy if self._cache is None else dy * self._cache
+class ActivityRegularization(Layer):
+    """The identity, whose output carries an activity penalty (Keras's ``ActivityRegularization``):
+    ``y = x``, and ``L1L2(l1, l2)(y) / batch`` joins the training loss (see ``scratch.regularizers``).
+
+    Shapes: any ``x`` -> the same shape. Backward: ``dx = dy`` (the model adds the penalty's
+    gradient ``(l1 * sign(y) + 2 * l2 * y) / batch`` to ``dy`` first, as for any layer's
+    ``activity_regularizer``).
+    """
+
+    def __init__(self, l1=0.0, l2=0.0, **kwargs):
+        if "activity_regularizer" in kwargs:
+            raise ValueError(f"ActivityRegularization {kwargs.get('name')!r}: takes l1 and l2, not an "
+                             f"activity_regularizer (received {kwargs['activity_regularizer']!r})")
+        super().__init__(activity_regularizer=regularizers.L1L2(l1=l1, l2=l2), **kwargs)
+        self.l1, self.l2 = self.activity_regularizer.l1, self.activity_regularizer.l2
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("activity_regularizer", None)
+        return {**config, "l1": self.l1, "l2": self.l2}
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        self._cache = None
+        return x
+
+    def backward(self, dy):
+        return dy

@@ -5,7 +5,7 @@ backward only moves ``dy`` back to where the forward took its values from."""
 
 import numpy as np
 
-from .. import geometry
+from .. import geometry, resize
 from .base import Layer, check_spatial_rank
 
 __all__ = ["Flatten", "Reshape", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D",
@@ -333,34 +333,39 @@ class UpSampling1D(_UpSampling):
 
 
 class UpSampling2D(_UpSampling):
-    """Nearest-neighbour upsampling by integer factors: each pixel repeated ``sh x sw`` times.
+    """Upsampling by integer factors.
 
-    Shapes: ``x: (N, H, W, C)`` -> ``(N, H*sh, W*sw, C)``; ``y[n, i, j, c] = x[n, i // sh, j // sw, c]``.
-    Backward: ``dx[n, i, j, c] = sum of dy over the sh x sw block that copies x[n, i, j, c]``.
-    Only ``interpolation='nearest'`` is computed; Keras's others are refused.
+    Shapes: ``x: (N, H, W, C)`` -> ``(N, H*sh, W*sw, C)``. ``interpolation="nearest"``: each pixel
+    repeated ``sh x sw`` times, ``y[n, i, j, c] = x[n, i // sh, j // sw, c]``; backward:
+    ``dx[n, i, j, c] = sum of dy over the sh x sw block that copies x[n, i, j, c]``.
+    ``"bilinear"``, ``"bicubic"``: Keras resizes to ``(H*sh, W*sw)`` with
+    ``keras.ops.image.resize`` (``scratch.resize``: TensorFlow's pixels and gradient).
     """
 
-    INTERPOLATIONS = ("nearest",)
-    KERAS_INTERPOLATIONS = ("bicubic", "bilinear", "lanczos3", "lanczos5", "nearest")
+    INTERPOLATIONS = resize.INTERPOLATIONS
+    KERAS_INTERPOLATIONS = resize.KERAS_INTERPOLATIONS
 
     def __init__(self, size=(2, 2), interpolation="nearest", **kwargs):
         super().__init__(size, **kwargs)
         mode = interpolation.lower() if isinstance(interpolation, str) else interpolation
-        if mode not in self.INTERPOLATIONS:
-            known = "a Keras interpolation the scratch engine does not compute" \
-                if mode in self.KERAS_INTERPOLATIONS else f"not one of Keras's {self.KERAS_INTERPOLATIONS}"
-            raise ValueError(f"{self.label}: interpolation must be one of {self.INTERPOLATIONS}, received "
-                             f"{interpolation!r} ({known})")
-        self.interpolation = mode
+        self.interpolation = resize.check_interpolation(mode, self.label)
 
     def get_config(self):
         return {**super().get_config(), "size": list(self.size), "interpolation": self.interpolation}
 
     def forward(self, x, training=False):
         self._check_input(x)
+        if self.interpolation != "nearest":
+            n, h, w, c = x.shape
+            sh, sw = self.size
+            y, self._cache = resize.resize(x, (h * sh, w * sw), self.interpolation)
+            return y
+        self._cache = None
         return repeat_nearest(x, self.size)
 
     def backward(self, dy):
+        if self.interpolation != "nearest":
+            return resize.resize_backward(dy, self._cache)
         return repeat_nearest_backward(dy, self.size)
 
 

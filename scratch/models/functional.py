@@ -257,6 +257,33 @@ class Model(Layer, Trainer):
     def named_grads(self):
         return self._named("grads")
 
+    def named_constraints(self):
+        """``{"layer/key": constraint}`` of every trainable parameter with a constraint (keys as
+        ``named_params``): what the optimizer step projects after its update, as Keras."""
+        out = {}
+        for layer in self.layers:
+            if layer.trainable:
+                inner = layer.named_constraints() if isinstance(layer, Model) else layer.constraints
+                out.update({f"{layer.name}/{k}": v for k, v in inner.items() if isinstance(layer, Model)
+                            or k in layer.params})
+        return out
+
+    @property
+    def losses(self):
+        """The penalties added to the training loss, as Keras's ``model.losses``: the activity
+        penalties of the last forward (``R(y) / batch``, each call of a layer with an
+        ``activity_regularizer``, nested models' included), then ``R(w)`` of every trainable
+        regularized weight (each layer once)."""
+        terms = list(self.__dict__.get("_activity_losses", []))
+        for layer in dict.fromkeys(leaf_layers(self)):
+            terms.extend(layer.regularization_loss())
+        return terms
+
+    def add_regularization_gradients(self):
+        """Every trainable regularized weight's ``grads[k] += dR/dw`` (after ``backward``)."""
+        for layer in dict.fromkeys(leaf_layers(self)):
+            layer.add_regularization_gradients()
+
     def count_params(self):
         return sum(layer.count_params() for layer in self.layers)
 
@@ -319,12 +346,19 @@ class Model(Layer, Trainer):
         """The outputs for input array(s) ``x``; every node's layer runs once, in topological order."""
         values = {id(t): a for t, a in zip(self.inputs, self._as_arrays(x))}
         last = self.outputs[0].node
+        self._activity_losses, self._activity_outputs = [], {}
         for node, frees in zip(self.nodes, self._frees):
             args = [values[id(t)] for t in node.inbound]
             if node is last:
                 self._last_input = args[0]  # a Softmax output layer's input: the logits (see softmax_output)
-            y = node.layer.forward(args if node.as_list else args[0], training=training)
-            node.cache = node.layer._cache if isinstance(node.layer, Model) else node.layer.__dict__.get("_cache")
+            layer = node.layer
+            y = layer.forward(args if node.as_list else args[0], training=training)
+            node.cache = layer._cache if isinstance(layer, Model) else layer.__dict__.get("_cache")
+            if isinstance(layer, Model):
+                self._activity_losses.extend(layer._activity_losses)
+            if layer.activity_regularizer is not None:  # Keras: R(y) / batch, on every call
+                self._activity_losses.append(layer.activity_loss(y))
+                self._activity_outputs[id(node)] = y
             values[id(node.output)] = y
             for key in frees:  # free what no later node reads
                 del values[key]
@@ -334,8 +368,12 @@ class Model(Layer, Trainer):
 
     __call__ = Layer.__call__
 
-    def backward(self, dy, logits=False, trainable_only=False, inputs_needed=None):
+    def backward(self, dy, logits=False, trainable_only=False, inputs_needed=None, penalties=False):
         """Backpropagate ``dL/d(outputs)``; returns ``dL/d(inputs)`` (None where not needed).
+
+        ``penalties=True`` (a training step's loss, see ``losses``): the gradients of the activity
+        penalties of the last forward join the gradients of the outputs they penalize (nested
+        models' too); by default ``dy`` alone is backpropagated, as a tape on ``sum(y * dy)``.
 
         Gradients reaching a tensor from several nodes are summed; a layer called several times
         ends with the sum of its calls' weight gradients. ``logits=True``: ``dy`` is the gradient
@@ -366,18 +404,25 @@ class Model(Layer, Trainer):
             layer = node.layer
             layer._cache = node.cache
             options = self._fusions.get(id(node), _NO_OPTIONS)
+            activity = self._activity_outputs.get(id(node)) if penalties else None
+            nested = {"penalties": penalties} if isinstance(layer, Model) else {}
             if node is output_node:  # dy is already dL/d(logits)
+                extra = None if activity is None else layer.activity_gradient(activity)  # dL/dy: through the softmax
                 if isinstance(layer, Softmax):
-                    dx = g
+                    dx = g if extra is None else g + layer.backward(extra)
                     options = None
                 else:
+                    if extra is not None:
+                        g = g + layer.activation.backward(layer.pre_activation_output(), activity, extra)
                     options = {**options, "pre_activation": True}
+            elif activity is not None:  # the activity penalty's gradient joins the output's
+                g = g + layer.activity_gradient(activity)
             if options is None:
                 pass
             elif live is None:
-                dx = layer.backward(g, **options)
+                dx = layer.backward(g, **options, **nested)
             elif isinstance(layer, Model):  # its inputs' gradient is needed if upstream trains
-                dx = layer.backward(g, **options, trainable_only=True, inputs_needed=live[id(node)])
+                dx = layer.backward(g, **options, trainable_only=True, inputs_needed=live[id(node)], **nested)
             elif not live[id(node)] and layer.input_grad:  # nothing upstream trains: no dL/d(input), this pass
                 layer.input_grad = False
                 try:

@@ -139,9 +139,10 @@ class Sequential(Model):
             self.build((None,) + np.shape(x)[1:])
         return super().forward(x, training=training)
 
-    def backward(self, dy, logits=False, trainable_only=False, inputs_needed=None):
+    def backward(self, dy, logits=False, trainable_only=False, inputs_needed=None, penalties=False):
         self._require_built("backward")
-        return super().backward(dy, logits=logits, trainable_only=trainable_only, inputs_needed=inputs_needed)
+        return super().backward(dy, logits=logits, trainable_only=trainable_only, inputs_needed=inputs_needed,
+                                penalties=penalties)
 
     def _summary_rows(self):
         rows = [(f"{layer.name} ({type(layer).__name__})", str(layer.output_shape), f"{layer.count_params():,}")

@@ -4,4 +4,4 @@ Each module registers ``@from_config(...)`` and ``@to_config(...)`` functions (s
 ``scratch.keras_io.config``). Importing this package registers them all.
 """
 
-from . import convolutional, core, ops, pooling, regularization, reshaping  # noqa: F401
+from . import convolutional, core, normalization, ops, pooling, preprocessing, regularization, reshaping  # noqa: F401

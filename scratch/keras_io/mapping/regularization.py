@@ -1,5 +1,5 @@
 """Regularization layers (Keras's ``keras/src/layers/regularization``): Dropout, SpatialDropout1D/2D/3D,
-AlphaDropout, GaussianNoise, GaussianDropout."""
+AlphaDropout, GaussianNoise, GaussianDropout, ActivityRegularization."""
 
 from ... import layers
 from ..config import from_config, to_config
@@ -59,3 +59,13 @@ def gaussian_dropout_to_config(layer):
 @from_config("GaussianDropout")
 def gaussian_dropout_from_config(cfg, common):
     return layers.GaussianDropout(float(cfg["rate"]), seed=_seed(cfg), **common)
+
+
+@to_config("ActivityRegularization")
+def activity_regularization_to_config(layer):
+    return {"l1": layer.l1, "l2": layer.l2}
+
+
+@from_config("ActivityRegularization")
+def activity_regularization_from_config(cfg, common):
+    return layers.ActivityRegularization(l1=float(cfg.get("l1", 0.0)), l2=float(cfg.get("l2", 0.0)), **common)
