@@ -288,3 +288,138 @@ def max_pool_backward(dy, xp, y, pool_size, strides, relu_input=False):
 
     parallel.over_batch(len(y), images, xp.nbytes)
     return dxp
+
+
+# -- optimizer updates: the same operations as the formulas in scratch/optimizers.py, in cache-sized chunks --
+_UPDATE_CHUNK = 1 << 17  # elements per chunk (512 KiB of float32): the passes over one chunk stay in the cache
+
+
+def _chunked(arrays, work, n_buffers):
+    """Run ``work(views, buffers)`` over the same contiguous chunk of every array of ``arrays`` (flat views;
+    the first ones are updated in place, so they must be contiguous), chunks on threads, each with its own
+    ``n_buffers`` scratch buffers. Elementwise work: the bits do not depend on the chunking or the threads."""
+    flat = [a.reshape(-1) for a in arrays]  # views of contiguous arrays (a copy only of a strided gradient)
+    n = flat[0].size
+    if n <= _UPDATE_CHUNK:  # one chunk (most parameters): no threads, no slicing
+        work(flat, [np.empty(n, dtype=flat[0].dtype) for _ in range(n_buffers)])
+        return
+    chunks = -(-n // _UPDATE_CHUNK)
+
+    def run(lo, hi):
+        size = min(_UPDATE_CHUNK, n)
+        buffers = [np.empty(size, dtype=flat[0].dtype) for _ in range(n_buffers)]
+        for k in range(lo, hi):
+            a, b = k * _UPDATE_CHUNK, min(n, (k + 1) * _UPDATE_CHUNK)
+            work([f[a:b] for f in flat], [buf[:b - a] for buf in buffers])
+
+    parallel.over_batch(chunks, run, n * flat[0].itemsize * len(flat))
+
+
+def _writable_flat(*arrays):
+    return all(a.flags.c_contiguous for a in arrays)
+
+
+def adam_update(p, g, m, v, alpha, one_minus_beta_1, one_minus_beta_2, epsilon):
+    """Keras's Adam step in place, operation for operation (scalars already in the dtype)::
+
+        m += (g - m) * (1 - beta_1)
+        v += (g**2 - v) * (1 - beta_2)
+        p -= (m * alpha) / (sqrt(v) + epsilon)
+
+    Each line is the same rounded NumPy operations, written into two scratch buffers per chunk
+    instead of new full-size temporaries, so the passes stay in the cache (same bits)."""
+    if not _writable_flat(p, m, v):  # never for parameters and slots made by the engine; kept exact anyway
+        m += (g - m) * one_minus_beta_1
+        v += (np.square(g) - v) * one_minus_beta_2
+        p -= (m * alpha) / (np.sqrt(v) + epsilon)
+        return
+
+    def work(views, buffers):
+        pc, mc, vc, gc = views
+        t, s = buffers
+        np.subtract(gc, mc, out=t)
+        t *= one_minus_beta_1
+        mc += t
+        np.square(gc, out=t)
+        t -= vc
+        t *= one_minus_beta_2
+        vc += t
+        np.sqrt(vc, out=t)
+        t += epsilon
+        np.multiply(mc, alpha, out=s)
+        np.divide(s, t, out=s)
+        pc -= s
+
+    _chunked((p, m, v, g), work, 2)
+
+
+def rmsprop_update(p, g, v, lr, rho, one_minus_rho, epsilon):
+    """Keras's RMSprop step in place, operation for operation (scalars already in the dtype)::
+
+        v = rho * v + (1 - rho) * g**2
+        p -= (lr * g) / sqrt(v + epsilon)
+    """
+    if not _writable_flat(p, v):
+        v[...] = rho * v + one_minus_rho * np.square(g)
+        p -= (lr * g) / np.sqrt(v + epsilon)
+        return
+
+    def work(views, buffers):
+        pc, vc, gc = views
+        t, s = buffers
+        vc *= rho
+        np.square(gc, out=t)
+        np.multiply(one_minus_rho, t, out=t)
+        vc += t
+        np.add(vc, epsilon, out=t)
+        np.sqrt(t, out=t)
+        np.multiply(lr, gc, out=s)
+        np.divide(s, t, out=s)
+        pc -= s
+
+    _chunked((p, v, g), work, 2)
+
+
+def sgd_update(p, g, m, lr, momentum, nesterov):
+    """Keras's SGD step in place (scalars already in the dtype); ``m`` None without momentum::
+
+        momentum 0:  p -= g * lr
+        else:        m = m * momentum - g * lr;   p += m * momentum - g * lr  (nesterov)  or  p += m
+    """
+    if m is None or not _writable_flat(p, m):
+        if m is None:
+            p -= g * lr
+            return
+        m[...] = m * momentum - g * lr
+        p += m * momentum - g * lr if nesterov else m
+        return
+
+    def work(views, buffers):
+        pc, mc, gc = views
+        t, s = buffers
+        mc *= momentum
+        np.multiply(gc, lr, out=t)
+        mc -= t
+        if nesterov:
+            np.multiply(mc, momentum, out=s)
+            s -= t
+            pc += s
+        else:
+            pc += mc
+
+    _chunked((p, m, g), work, 2)
+
+
+def decay_weights(p, rate, lr):
+    """``p -= p * rate * lr`` in place (Keras's decoupled weight decay), the same rounded operations."""
+    if not _writable_flat(p):
+        p -= p * rate * lr
+        return
+
+    def work(views, buffers):
+        (pc,), (t,) = views, buffers
+        np.multiply(pc, rate, out=t)
+        t *= lr
+        pc -= t
+
+    _chunked((p,), work, 1)

@@ -1,0 +1,66 @@
+"""The speed kernels of issue 22 give the same bits as the formulas they replace, for any chunking and
+number of threads (the formulas written out with NumPy temporaries are the reference)."""
+
+import numpy as np
+import pytest
+
+import scratch
+from scratch import kernels, parallel
+
+
+def _reference_step(opt, p, g, state, t):
+    """One step of ``opt``'s Keras formula with plain NumPy temporaries (the code before issue 22)."""
+    c = p.dtype.type
+    if opt.weight_decay is not None:
+        p -= p * c(opt.weight_decay) * c(opt.learning_rate)
+    if isinstance(opt, scratch.Adam):
+        m, v = state.setdefault("m", np.zeros_like(p)), state.setdefault("v", np.zeros_like(p))
+        lr, tt = c(opt.learning_rate), c(t)
+        alpha = lr * np.sqrt(1 - c(opt.beta_2) ** tt) / (1 - c(opt.beta_1) ** tt)
+        m += (g - m) * c(1 - opt.beta_1)
+        v += (np.square(g) - v) * c(1 - opt.beta_2)
+        p -= (m * alpha) / (np.sqrt(v) + c(opt.epsilon))
+    elif isinstance(opt, scratch.RMSprop):
+        v = state.setdefault("v", np.zeros_like(p))
+        v[...] = c(opt.rho) * v + c(1 - opt.rho) * np.square(g)
+        p -= (c(opt.learning_rate) * g) / np.sqrt(v + c(opt.epsilon))
+    else:
+        lr = c(opt.learning_rate)
+        if not opt.momentum:
+            p -= g * lr
+            return
+        m, mu = state.setdefault("m", np.zeros_like(p)), c(opt.momentum)
+        m[...] = m * mu - g * lr
+        p += (m * mu - g * lr) if opt.nesterov else m
+
+
+OPTIMIZERS = [
+    ("adam", lambda: scratch.Adam(0.01)),
+    ("adamw", lambda: scratch.AdamW(0.01, weight_decay=0.1)),
+    ("rmsprop", lambda: scratch.RMSprop(0.01, weight_decay=0.05)),
+    ("sgd", lambda: scratch.SGD(0.1)),
+    ("sgd-momentum", lambda: scratch.SGD(0.1, momentum=0.9)),
+    ("sgd-nesterov", lambda: scratch.SGD(0.1, momentum=0.9, nesterov=True)),
+]
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name,make", OPTIMIZERS, ids=[o[0] for o in OPTIMIZERS])
+def test_optimizer_step_has_the_formulas_bits(name, make, dtype, threads, monkeypatch):
+    monkeypatch.setattr(parallel, "THREADS", threads)
+    monkeypatch.setattr(parallel, "MIN_BYTES", 0)
+    monkeypatch.setattr(kernels, "_UPDATE_CHUNK", 1000)  # several chunks, the last one partial
+    rng = np.random.default_rng(3)
+    shapes = {"big": (7, 13, 37), "small": (5,), "strided_grad": (40, 30)}
+    params = {k: rng.standard_normal(s).astype(dtype) for k, s in shapes.items()}
+    ref = {k: p.copy() for k, p in params.items()}
+    opt, ref_opt, states = make(), make(), {k: {} for k in shapes}
+    for t in range(1, 4):
+        grads = {k: rng.standard_normal(s).astype(dtype) for k, s in shapes.items()}
+        grads["strided_grad"] = np.asfortranarray(grads["strided_grad"])  # a gradient need not be contiguous
+        opt.step(params, grads)
+        for k in shapes:
+            _reference_step(ref_opt, ref[k], grads[k], states[k], t)
+        for k in shapes:
+            np.testing.assert_array_equal(params[k], ref[k], err_msg=f"{name} step {t} {k}")
