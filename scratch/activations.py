@@ -116,23 +116,32 @@ def relu_backward(x, y, dy, negative_slope=0.0, max_value=None, threshold=0.0):
         return dy * (y > 0)
     if negative_slope != 0.0 and max_value is None and threshold == 0:
         return leaky_relu_backward(x, y, dy, negative_slope)
-    if threshold != 0:
-        passes = x > _c(x, threshold)
-    elif max_value == 6:
-        passes = (x > 0) & (x < 6)
-    else:
-        passes = x > 0
-    if max_value is not None and not (threshold == 0 and max_value == 6):
-        passes &= x <= _c(x, max_value)
-    dx = np.where(passes, dy, _c(x, 0))
+    dx = np.where(relu_gate(x, max_value, threshold), dy, _c(x, 0))
     if negative_slope != 0.0:
         dx = np.where(x < _c(x, threshold), dy * _c(x, negative_slope), dx)
     return dx
 
 
+def relu_gate(x, max_value=None, threshold=0.0):
+    """Where ``relu``'s positive part passes the gradient (a boolean array of ``x``'s shape): ``x > t``,
+    or ``0 < x < 6`` for relu6 (``t = 0, max = 6``: 0 at both kinks), and ``x <= max`` when clipped
+    (``clip`` passes the gradient at its bounds)."""
+    if threshold != 0:
+        passes = x > _c(x, threshold)
+    elif max_value == 6:
+        passes = np.greater(x, 0)
+        passes &= x < 6
+    else:
+        passes = x > 0
+    if max_value is not None and not (threshold == 0 and max_value == 6):
+        passes &= x <= _c(x, max_value)
+    return passes
+
+
 def relu6(x):
     """``min(max(x, 0), 6)``."""
-    return np.minimum(np.maximum(x, 0), _c(x, 6))
+    y = np.maximum(x, 0)
+    return np.minimum(y, _c(x, 6), out=y)
 
 
 def _relu6_backward(x, y, dy):

@@ -64,3 +64,25 @@ def test_optimizer_step_has_the_formulas_bits(name, make, dtype, threads, monkey
             _reference_step(ref_opt, ref[k], grads[k], states[k], t)
         for k in shapes:
             np.testing.assert_array_equal(params[k], ref[k], err_msg=f"{name} step {t} {k}")
+
+
+RELU_OPTIONS = [{"max_value": 6.0}, {"max_value": 0.5}, {"threshold": 0.5}, {"max_value": 1.5, "threshold": 0.25},
+                {"negative_slope": 0.2, "max_value": 6.0}, {}]
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("options", RELU_OPTIONS, ids=lambda o: "-".join(f"{k}{v}" for k, v in o.items()) or "plain")
+def test_relu_layer_gate_kept_from_forward_equals_the_gradient_formula(options, training):
+    """The ReLU layer keeps its gradient gate from a training forward pass; on inputs full of kinks (0, 6, the
+    threshold, the max) its backward equals ``relu_backward`` from the input, bit for bit."""
+    from scratch import activations
+    from scratch.layers import ReLU
+
+    rng = np.random.default_rng(0)
+    kinks = np.array([0.0, 6.0, 0.5, 0.25, 1.5, -0.0, 7.0, -1.0, 3.0])
+    x = np.concatenate([kinks, rng.standard_normal(63) * 4]).reshape(2, 6, 6, 1)
+    dy = rng.standard_normal(x.shape)
+    layer = ReLU(**options, dtype="float64")
+    y = layer(x, training=training)
+    np.testing.assert_array_equal(y, activations.relu(x, **options))
+    np.testing.assert_array_equal(layer.backward(dy), activations.relu_backward(x, y, dy, **options))
