@@ -3,14 +3,17 @@
 The bound of one pass is the time its arithmetic and its memory traffic need at the machine's two
 limits, both measured in the same run as the timings they are set against:
 
-- every product layer's (Conv2D, DepthwiseConv2D, SeparableConv2D, Dense) multiply-add FLOPs
+- every matrix-product layer's (Conv2D, SeparableConv2D, Dense) multiply-add FLOPs
   (``contenders.layer_flops``; training adds dW and, where the input gradient is needed, dX) at the
   matmul peak (``contenders.matmul_peak``: ``np.matmul`` of two large float32 matrices);
 - plus the bytes every other layer's elementwise pass must move at the memory bandwidth (``copy_bandwidth``:
   a large ``np.copyto``, bytes read plus bytes written per second). A layer's forward pass reads its
   inputs and writes its output; its backward pass reads ``dy`` and the one tensor it saved (its input)
   and writes ``dx`` (unless no input gradient is needed). Views move nothing (``Flatten``, ``Reshape``,
-  the input), nor does ``Dropout`` in inference. A product layer's bias and activation are counted as
+  the input), nor does ``Dropout`` in inference. ``DepthwiseConv2D`` counts as such a pass, not as
+  FLOPs: 9 multiply-adds per value of a 3x3 kernel make 2.25 FLOPs per byte, far below the machine's
+  balance (peak / bandwidth, about 15 FLOPs per byte here), so no engine runs it near the matmul peak;
+  its bound is its traffic. A product layer's bias and activation are counted as
   fused into its product (what oneDNN does), so they add no bytes. Training adds the optimizer: Adam
   reads the parameters, gradients and both moments and writes the parameters and moments, 7 x the
   parameter bytes.
@@ -71,7 +74,7 @@ def node_work(node, batch, itemsize, training=True):
     output = _bytes(node.output.shape, batch, itemsize) if node.output is not None else 0
     work = {"kind": contenders.layer_kind(layer), "forward_flops": 0, "backward_flops": 0,
             "forward_bytes": 0, "backward_bytes": 0}
-    if f:
+    if f and name != "DepthwiseConv2D":
         work["forward_flops"] = f
         work["backward_flops"] = f * (2 if layer.input_grad else 1)
     elif name in VIEWS or (name in IDENTITY_IN_INFERENCE and not training):
