@@ -247,3 +247,11 @@ def test_roofline_counts_flops_and_the_bytes_of_every_other_pass():
     assert bound["train"]["bytes"] == sum(k[p]["bytes"] for k in kinds.values() for p in ("forward", "backward"))
     assert np.isclose(bound["train"]["bound_ms"], (train + bound["train"]["bytes"]) / 1e6)
     assert roofline.copy_bandwidth(mb=4, repeats=2)["gb_per_s"] > 0
+
+
+def test_layer_versions_compares_two_trees_in_one_process(capsys):
+    from benchmarks import layer_versions
+
+    layer_versions.main([".", ".", "--case", "relu6", "--rounds", "2", "--clock", "wall"])  # cpu: one thread for good
+    out = capsys.readouterr().out
+    assert "(wall clock)" in out and "backward: . " in out and "bit-identical results: True" in out
