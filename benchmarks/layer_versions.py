@@ -32,6 +32,8 @@ CASES = {  # id: (class, arguments, input shape)
     "bn": ("BatchNormalization", {}, (32, 16, 16, 96)),
     "depthwise": ("DepthwiseConv2D", {"kernel_size": 3, "padding": "same"}, (32, 16, 16, 96)),
     "depthwise-stride2": ("DepthwiseConv2D", {"kernel_size": 3, "strides": 2}, (32, 17, 17, 96)),
+    "depthwise-5x5-2x2": ("DepthwiseConv2D", {"kernel_size": 5, "padding": "same"}, (32, 2, 2, 672)),  # EfficientNetB0
+    "depthwise-5x5-1x1": ("DepthwiseConv2D", {"kernel_size": 5, "padding": "same"}, (32, 1, 1, 1152)),
     "maxpool": ("MaxPooling2D", {"pool_size": 2}, (128, 26, 26, 32)),
     "conv3x3": ("Conv2D", {"filters": 64, "kernel_size": 3}, (128, 13, 13, 32)),
     "conv3x3-same": ("Conv2D", {"filters": 64, "kernel_size": 3, "padding": "same"}, (32, 8, 8, 64)),

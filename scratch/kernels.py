@@ -156,7 +156,9 @@ def depthwise_backward(dz, xr, kernel, strides, dilation=(1, 1), input_grad=True
 
     With stride 1 the middle line is a correlation of ``dz``, zero-padded by the dilated kernel
     extent, with the kernel flipped in space: one einsum over its window view. With strides that
-    would multiply mostly zeros, so ``dz * T[i, j]`` is added to its slab one kernel offset at a time.
+    would multiply mostly zeros, so ``dz * T[i, j]`` is added to its slab one kernel offset at a time;
+    so it is with stride 1 where the padded input has more than twice the output's pixels (small maps
+    under a large 'same' kernel, e.g. 1x1 under 5x5: the correlation would compute 25 pixels for one).
     """
     kh, kw, c, m = kernel.shape
     n, ho, wo, _ = dz.shape
@@ -165,7 +167,7 @@ def depthwise_backward(dz, xr, kernel, strides, dilation=(1, 1), input_grad=True
     if not input_grad:
         return dk, None
     taps = kernel.reshape(kh, kw, c * m)
-    if strides == (1, 1):
+    if strides == (1, 1) and xr.shape[1] * xr.shape[2] <= 2 * ho * wo:
         eh, ew = (kh - 1) * dilation[0], (kw - 1) * dilation[1]
         padded = np.zeros((n, ho + 2 * eh, wo + 2 * ew, c * m), dtype=kernel.dtype)
         padded[:, eh:eh + ho, ew:ew + wo] = dz

@@ -86,3 +86,29 @@ def test_relu_layer_gate_kept_from_forward_equals_the_gradient_formula(options, 
     y = layer(x, training=training)
     np.testing.assert_array_equal(y, activations.relu(x, **options))
     np.testing.assert_array_equal(layer.backward(dy), activations.relu_backward(x, y, dy, **options))
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("kwargs,shape", [
+    (dict(kernel_size=5, padding="same"), (3, 1, 1, 4)),  # 1x1 under a 5x5 kernel: the slab path at stride 1
+    (dict(kernel_size=5, padding="same", depth_multiplier=2), (2, 2, 3, 3)),
+    (dict(kernel_size=3, padding="same", dilation_rate=2), (2, 2, 2, 2)),
+    (dict(kernel_size=3, padding="same"), (2, 6, 5, 2)),  # the correlation path
+], ids=lambda v: str(v) if isinstance(v, tuple) else None)
+def test_depthwise_backward_on_small_maps_matches_naive(kwargs, shape, threads, monkeypatch):
+    """Stride 1 on a map much smaller than its padded input adds each kernel offset's slab instead of
+    correlating the padded gradient: both give the naive loops' gradients, for any number of threads."""
+    from tests.test_convolutional import naive_depthwise_backward
+
+    monkeypatch.setattr(parallel, "THREADS", threads)
+    monkeypatch.setattr(parallel, "MIN_BYTES", 0)
+    rng = np.random.default_rng(5)
+    layer = scratch.DepthwiseConv2D(**kwargs, dtype="float64")
+    x = rng.standard_normal(shape)
+    y = layer(x, training=True)
+    dy = rng.standard_normal(y.shape)
+    dx = layer.backward(dy)
+    geo = (layer.strides, layer.padding, layer.dilation_rate)
+    dx_ref, dk_ref = naive_depthwise_backward(x, layer.params["kernel"], dy, *geo)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.grads["kernel"], dk_ref, rtol=1e-12, atol=1e-12)
