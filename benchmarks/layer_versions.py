@@ -29,6 +29,10 @@ import numpy as np
 CASES = {  # id: (class, arguments, input shape)
     "relu6": ("ReLU", {"max_value": 6.0}, (32, 16, 16, 96)),
     "relu": ("ReLU", {}, (32, 16, 16, 96)),
+    "swish": ("Activation", {"activation": "swish"}, (32, 16, 16, 96)),  # EfficientNetB0's activation
+    "sigmoid": ("Activation", {"activation": "sigmoid"}, (32, 16, 16, 96)),
+    "leaky-relu": ("LeakyReLU", {}, (32, 16, 16, 96)),
+    "elu": ("ELU", {}, (32, 16, 16, 96)),
     "bn": ("BatchNormalization", {}, (32, 16, 16, 96)),
     "depthwise": ("DepthwiseConv2D", {"kernel_size": 3, "padding": "same"}, (32, 16, 16, 96)),
     "depthwise-stride2": ("DepthwiseConv2D", {"kernel_size": 3, "strides": 2}, (32, 17, 17, 96)),

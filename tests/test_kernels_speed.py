@@ -112,3 +112,46 @@ def test_depthwise_backward_on_small_maps_matches_naive(kwargs, shape, threads, 
     dx_ref, dk_ref = naive_depthwise_backward(x, layer.params["kernel"], dy, *geo)
     np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(layer.grads["kernel"], dk_ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_activation_with_select_has_np_where_bits(dtype, monkeypatch):
+    """``kernels.select`` (branch-free) in the activations gives the bits ``np.where`` gave: every registered
+    activation, forward and backward, on values with kinks, signed zeros, infinities and NaN."""
+    from scratch import activations
+
+    rng = np.random.default_rng(1)
+    special = [0.0, -0.0, 1.0, -1.0, 3.0, -3.0, 6.0, 0.5, -0.5, 20.0, -20.0, np.inf, -np.inf, np.nan, 1e-7, -1e-7]
+    x = np.concatenate([special, rng.standard_normal(200) * 4]).astype(dtype).reshape(8, -1)
+    dy = rng.standard_normal(x.shape).astype(dtype)
+
+    def run():
+        out = {}
+        with np.errstate(all="ignore"):
+            for name, fn in activations.REGISTRY.items():
+                y = fn.forward(x)
+                out[name] = (y, fn.backward(x, y, dy))
+            for opts in RELU_OPTIONS:
+                y = activations.relu(x, **opts)
+                out[str(opts)] = (y, activations.relu_backward(x, y, dy, **opts))
+        return out
+
+    fast = run()
+    monkeypatch.setattr(activations, "select", np.where)
+    slow = run()
+    bits = np.int32 if dtype == np.float32 else np.int64
+    for name in slow:
+        for a, b in zip(fast[name], slow[name]):
+            assert a.dtype == b.dtype, name
+            np.testing.assert_array_equal(a.view(bits), b.view(bits), err_msg=name)
+
+
+def test_select_broadcasts_and_falls_back_like_np_where():
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((3, 4)).astype(np.float32)
+    cond = a > 0
+    for args in [(cond, a, -a), (cond, a, np.float32(0)), (cond[:, :1], a, -a), (cond, a[0], -a),
+                 (cond, a, 0.0), (cond, a, a.astype(np.float64)), (cond, a.astype(np.int32), 0)]:
+        got, want = kernels.select(*args), np.where(*args)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
