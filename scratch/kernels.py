@@ -430,6 +430,7 @@ def decay_weights(p, rate, lr):
 # -- branch-free selection --------------------------------------------------------------------------------
 _SELECT_INT = {2: np.int16, 4: np.int32, 8: np.int64}
 _SELECT_CHUNK = 1 << 15  # elements: a chunk's mask, operands and result stay in the L2 cache
+_SELECT_MIN = 1 << 16  # elements: below this, np.where itself
 
 
 def select(cond, a, b):
@@ -440,7 +441,8 @@ def select(cond, a, b):
     the processor mispredicts about half of them, which made it 15-17x slower than a multiplication here
     (2.9 ms against 0.18 ms for 786K float32 values); the integer form costs about 4 passes (0.6 ms).
     Anything else (other dtypes, mixed dtypes, Python numbers) goes to ``np.where`` itself."""
-    if not (isinstance(a, (np.ndarray, np.floating)) and isinstance(b, (np.ndarray, np.floating))):
+    if not (isinstance(a, (np.ndarray, np.floating)) and isinstance(b, (np.ndarray, np.floating))) \
+            or np.size(cond) < _SELECT_MIN:  # small arrays: the extra calls cost more than the branches
         return np.where(cond, a, b)
     a, b, cond = np.asarray(a), np.asarray(b), np.asarray(cond)
     if a.dtype != b.dtype or a.dtype.kind != "f" or cond.dtype != bool or a.dtype.itemsize not in _SELECT_INT:

@@ -120,6 +120,8 @@ def test_every_activation_with_select_has_np_where_bits(dtype, monkeypatch):
     activation, forward and backward, on values with kinks, signed zeros, infinities and NaN."""
     from scratch import activations
 
+    monkeypatch.setattr(kernels, "_SELECT_MIN", 0)  # the branch-free path even on these small arrays
+    monkeypatch.setattr(kernels, "_SELECT_CHUNK", 64)  # and several chunks
     rng = np.random.default_rng(1)
     special = [0.0, -0.0, 1.0, -1.0, 3.0, -3.0, 6.0, 0.5, -0.5, 20.0, -20.0, np.inf, -np.inf, np.nan, 1e-7, -1e-7]
     x = np.concatenate([special, rng.standard_normal(200) * 4]).astype(dtype).reshape(8, -1)
@@ -146,7 +148,9 @@ def test_every_activation_with_select_has_np_where_bits(dtype, monkeypatch):
             np.testing.assert_array_equal(a.view(bits), b.view(bits), err_msg=name)
 
 
-def test_select_broadcasts_and_falls_back_like_np_where():
+def test_select_broadcasts_and_falls_back_like_np_where(monkeypatch):
+    monkeypatch.setattr(kernels, "_SELECT_MIN", 0)
+    monkeypatch.setattr(kernels, "_SELECT_CHUNK", 5)
     rng = np.random.default_rng(2)
     a = rng.standard_normal((3, 4)).astype(np.float32)
     cond = a > 0
