@@ -321,6 +321,22 @@ def _writable_flat(*arrays):
     return all(a.flags.c_contiguous for a in arrays)
 
 
+def _adam_ops(p, m, v, g, t, s, alpha, one_minus_beta_1, one_minus_beta_2, epsilon):
+    """Adam's rounded operations on one block, into the scratch buffers ``t`` and ``s`` (see ``adam_update``)."""
+    np.subtract(g, m, out=t)
+    t *= one_minus_beta_1
+    m += t
+    np.square(g, out=t)
+    t -= v
+    t *= one_minus_beta_2
+    v += t
+    np.sqrt(v, out=t)
+    t += epsilon
+    np.multiply(m, alpha, out=s)
+    np.divide(s, t, out=s)
+    p -= s
+
+
 def adam_update(p, g, m, v, alpha, one_minus_beta_1, one_minus_beta_2, epsilon):
     """Keras's Adam step in place, operation for operation (scalars already in the dtype)::
 
@@ -329,30 +345,13 @@ def adam_update(p, g, m, v, alpha, one_minus_beta_1, one_minus_beta_2, epsilon):
         p -= (m * alpha) / (sqrt(v) + epsilon)
 
     Each line is the same rounded NumPy operations, written into two scratch buffers per chunk
-    instead of new full-size temporaries, so the passes stay in the cache (same bits)."""
-    if not _writable_flat(p, m, v):  # never for parameters and slots made by the engine; kept exact anyway
-        m += (g - m) * one_minus_beta_1
-        v += (np.square(g) - v) * one_minus_beta_2
-        p -= (m * alpha) / (np.sqrt(v) + epsilon)
+    instead of new full-size temporaries, so the passes stay in the cache (same bits). A parameter
+    of one chunk (most of them) is updated whole, with no chunking machinery (it costs per array)."""
+    consts = (alpha, one_minus_beta_1, one_minus_beta_2, epsilon)
+    if p.size <= _UPDATE_CHUNK or not _writable_flat(p, m, v):
+        _adam_ops(p, m, v, g, np.empty(p.shape, p.dtype), np.empty(p.shape, p.dtype), *consts)
         return
-
-    def work(views, buffers):
-        pc, mc, vc, gc = views
-        t, s = buffers
-        np.subtract(gc, mc, out=t)
-        t *= one_minus_beta_1
-        mc += t
-        np.square(gc, out=t)
-        t -= vc
-        t *= one_minus_beta_2
-        vc += t
-        np.sqrt(vc, out=t)
-        t += epsilon
-        np.multiply(mc, alpha, out=s)
-        np.divide(s, t, out=s)
-        pc -= s
-
-    _chunked((p, m, v, g), work, 2)
+    _chunked((p, m, v, g), lambda views, buffers: _adam_ops(*views, *buffers, *consts), 2)
 
 
 def rmsprop_update(p, g, v, lr, rho, one_minus_rho, epsilon):

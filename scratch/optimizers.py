@@ -208,15 +208,21 @@ class Adam(Optimizer):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
                 "epsilon": self.epsilon}
 
+    def _constants(self, cast):
+        """``alpha`` and the cast constants of this step (computed once per step and dtype, not per array)."""
+        key = (self.iterations, cast, self.learning_rate, self.beta_1, self.beta_2, self.epsilon)
+        if getattr(self, "_step_constants", (None,))[0] != key:
+            lr, t = cast(self.learning_rate), cast(self.iterations + 1)
+            beta_1_power = cast(self.beta_1) ** t
+            beta_2_power = cast(self.beta_2) ** t
+            alpha = lr * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+            self._step_constants = (key, (alpha, cast(1 - self.beta_1), cast(1 - self.beta_2), cast(self.epsilon)))
+        return self._step_constants[1]
+
     def _update(self, p, g, slots, cast):
-        lr, t = cast(self.learning_rate), cast(self.iterations + 1)
-        beta_1_power = cast(self.beta_1) ** t
-        beta_2_power = cast(self.beta_2) ** t
-        alpha = lr * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
         # m += (g - m) * (1 - beta_1);  v += (g**2 - v) * (1 - beta_2);  p -= (m * alpha) / (sqrt(v) + epsilon)
         # in place, operation for operation, over cache-sized chunks (scratch.kernels.adam_update)
-        kernels.adam_update(p, g, slots["m"], slots["v"], alpha, cast(1 - self.beta_1), cast(1 - self.beta_2),
-                            cast(self.epsilon))
+        kernels.adam_update(p, g, slots["m"], slots["v"], *self._constants(cast))
 
 
 class RMSprop(Optimizer):
