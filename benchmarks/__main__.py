@@ -1,11 +1,21 @@
 """``python -m benchmarks [--quick] [--out FILE] [--markdown]``: scratch vs Keras, side by side.
 
+The quiet full table (what docs/benchmarks.md shows): on a machine nothing else uses (``uptime``'s
+load average near 0: other processes on the cores make every figure lower and noisier), run
+``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks`` (the full run: throughput of
+blog and lenet beside Keras, the roofline, the per-layer profiles, the single layers, ResNet50,
+MobileNetV2, EfficientNetB0 and DenseNet121, peak memory and the targets' met/not-met table; tens of
+minutes), then paste ``python -m benchmarks --markdown`` (the tables of ``results/latest.json``) into
+docs/benchmarks.md with the load average it prints. The roofline puts beside each model and pass the
+time its GEMM FLOPs need at the matmul peak plus the time every other pass's bytes need at the copy
+bandwidth, both measured in the same run, and the share of that bound reached (``benchmarks/roofline.py``).
+
 Default: the full run (every section; the longest); ``--quick``: fewer repeats and shorter
 samples; ``--smoke``: seconds of measuring, only to prove the pipeline runs (the test suite uses
 it). Writes the result JSON (default ``benchmarks/results/latest.json``; ``--smoke``: a new
 temporary file, its numbers being no results) and prints the markdown table.
-``--models``: only the single-layer table and ResNet50 / MobileNetV2 (the quick mode's settings;
-default output ``results/models.json``).
+``--models``: only the single-layer table and the keras.applications models (ResNet50, MobileNetV2,
+EfficientNetB0, DenseNet121; the quick mode's settings; default output ``results/models.json``).
 ``--keras-baseline``: only ``train.py keras`` against plain Keras (the full mode's settings, 7
 repeats; default output ``results/keras-baseline.json``). A partial run never overwrites
 ``latest.json`` unless ``--out`` names it.
@@ -23,12 +33,16 @@ BASELINE_RESULTS = os.path.join(os.path.dirname(RESULTS), "keras-baseline.json")
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--quick", action="store_true", help="fewer repeats and shorter samples")
-    g.add_argument("--smoke", action="store_true", help="the smallest run that exercises everything (for tests)")
+    g.add_argument("--quick", action="store_true", help="fewer repeats and shorter samples (a first look; not the "
+                                                        "published table)")
+    g.add_argument("--smoke", action="store_true", help="the smallest run that exercises everything, in seconds of "
+                                                        "measuring: its numbers are no results (the tests run it)")
     g.add_argument("--models", action="store_true",
-                   help="only the single-layer table and ResNet50 / MobileNetV2 (quick settings; several minutes)")
+                   help="only the single-layer table and the keras.applications models with their roofline "
+                        "(quick settings; several minutes)")
     g.add_argument("--keras-baseline", action="store_true",
                    help="only train.py keras (default and --deterministic) against plain Keras fit and a "
                         "train_on_batch loop (full settings, 7 repeats; about 8 minutes)")

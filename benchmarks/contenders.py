@@ -218,7 +218,7 @@ def _profile(eng, batch, repeats):
 
 
 # -- keras.applications models (ResNet50, MobileNetV2) in both engines -----------------------
-ZOO_MODELS = ("ResNet50", "MobileNetV2")
+ZOO_MODELS = ("ResNet50", "MobileNetV2", "EfficientNetB0", "DenseNet121")
 ZOO_INPUT = (32, 32, 3)
 ZOO_LOSS = {"class_name": "SparseCategoricalCrossentropy", "from_logits": False}  # the models end in softmax
 

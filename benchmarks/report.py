@@ -60,16 +60,19 @@ def markdown(result, command="python -m benchmarks"):
         key = (rt["arch"], rt["batch"], rt["mode"])
         out.append(f"| {rt['arch']} | {rt['batch']} | {'training' if rt['mode'] == 'train' else 'inference'} | "
                    + " | ".join(f"{rows[key + (e,)]['gflops']:.1f}" for e in ENGINES) + " |")
+    out += _roofline(result.get("roofline"), result)
     for prof in result["profile"]:
         total = sum(r["forward_ms"] + r["backward_ms"] for r in prof["layers"])
         setting = ENGINE_TITLES[prof.get("engine", "scratch")]
         out += ["", f"Scratch per-layer time, {prof['arch']} batch {prof['batch']}, as `{setting}` (its faster "
                     f"training setting above; median ms of one training step; total {total:.2f} ms = "
                     f"{prof['batch'] / total * 1e3:,.0f} images/s, timers included):", "",
-                "| layer | forward ms | backward ms | forward GFLOP/s | backward GFLOP/s |", "|---|---|---|---|---|"]
+                "| layer | forward ms | backward ms | forward GFLOP/s | backward GFLOP/s | bound ms (fwd + bwd) "
+                "| share of the bound |", "|---|---|---|---|---|---|---|"]
         for r in prof["layers"]:
             out.append(f"| {r['layer']} | {r['forward_ms']:.3f} | {r['backward_ms']:.3f} | "
-                       f"{_fmt(r['forward_gflops'], '.1f')} | {_fmt(r['backward_gflops'], '.1f')} |")
+                       f"{_fmt(r['forward_gflops'], '.1f')} | {_fmt(r['backward_gflops'], '.1f')} | "
+                       f"{_bound_cells(r, '.3f')} |")
     out += ["", "Peak memory of training (one process per engine, peak resident set `VmHWM`; the increase is "
                 "over the process right after its imports, so it holds the MNIST load, the model and training):", "", "| arch | batch | engine | steps | peak MB | increase MB |",
             "|---|---|---|---|---|---|"]
@@ -88,6 +91,39 @@ def markdown(result, command="python -m benchmarks"):
         out.append(f"| {t['measure']} | >= {t['target']:g} | {_fmt(t['value'])} | {met} |")
     return "\n".join(out)
 
+
+
+def _bound_cells(row, spec):
+    """The two roofline cells of a profile row (``-`` for rows without a bound, and older results)."""
+    if "bound_forward_ms" not in row:
+        return "- | -"
+    share = row.get("bound_share")
+    return (f"{format(row['bound_forward_ms'], spec)} + {format(row['bound_backward_ms'], spec)} | "
+            f"{'-' if share is None else format(share, '.0%')}")
+
+
+def _roofline(rows, result):
+    """The roofline table (``benchmarks.roofline``): per model and pass, the bound beside the measured time."""
+    if not rows:
+        return []
+    out = [""]
+    if result is not None:
+        from .roofline import limits
+
+        peak, bw = limits(result)
+        out += [f"Roofline (`benchmarks/roofline.py`): the bound of one batch is every product layer's FLOPs at the "
+                f"matmul peak ({peak:.0f} GFLOP/s) plus the bytes every other pass must move at the copy bandwidth "
+                f"({bw:.1f} GB/s, a {result['copy_bandwidth_before']['mib']} MiB `np.copyto`), both measured in this "
+                f"run (the higher of before and after the timings); share = bound / measured (1.0: at the bound):", ""]
+    else:
+        out += ["Roofline of these models (the same bound, with this run's matmul peak and copy bandwidth):", ""]
+    out += ["| model | batch | | GEMM ms | memory ms | bound ms | scratch ms | share | Keras ms | Keras share |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['model']} | {r['batch']} | {'training' if r['mode'] == 'train' else 'inference'} | "
+                   f"{r['gemm_ms']:.2f} | {r['memory_ms']:.2f} | {r['bound_ms']:.2f} | {r['measured_ms']:.2f} | "
+                   f"**{r['share']:.0%}** | {r['keras_ms']:.2f} | {r['keras_share']:.0%} |")
+    return out
 
 
 def _targets(targets):
@@ -143,6 +179,7 @@ def _zoo(zoo):
         out.append(f"| {rt['model']} | {info['layers']} | {info['params']:,} | "
                    f"{'training' if rt['mode'] == 'train' else 'inference'} | " + " | ".join(cells) +
                    f" | **{rt['best_vs_keras']:.2f}** ({ENGINE_TITLES[rt['best_scratch']]}) |")
+    out += _roofline(zoo.get("roofline"), None)
     out += ["", "Peak memory of training (one process per engine and model, `VmHWM`; increase over the process "
                 "after its imports):", "", "| model | engine | steps | peak MB | increase MB |", "|---|---|---|---|---|"]
     for mem in zoo["memory"]:
@@ -155,12 +192,13 @@ def _zoo(zoo):
                     f"`{ENGINE_TITLES[prof['engine']]}` (median ms of one step per layer type, every call summed; "
                     f"step {prof['step_ms']:.0f} ms; the im2col / col2im rows are part of the Conv2D rows):", "",
                 "| layer type | calls | forward ms | backward ms | share of the step | forward GFLOP/s "
-                "| backward GFLOP/s |", "|---|---|---|---|---|---|---|"]
+                "| backward GFLOP/s | bound ms (fwd + bwd) | share of the bound |", "|---|---|---|---|---|---|---|---|---|"]
         for r in prof["rows"]:
             share = (r["forward_ms"] + r["backward_ms"]) / prof["step_ms"]
             out.append(f"| {r['type']} | {r['calls'] or ''} | {r['forward_ms']:.1f} | {r['backward_ms']:.1f} | "
-                       f"{share:.0%} | {_fmt(r['forward_gflops'], '.1f')} | {_fmt(r['backward_gflops'], '.1f')} |")
-        out.append(f"| (layers, loss and Adam) | | | | {total / prof['step_ms']:.0%} | | |")
+                       f"{share:.0%} | {_fmt(r['forward_gflops'], '.1f')} | {_fmt(r['backward_gflops'], '.1f')} | "
+                       f"{_bound_cells(r, '.2f')} |")
+        out.append(f"| (layers, loss and Adam) | | | | {total / prof['step_ms']:.0%} | | | | |")
     return out
 
 

@@ -11,19 +11,19 @@ import time
 
 import numpy as np
 
-from . import contenders, keras_baseline, layers, machine, memory, seed_loop
+from . import contenders, keras_baseline, layers, machine, memory, roofline, seed_loop
 
 ENGINES = ("scratch", "scratch_blas1", "keras", "keras_xla")  # scratch_blas1: BLAS limited to 1 thread
 MODES = {
     # smoke: only proves the whole pipeline still runs (the test suite uses it)
     "smoke": {"configs": [("blog", 32)], "repeats": 1, "sample_s": 0.02, "warmup": 2, "profile_repeats": 2,
               "seed_images": 4, "memory": [("blog", 32)], "memory_engines": ("scratch", "keras"),
-              "memory_steps": 2, "peak_n": 512, "layer_repeats": 1, "layer_sample_s": 0.01, "layer_scale": 8,
+              "memory_steps": 2, "peak_n": 512, "bandwidth_mib": 16, "layer_repeats": 1, "layer_sample_s": 0.01, "layer_scale": 8,
               "zoo": (), "keras_baseline": {"arch": "blog", "batch": 32, "limit": 64,
                                                                    "epochs": 2, "repeats": 1}},
     "quick": {"configs": [("blog", 32), ("blog", 128), ("lenet", 128)], "repeats": 3, "sample_s": 0.15,
               "warmup": 3, "profile_repeats": 5, "seed_images": 60, "memory": [("lenet", 128)],
-              "memory_engines": ("scratch", "keras"), "memory_steps": 10, "peak_n": 2048,
+              "memory_engines": ("scratch", "keras"), "memory_steps": 10, "peak_n": 2048, "bandwidth_mib": 128,
               "layer_repeats": 3, "layer_sample_s": 0.1, "layer_scale": 1,
               "zoo": contenders.ZOO_MODELS, "zoo_batch": 32, "zoo_repeats": 3, "zoo_steps": 2, "zoo_profile_repeats": 2,
               "zoo_memory_steps": 3,
@@ -31,23 +31,23 @@ MODES = {
     "full": {"configs": [("blog", 32), ("blog", 128), ("lenet", 32), ("lenet", 128)], "repeats": 7,
              "sample_s": 0.4, "warmup": 5, "profile_repeats": 20, "seed_images": 300,
              "memory": [("lenet", 128)], "memory_engines": ("scratch", "keras", "keras_xla"), "memory_steps": 30,
-             "peak_n": 2048, "layer_repeats": 7, "layer_sample_s": 0.3, "layer_scale": 1,
+             "peak_n": 2048, "bandwidth_mib": 256, "layer_repeats": 7, "layer_sample_s": 0.3, "layer_scale": 1,
              "zoo": contenders.ZOO_MODELS, "zoo_batch": 32, "zoo_repeats": 5, "zoo_steps": 3, "zoo_profile_repeats": 5,
              "zoo_memory_steps": 5,
              "keras_baseline": {"arch": "lenet", "batch": 128, "limit": 12800, "epochs": 4, "repeats": 3}},
 }
-TARGETS = [  # (key, measure, target)
+TARGETS = [  # (key, measure, target): issue 22's targets, then the earlier ones still held
     ("train_blog_32", "training images/s, blog, batch 32, best scratch / best keras", 1.0),
-    ("train_lenet_128", "training images/s, lenet, batch 128, best scratch / best keras", 0.7),
-    ("infer_all", "inference images/s, every architecture and batch, best scratch / best keras (lowest)", 1.0),
-    ("seed_loop", "scratch training, blog, batch 32, vs the seed's per-image loop", 100.0),
+    ("train_lenet_128", "training images/s, lenet, batch 128, best scratch / best keras", 0.8),
+    ("infer_lenet_128", "inference images/s, lenet, batch 128, best scratch / best keras", 0.8),
+    *((f"{mode}_{name}", f"{'training' if mode == 'train' else 'inference'} images/s, {name} 32x32x3, batch 32, "
+                         f"best scratch / Keras", 1.0) for name in contenders.ZOO_MODELS for mode in ("train", "infer")),
+    *((f"memory_{name}", f"peak memory of training, {name}, batch 32, Keras / scratch", 1.0)
+      for name in contenders.ZOO_MODELS),
     ("memory_lenet_128", "peak memory of training, lenet, batch 128, keras / scratch", 1.0),
+    ("seed_loop", "scratch training, blog, batch 32, vs the seed's per-image loop", 100.0),
     ("keras_cli_vs_loop", "`train.py keras` (default) / a bare `train_on_batch` loop, TensorFlow as it ships", 0.95),
     ("keras_cli_vs_fit", "`train.py keras` (default) / plain Keras `fit` on the same data and model", 1.0),
-    ("train_ResNet50", "training images/s, ResNet50 32x32x3, batch 32, best scratch / Keras", 0.5),
-    ("train_MobileNetV2", "training images/s, MobileNetV2 32x32x3, batch 32, best scratch / Keras", 0.5),
-    ("memory_ResNet50", "peak memory of training, ResNet50, batch 32, Keras / scratch", 1.0),
-    ("memory_MobileNetV2", "peak memory of training, MobileNetV2, batch 32, Keras / scratch", 1.0),
 ]
 ZOO_ENGINES = ("scratch", "scratch_blas1", "keras")
 
@@ -109,7 +109,6 @@ def ratios(rows):
 
 def targets(result):
     ratio = {(r["arch"], r["batch"], r["mode"]): r["best_vs_best"] for r in result["ratios"]}
-    infer = [v for (a, b, m), v in ratio.items() if m == "infer"]
     train_blog = max((r["images_per_s"] for r in result["throughput"] if r["engine"].startswith("scratch")
                       and r["mode"] == "train" and (r["arch"], r["batch"]) == ("blog", 32)), default=None)
     mem = {m["engine"]: m["peak_mb"] for m in result["memory"] if (m["arch"], m["batch"]) == ("lenet", 128)}
@@ -119,7 +118,7 @@ def targets(result):
     values = {
         "train_blog_32": ratio.get(("blog", 32, "train")),
         "train_lenet_128": ratio.get(("lenet", 128, "train")),
-        "infer_all": min(infer) if infer else None,
+        "infer_lenet_128": ratio.get(("lenet", 128, "infer")),
         "seed_loop": train_blog / result["seed_loop"]["images_per_s"] if train_blog else None,
         "memory_lenet_128": min(keras_mem) / mem["scratch"] if keras_mem and "scratch" in mem else None,
         "keras_cli_vs_loop": base["cli"] / base["loop"] if base else None,
@@ -129,16 +128,18 @@ def targets(result):
     zoo_mem = {(m["arch"], m["engine"]): m["peak_mb"] for m in result.get("zoo", {}).get("memory", [])}
     for name in contenders.ZOO_MODELS:
         values[f"train_{name}"] = zoo.get((name, "train"))
+        values[f"infer_{name}"] = zoo.get((name, "infer"))
         s, k = zoo_mem.get((name, "scratch")), zoo_mem.get((name, "keras"))
         values[f"memory_{name}"] = k / s if s and k else None
     return [{"key": key, "measure": measure, "target": t, "value": values[key],
              "met": None if values[key] is None else values[key] >= t} for key, measure, t in TARGETS]
 
 
-def zoo(settings, dtype, log):
+def zoo(settings, dtype, log, limits):
     """ResNet50 and MobileNetV2 at 32x32x3: interleaved training and inference images/s of scratch
     (process BLAS threads and 1 thread) and Keras (stock, oneDNN on), FLOPs, the per-layer-type
-    profile of scratch's training step, and peak memory (one process per engine and model)."""
+    profile of scratch's training step, and peak memory (one process per engine and model). ``limits``:
+    ``(matmul peak GFLOP/s, copy GB/s)`` for the roofline (``benchmarks.roofline``)."""
     batch, steps = settings["zoo_batch"], settings["zoo_steps"]
     slots, models, out = [], {}, {"batch": batch, "input_shape": list(contenders.ZOO_INPUT), "models": {}, "profile": {}}
     for name in settings["zoo"]:
@@ -177,11 +178,16 @@ def zoo(settings, dtype, log):
             out["ratios"].append({"model": name, "mode": mode, "vs_keras": s / k, "blas1_vs_keras": s1 / k,
                                   "best_scratch": "scratch" if s >= s1 else "scratch_blas1",
                                   "best_vs_keras": max(s, s1) / k})
+    bounds = {(name, batch): roofline.model_bound(models[name], batch, *limits) for name in settings["zoo"]}
+    out["roofline"] = roofline_rows([(name, batch, mode, keyed[name, mode, "scratch"], keyed[name, mode, "scratch_blas1"],
+                                      keyed[name, mode, "keras"]) for name in settings["zoo"] for mode in ("train", "infer")],
+                                    bounds)
     log("  per-layer-type profile of scratch ...")
     best = {r["model"]: r["best_scratch"] for r in out["ratios"] if r["mode"] == "train"}
     for name in settings["zoo"]:
         eng = contenders.ScratchEngine.for_graph(models[name], batch, dtype, blas_threads=1 if best[name] == "scratch_blas1" else None)
         out["profile"][name] = {"engine": best[name], **contenders.profile_graph(eng, settings["zoo_profile_repeats"])}
+        add_bounds(out["profile"][name]["rows"], "type", bounds[name, batch]["kinds"])
     log("  peak memory (one process per engine and model) ...")
     out["memory"] = [memory.measure(e, name, batch, settings["zoo_memory_steps"],
                                     config=out["models"][name]["config"] if e == "scratch" else None)
@@ -191,19 +197,52 @@ def zoo(settings, dtype, log):
     return out
 
 
+def roofline_rows(measured, bounds):
+    """One row per ``(model, batch, mode, scratch images/s, other scratch images/s, Keras images/s)`` of
+    ``measured``: the bound ``bounds[model, batch][mode]`` beside the faster scratch setting's ms per batch, the
+    share of the bound it reaches, and the faster Keras setting's ms and share."""
+    rows = []
+    for model, batch, mode, s, s1, k in measured:
+        b = bounds[model, batch][mode]
+        ms, keras_ms = batch / max(s, s1) * 1e3, batch / k * 1e3
+        rows.append({"model": model, "batch": batch, "mode": mode, **b, "measured_ms": ms, "share": b["bound_ms"] / ms,
+                     "keras_ms": keras_ms, "keras_share": b["bound_ms"] / keras_ms})
+    return rows
+
+
+def add_bounds(rows, key, bounds):
+    """Put each profile row's roofline bound (forward and backward ms) and the share reached beside it."""
+    for r in rows:
+        b = bounds.get(r[key])
+        if b is None:
+            continue
+        r["bound_forward_ms"], r["bound_backward_ms"] = b["forward"]["bound_ms"], b["backward"]["bound_ms"]
+        measured = r["forward_ms"] + r["backward_ms"]
+        r["bound_share"] = (r["bound_forward_ms"] + r["bound_backward_ms"]) / measured if measured else None
+
+
+def measure_limits(settings, result, when, log):
+    """The matmul peak and the copy bandwidth into ``result`` (``when``: ``before`` or ``after``)."""
+    log(f"matmul peak and copy bandwidth ({when}) ...")
+    result[f"matmul_peak_{when}"] = contenders.matmul_peak(settings["peak_n"])
+    result[f"copy_bandwidth_{when}"] = roofline.copy_bandwidth(settings["bandwidth_mib"])
+
+
 def run_models(dtype="float32", log=print):
     """``--models``: only the single-layer table and ResNet50 / MobileNetV2 (quick settings)."""
-    settings = {k: v for k, v in MODES["quick"].items() if k.startswith(("layer_", "zoo"))}
+    settings = {k: v for k, v in MODES["quick"].items() if k.startswith(("layer_", "zoo", "peak", "bandwidth"))}
     contenders.import_keras()
     started = time.perf_counter()
     result = {"benchmark": "scratch-cnn vs keras", "mode": "models", "dtype": dtype,
               "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
               "machine": machine.describe(), "settings": settings, "load_average_start": list(os.getloadavg())}
+    measure_limits(settings, result, "before", log)
     log("single layers, scratch beside Keras ...")
     result["layers"] = layers.measure(repeats=settings["layer_repeats"], sample_s=settings["layer_sample_s"],
                                       scale=settings["layer_scale"], log=log)
     log(f"keras.applications models {', '.join(settings['zoo'])} ...")
-    result["zoo"] = zoo(settings, dtype, log)
+    result["zoo"] = zoo(settings, dtype, log, roofline.limits(result))
+    measure_limits(settings, result, "after", log)
     result["load_average_end"] = list(os.getloadavg())
     result["targets"] = [t for t in targets({**result, "ratios": [], "throughput": [], "memory": [],
                                              "seed_loop": {"images_per_s": 1.0}})
@@ -242,12 +281,18 @@ def run(mode="full", dtype="float32", log=print):
               "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
               "machine": machine.describe(), "settings": {k: v for k, v in settings.items()},
               "load_average_start": list(os.getloadavg())}  # other processes on the cores skew everything
-    log("matmul peak ...")
-    result["matmul_peak_before"] = contenders.matmul_peak(settings["peak_n"])
+    measure_limits(settings, result, "before", log)
     log("throughput (interleaved) ...")
     result["throughput"] = throughput(settings, dtype, log)
     result["ratios"] = ratios(result["throughput"])
-    result["matmul_peak_after"] = contenders.matmul_peak(settings["peak_n"])
+    measure_limits(settings, result, "after", log)
+    limits = roofline.limits(result)
+    bounds = {(a, b): roofline.model_bound(contenders.ScratchEngine.for_arch(a, b, dtype).model, b, *limits)
+              for a, b in settings["configs"]}
+    ips = {(r["arch"], r["batch"], r["mode"], r["engine"]): r["images_per_s"] for r in result["throughput"]}
+    result["roofline"] = roofline_rows(
+        [(a, b, mode, *(ips[a, b, mode, e] for e in ENGINES[:2]), max(ips[a, b, mode, e] for e in ENGINES[2:]))
+         for a, b in settings["configs"] for mode in ("train", "infer")], bounds)
     log("per-layer profile of the scratch engine ...")
     best = {(r["arch"], r["batch"]): r["best_scratch"] for r in result["ratios"] if r["mode"] == "train"}
     result["profile"] = [
@@ -255,12 +300,14 @@ def run(mode="full", dtype="float32", log=print):
          "layers": contenders.profile_layers(a, b, dtype, settings["profile_repeats"],
                                           blas_threads=1 if best[a, b] == "scratch_blas1" else None)}
         for a, b in settings["configs"]]
+    for prof in result["profile"]:
+        add_bounds(prof["layers"], "layer", bounds[prof["arch"], prof["batch"]]["layers"])
     log("single layers, scratch beside Keras ...")
     result["layers"] = layers.measure(repeats=settings["layer_repeats"], sample_s=settings["layer_sample_s"],
                                       scale=settings["layer_scale"], log=log)
     if settings["zoo"]:
         log(f"keras.applications models {', '.join(settings['zoo'])} ...")
-        result["zoo"] = zoo(settings, dtype, log)
+        result["zoo"] = zoo(settings, dtype, log, limits)
     log("seed per-image loop ...")
     import scratch
 

@@ -46,6 +46,7 @@ from functools import partial
 
 import numpy as np
 
+from .kernels import select  # np.where, bit for bit, without a branch per element
 from .special import erfc
 
 
@@ -93,7 +94,7 @@ def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
         negative_part = np.maximum(_c(x, threshold) - x, 0)
     clip_max = max_value is not None
     if threshold != 0:
-        p = np.where(x > _c(x, threshold), x, _c(x, 0))
+        p = select(x > _c(x, threshold), x, _c(x, 0))
     elif max_value == 6:
         p, clip_max = relu6(x), False
     else:
@@ -116,27 +117,36 @@ def relu_backward(x, y, dy, negative_slope=0.0, max_value=None, threshold=0.0):
         return dy * (y > 0)
     if negative_slope != 0.0 and max_value is None and threshold == 0:
         return leaky_relu_backward(x, y, dy, negative_slope)
+    dx = select(relu_gate(x, max_value, threshold), dy, _c(x, 0))
+    if negative_slope != 0.0:
+        dx = select(x < _c(x, threshold), dy * _c(x, negative_slope), dx)
+    return dx
+
+
+def relu_gate(x, max_value=None, threshold=0.0):
+    """Where ``relu``'s positive part passes the gradient (a boolean array of ``x``'s shape): ``x > t``,
+    or ``0 < x < 6`` for relu6 (``t = 0, max = 6``: 0 at both kinks), and ``x <= max`` when clipped
+    (``clip`` passes the gradient at its bounds)."""
     if threshold != 0:
         passes = x > _c(x, threshold)
     elif max_value == 6:
-        passes = (x > 0) & (x < 6)
+        passes = np.greater(x, 0)
+        passes &= x < 6
     else:
         passes = x > 0
     if max_value is not None and not (threshold == 0 and max_value == 6):
         passes &= x <= _c(x, max_value)
-    dx = np.where(passes, dy, _c(x, 0))
-    if negative_slope != 0.0:
-        dx = np.where(x < _c(x, threshold), dy * _c(x, negative_slope), dx)
-    return dx
+    return passes
 
 
 def relu6(x):
     """``min(max(x, 0), 6)``."""
-    return np.minimum(np.maximum(x, 0), _c(x, 6))
+    y = np.maximum(x, 0)
+    return np.minimum(y, _c(x, 6), out=y)
 
 
 def _relu6_backward(x, y, dy):
-    return np.where((x > 0) & (x < 6), dy, _c(x, 0))  # 0 at both kinks (TensorFlow's Relu6Grad)
+    return select((x > 0) & (x < 6), dy, _c(x, 0))  # 0 at both kinks (TensorFlow's Relu6Grad)
 
 
 def _slope32(x, negative_slope):
@@ -147,12 +157,12 @@ def _slope32(x, negative_slope):
 def leaky_relu(x, negative_slope=0.2):
     """``x`` if ``x > 0`` else ``negative_slope * x`` (Keras's function default 0.2; the slope
     rounded to float32, as TensorFlow's op holds it)."""
-    return np.where(x > 0, x, x * _slope32(x, negative_slope))
+    return select(x > 0, x, x * _slope32(x, negative_slope))
 
 
 def leaky_relu_backward(x, y, dy, negative_slope=0.2):
     """``dy`` if ``x > 0`` else ``negative_slope * dy`` (the slope at exactly 0, as TensorFlow's LeakyReluGrad)."""
-    return np.where(x > 0, dy, dy * _slope32(x, negative_slope))  # the slope at exactly 0 (LeakyReluGrad)
+    return select(x > 0, dy, dy * _slope32(x, negative_slope))  # the slope at exactly 0 (LeakyReluGrad)
 
 
 def _exp_minus_1(x):
@@ -163,16 +173,16 @@ def _exp_minus_1(x):
 
 def elu(x, alpha=1.0):
     """``x`` if ``x > 0`` else ``alpha * (exp(x) - 1)``."""
-    r = np.where(x < 0, _exp_minus_1(x), x)
-    return r if alpha == 1 else np.where(x > 0, r, _c(x, alpha) * r)
+    r = select(x < 0, _exp_minus_1(x), x)
+    return r if alpha == 1 else select(x > 0, r, _c(x, alpha) * r)
 
 
 def elu_backward(x, y, dy, alpha=1.0):
     """TensorFlow's: ``r = elu_1(x)``, ``g = dy`` (``x > 0``) or ``alpha * dy``;
     ``dx = g * (r + 1)`` where ``r < 0`` else ``g`` (so 1 at 0 for alpha 1, ``alpha`` else)."""
-    r = np.where(x < 0, _exp_minus_1(x), x)
-    g = dy if alpha == 1 else np.where(x > 0, dy, dy * _c(x, alpha))
-    return np.where(r < 0, g * (r + 1), g)
+    r = select(x < 0, _exp_minus_1(x), x)
+    g = dy if alpha == 1 else select(x > 0, dy, dy * _c(x, alpha))
+    return select(r < 0, g * (r + 1), g)
 
 
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -181,11 +191,11 @@ SELU_SCALE_ALPHA = 1.7580993408473768599402175208123  # scale * alpha, alpha = 1
 
 def selu(x):
     """``scale * x`` if ``x >= 0`` else ``scale * alpha * (exp(x) - 1)``, TensorFlow's constants."""
-    return np.where(x < 0, _c(x, SELU_SCALE_ALPHA) * _exp_minus_1(x), _c(x, SELU_SCALE) * x)
+    return select(x < 0, _c(x, SELU_SCALE_ALPHA) * _exp_minus_1(x), _c(x, SELU_SCALE) * x)
 
 
 def _selu_backward(x, y, dy):
-    return np.where(y < 0, dy * (y + _c(x, SELU_SCALE_ALPHA)), dy * _c(x, SELU_SCALE))  # SeluGrad
+    return select(y < 0, dy * (y + _c(x, SELU_SCALE_ALPHA)), dy * _c(x, SELU_SCALE))  # SeluGrad
 
 
 # TensorFlow's tf.nn.gelu casts two of its constants with ``math_ops.cast(0.7071067811865476, dtype)``,
@@ -226,7 +236,7 @@ def _gelu_approximate_backward(x, y, dy):
 def sigmoid(x):
     """``1 / (1 + exp(-x))``, as ``exp(x) / (1 + exp(x))`` for ``x < 0`` (no overflow)."""
     e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    return select(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def _sigmoid_backward(x, y, dy):
@@ -240,7 +250,7 @@ def hard_sigmoid(x):
 
 def _hard_sigmoid_backward(x, y, dy):
     x3 = x + _c(x, 3)
-    return np.where((x3 > 0) & (x3 < 6), dy / _c(x, 6), _c(x, 0))  # 0 at -3 and 3 (relu6's kinks)
+    return select((x3 > 0) & (x3 < 6), dy / _c(x, 6), _c(x, 0))  # 0 at -3 and 3 (relu6's kinks)
 
 
 def tanh(x):
@@ -262,7 +272,7 @@ def softplus(x):
     between; never overflows."""
     th = _softplus_threshold(x)
     e = np.exp(np.minimum(x, -th))
-    return np.where(x > -th, x, np.where(x < th, e, np.log1p(e)))
+    return select(x > -th, x, select(x < th, e, np.log1p(e)))
 
 
 def _sigmoid_of(x):
@@ -333,7 +343,7 @@ def celu(x, alpha=1.0):
 def _celu_backward(x, y, dy):
     # alpha = 1 (the name's default). TensorFlow's max/min pass the gradient to x at a tie, so
     # both terms count at 0: gradient 2 there
-    return np.where(x >= 0, dy, _c(x, 0)) + np.where(x <= 0, dy * np.exp(np.minimum(x, 0)), _c(x, 0))
+    return select(x >= 0, dy, _c(x, 0)) + select(x <= 0, dy * np.exp(np.minimum(x, 0)), _c(x, 0))
 
 
 def hard_tanh(x):
@@ -342,26 +352,26 @@ def hard_tanh(x):
 
 
 def _hard_tanh_backward(x, y, dy):
-    return np.where((x >= -1) & (x <= 1), dy, _c(x, 0))  # clip passes the gradient at its bounds
+    return select((x >= -1) & (x <= 1), dy, _c(x, 0))  # clip passes the gradient at its bounds
 
 
 def hard_shrink(x, threshold=0.5):
     """``x`` if ``|x| > 0.5`` else 0."""
-    return np.where(np.abs(x) > _c(x, threshold), x, _c(x, 0))
+    return select(np.abs(x) > _c(x, threshold), x, _c(x, 0))
 
 
 def _hard_shrink_backward(x, y, dy):
-    return np.where(np.abs(x) > _c(x, 0.5), dy, _c(x, 0))
+    return select(np.abs(x) > _c(x, 0.5), dy, _c(x, 0))
 
 
 def soft_shrink(x, threshold=0.5):
     """``x - 0.5`` if ``x > 0.5``, ``x + 0.5`` if ``x < -0.5``, else 0."""
     t = _c(x, threshold)
-    return np.where(x > t, x - t, np.where(x < -t, x + t, _c(x, 0)))
+    return select(x > t, x - t, select(x < -t, x + t, _c(x, 0)))
 
 
 def _soft_shrink_backward(x, y, dy):
-    return np.where((x > _c(x, 0.5)) | (x < _c(x, -0.5)), dy, _c(x, 0))
+    return select((x > _c(x, 0.5)) | (x < _c(x, -0.5)), dy, _c(x, 0))
 
 
 def log_sigmoid(x):
@@ -376,20 +386,20 @@ def _log_sigmoid_backward(x, y, dy):
 
 def sparse_plus(x):
     """0 for ``x <= -1``, ``(x + 1)^2 / 4`` for ``-1 < x < 1``, ``x`` for ``x >= 1``."""
-    return np.where(x <= -1, _c(x, 0), np.where(x < 1, _c(x, 0.25) * (x + 1) ** 2, x))
+    return select(x <= -1, _c(x, 0), select(x < 1, _c(x, 0.25) * (x + 1) ** 2, x))
 
 
 def _sparse_plus_backward(x, y, dy):
-    return np.where(x <= -1, _c(x, 0), np.where(x < 1, dy * _c(x, 0.25) * 2 * (x + 1), dy))
+    return select(x <= -1, _c(x, 0), select(x < 1, dy * _c(x, 0.25) * 2 * (x + 1), dy))
 
 
 def sparse_sigmoid(x):
     """0 for ``x <= -1``, 1 for ``x >= 1``, ``(x + 1) / 2`` between."""
-    return np.where(x <= -1, _c(x, 0), np.where(x >= 1, _c(x, 1), _c(x, 0.5) * (x + 1)))
+    return select(x <= -1, _c(x, 0), select(x >= 1, _c(x, 1), _c(x, 0.5) * (x + 1)))
 
 
 def _sparse_sigmoid_backward(x, y, dy):
-    return np.where((x > -1) & (x < 1), dy * _c(x, 0.5), _c(x, 0))  # 0 at both kinks
+    return select((x > -1) & (x < 1), dy * _c(x, 0.5), _c(x, 0))  # 0 at both kinks
 
 
 def squareplus(x, b=4):

@@ -15,6 +15,8 @@ Every optimizer also takes Keras's ``weight_decay``, ``clipnorm``, ``clipvalue``
 
 import numpy as np
 
+from . import kernels
+
 
 class Optimizer:
     """Base class: validation, the options every Keras optimizer has, state, and ``step``.
@@ -123,8 +125,8 @@ class Optimizer:
         grads = self.clip_gradients(grads)
         for name, p in params.items():
             cast = p.dtype.type
-            if self.weight_decay is not None:
-                p -= p * cast(self.weight_decay) * cast(self.learning_rate)
+            if self.weight_decay is not None:  # p -= p * wd * lr, in place (kernels: cache-sized chunks)
+                kernels.decay_weights(p, cast(self.weight_decay), cast(self.learning_rate))
             self._update(p, grads[name], self._slots_for(name, p), cast)
         for name, constraint in (constraints or {}).items():
             if name not in params:
@@ -181,16 +183,9 @@ class SGD(Optimizer):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
     def _update(self, p, g, slots, cast):
-        lr = cast(self.learning_rate)
-        if not self.momentum:
-            p -= g * lr
-            return
-        mu, m = cast(self.momentum), slots["momentum"]
-        m[...] = m * mu - g * lr
-        if self.nesterov:
-            p += m * mu - g * lr
-        else:
-            p += m
+        # the formulas above, in place, operation for operation (scratch.kernels.sgd_update)
+        kernels.sgd_update(p, g, slots["momentum"] if self.momentum else None, cast(self.learning_rate),
+                           cast(self.momentum), self.nesterov)
 
 
 class Adam(Optimizer):
@@ -220,15 +215,21 @@ class Adam(Optimizer):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
                 "epsilon": self.epsilon}
 
+    def _constants(self, cast):
+        """``alpha`` and the cast constants of this step (computed once per step and dtype, not per array)."""
+        key = (self.iterations, cast, self.learning_rate, self.beta_1, self.beta_2, self.epsilon)
+        if getattr(self, "_step_constants", (None,))[0] != key:
+            lr, t = cast(self.learning_rate), cast(self.iterations + 1)
+            beta_1_power = cast(self.beta_1) ** t
+            beta_2_power = cast(self.beta_2) ** t
+            alpha = lr * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+            self._step_constants = (key, (alpha, cast(1 - self.beta_1), cast(1 - self.beta_2), cast(self.epsilon)))
+        return self._step_constants[1]
+
     def _update(self, p, g, slots, cast):
-        lr, t = cast(self.learning_rate), cast(self.iterations + 1)
-        beta_1_power = cast(self.beta_1) ** t
-        beta_2_power = cast(self.beta_2) ** t
-        alpha = lr * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
-        m, v = slots["m"], slots["v"]
-        m += (g - m) * cast(1 - self.beta_1)
-        v += (np.square(g) - v) * cast(1 - self.beta_2)
-        p -= (m * alpha) / (np.sqrt(v) + cast(self.epsilon))
+        # m += (g - m) * (1 - beta_1);  v += (g**2 - v) * (1 - beta_2);  p -= (m * alpha) / (sqrt(v) + epsilon)
+        # in place, operation for operation, over cache-sized chunks (scratch.kernels.adam_update)
+        kernels.adam_update(p, g, slots["m"], slots["v"], *self._constants(cast))
 
 
 class RMSprop(Optimizer):
@@ -253,9 +254,9 @@ class RMSprop(Optimizer):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
 
     def _update(self, p, g, slots, cast):
-        v = slots["velocity"]
-        v[...] = cast(self.rho) * v + cast(1 - self.rho) * np.square(g)
-        p -= (cast(self.learning_rate) * g) / np.sqrt(v + cast(self.epsilon))
+        # v = rho * v + (1 - rho) * g**2;  p -= (lr * g) / sqrt(v + epsilon), in place (scratch.kernels.rmsprop_update)
+        kernels.rmsprop_update(p, g, slots["velocity"], cast(self.learning_rate), cast(self.rho), cast(1 - self.rho),
+                               cast(self.epsilon))
 
 
 class AdamW(Adam):

@@ -211,3 +211,47 @@ def test_instructions_parses_callgrinds_count(monkeypatch, capsys):
     instructions.main(["a", "b", "--steps", "2"])
     out = capsys.readouterr().out
     assert "infer: a 0.00 M, b 0.00 M, second/first 1.100" in out and "second/first 1.100" in out
+
+
+def test_smoke_roofline_sits_beside_each_pass(smoke):
+    result, printed, _ = smoke
+    assert {"copy_bandwidth_before", "copy_bandwidth_after"} <= set(result)
+    rows = {(r["model"], r["batch"], r["mode"]): r for r in result["roofline"]}
+    assert set(rows) == {("blog", 32, "train"), ("blog", 32, "infer")}
+    for r in rows.values():
+        assert r["bound_ms"] == r["gemm_ms"] + r["memory_ms"] and r["share"] == r["bound_ms"] / r["measured_ms"]
+    assert rows["blog", 32, "train"]["flops"] > rows["blog", 32, "infer"]["flops"] > 0
+    prof = {r["layer"]: r for r in result["profile"][0]["layers"]}
+    assert prof["conv2d"]["bound_forward_ms"] > 0 and prof["max_pooling2d"]["bound_backward_ms"] > 0
+    assert "| blog | 32 | training |" in printed.split("Roofline (")[1] and "share of the bound" in printed
+
+
+def test_roofline_counts_flops_and_the_bytes_of_every_other_pass():
+    from benchmarks import roofline
+
+    model = scratch.build_model("lenet")
+    n, f32 = 2, 4
+    bound = roofline.model_bound(model, n, peak_gflops=1.0, gb_per_s=1.0)  # 1 FLOP and 1 byte per ns
+    infer, train = contenders.model_flops(model, n)
+    assert bound["infer"]["flops"] == infer and bound["train"]["flops"] == train
+    pool1 = (26 * 26 * 32 + 13 * 13 * 32) * n * f32  # reads its input, writes its output
+    pool2 = (11 * 11 * 64 + 5 * 5 * 64) * n * f32
+    assert bound["infer"]["bytes"] == pool1 + pool2  # Flatten is a view, Dropout the identity in inference
+    kinds = bound["kinds"]
+    in1, in2 = 26 * 26 * 32 * n * f32, 11 * 11 * 64 * n * f32
+    assert kinds["MaxPooling2D"]["backward"]["bytes"] == pool1 + in1 + pool2 + in2  # dy, x and dx: out + 2 * in
+    dropout = 1600 * n * f32
+    assert kinds["Dropout"]["forward"]["bytes"] == 2 * dropout and kinds["Flatten"]["forward"]["bytes"] == 0
+    params = model.count_params()
+    assert kinds["(adam)"]["backward"]["bytes"] == 7 * params * f32
+    assert bound["train"]["bytes"] == sum(k[p]["bytes"] for k in kinds.values() for p in ("forward", "backward"))
+    assert np.isclose(bound["train"]["bound_ms"], (train + bound["train"]["bytes"]) / 1e6)
+    assert roofline.copy_bandwidth(mb=4, repeats=2)["gb_per_s"] > 0
+
+
+def test_layer_versions_compares_two_trees_in_one_process(capsys):
+    from benchmarks import layer_versions
+
+    layer_versions.main([".", ".", "--case", "relu6", "--rounds", "2", "--clock", "wall"])  # cpu: one thread for good
+    out = capsys.readouterr().out
+    assert "(wall clock)" in out and "backward: . " in out and "bit-identical results: True" in out

@@ -83,13 +83,23 @@ class ReLU(Layer):
         if self._plain:
             self._cache = x > 0
             return np.maximum(x, 0)
-        self._cache = x
+        # without a negative slope the gradient is dy where the positive part passes it, else 0: in training,
+        # keep that gate (a boolean per element) from the forward pass, so backward is one multiplication
+        gate = None
+        if training and self.negative_slope == 0:
+            gate = activations.relu_gate(x, self.max_value, self.threshold)
+        self._cache = (x, gate)
         return activations.relu(x, **self._options())
 
     def backward(self, dy):
         if self._plain:
             return dy * self._cache  # gradient 0 at exactly 0, as Keras
-        return activations.relu_backward(self._cache, None, dy, **self._options())
+        x, gate = self._cache
+        if gate is None and self.negative_slope == 0:  # a backward pass after forward(training=False)
+            gate = activations.relu_gate(x, self.max_value, self.threshold)
+        if gate is not None:  # = relu_backward's where(gate, dy, 0) for every finite dy (a NaN dy stays NaN)
+            return dy * gate
+        return activations.relu_backward(x, None, dy, **self._options())
 
 
 class LeakyReLU(_Function):

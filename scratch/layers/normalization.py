@@ -90,9 +90,10 @@ class _Normalization(Layer):
         if self.center:
             self.params["beta"] = initializers.get(self.beta_initializer, self.label)((channels,), rng, self.dtype)
 
-    def _affine(self, x, mean, var, shape=None):
+    def _affine(self, x, mean, var, shape=None, out=None):
         """``y = x * inv + (beta - mean * inv)``, ``inv = gamma / sqrt(var + eps)`` (Keras's order of
-        operations); ``gamma``/``beta`` reshaped to ``shape`` (broadcasting against ``x``) when given."""
+        operations); ``gamma``/``beta`` reshaped to ``shape`` (broadcasting against ``x``) when given;
+        ``y`` is written into ``out`` when given (a buffer of ``x``'s shape)."""
         inv = 1.0 / np.sqrt(var + self.dtype.type(self.epsilon))
         inv_std = inv
         if self.scale:
@@ -101,7 +102,9 @@ class _Normalization(Layer):
             offset = (self.params["beta"] if shape is None else self.params["beta"].reshape(shape)) - mean * inv
         else:
             offset = -mean * inv
-        return x * inv + offset, inv_std
+        y = np.multiply(x, inv, out=out)
+        y += offset
+        return y, inv_std
 
     def _scale_offset_grads(self, dy, xhat, axes):
         if self.scale:
@@ -168,24 +171,26 @@ class BatchNormalization(_Normalization):
         self._check_input(x)
         batch_stats = bool(training) and self.trainable
         t = self.dtype.type
+        y = np.empty(x.shape, dtype=self.dtype)  # the output's buffer, first holding centered**2
         if batch_stats:
             count = t(x.size // x.shape[-1])
             mean = row_sums(x) / count
             centered = x - mean
-            var = row_sums(centered * centered) / count
+            var = row_sums(np.multiply(centered, centered, out=y)) / count
             for key, batch in (("moving_mean", mean), ("moving_variance", var)):
                 moving = self.state[key]
                 moving[...] = moving * t(self.momentum) + batch * t(1.0 - self.momentum)
         else:
             mean, var = self.state["moving_mean"], self.state["moving_variance"]
             centered = x - mean
-        y, inv_std = self._affine(x, mean, var)
+        y, inv_std = self._affine(x, mean, var, out=y)
         self._cache = (np.multiply(centered, inv_std, out=centered), inv_std, batch_stats)  # xhat
         return y
 
     def backward(self, dy):
         xhat, inv_std, batch_stats = self._cache
-        sum_dy, sum_dy_xhat = row_sums(dy), row_sums(dy * xhat)
+        dy_xhat = dy * xhat  # its buffer becomes dx below
+        sum_dy, sum_dy_xhat = row_sums(dy), row_sums(dy_xhat)
         if self.scale:
             self.grads["gamma"] = sum_dy_xhat
         if self.center:
@@ -197,7 +202,7 @@ class BatchNormalization(_Normalization):
         # _normalize_backward with the means as channel sums / count, in place on one buffer:
         # dx = gamma * s * (dy - mean(dy) - xhat * mean(dy * xhat))
         count = self.dtype.type(dy.size // dy.shape[-1])
-        dx = xhat * (-(sum_dy_xhat / count))
+        dx = np.multiply(xhat, -(sum_dy_xhat / count), out=dy_xhat)
         dx += dy
         dx -= sum_dy / count
         dx *= self._gamma() * inv_std
