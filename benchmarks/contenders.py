@@ -289,7 +289,7 @@ def _timed(calls, totals):
         kind = layer_kind(layer)
         layer.forward = timer(type(layer).forward.__get__(layer), (kind, "forward"))
         layer.backward = timer(type(layer).backward.__get__(layer), (kind, "backward"))
-    helpers = {"im2col": (convolutional.im2col, "forward"), "col2im": (convolutional.col2im, "backward")}
+    helpers = {"im2col_nd": (convolutional.im2col_nd, "forward"), "col2im_nd": (convolutional.col2im_nd, "backward")}
     for name, (fn, phase) in helpers.items():
         setattr(convolutional, name, timer(fn, (f"({name}, inside Conv2D)", phase)))
     try:
