@@ -6,7 +6,7 @@ move a model with its weights across. Layer names are the scratch model's names
 (``conv2d``, ``max_pooling2d``, ...), weights are in Keras's layouts on both sides, so they
 map layer by layer, in order, unchanged (bit-identical).
 
-The layer-by-layer mappings live in ``keras_ref.mapping`` (one module per Keras family).
+The layer-by-layer mappings live in ``scratch.keras_io.mapping`` (and, until moved, ``keras_ref.mapping``).
 What ``from_keras`` refuses, with a ``ValueError`` naming the layer and the setting:
 anything the scratch engine does not compute (``channels_first``, an activation the engine
 lacks, a layer class the engine lacks, regularizers, constraints, LoRA, quantization, a
@@ -40,9 +40,7 @@ def keras_layer(layer):
         raise ValueError(f"to_keras: layer {layer.label} has no Keras twin here")
     try:
         if kind in keras_config.TO_CONFIG:  # the one mapping, through Keras's own deserializer
-            class_name, config = keras_config.layer_to_config(layer)
-            return keras.layers.deserialize({"module": "keras.layers", "class_name": class_name, "config": config,
-                                             "registered_name": None})
+            return keras.layers.deserialize(keras_config.serialize_layer(layer))
         return mapping.TO_KERAS[kind](layer, {"name": layer.name, "dtype": layer.dtype.name,
                                               "trainable": layer.trainable})
     except Exception as e:
@@ -130,7 +128,7 @@ def keras_config_of(klayer):
     else:
         config = klayer.get_config()
     build = klayer.get_build_config() if klayer.built else None
-    return keras_config.KerasConfig(kind, config, build)
+    return keras_config.KerasConfig(kind, config, build, weights=klayer.get_weights)
 
 
 def _scratch_layer(klayer, dtype):
@@ -141,7 +139,7 @@ def _scratch_layer(klayer, dtype):
         return keras_config.layer_from_config(keras_config_of(klayer), dtype)
     if kind not in mapping.FROM_KERAS:
         raise ValueError(f"from_keras: layer {klayer.name!r} is a {kind}, which the scratch engine does not have; "
-                         f"supported: {sorted(mapping.FROM_KERAS)}")
+                         f"supported: {sorted(set(mapping.FROM_KERAS) | set(keras_config.FROM_CONFIG))}")
     return mapping.FROM_KERAS[kind](klayer, {"name": klayer.name, "dtype": dtype, "trainable": bool(klayer.trainable)})
 
 

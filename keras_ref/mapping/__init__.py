@@ -31,14 +31,9 @@ def from_keras(*names):
 
 
 from . import (  # noqa: E402, F401
-    activations,
-    applications,
-    augmentation,
     convolutional,
     core,
-    merging,
     normalization,
-    preprocessing,
     regularization,
     reshaping,
 )

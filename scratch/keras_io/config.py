@@ -19,8 +19,12 @@ that dict, so a ``.keras`` file read with ``zipfile`` and ``json`` and a live Ke
 Weights are copied by the callers, in Keras order, unchanged.
 """
 
+from .. import activations
+
 TO_CONFIG = {}  # scratch class name -> fn(layer) -> Keras config (or (Keras class name, config))
 FROM_CONFIG = {}  # Keras class name -> fn(KerasConfig, common) -> scratch layer
+KERAS_MODULES = {}  # Keras class name -> the module Keras serializes it under, when not "keras.layers"
+WEIGHTS_IN_CONFIG = set()  # Keras classes whose Keras weights the scratch layer keeps as config (Normalization)
 
 
 def to_config(*names):
@@ -53,11 +57,20 @@ class KerasConfig:
     default)`` one it may leave out.
     """
 
-    def __init__(self, class_name, config, build_config=None, where="from_keras"):
+    def __init__(self, class_name, config, build_config=None, where="from_keras", weights=None):
         self.class_name = class_name
         self.config = dict(config)
         self.build_config = build_config or {}
         self.where = where
+        self._weights = weights  # a function returning the layer's stored weights (Keras order), when known
+
+    def stored_weights(self, what):
+        """The layer's weights as Keras stores them (a list of arrays in Keras order), for the few
+        layers that keep configuration in weights; a refusal naming ``what`` when they are unknown."""
+        if self._weights is None:
+            raise ValueError(f"{self.where}: layer {self.name!r} ({self.class_name}) needs {what}, which are not "
+                             f"available here")
+        return list(self._weights())
 
     @property
     def name(self):
@@ -104,7 +117,6 @@ class KerasConfig:
         """The ``scratch.activations`` name of the serialized activation (a name, or Keras's
         ``{"module": "keras.activations", "class_name": "function", "config": "relu"}``, or the
         registered ``scratch>gelu_approximate``), or a refusal naming it."""
-        from .. import activations
         value = self.get(key, "linear")
         if value is None:
             return "linear"
@@ -164,6 +176,18 @@ def layer_from_config(cfg, dtype):
         return None
     common = {"name": cfg.name, "dtype": dtype, "trainable": bool(cfg.get("trainable", True))}
     return fn(cfg, common)
+
+
+def serialize_layer(layer):
+    """Scratch ``layer`` as Keras serializes a layer (``{"module", "class_name", "config",
+    "registered_name"}``), or ``None`` if no mapping is registered for its class."""
+    found = layer_to_config(layer)
+    if found is None:
+        return None
+    class_name, config = found
+    module = KERAS_MODULES.get(class_name, "keras.layers")
+    return {"module": module, "class_name": class_name, "config": config,
+            "registered_name": None if module == "keras.layers" else class_name}
 
 
 def layer_to_config(layer):

@@ -1,0 +1,58 @@
+"""Preprocessing layers (Keras's ``keras/src/layers/preprocessing``): Rescaling, Normalization.
+
+A Normalization Keras built from data (``adapt()``, or EfficientNet's) keeps its statistics as
+weights (``mean``, ``variance``, ``count``) and writes ``"mean": null`` in its config: the
+scratch layer takes their values as its ``mean``/``variance`` (``cfg.stored_weights()``), and
+the Keras layer written back holds them in its config (``WEIGHTS_IN_CONFIG``).
+"""
+
+import numpy as np
+
+from ... import layers
+from ..config import WEIGHTS_IN_CONFIG, from_config, to_config
+
+WEIGHTS_IN_CONFIG.add("Normalization")
+
+
+def _plain(cfg, key, default):
+    """Keras keeps ``scale``/``offset`` as given: a number or a list (one per channel)."""
+    value = cfg.get(key, default)
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        array = None
+    if array is None or array.ndim > 1:
+        cfg.refuse(key, value, "a number or a list of numbers (one per channel)")
+    return float(array) if array.ndim == 0 else [float(v) for v in array]
+
+
+@to_config("Rescaling")
+def rescaling_to_config(layer):
+    return {"scale": layer.scale, "offset": layer.offset}
+
+
+@from_config("Rescaling")
+def rescaling_from_config(cfg, common):
+    return layers.Rescaling(scale=_plain(cfg, "scale", 1.0), offset=_plain(cfg, "offset", 0.0), **common)
+
+
+@to_config("Normalization")
+def normalization_to_config(layer):
+    return {"axis": list(layer.axis), "mean": layer.mean.tolist(), "variance": layer.variance.tolist(),
+            "invert": layer.invert}
+
+
+@from_config("Normalization")
+def normalization_from_config(cfg, common):
+    axis = cfg.get("axis", -1)
+    axis = () if axis is None else tuple(int(a) for a in axis) if isinstance(axis, (list, tuple)) else (int(axis),)
+    if cfg.get("mean") is None:  # statistics held as weights: their values (float32 arrays, exact in float64)
+        stored = cfg.stored_weights("its statistics (weights 'mean' and 'variance', from adapt())")
+        if len(stored) < 2:
+            cfg.refuse("weights", f"{len(stored)} arrays", "mean, variance and count")
+        mean, variance = np.asarray(stored[0], np.float64), np.asarray(stored[1], np.float64)
+    else:  # Keras turns the given numbers into a float32 tensor before casting it to the layer's dtype
+        mean = np.array(cfg["mean"], dtype=np.float32).astype(np.float64)
+        variance = np.array(cfg["variance"], dtype=np.float32).astype(np.float64)
+    return layers.Normalization(axis=axis, mean=mean.tolist(), variance=variance.tolist(),
+                                invert=bool(cfg.get("invert", False)), **common)
