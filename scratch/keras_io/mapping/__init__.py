@@ -10,6 +10,7 @@ from . import (  # noqa: F401
     augmentation,
     convolutional,
     core,
+    interim,  # registers only what the family modules do not (see its doc)
     merging,
     pooling,
     preprocessing,
