@@ -39,7 +39,8 @@ def keras_layer(layer):
     if kind not in mapping.TO_KERAS and kind not in keras_config.TO_CONFIG:
         raise ValueError(f"to_keras: layer {layer.label} has no Keras twin here")
     try:
-        if kind in keras_config.TO_CONFIG:  # the one mapping, through Keras's own deserializer
+        if kind not in mapping.TO_KERAS:  # the one mapping, through Keras's own deserializer (a live
+            # mapping still in keras_ref.mapping, for the families being moved, comes first)
             return keras.layers.deserialize(keras_config.serialize_layer(layer))
         return mapping.TO_KERAS[kind](layer, {"name": layer.name, "dtype": layer.dtype.name,
                                               "trainable": layer.trainable})
@@ -135,7 +136,7 @@ def _scratch_layer(klayer, dtype):
     """The scratch layer computing what Keras layer ``klayer`` computes (without weights)."""
     _check_common(klayer)
     kind = type(klayer).__name__
-    if kind in keras_config.FROM_CONFIG:  # the one mapping, from the layer's serialized config
+    if kind not in mapping.FROM_KERAS and kind in keras_config.FROM_CONFIG:  # the one mapping, from its config
         return keras_config.layer_from_config(keras_config_of(klayer), dtype)
     if kind not in mapping.FROM_KERAS:
         raise ValueError(f"from_keras: layer {klayer.name!r} is a {kind}, which the scratch engine does not have; "

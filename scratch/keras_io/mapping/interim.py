@@ -17,6 +17,19 @@ def _register(table, *names):
     return register
 
 
+def _init(cfg, key, default):
+    """As ``keras_ref``'s live mapping did for the convolutions: ``glorot_uniform`` and ``zeros`` kept,
+    any other initializer recorded as the default (weights are copied)."""
+    name = cfg.initializer(key, default)
+    return name if name in ("glorot_uniform", "zeros") else default
+
+
+def _weight_options(cfg):
+    return dict(activation=cfg.activation(), use_bias=bool(cfg.get("use_bias", True)),
+                kernel_initializer=_init(cfg, "kernel_initializer", "glorot_uniform"),
+                bias_initializer=_init(cfg, "bias_initializer", "zeros"))
+
+
 def _geometry(cfg):
     return dict(kernel_size=cfg.ints("kernel_size", 2), strides=cfg.ints("strides", 2, (1, 1)),
                 padding=cfg.expect("padding", ("valid", "same")), dilation_rate=cfg.ints("dilation_rate", 2, (1, 1)))
@@ -30,7 +43,7 @@ def _geometry_config(layer):
 @_register(FROM_CONFIG, "Conv2D")
 def conv2d_from_config(cfg, common):
     return layers.Conv2D(int(cfg["filters"]), groups=int(cfg.get("groups", 1)), **_geometry(cfg),
-                         **cfg.weight_options(), **common)
+                         **_weight_options(cfg), **common)
 
 
 @_register(TO_CONFIG, "Conv2D")
@@ -41,8 +54,8 @@ def conv2d_to_config(layer):
 def _depthwise_options(cfg):
     return dict(depth_multiplier=int(cfg.get("depth_multiplier", 1)), activation=cfg.activation(),
                 use_bias=bool(cfg.get("use_bias", True)),
-                depthwise_initializer=cfg.initializer("depthwise_initializer", "glorot_uniform"),
-                bias_initializer=cfg.initializer("bias_initializer", "zeros"))
+                depthwise_initializer=_init(cfg, "depthwise_initializer", "glorot_uniform"),
+                bias_initializer=_init(cfg, "bias_initializer", "zeros"))
 
 
 @_register(FROM_CONFIG, "DepthwiseConv2D")
@@ -59,7 +72,7 @@ def depthwise_to_config(layer):
 @_register(FROM_CONFIG, "SeparableConv2D")
 def separable_from_config(cfg, common):
     return layers.SeparableConv2D(int(cfg["filters"]), **_geometry(cfg), **_depthwise_options(cfg),
-                                  pointwise_initializer=cfg.initializer("pointwise_initializer", "glorot_uniform"),
+                                  pointwise_initializer=_init(cfg, "pointwise_initializer", "glorot_uniform"),
                                   **common)
 
 
