@@ -31,12 +31,13 @@ import numpy as np
 import scratch
 from scratch.files import atomic_save
 from scratch.keras_io import preprocessing as keras_preprocessing
+from scratch.keras_io.weights_files import check_shapes as _check_shapes
+from scratch.keras_io.weights_files import conform as _conform
 
 from . import functional
 from .convert import from_keras, keras_layer, to_keras
 
 SUFFIXES = (".npz", ".weights.h5", ".keras")
-IGNORED_SETTINGS = ("name", "dtype", "seed", "kernel_initializer", "bias_initializer")
 
 
 def _kind(path, what):
@@ -45,48 +46,6 @@ def _kind(path, what):
         if path.endswith(suffix):
             return suffix
     raise ValueError(f"{what}: {path}: unknown file type; expected one of {SUFFIXES}")
-
-
-def _conform(model, arch, dtype, path):
-    """``model`` rebuilt in ``dtype`` and, with ``arch``, checked against it layer by layer."""
-    target = scratch.build_model(arch if arch is not None else model.get_config(), dtype=dtype)
-    if arch is not None:
-        if model.input_shape[1:] != target.input_shape[1:]:
-            raise ValueError(f"{path}: input shape {model.input_shape[1:]} does not fit the architecture's "
-                             f"{target.input_shape[1:]}")
-        if len(model.layers) != len(target.layers):
-            raise ValueError(f"{path}: {len(model.layers)} layers ({[la.name for la in model.layers]}) where the "
-                             f"architecture has {len(target.layers)} ({[la.name for la in target.layers]})")
-        for got, want in zip(model.layers, target.layers):
-            if type(got) is not type(want):
-                raise ValueError(f"{path}: layer {want.name!r} should be a {type(want).__name__}, the file has "
-                                 f"{type(got).__name__} {got.name!r}")
-            a, b = (
-                {k: v for k, v in la.get_config().items() if k not in IGNORED_SETTINGS} for la in (got, want)
-            )
-            for key in sorted(set(a) | set(b)):
-                if a.get(key) != b.get(key):
-                    raise ValueError(f"{path}: layer {want.name!r} has {key}={a.get(key)!r} in the file, "
-                                     f"{b.get(key)!r} in the architecture")
-            _check_shapes(path, want, [w.shape for w in got.get_weights()])
-    else:
-        target.preprocess, target.loss_spec = model.preprocess, model.loss_spec
-    for got, want in zip(model.layers, target.layers):
-        want.set_weights(got.get_weights())
-    return target
-
-
-def _check_shapes(path, layer, shapes):
-    """Refuse ``shapes`` (a file's arrays for scratch ``layer``) unless they fit its weights."""
-    weights = layer._weights()  # every weight in Keras order, BatchNormalization's moving statistics included
-    names = list(weights)
-    if len(shapes) != len(names):
-        raise ValueError(f"{path}: layer {layer.name!r} ({type(layer).__name__}) expects {len(names)} weight arrays "
-                         f"{names}, the file has {len(shapes)}")
-    for k, shape in zip(names, shapes):
-        if tuple(shape) != weights[k].shape:
-            raise ValueError(f"{path}: layer {layer.name!r} weight {k!r} expects shape {weights[k].shape}, "
-                             f"the file has {tuple(shape)}")
 
 
 def _check_h5(path, model):

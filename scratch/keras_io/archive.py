@@ -182,6 +182,16 @@ def load_legacy_h5(path, safe_mode=True):
     return model
 
 
+def read_model(path, safe_mode=True):
+    """The model a ``.keras`` or legacy ``.h5`` file holds, exactly (its first ``Rescaling`` kept)."""
+    kind = _kind(path)
+    if kind == ".keras":
+        return load_keras_archive(path, safe_mode=safe_mode)
+    if kind in (".h5", ".hdf5"):
+        return load_legacy_h5(path, safe_mode=safe_mode)
+    raise ValueError(f"load_model: {path}: unknown file type; expected .keras, .h5 or .npz")
+
+
 def load_model(path, preprocess=None, safe_mode=True):
     """A scratch model from a Keras model file: a ``.keras`` archive, a legacy ``.h5``, or a scratch
     ``.npz`` checkpoint. No TensorFlow is imported.
@@ -200,12 +210,7 @@ def load_model(path, preprocess=None, safe_mode=True):
     if kind == ".weights.h5":
         raise ValueError(f"load_model: {path}: a .weights.h5 file holds no architecture; build the model and use "
                          f"scratch.load_weights(model, path)")
-    if kind == ".keras":
-        model = load_keras_archive(path, safe_mode=safe_mode)
-    elif kind in (".h5", ".hdf5"):
-        model = load_legacy_h5(path, safe_mode=safe_mode)
-    else:
-        raise ValueError(f"load_model: {path}: unknown file type; expected .keras, .h5 or .npz")
+    model = read_model(path, safe_mode=safe_mode)
     if preprocess is not None:
         model.preprocess = preprocess
         return model
