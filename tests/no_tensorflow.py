@@ -1,6 +1,7 @@
 """A child process in which TensorFlow cannot be imported: what a user with only NumPy and h5py has.
 
     python tests/no_tensorflow.py JOBS.json
+    python tests/no_tensorflow.py --cli < COMMANDS.json     # train.py command lines
 
 ``block()`` puts a finder first on ``sys.meta_path`` that makes ``import tensorflow`` (and
 ``keras``, ``tf_keras``, ``jax``, ``torch``) raise ``ImportError``; it runs before anything else
@@ -96,8 +97,26 @@ def run(job):
     np.savez(job["out"], **out)
 
 
+def run_cli(commands):
+    """``train.main(argv)`` for each command; after each, the blocked packages still absent."""
+    import train
+
+    results = []
+    for argv in commands:
+        try:
+            rc = train.main(argv)
+        except SystemExit as e:
+            rc = e.code
+        leaked = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+        results.append({"argv": argv, "rc": rc, "leaked": leaked})
+    return results
+
+
 def main(jobs_path):
     block()
+    if jobs_path == "--cli":  # the command lines to run: JSON on stdin
+        print(json.dumps({"cli": run_cli(json.loads(sys.stdin.read()))}))
+        return
     with open(jobs_path) as f:
         jobs = json.load(f)
     errors = {}
