@@ -5,6 +5,7 @@ and every kind of bad input refused in one line naming the file, the layer and w
 written here read by Keras: ``parity_tests/test_keras_files.py``.)
 """
 
+import io
 import json
 import zipfile
 
@@ -204,3 +205,23 @@ def test_the_weight_file_layout_is_keras_s(tmp_path):
                           "input_layer", "re_lu"]
         assert [f["layers/batch_normalization/vars"][str(i)].shape for i in range(4)] == [(3,)] * 4
         assert f["layers/dense/vars"].attrs["name"] == "shared"
+
+
+def test_normalization_statistics_travel_as_keras_holds_adapted_ones(tmp_path):
+    """A Normalization's mean and variance are written as Keras's adapted layers hold them (weights
+    ``mean``, ``variance``, ``count``; ``"mean": null`` in the config) and read back as given."""
+    model = scratch.Sequential([scratch.Normalization(mean=[0.25, -1.0], variance=[4.0, 0.5], name="norm"),
+                                scratch.Dense(3, name="d")], input_shape=(5, 2), seed=0)
+    model.save(tmp_path / "n.keras")
+    with zipfile.ZipFile(tmp_path / "n.keras") as z:
+        config = json.loads(z.read("config.json"))
+        with h5py.File(io.BytesIO(z.read("model.weights.h5"))) as f:
+            stored = [f["layers/normalization/vars"][str(i)][()] for i in range(3)]
+    entry = config["config"]["layers"][2]
+    assert entry["class_name"] == "Normalization" and entry["config"]["mean"] is None
+    np.testing.assert_array_equal(stored[0], np.float32([0.25, -1.0]))
+    np.testing.assert_array_equal(stored[1], np.float32([4.0, 0.5]))
+    assert stored[2].dtype == np.int64
+    back = scratch.load_model(tmp_path / "n.keras")
+    x = np.random.default_rng(0).random((2, 5, 2)).astype("float32")
+    np.testing.assert_array_equal(back.predict(x), model.predict(x))

@@ -241,7 +241,7 @@ def load_weights(model, path):
     with f:
         if "layers" in f:
             vars_at = _keras3_vars(f)
-            slots = [(p, (layer.name,), layer, type(layer).__name__) for p, layer in writer.slots]
+            slots = [(p, (layer.name,), layer, type(layer).__name__) for p, layer, _ in writer.slots]
             _check_all_used(path, _stored_paths(f), slots)
         else:
             vars_at = _legacy_vars(f)
@@ -311,9 +311,9 @@ def _write_weights_with_prefix(h5py, target, spec, slots, model):
         f.create_group("vars").attrs["name"] = model.name
         for p, name in members.items():
             f.require_group(p).require_group("vars").attrs["name"] = name
-        for p, layer in slots:
+        for p, layer, weights in slots:
             group = f[p]["vars"]
-            for i, w in enumerate(layer.get_weights()):
+            for i, w in enumerate(layer.get_weights() if weights is None else weights):
                 group.create_dataset(str(i), data=w)
 
 

@@ -25,6 +25,7 @@ TO_CONFIG = {}  # scratch class name -> fn(layer) -> Keras config (or (Keras cla
 FROM_CONFIG = {}  # Keras class name -> fn(KerasConfig, common) -> scratch layer
 KERAS_MODULES = {}  # Keras class name -> the module Keras serializes it under, when not "keras.layers"
 WEIGHTS_IN_CONFIG = set()  # Keras classes whose Keras weights the scratch layer keeps as config (Normalization)
+FILE_FORMS = {}  # Keras class -> fn(layer, config) -> (config, weights): how a file holds it, if not as to_config
 
 
 def to_config(*names):

@@ -25,7 +25,7 @@ from .. import layers as layers_mod
 from ..layers.node import Input
 from ..models import Model, Sequential
 from ..models.functional import snake_case
-from .config import FROM_CONFIG, WEIGHTS_IN_CONFIG, KerasConfig, layer_from_config, serialize_layer
+from .config import FILE_FORMS, FROM_CONFIG, WEIGHTS_IN_CONFIG, KerasConfig, layer_from_config, serialize_layer
 
 MODEL_CLASSES = ("Functional", "Sequential", "Model")
 DTYPES = ("float32", "float64")
@@ -353,7 +353,8 @@ def _keras_class(layer):
 
 
 class ConfigWriter:
-    """Writes scratch models as Keras serializes them; ``slots`` lists ``(path, layer)`` of every layer."""
+    """Writes scratch models as Keras serializes them; ``slots`` lists ``(path, layer, weights)`` of every
+    layer (``weights``: what the file holds when not ``layer.get_weights()``, else None)."""
 
     def __init__(self):
         self.slots = []
@@ -374,7 +375,10 @@ class ConfigWriter:
         shape = getattr(layer, "input_shape", None)
         if isinstance(shape, tuple) and not isinstance(layer, layers_mod.merging._Merge):
             found["build_config"] = {"input_shape": [None, *shape[1:]]}
-        self.slots.append((path, layer))
+        weights = None
+        if found["class_name"] in FILE_FORMS:
+            found["config"], weights = FILE_FORMS[found["class_name"]](layer, found["config"])
+        self.slots.append((path, layer, weights))
         return found
 
     def _sequential(self, model, base, prefix):

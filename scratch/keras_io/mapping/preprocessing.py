@@ -9,7 +9,7 @@ the Keras layer written back holds them in its config (``WEIGHTS_IN_CONFIG``).
 import numpy as np
 
 from ... import layers
-from ..config import WEIGHTS_IN_CONFIG, from_config, to_config
+from ..config import FILE_FORMS, WEIGHTS_IN_CONFIG, from_config, to_config
 
 WEIGHTS_IN_CONFIG.add("Normalization")
 
@@ -40,6 +40,26 @@ def rescaling_from_config(cfg, common):
 def normalization_to_config(layer):
     return {"axis": list(layer.axis), "mean": layer.mean.tolist(), "variance": layer.variance.tolist(),
             "invert": layer.invert}
+
+
+def normalization_file_form(layer, config):
+    """In a file, the statistics as Keras holds adapted ones: ``mean: null`` in the config, the
+    values as the weights ``mean``, ``variance`` (the kept axes' sizes, the layer's dtype) and
+    ``count`` (int64 0), as EfficientNet's; Keras computes with them as given, in the layer's dtype."""
+    shape = layer.input_shape
+    ndim = len(shape)
+    keep = sorted({a % ndim for a in layer.axis})
+    kept = tuple(shape[d] for d in keep)
+    expanded = [1] * len(keep)
+    for i in range(1, layer.mean.ndim + 1):
+        expanded[-i] = layer.mean.shape[-i]
+    mean = np.broadcast_to(layer.mean.reshape(expanded), kept).astype(layer.dtype)
+    variance = np.broadcast_to(layer.variance.reshape(expanded), kept).astype(layer.dtype)
+    return {**config, "axis": [a % ndim for a in layer.axis], "mean": None, "variance": None}, \
+        [mean, variance, np.array(0, dtype=np.int64)]
+
+
+FILE_FORMS["Normalization"] = normalization_file_form
 
 
 @from_config("Normalization")
