@@ -225,3 +225,66 @@ def test_normalization_statistics_travel_as_keras_holds_adapted_ones(tmp_path):
     back = scratch.load_model(tmp_path / "n.keras")
     x = np.random.default_rng(0).random((2, 5, 2)).astype("float32")
     np.testing.assert_array_equal(back.predict(x), model.predict(x))
+
+
+def _keras2_layer(class_name, config, inbound):
+    return {"class_name": class_name, "name": config["name"], "config": config,
+            "inbound_nodes": [[[ref, 0, 0, {}] for ref in call] for call in inbound]}
+
+
+def test_a_keras_2_legacy_h5_file(tmp_path):
+    """The layout Keras 2 (tf.keras) wrote, still the most common published one: ``model_config``
+    with Keras 2's ``inbound_nodes`` lists and ``batch_input_shape``, weights in
+    ``model_weights/<layer>/<layer>/<variable>:0`` named by each group's ``weight_names``."""
+    rng = np.random.default_rng(0)
+    kernel, bias = rng.standard_normal((3, 3, 2, 4)).astype("float32"), rng.standard_normal(4).astype("float32")
+    gamma, beta, mean, var = (rng.uniform(0.5, 1.5, 4).astype("float32") for _ in range(4))
+    dense_k, dense_b = rng.standard_normal((4, 3)).astype("float32"), rng.standard_normal(3).astype("float32")
+    layers = [
+        {"class_name": "InputLayer", "name": "img", "inbound_nodes": [],
+         "config": {"batch_input_shape": [None, 6, 6, 2], "dtype": "float32", "sparse": False, "name": "img"}},
+        _keras2_layer("Conv2D", {"name": "conv", "trainable": True, "dtype": "float32", "filters": 4,
+                                 "kernel_size": [3, 3], "strides": [1, 1], "padding": "same",
+                                 "data_format": "channels_last", "dilation_rate": [1, 1], "groups": 1,
+                                 "activation": "relu", "use_bias": True,
+                                 "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+                                 "bias_initializer": {"class_name": "Zeros", "config": {}},
+                                 "kernel_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
+                                 "kernel_constraint": None, "bias_constraint": None}, [["img"]]),
+        _keras2_layer("BatchNormalization", {"name": "bn", "trainable": True, "dtype": "float32", "axis": [3],
+                                             "momentum": 0.99, "epsilon": 0.001, "center": True, "scale": True},
+                      [["conv"]]),
+        _keras2_layer("Add", {"name": "add", "trainable": True, "dtype": "float32"}, [["bn", "conv"]]),
+        _keras2_layer("GlobalAveragePooling2D", {"name": "gap", "trainable": True, "dtype": "float32",
+                                                 "data_format": "channels_last", "keepdims": False}, [["add"]]),
+        _keras2_layer("Dense", {"name": "out", "trainable": True, "dtype": "float32", "units": 3,
+                                "activation": "softmax", "use_bias": True}, [["gap"]]),
+    ]
+    config = {"class_name": "Functional", "config": {"name": "k2", "layers": layers, "input_layers": [["img", 0, 0]],
+                                                     "output_layers": [["out", 0, 0]]}}
+    weights = {"conv": {"kernel:0": kernel, "bias:0": bias},
+               "bn": {"gamma:0": gamma, "beta:0": beta, "moving_mean:0": mean, "moving_variance:0": var},
+               "out": {"kernel:0": dense_k, "bias:0": dense_b}}
+    with h5py.File(tmp_path / "k2.h5", "w") as f:
+        f.attrs["keras_version"] = "2.15.0"
+        f.attrs["backend"] = "tensorflow"
+        f.attrs["model_config"] = json.dumps(config)
+        root = f.create_group("model_weights")
+        root.attrs["layer_names"] = [la["name"].encode() for la in layers]
+        for la in layers:
+            group = root.create_group(la["name"])
+            names = [f"{la['name']}/{k}" for k in weights.get(la["name"], {})]
+            group.attrs["weight_names"] = [n.encode() for n in names]
+            for n in names:
+                group.create_dataset(n, data=weights[la["name"]][n.split("/")[1]])
+    model = scratch.load_model(tmp_path / "k2.h5", preprocess="scale")
+    assert [la.name for la in model.layers] == ["conv", "bn", "add", "gap", "out"]
+    np.testing.assert_array_equal(model.get_layer("bn").get_weights()[3], var)
+    x = rng.random((2, 6, 6, 2)).astype("float32")  # the same computation written out in NumPy
+    pad = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    conv = np.maximum(sum(np.einsum("nhwc,cf->nhwf", pad[:, i:i + 6, j:j + 6], kernel[i, j])
+                          for i in range(3) for j in range(3)) + bias, 0)
+    bn = (conv - mean) / np.sqrt(var + 0.001) * gamma + beta
+    logits = (bn + conv).mean(axis=(1, 2)) @ dense_k + dense_b
+    expected = np.exp(logits - logits.max(-1, keepdims=True))
+    np.testing.assert_allclose(model.predict(x), expected / expected.sum(-1, keepdims=True), rtol=1e-5, atol=1e-6)

@@ -91,7 +91,8 @@ def _refs(value):
     """``[layer, node, tensor]`` references (Keras 3: ``[a, b]`` or ``[[a, b]]``; Keras 2: ``[[a, 0, 0]]``)."""
     if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
         return [tuple(value)], False
-    return [tuple(v[:3]) for v in value], True
+    refs = [tuple(v[:3]) for v in value]
+    return refs, len(refs) > 1  # Keras 2 wrote one input as a list of one
 
 
 class ConfigReader:
