@@ -137,7 +137,7 @@ def build_parser():
             s.add_argument("--deterministic", action="store_true", help=DETERMINISTIC_HELP)
         if engine == "scratch":
             s.add_argument("--no-convert", action="store_true",
-                           help="do not write model.weights.h5 for Keras (it needs TensorFlow, in a child process)")
+                           help="do not write model.weights.h5 for Keras (written in a child process, without TensorFlow)")
 
     c = sub.add_parser("compare", parents=[model_opts], help="train both engines on the same batches",
                        description="Train both engines from the same initial weights on the same batches; "
