@@ -225,6 +225,11 @@ def test_normalization_statistics_travel_as_keras_holds_adapted_ones(tmp_path):
     back = scratch.load_model(tmp_path / "n.keras")
     x = np.random.default_rng(0).random((2, 5, 2)).astype("float32")
     np.testing.assert_array_equal(back.predict(x), model.predict(x))
+    other = scratch.Sequential([scratch.Normalization(mean=0.0, variance=1.0, name="norm"), scratch.Dense(3, name="d")],
+                               input_shape=(5, 2), seed=1)
+    model.save(tmp_path / "n.weights.h5")
+    scratch.load_weights(other, tmp_path / "n.weights.h5")  # the statistics come with the weights, as in Keras
+    np.testing.assert_array_equal(other.predict(x), model.predict(x))
 
 
 def _keras2_layer(class_name, config, inbound):

@@ -24,7 +24,7 @@ from .. import activations
 TO_CONFIG = {}  # scratch class name -> fn(layer) -> Keras config (or (Keras class name, config))
 FROM_CONFIG = {}  # Keras class name -> fn(KerasConfig, common) -> scratch layer
 KERAS_MODULES = {}  # Keras class name -> the module Keras serializes it under, when not "keras.layers"
-WEIGHTS_IN_CONFIG = set()  # Keras classes whose Keras weights the scratch layer keeps as config (Normalization)
+WEIGHTS_IN_CONFIG = {}  # Keras class -> fn(layer, stored arrays): its Keras weights kept as config (Normalization)
 FILE_FORMS = {}  # Keras class -> fn(layer, config) -> (config, weights): how a file holds it, if not as to_config
 
 

@@ -464,9 +464,14 @@ def load_slots(slots, vars_at, where):
     """Set every layer's weights from ``vars_at(path, names)``, refusing any mismatch in one line."""
     for path, names, layer, kind in slots:
         expected = expected_weights(layer)
-        if not expected and kind in WEIGHTS_IN_CONFIG:
-            continue  # its stored weights became its configuration
         stored = vars_at(path, names)
+        if not expected and kind in WEIGHTS_IN_CONFIG:  # its stored weights are its configuration
+            if stored:
+                try:
+                    WEIGHTS_IN_CONFIG[kind](layer, stored)
+                except ValueError as e:
+                    raise ValueError(f"{where}: {e}") from None
+            continue
         if stored is None:
             if expected:
                 raise ValueError(f"{where}: layer {layer.name!r} ({kind}) has no weights in the file (expected "

@@ -3,15 +3,14 @@
 A Normalization Keras built from data (``adapt()``, or EfficientNet's) keeps its statistics as
 weights (``mean``, ``variance``, ``count``) and writes ``"mean": null`` in its config: the
 scratch layer takes their values as its ``mean``/``variance`` (``cfg.stored_weights()``), and
-the Keras layer written back holds them in its config (``WEIGHTS_IN_CONFIG``).
+a weight file read into a model sets them (``WEIGHTS_IN_CONFIG``); a file written here holds
+them as Keras holds adapted ones (``FILE_FORMS``).
 """
 
 import numpy as np
 
 from ... import layers
 from ..config import FILE_FORMS, WEIGHTS_IN_CONFIG, from_config, to_config
-
-WEIGHTS_IN_CONFIG.add("Normalization")
 
 
 def _plain(cfg, key, default):
@@ -59,7 +58,17 @@ def normalization_file_form(layer, config):
         [mean, variance, np.array(0, dtype=np.int64)]
 
 
+def normalization_set_statistics(layer, stored):
+    """A weight file's ``mean``, ``variance`` (and ``count``) become the layer's statistics."""
+    if len(stored) != 3:
+        raise ValueError(f"layer {layer.name!r} (Normalization) expects 3 weight arrays [mean, variance, count], "
+                         f"the file has {len(stored)}")
+    layer.mean, layer.variance = (np.asarray(a, np.float64) for a in stored[:2])
+    layer.build(layer.input_shape)
+
+
 FILE_FORMS["Normalization"] = normalization_file_form
+WEIGHTS_IN_CONFIG["Normalization"] = normalization_set_statistics
 
 
 @from_config("Normalization")
