@@ -208,10 +208,17 @@ def test_the_weight_file_layout_is_keras_s(tmp_path):
 
 
 def test_normalization_statistics_travel_as_keras_holds_adapted_ones(tmp_path):
-    """A Normalization's mean and variance are written as Keras's adapted layers hold them (weights
-    ``mean``, ``variance``, ``count``; ``"mean": null`` in the config) and read back as given."""
+    """A Normalization read from adapted statistics (Keras's weights ``mean``, ``variance``, ``count``;
+    ``"mean": null`` in the config, as EfficientNet's) is written that way again; one given its
+    statistics keeps them in its config (as ConvNeXt's)."""
     model = scratch.Sequential([scratch.Normalization(mean=[0.25, -1.0], variance=[4.0, 0.5], name="norm"),
                                 scratch.Dense(3, name="d")], input_shape=(5, 2), seed=0)
+    model.save(tmp_path / "given.keras")
+    with zipfile.ZipFile(tmp_path / "given.keras") as z:
+        assert json.loads(z.read("config.json"))["config"]["layers"][2]["config"]["mean"] == [0.25, -1.0]
+        with h5py.File(io.BytesIO(z.read("model.weights.h5"))) as f:
+            assert len(f["layers/normalization/vars"]) == 0
+    model.get_layer("norm").keras_adapted = True  # as read from an adapted layer
     model.save(tmp_path / "n.keras")
     with zipfile.ZipFile(tmp_path / "n.keras") as z:
         config = json.loads(z.read("config.json"))
@@ -223,6 +230,7 @@ def test_normalization_statistics_travel_as_keras_holds_adapted_ones(tmp_path):
     np.testing.assert_array_equal(stored[1], np.float32([4.0, 0.5]))
     assert stored[2].dtype == np.int64
     back = scratch.load_model(tmp_path / "n.keras")
+    assert back.get_layer("norm").keras_adapted
     x = np.random.default_rng(0).random((2, 5, 2)).astype("float32")
     np.testing.assert_array_equal(back.predict(x), model.predict(x))
     other = scratch.Sequential([scratch.Normalization(mean=0.0, variance=1.0, name="norm"), scratch.Dense(3, name="d")],

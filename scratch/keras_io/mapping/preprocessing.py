@@ -42,9 +42,13 @@ def normalization_to_config(layer):
 
 
 def normalization_file_form(layer, config):
-    """In a file, the statistics as Keras holds adapted ones: ``mean: null`` in the config, the
-    values as the weights ``mean``, ``variance`` (the kept axes' sizes, the layer's dtype) and
-    ``count`` (int64 0), as EfficientNet's; Keras computes with them as given, in the layer's dtype."""
+    """In a file, a layer read from adapted statistics (``keras_adapted``, set on reading) holds them
+    again as Keras holds adapted ones: ``mean: null`` in the config, the values as the weights
+    ``mean``, ``variance`` (the kept axes' sizes, the layer's dtype) and ``count`` (int64 0), as
+    EfficientNet's; any other keeps them in its config (as ``to_config``), as ConvNeXt's: a Keras
+    model built the same way takes the file's weights either way."""
+    if not getattr(layer, "keras_adapted", False):
+        return config, None
     shape = layer.input_shape
     ndim = len(shape)
     keep = sorted({a % ndim for a in layer.axis})
@@ -83,5 +87,7 @@ def normalization_from_config(cfg, common):
     else:  # Keras turns the given numbers into a float32 tensor before casting it to the layer's dtype
         mean = np.array(cfg["mean"], dtype=np.float32).astype(np.float64)
         variance = np.array(cfg["variance"], dtype=np.float32).astype(np.float64)
-    return layers.Normalization(axis=axis, mean=mean.tolist(), variance=variance.tolist(),
-                                invert=bool(cfg.get("invert", False)), **common)
+    layer = layers.Normalization(axis=axis, mean=mean.tolist(), variance=variance.tolist(),
+                                 invert=bool(cfg.get("invert", False)), **common)
+    layer.keras_adapted = cfg.get("mean") is None  # how a file written here holds its statistics
+    return layer
