@@ -76,19 +76,20 @@ def feature_maps(image, maps, path, title):
     n = maps.shape[-1]
     cols = min(n + 1, 5)
     rows = -(-(n + 1) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.0 * rows + 0.6), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.3 * rows + 0.6), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     axes.flat[0].imshow(image, cmap="gray")
-    axes.flat[0].set_title("input", fontsize=8)
+    axes.flat[0].set_title("input", fontsize=9)
     for i in range(n):
         ax = axes.flat[i + 1]
         m = np.asarray(maps[:, :, i], dtype=np.float64)
         lim = float(np.abs(m).max()) or 1.0
         im = ax.imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim)
-        ax.set_title(f"filter {i}", fontsize=8)
-        cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-        cbar.ax.tick_params(labelsize=6)
+        ax.set_title(f"filter {i}", fontsize=9)
+        cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, ticks=[-lim, 0, lim])  # 3 ticks: large labels
+        cbar.ax.set_yticklabels([f"{-lim:.2g}", "0", f"{lim:.2g}"])
+        cbar.ax.tick_params(labelsize=9)
     fig.suptitle(title)
     fig.tight_layout()
     _save(fig, path)
@@ -109,7 +110,7 @@ def confusion(matrix, path, title):
     ax.set_yticks(range(k))
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    fig.colorbar(im, ax=ax, label="count (log scale)")
+    fig.colorbar(im, ax=ax, label="count (log scale; blank cells are 0)")
     ax.set_title(title)
     fig.tight_layout()
     _save(fig, path)

@@ -22,7 +22,12 @@ training on them, so the same run in the other engine, or both side by side, is:
 frozen (``--epochs``, ``--lr``); phase 2 unfreezes the last K layers of the base that hold
 weights and trains head and unfrozen layers together, with a new optimizer at one lower
 learning rate for all of them (``--fine-tune-lr``, default ``--lr`` / 10) for
-``--fine-tune-epochs`` (default ``--epochs``), in the sub-folder ``fine_tune/``.
+``--fine-tune-epochs`` (default ``--epochs``), in the sub-folder ``fine_tune/``. The base's
+``BatchNormalization`` layers among the last K are unfrozen too, and then normalize with batch
+statistics and update their moving ones; ``--fine-tune-bn frozen`` keeps them frozen, in
+inference mode, and does not count them in K. That is Keras's advice: its fine-tuning guide
+calls the base with ``training=False`` (inference mode, gamma and beta still trained), its
+EfficientNet example leaves the BatchNormalization layers frozen, as here.
 
 ``--digits 0-4`` (or ``5,6,7``) keeps the images of those digits, train and test alike, and
 renumbers their labels 0, 1, ... in the order given (sorted), for every training command.
@@ -76,6 +81,10 @@ def add_parser(sub, model_opts):
     t.add_argument("--fine-tune-lr", type=learning_rate,
                    help="phase 2's learning rate, for every trainable layer (default --lr / 10)")
     t.add_argument("--fine-tune-epochs", type=positive_int, help="phase 2's epochs (default --epochs)")
+    t.add_argument("--fine-tune-bn", choices=("trainable", "frozen"),
+                   help="phase 2: the base's BatchNormalization layers are unfrozen like the others (trainable, the "
+                        "default: they then normalize with batch statistics and update their moving ones) or stay "
+                        "frozen, in inference mode, and are not counted by K (frozen: Keras's advice)")
     t.add_argument("--baseline", action="store_true",
                    help="the comparison run: the same network, every layer trainable, from random weights")
     t.add_argument("--deterministic", action="store_true",
@@ -99,7 +108,7 @@ def cmd_transfer(args, argv, train_one, compare):
     ``train_one(args, engine, argv, extra)`` or ``compare(args, argv, extra)``."""
     if args.init_from is not None:
         raise ValueError("--init-from: transfer starts from --source (its base) and seeded head weights")
-    for name in ("fine_tune_lr", "fine_tune_epochs"):
+    for name in ("fine_tune_lr", "fine_tune_epochs", "fine_tune_bn"):
         if getattr(args, name) is not None and not args.fine_tune:
             raise ValueError(f"--{name.replace('_', '-')}: only with --fine-tune K (phase 2's setting)")
     if args.fine_tune and args.baseline:
@@ -124,7 +133,8 @@ def cmd_transfer(args, argv, train_one, compare):
         desc = model.get_config()
         if args.fine_tune:
             model2, info2 = transfer_model(source, classes, fine_tune=args.fine_tune, seed=seed,
-                                           input_shape=MNIST_SHAPE, **options)
+                                           input_shape=MNIST_SHAPE, keep_bn_frozen=args.fine_tune_bn == "frozen",
+                                           **options)
             desc2 = model2.get_config()
     else:
         if tuple(source.input_shape[1:]) != MNIST_SHAPE:
@@ -133,7 +143,8 @@ def cmd_transfer(args, argv, train_one, compare):
                              f"MNIST's 28x28x1 (a Functional model is adapted by padding; a Sequential one is not)")
         desc, info = transfer_description(source, classes, baseline=args.baseline, **options)
         if args.fine_tune:  # phase 2's model, checked before phase 1 trains
-            desc2, info2 = transfer_description(source, classes, fine_tune=args.fine_tune, **options)
+            desc2, info2 = transfer_description(source, classes, fine_tune=args.fine_tune,
+                                                keep_bn_frozen=args.fine_tune_bn == "frozen", **options)
         model = initial_model(desc, info, source, dtype, seed)
     out = Path(args.out) if args.out else None
     if out is not None:

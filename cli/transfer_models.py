@@ -48,9 +48,11 @@ def _cut(layers, base_until, what):
 
 
 
-def _weighted(layers):
-    """The layers with trainable weights (what ``--fine-tune K`` counts)."""
-    return [layer for layer in layers if layer.params]
+def _weighted(layers, keep_bn_frozen=False):
+    """The layers with trainable weights (what ``--fine-tune K`` counts); with ``keep_bn_frozen``,
+    not the ``BatchNormalization`` layers, which then stay frozen (``--fine-tune-bn frozen``)."""
+    return [layer for layer in layers if layer.params
+            and not (keep_bn_frozen and isinstance(layer, scratch.BatchNormalization))]
 
 
 
@@ -93,10 +95,12 @@ def head_specs(base_shape, classes, pooling=None, hidden=None, dropout=None, tak
 
 
 def transfer_description(source, classes, base_until=None, fine_tune=0, baseline=False, pooling=None,
-                         hidden=None, dropout=None, what="--source"):
+                         hidden=None, dropout=None, what="--source", keep_bn_frozen=False):
     """``(desc, info)``: the transfer architecture (a Sequential description, the frozen base
     layers ``"trainable": false``) and what the run records of it (kept, frozen, trainable
-    layers). ``fine_tune``: unfreeze the last K base layers with weights; ``baseline``: every
+    layers). ``fine_tune``: unfreeze the last K base layers with weights; ``keep_bn_frozen``:
+    the base's ``BatchNormalization`` layers are not counted and stay frozen, so they run in
+    inference mode while the layers around them fine-tune (Keras's advice); ``baseline``: every
     layer trainable (the same network trained from scratch)."""
     if not isinstance(source, scratch.Sequential):
         raise ValueError(f"{what}: {source.name!r} is a Functional (graph) model; the command line transfers "
@@ -104,7 +108,7 @@ def transfer_description(source, classes, base_until=None, fine_tune=0, baseline
     layers = source.layers
     cut = _cut(layers, base_until, f"{what} ({source.name})")
     base = layers[:cut]
-    weighted = _weighted(base)
+    weighted = _weighted(base, keep_bn_frozen)
     if fine_tune > len(weighted):
         raise ValueError(f"--fine-tune {fine_tune}: the base has only {len(weighted)} layer(s) with weights "
                          f"({', '.join(la.name for la in weighted) or 'none'})")
@@ -125,7 +129,8 @@ def transfer_description(source, classes, base_until=None, fine_tune=0, baseline
             "trainable_layers": [s["config"]["name"] for s in specs + head
                                  if s["config"].get("trainable", True)],
             "head_layers": [s["config"]["name"] for s in head], "classes": classes,
-            "fine_tune": fine_tune, "baseline": baseline, "head_pooling": _pooling_of(head)}
+            "fine_tune": fine_tune, "baseline": baseline, "head_pooling": _pooling_of(head),
+            "fine_tune_bn": ("frozen" if keep_bn_frozen else "trainable") if fine_tune else None}
     return desc, info
 
 
@@ -142,7 +147,7 @@ def initial_model(desc, info, source, dtype, seed):
 
 
 def transfer_model(source, classes, base_until=None, fine_tune=0, pooling=None, hidden=None, dropout=None,
-                   seed=0, input_shape=None, baseline=False, what="--source"):
+                   seed=0, input_shape=None, baseline=False, what="--source", keep_bn_frozen=False):
     """``(model, info)``: transfer learning on a graph ``scratch.Model`` (a Functional ``.keras``
     file, a ``keras.applications`` network through ``keras_ref.from_keras``), Keras's recipe.
 
@@ -162,7 +167,8 @@ def transfer_model(source, classes, base_until=None, fine_tune=0, pooling=None, 
     ``ZeroPadding2D`` to the source's height and width (centred; zeros in the model's input
     space, after the preprocessing), and for one channel into three, ``Concatenate`` of three
     copies (a grey image as RGB). ``baseline``: every layer trainable, all weights drawn
-    fresh from ``seed`` (the same network trained from scratch).
+    fresh from ``seed`` (the same network trained from scratch). ``keep_bn_frozen``: the base's
+    ``BatchNormalization`` layers are not counted by ``fine_tune`` and stay frozen (inference mode).
     """
     if not isinstance(source, scratch.Model):
         raise ValueError(f"transfer_model: expected a scratch.Model (graph), received {type(source).__name__}; "
@@ -194,7 +200,7 @@ def transfer_model(source, classes, base_until=None, fine_tune=0, pooling=None, 
         tip = ends[0].inbound[0]
     base = scratch.Model(clone.inputs[0], tip, name=f"{source.name}_base")
     base_layers = list(scratch.leaf_layers(base))
-    weighted = _weighted(base_layers)
+    weighted = _weighted(base_layers, keep_bn_frozen)
     if fine_tune > len(weighted):
         raise ValueError(f"--fine-tune {fine_tune}: the base has only {len(weighted)} layer(s) with weights")
     unfrozen = weighted[len(weighted) - fine_tune:] if fine_tune else []
@@ -233,7 +239,8 @@ def transfer_model(source, classes, base_until=None, fine_tune=0, pooling=None, 
             "frozen_layers": [la.name for la in base_layers if not la.trainable],
             "trainable_layers": [la.name for la in leaves if la.trainable and la.name not in adapters],
             "head_layers": [la.name for la in head], "classes": classes, "fine_tune": fine_tune, "baseline": baseline,
-            "input_adapter": adapters, "head_pooling": _pooling_of(head)}
+            "input_adapter": adapters, "head_pooling": _pooling_of(head),
+            "fine_tune_bn": ("frozen" if keep_bn_frozen else "trainable") if fine_tune else None}
     return model, info
 
 

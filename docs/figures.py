@@ -6,7 +6,7 @@
     python docs/figures.py --only augmentation,transfer   # just those; other numbers kept
 
 ``--only NAME[,NAME]`` regenerates only the named parts (``filters``, ``same_padding``,
-``im2col``, ``backward_flow``, ``strided_backward``, ``speed``, ``run``, ``augmentation``,
+``im2col``, ``backward_flow``, ``strided_backward``, ``receptive_field``, ``speed``, ``run``, ``augmentation``,
 ``transfer``) and rewrites only their keys of the existing ``guide_numbers.json``: use it to
 redraw one picture without rerunning the section 8 training run and the section 2 speed table,
 whose numbers the guide quotes.
@@ -26,7 +26,9 @@ batch 32, 3 epochs, seed 0; with ``--quick``, 1 epoch on 1,000 images, tested on
 ``curves.png``, ``filters.png``, ``feature_maps.png``, ``confusion.png`` and ``mistakes.png``
 as ``guide_run_*.png``.
 
-Section 9's picture (``guide_augmentation.png``) draws ``train.py --augment``'s default
+Section 3's ``guide_receptive_field.png`` measures one unit's receptive field in each of
+``lenet``'s layers with one-pixel images, as the guide's block does. Section 9's picture
+(``guide_augmentation.png``) draws ``train.py --augment``'s default
 rotations, shifts and zooms (``cli.augment.Augmenter``) on the first training digits, and the
 four fill modes on one digit rotated and shifted far. Section 10's (``guide_transfer.png``) runs
 the transfer experiment of docs/cli.md with train.py (see ``TRANSFER_SOURCE``,
@@ -75,7 +77,7 @@ FILTERS = {
 
 RUN_PICTURES = ("curves.png", "filters.png", "feature_maps.png", "confusion.png", "mistakes.png")
 PICTURES = (("guide_filters.png", "guide_same_padding.png", "guide_im2col.png", "guide_backward_flow.png",
-             "guide_strided_backward.png") + tuple(f"guide_run_{p}" for p in RUN_PICTURES)
+             "guide_strided_backward.png", "guide_receptive_field.png") + tuple(f"guide_run_{p}" for p in RUN_PICTURES)
             + ("guide_augmentation.png", "guide_transfer.png"))
 NUMBERS = "guide_numbers.json"
 SIGNED = "RdBu_r"  # the one colour map of signed values
@@ -88,8 +90,8 @@ TRANSFER_SOURCE = ["train.py", "scratch", "--arch", "lenet", "--digits", "0-4", 
 TRANSFER_RUN = ["train.py", "transfer", "--source", f"{TRANSFER_SOURCE_DIR}/model.npz", "--digits", "5-9",
                 "--limit", "500", "--epochs", "5", "--no-plots", "--no-convert"]
 QUICK_TRANSFER = {"--limit": {"source": "500", "run": "100"}, "--epochs": {"source": "1", "run": "2"}}
-PARTS = ("filters", "same_padding", "im2col", "backward_flow", "strided_backward", "speed", "run", "augmentation",
-         "transfer")
+PARTS = ("filters", "same_padding", "im2col", "backward_flow", "strided_backward", "receptive_field", "speed", "run",
+         "augmentation", "transfer")
 
 
 def _save(fig, out, name):
@@ -374,8 +376,43 @@ def strided_backward():
     _values(axes[3], dx[0, :, :, 0], f"dL/dx = that * flipped kernel ({covered}x{covered}),\n"
             "then zeros for the dropped row/column", lim=lim, hatch=dropped)
     same = np.abs(dx[:, :covered, :covered] - part).max() < 1e-12 and not dx[0][dropped].any()
-    fig.suptitle(f"Strided backward: col2im's strided slices = dilate dL/dy, full correlation with the flipped "
-                 f"kernel {np.round(kernel[:, :, 0, 0], 1).tolist()}; equal: {same}")
+    fig.suptitle(f"Strided backward: col2im's strided slices = dilate dL/dy, then full correlation with "
+                 f"K = {np.round(kernel[:, :, 0, 0], 1).tolist()} flipped; equal: {same}")
+    fig.tight_layout()
+    return fig
+
+
+def receptive_field_picture(x_train):
+    """One unit of each of lenet's four layers (conv 3, pool 2, conv 3, pool 2), each inside the
+    next, and the input pixels that can change it: measured with one-pixel images through the
+    same stack made linear (kernels of ones, average pooling), as the guide's block does."""
+    one_pixel = np.eye(28 * 28).reshape(784, 28, 28, 1)
+    stack = [scratch.Conv2D(1, 3, use_bias=False, dtype="float64"), scratch.AveragePooling2D(2, dtype="float64"),
+             scratch.Conv2D(1, 3, use_bias=False, dtype="float64"), scratch.AveragePooling2D(2, dtype="float64")]
+    units = [(8, 8), (4, 4), (4, 4), (2, 2)]  # each feeds the next: conv (8,8) -> pool (4,4) -> conv (4,4) -> pool (2,2)
+    names = ["conv2d (3x3)", "max_pooling2d (2x2)", "conv2d_1 (3x3)", "max_pooling2d_1 (2x2)"]
+    fields = []
+    h = one_pixel
+    for layer, (i, j) in zip(stack, units):
+        if isinstance(layer, scratch.Conv2D):
+            layer.build(h.shape)
+            layer.set_weights([np.ones((3, 3, 1, 1))])
+        h = layer(h)
+        rows, cols = np.nonzero((h[:, i, j, 0] != 0).reshape(28, 28))
+        fields.append((rows.min(), rows.max(), cols.min(), cols.max()))
+    digit = scratch.preprocess(x_train[:1], "scale")[0, :, :, 0]
+    fig, ax = plt.subplots(figsize=(6.2, 5.6))
+    ax.imshow(digit, cmap="gray", vmin=0, vmax=1)
+    colors = plt.cm.tab10.colors
+    for c, ((r0, r1, c0, c1), name) in enumerate(zip(fields, names)):
+        ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0 + 1, r1 - r0 + 1, fill=False, edgecolor=colors[c],
+                               linewidth=2.5, label=f"{name}: {r1 - r0 + 1}x{c1 - c0 + 1} pixels"))
+    ax.set_xticks(range(0, 28, 4))
+    ax.set_yticks(range(0, 28, 4))
+    ax.tick_params(labelsize=9)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=9, title="one unit of each layer sees",
+              title_fontsize=9)
+    ax.set_title("Receptive fields in lenet: each layer's unit sees more of the digit", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -427,8 +464,8 @@ def augmentation_picture(x_train, versions=6, count=5):
         axes[i, 0].set_title("original" if i == 0 else "", fontsize=9)
         for v, (image, (rot, shift, zoom)) in enumerate(zip(shown, draws), start=1):
             axes[i, v].imshow(image[i, :, :, 0], cmap="gray", vmin=0, vmax=1)
-            dx, dy = np.rint(shift["translations"][i]).astype(int) + 0  # + 0: no "-0"
-            axes[i, v].set_title(f"{rot['angle'][i]:+.0f}\u00b0 ({dx:+d},{dy:+d}) x{zoom['height_zoom'][i, 0]:.2f}",
+            dx, dy = np.round(shift["translations"][i], 1) + 0  # + 0: no "-0.0"
+            axes[i, v].set_title(f"{rot['angle'][i]:+.1f}\u00b0 ({dx:+.1f},{dy:+.1f})\nx{zoom['height_zoom'][i, 0]:.2f}",
                                  fontsize=7.5)
     # the fill modes: one digit turned 30 degrees and shifted 12 pixels right, 4 down, one matrix
     c = 13.5
@@ -454,7 +491,8 @@ def augmentation_picture(x_train, versions=6, count=5):
                                   ha="left", va="center", fontsize=9, transform=row[len(FILL_MODES) + 1].transAxes)
     note.set_in_layout(False)  # leave the image panels their size
     fig.suptitle("train.py --augment's defaults (rotation 0.03 of a turn, shift 0.1, zoom 0.1, fill 'nearest'):\n"
-                 "each title is the draw: angle, (right, down) shift in pixels, zoom (> 1 shrinks)", fontsize=10)
+                 "each title is the draw: angle, (right, down) shift in pixels, zoom (> 1 shrinks); "
+                 "three resamplings blur the strokes", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.subplots_adjust(hspace=0.55)
     return fig
@@ -533,6 +571,7 @@ def main(argv=None):
                 "im2col": ("guide_im2col.png", im2col_picture),
                 "backward_flow": ("guide_backward_flow.png", backward_flow),
                 "strided_backward": ("guide_strided_backward.png", strided_backward),
+                "receptive_field": ("guide_receptive_field.png", lambda: receptive_field_picture(x_train)),
                 "augmentation": ("guide_augmentation.png", lambda: augmentation_picture(x_train))}
     for name in only:
         if name in pictures:

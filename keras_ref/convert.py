@@ -9,15 +9,18 @@ map layer by layer, in order, unchanged (bit-identical).
 The layer-by-layer mappings live in ``scratch.keras_io.mapping`` (and, until moved, ``keras_ref.mapping``).
 What ``from_keras`` refuses, with a ``ValueError`` naming the layer and the setting:
 anything the scratch engine does not compute (``channels_first``, an activation the engine
-lacks, a layer class the engine lacks, regularizers, constraints, LoRA, quantization, a
-setting a family module refuses, a mixed or half-precision dtype policy, an input that is
-not ``(batch, height, width, channels)``). Frozen layers (``trainable=False``) stay frozen.
+lacks, a layer class the engine lacks, a regularizer other than L1/L2/L1L2, a constraint other than
+MaxNorm/NonNeg/UnitNorm/MinMaxNorm, LoRA, quantization, a setting a family module refuses, a mixed or
+half-precision dtype policy). Input sizes may be ``None`` (``keras.Input((None, None, 3))``): the
+scratch model takes any size there, as Keras. Frozen layers (``trainable=False``) stay frozen.
 Initializers only matter for fresh weights, and weights are copied: ``glorot_uniform`` and
 ``zeros`` are recorded as such, any other initializer is recorded as the scratch default
 (``glorot_uniform`` kernels, ``zeros`` biases) and does not affect the copied values.
 """
 
 import keras
+from keras.src.applications.convnext import LayerScale
+from keras.src.applications.inception_resnet_v2 import CustomScaleLayer
 
 import scratch
 from scratch.keras_io import config as keras_config
@@ -36,21 +39,32 @@ DTYPES = ("float32", "float64")
 def keras_layer(layer):
     """The Keras layer computing what scratch ``layer`` computes (same name, dtype, trainable flag)."""
     kind = type(layer).__name__
+    if keras_config.operation_call(layer) is not None:  # an operation alone: a Functional model of its keras.ops call
+        try:
+            return functional.op_model(layer)
+        except Exception as e:
+            raise functional.keras_refusal(layer, e) from None
     if kind not in mapping.TO_KERAS and kind not in keras_config.TO_CONFIG:
         raise ValueError(f"to_keras: layer {layer.label} has no Keras twin here")
     try:
-        if kind not in mapping.TO_KERAS:  # the one mapping, through Keras's own deserializer (a live
-            # mapping still in keras_ref.mapping, for the families being moved, comes first)
-            return keras.layers.deserialize(keras_config.serialize_layer(layer))
+        if kind in keras_config.TO_CONFIG:  # the one mapping, through Keras's own deserializer
+            class_name, config = keras_config.layer_to_config(layer)
+            if ">" in class_name:  # a class of one's own, by the name Keras registered it under
+                return keras.saving.deserialize_keras_object({"module": None, "class_name": class_name.split(">")[1],
+                                                              "config": config, "registered_name": class_name})
+            return keras.layers.deserialize(keras_config.serialize_layer(layer))  # keras.applications' own under
+            # their module
+        penalties = {k: (keras.regularizers if k.endswith("_regularizer") else keras.constraints).get(v)
+                     for k, v in keras_config.penalties_config(layer).items()}
         return mapping.TO_KERAS[kind](layer, {"name": layer.name, "dtype": layer.dtype.name,
-                                              "trainable": layer.trainable})
+                                              "trainable": layer.trainable, **penalties})
     except Exception as e:
         raise functional.keras_refusal(layer, e) from None
 
 
 def _keras_structure(model):
     """A built, uncompiled Keras ``Sequential`` with ``model``'s layers (Keras's own initial weights)."""
-    dtype = model.dtype.name
+    dtype = model.inputs[0].dtype.name  # the model's dtype, or an Embedding's integer indices
     inputs = keras.Input(shape=tuple(model.input_shape[1:]), dtype=dtype, name="input_layer")
     klayers = [functional.graph_to_keras(layer, keras_layer) if isinstance(layer, scratch.Model) else
                keras_layer(layer) for layer in model.layers]
@@ -98,25 +112,44 @@ def _check_common(klayer):
     fmt = getattr(klayer, "data_format", "channels_last")
     if fmt != "channels_last":
         refuse(klayer, "data_format", fmt, "'channels_last'")
-    for attr in ("kernel_regularizer", "bias_regularizer", "activity_regularizer", "depthwise_regularizer",
-                 "pointwise_regularizer", "kernel_constraint", "bias_constraint", "depthwise_constraint",
-                 "pointwise_constraint"):
-        value = getattr(klayer, attr, None)
-        if value is not None:
-            refuse(klayer, attr, type(value).__name__, "None")
+    # regularizers and constraints: read from the config with the other options (L1, L2, L1L2;
+    # MaxNorm, NonNeg, UnitNorm, MinMaxNorm), any other refused there (keras_io.config.penalties_from_config)
     if getattr(klayer, "lora_enabled", False):
         refuse(klayer, "lora_rank", klayer.lora_rank, "None (no LoRA)")
     if getattr(klayer, "quantization_mode", None) is not None:
         refuse(klayer, "quantization_mode", klayer.quantization_mode, "None")
 
 
-def keras_config_of(klayer):
+APPLICATION_CLASSES = (LayerScale, CustomScaleLayer)  # defined by keras.applications, not keras.layers
+
+
+def keras_class_key(klayer):
+    """The mapping's key for Keras layer ``klayer``: its class name when ``type(klayer)`` is Keras's own
+    class of that name (the one ``keras.layers`` exports), the name Keras registered it under
+    (``"mypkg>MyLayer"``) when it is a class of one's own whose twin ``scratch.register_layer`` registered.
+    Any other class is refused in one line naming it, also one of one's own named like a Keras layer."""
+    cls = type(klayer)
+    kind = cls.__name__
+    if getattr(keras.layers, kind, None) is cls or cls in APPLICATION_CLASSES:
+        return kind
+    registered = keras.saving.get_registered_name(cls)
+    if ">" in registered and registered in keras_config.FROM_CONFIG:  # not a bare name: it could be Keras's
+        return registered
+    same = (f" (named like keras.layers.{kind}, but not that class)"
+            if getattr(keras.layers, kind, None) is not None or kind in keras_config.FROM_CONFIG else "")
+    name = registered if ">" in registered else f"yourpackage>{kind}"
+    raise ValueError(f"from_keras: layer {klayer.name!r} is a {cls.__module__}.{cls.__qualname__}, a layer class of "
+                     f"its own{same}; the scratch engine takes it once its NumPy twin is registered: "
+                     f"scratch.register_layer(TwinClass, keras_name={name!r}) (docs/custom_layers.md)")
+
+
+def keras_config_of(klayer, kind=None):
     """Keras layer ``klayer`` as the mapping reads it: its class name and ``get_config()``.
 
     The activation is read from the live function first (a lambda or a ``functools.partial`` of
     gelu has no serialized form: the one Keras computes as gelu's tanh form becomes its registered
-    name, anything else is refused naming the layer)."""
-    kind = type(klayer).__name__
+    name, anything else is refused naming the layer). ``kind``: the mapping's key (``keras_class_key``)."""
+    kind = kind or type(klayer).__name__
     live = getattr(klayer, "activation", None)
     if callable(live) and not isinstance(live, keras.layers.Layer):
         name = activation_name(klayer)
@@ -135,13 +168,15 @@ def keras_config_of(klayer):
 def _scratch_layer(klayer, dtype):
     """The scratch layer computing what Keras layer ``klayer`` computes (without weights)."""
     _check_common(klayer)
-    kind = type(klayer).__name__
-    if kind not in mapping.FROM_KERAS and kind in keras_config.FROM_CONFIG:  # the one mapping, from its config
-        return keras_config.layer_from_config(keras_config_of(klayer), dtype)
+    kind = keras_class_key(klayer)
+    if kind in keras_config.FROM_CONFIG:  # the one mapping, from the layer's serialized config
+        return keras_config.layer_from_config(keras_config_of(klayer, kind), dtype)
     if kind not in mapping.FROM_KERAS:
         raise ValueError(f"from_keras: layer {klayer.name!r} is a {kind}, which the scratch engine does not have; "
-                         f"supported: {sorted(set(mapping.FROM_KERAS) | set(keras_config.FROM_CONFIG))}")
-    return mapping.FROM_KERAS[kind](klayer, {"name": klayer.name, "dtype": dtype, "trainable": bool(klayer.trainable)})
+                         f"supported: {sorted(mapping.FROM_KERAS)}")
+    penalties = keras_config.penalties_from_config(keras_config.KerasConfig(kind, klayer.get_config()))
+    return mapping.FROM_KERAS[kind](klayer, {"name": klayer.name, "dtype": dtype, "trainable": bool(klayer.trainable),
+                                             **penalties})
 
 
 def _leaf_layers(keras_model):
@@ -182,13 +217,18 @@ def from_keras(keras_model, preprocess="scale", loss=None):
     if not keras_model.built or not keras_model.inputs:
         raise ValueError(f"from_keras: Keras model {keras_model.name!r} is not built; give it a keras.Input(shape=...)")
     shape = tuple(keras_model.inputs[0].shape)
-    if len(shape) < 2 or any(d is None for d in shape[1:]):
+    if len(shape) < 2:
         raise ValueError(f"from_keras: Keras model {keras_model.name!r} has input shape {shape}; the scratch engine "
-                         f"takes inputs of a known size (batch, ...)")
+                         f"takes inputs with a batch axis (batch, ...)")
     if not keras_model.layers:
         raise ValueError(f"from_keras: Keras model {keras_model.name!r} has no layers")
     dtype = _model_dtype(keras_model)
-    layers = [_scratch_layer(klayer, dtype) for klayer in keras_model.layers]
+    layers = [functional.lambda_twin(klayer, klayer._inbound_nodes[0].arguments.args[0], _scratch_layer, dtype)
+              if isinstance(klayer, keras.layers.Lambda) else _scratch_layer(klayer, dtype)
+              for klayer in keras_model.layers]
+    if layers[0].INTEGER_INPUT:  # an Embedding first: the input's dtype as Keras has it (indices, or floats it casts)
+        kin = keras_model.inputs[0]
+        layers.insert(0, scratch.Input(shape[1:], name=kin.name, dtype=functional._input_dtype(kin, dtype)))
     model = scratch.Sequential(layers, input_shape=shape[1:], name=keras_model.name, dtype=dtype,
                                preprocess=preprocess, loss=loss)
     try:

@@ -113,6 +113,10 @@ def load_weights_file(path, arch=None, dtype="float32"):
     try:
         keras_model = keras.models.load_model(path, compile=False)
     except Exception as e:  # zip, JSON and deserialization errors all mean "not a usable .keras file"
+        if "safe_mode" in str(e) and "Lambda" in str(e):
+            raise ValueError(f"load_weights_file: {path}: holds a Lambda layer, whose Python code Keras loads only with "
+                             f"safe_mode=False; if you trust the file, load it with keras.saving.load_model(path, "
+                             f"safe_mode=False) and convert it with keras_ref.from_keras") from None
         raise ValueError(f"load_weights_file: {path}: not a readable .keras file ({type(e).__name__}: {e})") from None
     try:
         model = from_keras(keras_model)

@@ -10,12 +10,20 @@ nested model. Weights are copied layer by layer, by name, unchanged.
 """
 
 import keras
+import numpy as np
 
 import scratch
+from scratch.keras_io import config as keras_config
 
 
 def _history(kt):
     return kt._keras_history
+
+
+def _input_dtype(kt, dtype):
+    """A Keras input's dtype for its scratch twin: integers (an Embedding's indices) stay integers, any
+    other input computes in the model's ``dtype``."""
+    return str(kt.dtype) if np.issubdtype(np.dtype(str(kt.dtype)), np.integer) else dtype
 
 
 def graph_from_keras(km, convert_layer, dtype):
@@ -23,14 +31,18 @@ def graph_from_keras(km, convert_layer, dtype):
 
     ``convert_layer(klayer, dtype)`` makes the scratch twin of one (non-model) Keras layer.
     """
-    inputs = [scratch.Input(tuple(t.shape[1:]), name=t.name, dtype=dtype) for t in km.inputs]
+    inputs = [scratch.Input(tuple(t.shape[1:]), name=t.name, dtype=_input_dtype(t, dtype)) for t in km.inputs]
     symbols = {id(kt): s for kt, s in zip(km.inputs, inputs)}
     twins = {}  # id(keras layer) -> scratch layer (one twin per layer, however often it is called)
 
+    operation_inputs = {}  # id(keras operation) -> its inputs (TensorArg) in the scratch node's order
+
     def twin(op, node):
         if id(op) not in twins:
-            if not isinstance(op, keras.layers.Layer):  # an operation written on tensors: x + 3.0, a * b
-                twins[id(op)] = _operation_twin(op, node, dtype)
+            if not isinstance(op, keras.layers.Layer):  # an operation written on tensors: x + 3.0, ops.sum(x)
+                twins[id(op)], operation_inputs[id(op)] = _operation_twin(op, node, dtype)
+            elif isinstance(op, keras.layers.Lambda):
+                twins[id(op)] = lambda_twin(op, node.arguments.args[0], convert_layer, dtype)
             elif isinstance(op, keras.Model):
                 twins[id(op)] = graph_from_keras(op, convert_layer, dtype)
                 if not op.trainable:  # only freeze: a model loaded from a file can say trainable=True
@@ -62,9 +74,15 @@ def graph_from_keras(km, convert_layer, dtype):
             args = [symbols[id(t)] for t in node.input_tensors]
             as_list = isinstance(first, (list, tuple))
             layer = twin(op, node)
-            if isinstance(layer, scratch.layers.merging._Merge) and not as_list:
-                as_list = True  # an operation on two tensors (a + b) becomes a merge layer on the list
-            result = layer(args if as_list else args[0])
+            if not isinstance(op, keras.layers.Layer):  # an operation: its inputs as the mapping orders them
+                args = [symbols[id(t.ref)] for t in operation_inputs[id(op)]]
+                as_list = isinstance(layer, scratch.layers.merging._Merge) or getattr(layer, "takes_list", False)
+                try:
+                    result = layer(args if as_list else args[0])
+                except ValueError as e:  # the shapes it was called on: refused naming the operation
+                    raise ValueError(f"from_keras: operation {op.name!r} ({type(op).__name__}): {e}") from None
+            else:
+                result = layer(args if as_list else args[0])
             if len(node.outputs) != 1:
                 raise ValueError(f"from_keras: layer {op.name!r} has {len(node.outputs)} outputs; the scratch "
                                  f"engine's layers have one")
@@ -76,26 +94,95 @@ def graph_from_keras(km, convert_layer, dtype):
                          dtype=dtype)
 
 
-MERGES = {"Add": "Add", "Subtract": "Subtract", "Multiply": "Multiply"}
-CONSTANT_OPS = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply", "Divide": "divide", "TrueDivide": "divide"}
+def _arg(value):
+    """A live call argument as the one mapping reads it: Keras tensors as ``TensorArg`` (lists opened)."""
+    if isinstance(value, keras.KerasTensor):
+        return keras_config.TensorArg(value, tuple(value.shape))
+    if isinstance(value, (list, tuple)):
+        return type(value)(_arg(v) for v in value)
+    return value
 
 
 def _operation_twin(op, node, dtype):
-    """The scratch layer for an operation Keras recorded from arithmetic on symbolic tensors: two
-    tensors -> a merge layer (``a + b`` is ``Add``), a tensor and a number -> ``ConstantOp``."""
+    """``(scratch layer, its inputs)`` for an operation Keras recorded from a ``keras.ops`` call or a tensor
+    operator (``a - b``, ``x * 0.5``, ``ops.sum(x, axis=-1)``, ``x[:, 1:3]``), through the one mapping
+    (``scratch.keras_io.mapping.ops``), which refuses in one line what the engine does not compute."""
     kind = type(op).__name__
-    args = node.arguments.args
-    tensors = [a for a in args if isinstance(a, keras.KerasTensor)]
-    if node.arguments.kwargs or len(args) != 2:
-        raise ValueError(f"from_keras: operation {op.name!r} ({kind}) with arguments the scratch engine does not take")
-    if len(tensors) == 2 and kind in MERGES:
-        return getattr(scratch, MERGES[kind])(name=op.name, dtype=dtype)
-    if len(tensors) == 1 and kind in CONSTANT_OPS and isinstance(args[0 if args[1] is tensors[0] else 1], (int, float)):
-        reverse = args[1] is tensors[0]
-        value = args[0] if reverse else args[1]
-        return scratch.ConstantOp(CONSTANT_OPS[kind], float(value), reverse=reverse, name=op.name, dtype=dtype)
-    raise ValueError(f"from_keras: operation {op.name!r} ({type(op).__module__}.{kind}) on {len(tensors)} tensor(s) is "
-                     f"not something the scratch engine computes; supported: tensor +-* tensor, tensor +-*/ number")
+    try:
+        config = op.get_config()
+    except Exception:  # an operation without a config is none of Keras's ops the mapping knows
+        config = {"name": op.name}
+    cfg = keras_config.KerasConfig(kind, config, where="from_keras")
+    args = [_arg(a) for a in node.arguments.args]
+    kwargs = {k: _arg(v) for k, v in node.arguments.kwargs.items()}
+    return keras_config.operation_from_config(cfg, args, kwargs, dtype)
+
+
+def lambda_twin(klayer, inputs, convert_layer, dtype):
+    """A ``Lambda`` layer traced into operation nodes: its function called on fresh symbolic inputs of the
+    shapes it was called on records the ``keras.ops`` calls it makes; they become a nested scratch
+    ``Model`` named as the layer. A function that cannot be traced (TensorFlow or NumPy calls, Python
+    decisions on values), that calls layers, or whose operations the engine lacks is refused in one line."""
+    where = f"from_keras: layer {klayer.name!r} (Lambda)"
+    structure = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    if not all(isinstance(t, keras.KerasTensor) for t in structure):
+        raise ValueError(f"{where}: called on {type(inputs).__name__}; the scratch engine traces a Lambda called on "
+                         f"a tensor or a list of tensors")
+    kin = [keras.Input(batch_shape=tuple(t.shape), dtype=t.dtype) for t in structure]
+    kwargs = dict(klayer.arguments or {})
+    if getattr(klayer, "_fn_expects_training_arg", False):
+        kwargs["training"] = False
+    if getattr(klayer, "_fn_expects_mask_arg", False):
+        kwargs["mask"] = None
+    try:
+        out = klayer.function(kin if isinstance(inputs, (list, tuple)) else kin[0], **kwargs)
+        if not isinstance(out, keras.KerasTensor):
+            raise TypeError(f"it returned {type(out).__name__}, not one tensor")
+        if any(out is k for k in kin):
+            raise TypeError("it returns its input unchanged")
+        traced = keras.Model(kin if isinstance(inputs, (list, tuple)) else kin[0], out, name=klayer.name)
+    except Exception as e:
+        text = " ".join(str(e).split())[:300]
+        raise ValueError(f"{where}: its function cannot be traced into keras.ops operations ({type(e).__name__}: "
+                         f"{text}); write it with keras.ops, or as layers") from None
+    inner = [la for la in traced.layers if not isinstance(la, keras.layers.InputLayer)]
+    if inner:
+        raise ValueError(f"{where}: its function calls layer {inner[0].name!r} ({type(inner[0]).__name__}); the "
+                         f"scratch engine traces only keras.ops operations inside a Lambda")
+    try:
+        return graph_from_keras(traced, convert_layer, dtype)
+    except ValueError as e:
+        raise ValueError(f"{where}: {str(e).removeprefix('from_keras: ')}") from None
+
+
+def _call_args(template, tensors):
+    """``template`` (an ``operation_call``'s args or kwargs) with its ``TensorArg`` placeholders filled."""
+    def fill(v):
+        if isinstance(v, keras_config.TensorArg):
+            return tensors if v.ref == "all" else tensors[v.ref]
+        if isinstance(v, list):
+            return [fill(u) for u in v]
+        return v
+    return [fill(v) for v in template] if isinstance(template, list) else {k: fill(v) for k, v in template.items()}
+
+
+def replay_operation(layer, tensors):
+    """Scratch operation ``layer`` called in Keras on ``tensors`` (its inputs, in order): the ``keras.ops``
+    call the one mapping names (``x[key]`` for ``getitem``)."""
+    name, args, kwargs = keras_config.operation_call(layer)
+    args, kwargs = _call_args(list(args), tensors), _call_args(dict(kwargs), tensors)
+    if name == "__getitem__":
+        return args[0][args[1]]
+    return getattr(keras.ops, name)(*args, **kwargs)
+
+
+def op_model(layer):
+    """A scratch operation alone (a layer of a ``Sequential``, a parity case) as Keras: a Functional model
+    of its ``keras.ops`` call, named as the layer."""
+    shapes = layer.input_shape if layer.takes_list else [layer.input_shape]
+    kin = [keras.Input(shape=tuple(s[1:]), dtype=layer.dtype.name) for s in shapes]
+    out = replay_operation(layer, kin)
+    return keras.Model(kin if layer.takes_list else kin[0], out, name=layer.name)
 
 
 def is_graph(model):
@@ -107,8 +194,8 @@ def copy_weights_from_keras(model, km):
     """Copy every weight of Keras ``km`` into the scratch graph ``model``, layer by layer by name."""
     klayers = {la.name: la for la in km.layers}
     for layer in model.layers:
-        if not layer.get_weights() and not isinstance(layer, scratch.Model):
-            continue  # nothing to copy (and an operation has no layer of that name in km.layers)
+        if not layer.get_weights():
+            continue  # nothing to copy (an operation, or a traced Lambda, has no layer of that name in km.layers)
         klayer = klayers[layer.name]
         if isinstance(layer, scratch.Model):
             copy_weights_from_keras(layer, klayer)
@@ -144,6 +231,9 @@ def graph_to_keras(model, keras_layer, prefix=None):
             fn = getattr(keras.ops, layer.op)
             tensors[id(node.output)] = fn(c, t) if layer.reverse else fn(t, c)
             continue
+        if keras_config.operation_call(layer) is not None:  # an operation: its keras.ops call
+            tensors[id(node.output)] = replay_operation(layer, [tensors[id(t)] for t in node.inbound])
+            continue
         if layer not in twins:
             twins[layer] = graph_to_keras(layer, keras_layer) if isinstance(layer, scratch.Model) else keras_layer(layer)
         args = [tensors[id(t)] for t in node.inbound]
@@ -162,7 +252,7 @@ def graph_to_keras(model, keras_layer, prefix=None):
 def copy_weights_to_keras(model, km):
     klayers = {la.name: la for la in km.layers}
     for layer in model.layers:
-        if not layer.get_weights() and not isinstance(layer, scratch.Model):
+        if not layer.get_weights():
             continue
         klayer = klayers[layer.name]
         if isinstance(layer, scratch.Model):

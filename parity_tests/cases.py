@@ -3,7 +3,9 @@
 Layer cases are ``(id, class name, constructor kwargs, input shape (N, H, W, C) or (N, F))``,
 optionally followed by a dict of options (``{"training": True}``: run both layers in training
 mode; ``{"integers": k}``: the input scaled by ``k`` and rounded to integers, so values tie
-exactly); they live in ``parity_tests/layer_cases/``, one module per Keras family.
+exactly; ``{"keras_float32": why}``: Keras cannot compute the layer in float64, so the float64
+run compares with Keras in float32, at float32's tolerance, see ``tolerance_of``; ``{"positive": True}``: inputs in [0.5, 2.5], for ``sqrt`` and
+``log``); they live in ``parity_tests/layer_cases/``, one module per Keras family.
 'same' cases include odd padding totals (e.g. n=7, k=2, s=1: total 1; n=8, k=3, s=2: total 1,
 the extra row/column going at the bottom/right).
 """
@@ -19,6 +21,7 @@ from parity_tests.layer_cases import (  # noqa: E402  (one list of cases per Ker
     core,
     merging,
     normalization,
+    ops,
     pooling,
     preprocessing,
     regularization,
@@ -26,7 +29,7 @@ from parity_tests.layer_cases import (  # noqa: E402  (one list of cases per Ker
 )
 
 LAYER_CASES = [case for family in (convolutional, pooling, core, reshaping, activations, regularization,
-                                   normalization, preprocessing, merging, applications, augmentation)
+                                   normalization, preprocessing, merging, applications, augmentation, ops)
                for case in family.CASES]
 # Every layer class the engine has must have at least one case (test_every_layer_type_is_covered).
 LAYER_TYPES = tuple(sorted(scratch.LAYERS))
@@ -143,10 +146,35 @@ def run_layer_case(case, dtype, seed=0):
     else:
         layer.build((None,) + shape[1:])
         x = layer_input(shape, dtype, seed, relu_zeros=cls_name == "ReLU")
-        if options.get("integers"):  # small integers: exact ties (e.g. several maxima in a window)
-            x = np.round(x * options["integers"])
+    x = shape_input(x, options)
+    if layer.INTEGER_INPUT:  # indices (an Embedding's), each one seen several times
+        x = np.random.default_rng(seed).integers(0, kwargs["input_dim"], shape).astype(options.get("index_dtype",
+                                                                                                   "int32"))
     randomize_bias(layer, seed)
-    return twins.layer_parity(layer, x, seed=seed + 2, training=options.get("training", False))
+    keras_dtype = "float32" if options.get("keras_float32") else None
+    return twins.layer_parity(layer, x, seed=seed + 2, training=options.get("training", False),
+                              keras_dtype=keras_dtype)
+
+
+def tolerance_of(case, dtype):
+    """The layer tolerance of a case in ``dtype``: float32's for a float64 run compared with Keras in
+    float32 (a ``keras_float32`` case)."""
+    from parity_tests import tolerances
+
+    options = case[4] if len(case) > 4 else {}
+    return tolerances.for_dtype("LAYER", "float32" if options.get("keras_float32") else dtype)
+
+
+def shape_input(x, options):
+    """The options that shape a case's input values (each array of a list alike): ``integers`` (small
+    integers: exact ties, e.g. several maxima in a window) and ``positive`` (in [0.5, 2.5])."""
+    if isinstance(x, list):
+        return [shape_input(a, options) for a in x]
+    if options.get("integers"):
+        x = np.round(x * options["integers"])
+    if options.get("positive"):
+        x = (0.5 + np.abs(x)).clip(None, 2.5).astype(x.dtype)
+    return x
 
 
 def case_by_id(case_id):

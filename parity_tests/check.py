@@ -2,6 +2,9 @@
 
     python -m parity_tests.check my_model.keras                     # float32, batch 4, seed 0
     python -m parity_tests.check my_model.keras --dtype float64 --batch 2 --seed 3
+    python -m parity_tests.check siamese.keras --no-safe-mode      # a file holding a Lambda layer
+    python -m parity_tests.check fcn.keras --size 24               # keras.Input((None, None, 3)) at 24x24
+    python -m parity_tests.check mine.keras --import my_layers.py  # your own layers and their twins
 
 Loads the file with Keras (``keras.saving.load_model(path, compile=False)``), converts it with
 ``keras_ref.from_keras`` (which refuses, naming the layer and the setting, anything the scratch
@@ -55,6 +58,8 @@ a BatchNormalization judged as above.
 from parity_tests.determinism import tf  # noqa: I001  (TensorFlow deterministic before Keras loads)
 
 import argparse
+import importlib
+import importlib.util
 import os
 import re
 import sys
@@ -71,6 +76,7 @@ from parity_tests.compare import compare
 
 DTYPES = ("float32", "float64")
 EXIT_OK, EXIT_OUT_OF_TOLERANCE, EXIT_CANNOT_TAKE = 0, 1, 2
+DEFAULT_SIZE = 16  # an input size the model leaves open (None) is checked at this size (--size)
 
 
 class CannotTake(Exception):
@@ -82,33 +88,39 @@ def _one_line(e):
     return re.sub(r"\s+", " ", str(e)).strip()
 
 
-def load(path, dtype=None, notes=None):
+def load(path, dtype=None, notes=None, safe_mode=True):
     """``(keras model in dtype, scratch twin)`` of the ``.keras`` file ``path``; ``CannotTake`` if not possible.
 
     A file whose ``Input`` has a narrower float dtype than its layers compute in (a model built under
     a ``float64`` policy keeps ``keras.Input``'s float32) rounds its input before the first layer;
     the scratch twin computes in the layers' dtype and does not. That rounding is the file's, not the
     conversion's: the Keras model is compared with its inputs in the layers' dtype, and a line saying
-    so is appended to ``notes`` (a list, when given)."""
+    so is appended to ``notes`` (a list, when given).
+
+    ``safe_mode=False`` is Keras's own option (``--no-safe-mode``): a ``Lambda`` layer's function is
+    Python code stored in the file, which Keras deserializes only when told to (trust the file first)."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise CannotTake(f"{path}: no such file")
     if not path.endswith(".keras"):
         raise CannotTake(f"{path}: expected a Keras model file (.keras)")
     try:
-        km = keras.saving.load_model(path, compile=False)
+        km = keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
     except Exception as e:  # Keras raises ValueError, TypeError... for files it cannot read
+        if safe_mode and "safe_mode" in str(e) and "Lambda" in str(e):
+            raise CannotTake(f"{path}: holds a Lambda layer, whose Python code Keras loads only with safe_mode=False; "
+                             f"if you trust the file, rerun with --no-safe-mode") from None
         raise CannotTake(f"{path}: Keras cannot load it: {type(e).__name__}: {_one_line(e)}") from None
     if not isinstance(km, keras.Model):
         raise CannotTake(f"{path}: holds a {type(km).__name__}, not a Keras model")
     try:
         model = keras_ref.from_keras(km)  # refusals are the same in any dtype: ask the file as it is first
         if dtype is not None and model.dtype != dtype:
-            km = retyped(km, dtype)
+            km = retyped(km, dtype, safe_mode)
             model = keras_ref.from_keras(km)
         narrow = _narrow_inputs(km, model.dtype.name)
         if narrow:
-            km = retyped(km, model.dtype.name)
+            km = retyped(km, model.dtype.name, safe_mode)
             if notes is not None:
                 notes.append(f"note: the file's input{'s' if len(narrow) > 1 else ''} {', '.join(narrow)} "
                              f"(its layers compute in {model.dtype.name}) would round the input before the first "
@@ -157,7 +169,7 @@ def _retype_config(obj, dtype):
     return out
 
 
-def retyped(km, dtype):
+def retyped(km, dtype, safe_mode=True):
     """``km`` rebuilt computing in ``dtype`` (every layer's policy and every input), its float weights
     cast in; weights that are not floats (``Normalization``'s ``count`` of adapted samples, an int64)
     are counts, copied as they are.
@@ -165,7 +177,8 @@ def retyped(km, dtype):
     Raises ``ValueError`` if a layer of the copy does not compute in ``dtype`` or keeps a float
     weight of another dtype (it would then be no ``dtype`` comparison at all)."""
     with twins.keras_floatx(dtype):
-        twin = keras.saving.deserialize_keras_object(_retype_config(keras.saving.serialize_keras_object(km), dtype))
+        twin = keras.saving.deserialize_keras_object(_retype_config(keras.saving.serialize_keras_object(km), dtype),
+                                                     safe_mode=safe_mode)
     twin.set_weights([np.asarray(w).astype(dtype) if _is_float(w.dtype) else np.asarray(w) for w in km.get_weights()])
     for path, klayer in _keras_leaves(twin):
         if hasattr(klayer, "finalize_state"):  # an adapted Normalization computes with constants made from
@@ -323,7 +336,7 @@ def model_row(model, km, xs, rs, dtype, training):
     finally:
         model._set_input_grads(False)
     ours = dict(zip((("model", n) for n in out_names), out if multi_out else [out]))
-    ours.update(zip((("model", n) for n in in_names), dx if multi_in else [dx]))
+    ours.update((("model", n), d) for n, d in zip(in_names, dx if multi_in else [dx]) if d is not None)  # None: indices
     ours.update({("model", f"grad {p}"): g.copy() for p, g in model.named_grads().items()})
     paths = zoo.keras_paths(km, trainable_only=True)
     xts = [tf.constant(x) for x in xs]
@@ -335,8 +348,8 @@ def model_row(model, km, xs, rs, dtype, training):
         loss = tf.add_n([tf.reduce_sum(o * tf.constant(r)) for o, r in zip(kouts, rs)])
     grads = tape.gradient(loss, xts + [v for _, v in paths])
     theirs = {("model", n): o.numpy() for n, o in zip(out_names, kouts)}
-    theirs.update({("model", n): g.numpy() for n, g in zip(in_names, grads[:len(xts)])})
-    theirs.update({("model", f"grad {p}"): g.numpy() for (p, _), g in zip(paths, grads[len(xts):])})
+    theirs.update({("model", n): g.numpy() for n, g in zip(in_names, grads[:len(xts)]) if g is not None})
+    theirs.update({("model", f"grad {p}"): tf.convert_to_tensor(g).numpy() for (p, _), g in zip(paths, grads[len(xts):])})
     tolerance = tol.for_dtype("CHECK_MODEL", dtype)
     row = _row("(whole model)", type(model).__name__, ours, theirs, tolerance, dtype)
     # a gradient out of tolerance on its own scale but zero at the model's: judged at the model's scale
@@ -350,15 +363,31 @@ def model_row(model, km, xs, rs, dtype, training):
     return row
 
 
-def check(km, model, batch=4, seed=0, training=False):
+def _index_range(model, i):
+    """Integer input ``i`` of ``model`` holds indices (an Embedding's): draw them below the smallest
+    ``input_dim`` of the layers reading it, so every layer sees valid indices."""
+    t = model.inputs[i]
+    dims = [n.layer.input_dim for n in model.nodes if any(u is t for u in n.inbound) and hasattr(n.layer, "input_dim")]
+    return min(dims, default=2)
+
+
+def input_shapes(km, size=DEFAULT_SIZE):
+    """The shapes (no batch axis) of ``km``'s inputs, each size Keras leaves open (``None``: any) as ``size``."""
+    return [tuple(size if d is None else d for d in t.shape[1:]) for t in km.inputs]
+
+
+def check(km, model, batch=4, seed=0, training=False, size=DEFAULT_SIZE):
     """Every row (layer calls in the graph's order, then the whole model) of ``km`` against ``model``.
 
     ``training=True`` (not offered on the command line, see the module doc) runs both in training
-    mode, each Dropout layer applying the same random keep mask in both engines."""
+    mode, each Dropout layer applying the same random keep mask in both engines. ``size``: the size
+    of the input axes the model leaves open (``keras.Input((None, None, 3))``)."""
     dtype = model.dtype.name
     rng = np.random.default_rng(seed)
-    shapes = [tuple(t.shape[1:]) for t in km.inputs]
-    xs = [rng.standard_normal((batch,) + s).astype(dtype) for s in shapes]
+    shapes = input_shapes(km, size)
+    xs = [rng.integers(0, _index_range(model, i), (batch,) + s).astype(t.dtype.name)
+          if np.issubdtype(t.dtype, np.integer) else rng.standard_normal((batch,) + s).astype(dtype)
+          for i, (s, t) in enumerate(zip(shapes, model.inputs))]
     klayers = dict(_keras_leaves(km))
     masks = twins.dropout_masks(model, batch, seed) if training else {}
     with zoo.injected_masks(model, km, masks):
@@ -417,6 +446,19 @@ def report(rows, print_fn=print):
     return EXIT_OUT_OF_TOLERANCE
 
 
+def _import(name):
+    """Import a module by name, or a ``.py`` file by path (``--import``)."""
+    if name.endswith(".py"):
+        spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(name))[0], name)
+        if spec is None or not os.path.isfile(name):
+            raise FileNotFoundError(f"no such file {name}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        return module
+    return importlib.import_module(name)
+
+
 def main(argv=None, print_fn=print):
     parser = argparse.ArgumentParser(prog="python -m parity_tests.check", description=__doc__.split("\n")[0])
     parser.add_argument("model", help="a Keras model file (.keras), Sequential or Functional")
@@ -424,24 +466,42 @@ def main(argv=None, print_fn=print):
                         help="compute both engines in this dtype (default: the file's own)")
     parser.add_argument("--batch", type=int, default=4, help="random input batch size (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input and gradients (default 0)")
+    parser.add_argument("--size", type=int, default=DEFAULT_SIZE,
+                        help=f"the size of input axes the model leaves open, keras.Input((None, None, 3)) "
+                             f"(default {DEFAULT_SIZE})")
+    parser.add_argument("--no-safe-mode", dest="safe_mode", action="store_false",
+                        help="load with Keras's safe_mode=False, which a file holding a Lambda layer needs (its "
+                             "function is Python code from the file: only for a file you trust)")
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help="import MODULE (a module name, or a .py file) first: where your own Keras layer classes "
+                             "and their registered NumPy twins are defined (scratch.register_layer, "
+                             "docs/custom_layers.md); may be repeated")
     args = parser.parse_args(argv)
     if args.batch < 1:
         parser.error(f"--batch must be at least 1, received {args.batch}")
+    if args.size < 1:
+        parser.error(f"--size must be at least 1, received {args.size}")
     if args.seed < 0:  # NumPy's generators take a non-negative seed
         parser.error(f"--seed must be a non-negative integer, received {args.seed}")
+    for name in args.imports:
+        try:
+            _import(name)
+        except Exception as e:
+            print_fn(f"cannot take the model: --import {name}: {type(e).__name__}: {_one_line(e)}")
+            return EXIT_CANNOT_TAKE
     notes = []
     try:
-        km, model = load(args.model, args.dtype, notes)
+        km, model = load(args.model, args.dtype, notes, safe_mode=args.safe_mode)
     except CannotTake as e:
         print_fn(f"cannot take the model: {e}")
         return EXIT_CANNOT_TAKE
     dtype = model.dtype.name
-    shapes = ", ".join(str((args.batch,) + tuple(t.shape[1:])) for t in km.inputs)
+    shapes = ", ".join(str((args.batch,) + s) for s in input_shapes(km, args.size))
     print_fn(f"{args.model}: {type(km).__name__} {km.name!r}, random input {shapes} (seed {args.seed}), {dtype}, "
              f"inference mode")
     for line in notes:
         print_fn(line)
-    return report(check(km, model, args.batch, args.seed), print_fn)
+    return report(check(km, model, args.batch, args.seed, size=args.size), print_fn)
 
 
 if __name__ == "__main__":

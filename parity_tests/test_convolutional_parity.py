@@ -1,6 +1,8 @@
 """Dilated/grouped Conv2D, DepthwiseConv2D and SeparableConv2D against Keras: random configurations,
 the same refusals as Keras, conversions both ways."""
 
+import itertools
+
 import keras
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ import scratch
 from parity_tests import cases, twins  # noqa: F401  (twins first: TF determinism)
 from parity_tests import tolerances as tol
 from parity_tests.compare import assert_parity
+from parity_tests.layer_cases import convolutional as layer_cases
 
 SETTINGS = settings(max_examples=8, deadline=None, derandomize=True)
 
@@ -126,17 +129,109 @@ def test_to_keras_refuses_unequal_depthwise_strides_tf_cannot_compute():
                 (1, 7, 6, 2)), "float64", seed=1)
 
 
+_ORTHO, _CONSTRAINT = keras.regularizers.OrthogonalRegularizer, keras.constraints.Constraint  # not computed here
+
+
 def _seq(*layers):
     return keras.Sequential([keras.Input((8, 8, 2))] + list(layers))
 
 
 @pytest.mark.parametrize("make, setting", [
     (lambda: _seq(keras.layers.DepthwiseConv2D(3, activation="glu", name="c")), "activation"),
-    (lambda: _seq(keras.layers.DepthwiseConv2D(3, depthwise_regularizer="l2", name="c")), "depthwise_regularizer"),
-    (lambda: _seq(keras.layers.SeparableConv2D(2, 3, pointwise_constraint="non_neg", name="c")), "pointwise_constraint"),
+    (lambda: _seq(keras.layers.DepthwiseConv2D(3, depthwise_regularizer=_ORTHO(), name="c")), "depthwise_regularizer"),
+    (lambda: _seq(keras.layers.SeparableConv2D(2, 3, pointwise_constraint=_CONSTRAINT(), name="c")), "pointwise_constraint"),
     (lambda: _seq(keras.layers.SeparableConv2D(2, 3, activation="glu", name="c")), "activation"),
-    (lambda: _seq(keras.layers.Conv2D(2, 3, groups=2, kernel_regularizer="l1", name="c")), "kernel_regularizer"),
+    (lambda: _seq(keras.layers.Conv2D(2, 3, groups=2, kernel_regularizer=_ORTHO(), name="c")), "kernel_regularizer"),
 ])
 def test_from_keras_refuses_what_the_engine_lacks(make, setting):
     with pytest.raises(ValueError, match=f"'c'.*{setting}"):
         keras_ref.from_keras(make())
+
+
+# -- the N-d convolutions (issue 20) ----------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", cases.DTYPES)
+@pytest.mark.parametrize("case", layer_cases.DILATED_TRANSPOSE, ids=[c[0] for c in layer_cases.DILATED_TRANSPOSE])
+def test_dilated_transpose_matches_keras_with_the_dilation_in_the_kernel(case, dtype):
+    """TensorFlow's CPU kernels refuse a dilated transposed convolution (Conv2DBackpropInput: "Current CPU
+    implementations do not yet support dilation rates larger than 1"), so Keras computes its undilated twin whose
+    kernel holds the taps ``d`` cells apart with zeros between (the same sum, the same output size and 'same' pads,
+    both from the dilated extent); the kernel gradient is that twin's at the taps."""
+    _, cls, kwargs, shape = case
+    layer = cases.make_layer(cls, kwargs, dtype)
+    layer.build((None,) + shape[1:])
+    cases.randomize_bias(layer)
+    x = cases.layer_input(shape, dtype)
+    dy = np.random.default_rng(2).standard_normal((shape[0],) + layer.output_shape[1:]).astype(dtype)
+    ours = twins.scratch_layer_pass(layer, x, dy)
+    taps = tuple(slice(None, None, d) for d in layer.dilation_rate)
+    extent = tuple(scratch.geometry.effective_size(k, d) for k, d in zip(layer.kernel_size, layer.dilation_rate))
+    undilated = cases.make_layer(cls, {**kwargs, "kernel_size": extent, "dilation_rate": 1}, dtype)
+    undilated.build((None,) + shape[1:])
+    stuffed = np.zeros(undilated.params["kernel"].shape, dtype=dtype)
+    stuffed[taps] = layer.params["kernel"]
+    undilated.set_weights([stuffed] + [w for k, w in layer._weights().items() if k != "kernel"])
+    theirs = twins.keras_layer_pass(twins.keras_twin(undilated), x, dy, param_names=list(layer.params))
+    theirs[(layer.name, "grad kernel")] = theirs[(layer.name, "grad kernel")][taps]
+    diffs = assert_parity(ours, theirs, tol.for_dtype("LAYER", dtype), context=f"{case[0]} {dtype}", dtype=dtype)
+    assert {"output", "grad input"} | {f"grad {k}" for k in layer.params} <= {d.tensor for d in diffs}
+
+
+NEW_LAYERS = [  # (scratch layer, input shape): weight names and shapes, output shapes, as Keras's
+    (scratch.Conv1D(4, 3, padding="causal", groups=2, name="c1"), (None, 9, 4)),
+    (scratch.Conv3D(3, (2, 1, 3), strides=(1, 2, 1), padding="same", name="c3"), (None, 4, 5, 6, 2)),
+    (scratch.DepthwiseConv1D(3, depth_multiplier=2, strides=2, name="d1"), (None, 9, 3)),
+    (scratch.SeparableConv1D(5, 3, depth_multiplier=3, padding="same", name="s1"), (None, 9, 3)),
+    (scratch.Conv1DTranspose(2, 3, strides=2, output_padding=1, name="t1"), (None, 5, 3)),
+    (scratch.Conv2DTranspose(2, (3, 4), strides=(2, 3), padding="same", name="t2"), (None, 5, 4, 3)),
+    (scratch.Conv3DTranspose(2, 2, strides=2, name="t3"), (None, 2, 3, 4, 3)),
+]
+
+
+@pytest.mark.parametrize("layer, shape", NEW_LAYERS, ids=[la.name for la, _ in NEW_LAYERS])
+def test_nd_weight_names_shapes_and_output_shapes_are_keras(layer, shape):
+    layer.build(shape)
+    klayer = keras_ref.convert.keras_layer(layer)
+    klayer.build(shape)
+    assert [v.name for v in klayer.weights] == list(layer.weight_names)
+    assert [tuple(v.shape) for v in klayer.weights] == [w.shape for w in layer.get_weights()]
+    assert tuple(klayer.compute_output_shape(shape)) == layer.output_shape == layer.compute_output_shape(shape)
+    back = keras_ref.convert._scratch_layer(klayer, "float32")
+    assert type(back) is type(layer) and back.get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize("make, setting", [
+    (lambda: keras.Sequential([keras.Input((2, 8)), keras.layers.Conv1D(2, 3, data_format="channels_first", name="c")]),
+     "data_format"),
+    (lambda: keras.Sequential([keras.Input((4, 4, 4, 2)), keras.layers.Conv3DTranspose(
+        2, 2, kernel_regularizer="l2", name="c")]), "kernel_regularizer"),
+    (lambda: keras.Sequential([keras.Input((8, 2)), keras.layers.SeparableConv1D(2, 3, activation="glu", name="c")]),
+     "activation"),
+])
+def test_from_keras_refuses_nd_settings_the_engine_lacks(make, setting):
+    with pytest.raises(ValueError, match=f"'c'.*{setting}"):
+        keras_ref.from_keras(make())
+
+
+def test_transpose_output_sizes_and_refusals_match_keras_over_a_grid():
+    """Conv1DTranspose over kernel 1-4, strides 1-3, valid/same, every output_padding (None and 0..s-1), inputs of
+    3 and 4 steps, float64: where Keras computes, the same output (so the same size and pads), dL/dx and dL/dkernel;
+    where TensorFlow refuses (a 'same' output_padding whose output a 'same' convolution does not map back), the
+    scratch layer refuses too, when it is built."""
+    computed = refused = 0
+    for k, s, padding, n in itertools.product(range(1, 5), range(1, 4), ("valid", "same"), (3, 4)):
+        for op in [None, *range(s)]:
+            kwargs = dict(filters=2, kernel_size=k, strides=s, padding=padding, output_padding=op)
+            case = (f"grid k{k} s{s} {padding} op{op} n{n}", "Conv1DTranspose", kwargs, (2, n, 1))
+            try:
+                ours, theirs = cases.run_layer_case(case, "float64", seed=k * 10 + s)
+            except ValueError as e:
+                assert "not back to" in str(e), (case, e)  # ours: refused at build, before Keras is asked
+                klayer = keras.layers.Conv1DTranspose(**kwargs, dtype="float64")
+                with pytest.raises(Exception):  # noqa: B017  (TensorFlow's AbortedError through Keras)
+                    klayer(np.zeros((1, n, 1)))
+                refused += 1
+                continue
+            assert_parity(ours, theirs, tol.for_dtype("LAYER", "float64"), context=case[0], dtype="float64")
+            computed += 1
+    assert computed > 100 and refused > 5, (computed, refused)

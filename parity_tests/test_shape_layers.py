@@ -106,8 +106,8 @@ def test_trap_keras_rounds_a_given_normalization_mean_to_float32():
 
 
 @pytest.mark.parametrize("klayer, fragments", [
-    (keras.layers.UpSampling2D(2, interpolation="bilinear", name="up"), ("'up'", "interpolation='bilinear'",
-                                                                          "('nearest',)")),
+    (keras.layers.UpSampling2D(2, interpolation="lanczos5", name="up"), ("'up'", "interpolation='lanczos5'",
+                                                                          "('bilinear', 'nearest', 'bicubic')")),
     (keras.layers.ZeroPadding2D(1, data_format="channels_first", name="zp"), ("'zp'", "channels_first")),
     (keras.layers.GlobalMaxPooling2D(data_format="channels_first", name="gmp"), ("'gmp'", "channels_first")),
 ])

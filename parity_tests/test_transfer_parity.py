@@ -215,3 +215,23 @@ def test_a_functional_source_fine_tunes_on_the_command_line(tmp_path, capsys):
     assert not np.array_equal(leaves2["head_output"].get_weights()[0], leaves1["head_output"].get_weights()[0])
     m = json.loads((out / "fine_tune" / "metrics.json").read_text())
     assert m["transfer"]["phase"] == 2 and "block_conv" not in m["transfer"]["frozen_layers"]
+
+
+def test_keras_fine_tune_bn_keeps_batch_normalization_in_inference_mode_when_frozen(tmp_path, capsys):
+    """``--fine-tune-bn frozen`` reaches the Keras engine through phase 2's transfer_arch.json: its
+    BatchNormalization neither trains nor moves its statistics, while the convolution K counts trains
+    (ignored, K = 1 would unfreeze the BatchNormalization instead: tests/test_transfer.py shows both)."""
+    source = scratch.Sequential([scratch.Conv2D(4, 3, activation="relu"), scratch.BatchNormalization(),
+                                 scratch.MaxPooling2D(2), scratch.Flatten(), scratch.Dense(10)],
+                                input_shape=(28, 28, 1), seed=3)
+    source.layers[1].set_weights([np.full(4, 2.0), np.full(4, 0.5), np.full(4, 0.3), np.full(4, 4.0)])
+    scratch.save_checkpoint(tmp_path / "bn.npz", source)
+    out = tmp_path / "ft"
+    rc, _, err = run(["transfer", "--engine", "keras", "--deterministic", "--source", str(tmp_path / "bn.npz"),
+                      "--digits", "0-4", "--out", str(out), "--fine-tune", "1", "--fine-tune-bn", "frozen", *SMALL],
+               capsys)
+    assert rc == 0, err
+    tuned = scratch.load_checkpoint(out / "fine_tune" / "model.npz")[0]
+    bn_same = all(np.array_equal(a, b) for a, b in zip(tuned.layers[1].get_weights(), source.layers[1].get_weights()))
+    conv_same = np.array_equal(tuned.layers[0].get_weights()[0], source.layers[0].get_weights()[0])
+    assert bn_same and not conv_same

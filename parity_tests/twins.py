@@ -28,10 +28,15 @@ def scratch_layer_pass(layer, x, dy, training=False):
     y = layer.forward(x, training=training)
     dx = layer.backward(dy)
     out = {(layer.name, "output"): y}
-    out.update({(layer.name, "grad input" + suffix): d for suffix, d in _named_inputs(dx)})
+    out.update({(layer.name, "grad input" + suffix): d for suffix, d in _named_inputs(dx) if d is not None})
     out.update({(layer.name, f"grad {k}"): g for k, g in layer.grads.items()})
     out.update({(layer.name, f"state {k}"): np.array(v) for k, v in layer.state.items()})
     return out
+
+
+def _dense(g):
+    """A gradient as an array (an Embedding's gradient comes as ``tf.IndexedSlices``: rows and their indices)."""
+    return tf.convert_to_tensor(g).numpy()
 
 
 def var_name(v):
@@ -71,27 +76,129 @@ def keras_layer_pass(klayer, x, dy, training=False, param_names=None):
         for v in variables:
             tape.watch(v.value)
         y = klayer(xts if isinstance(x, list) else xts[0], training=training)
+        if y.dtype != xts[0].dtype:  # TF's bilinear/bicubic resize returns float32 for float64 images: the
+            y = tf.cast(y, xts[0].dtype)  # next Keras layer casts it back (autocast), so compare after that cast
         s = tf.reduce_sum(y * tf.constant(dy))
     grads = tape.gradient(s, xts + [v.value for v in variables])
-    dx = [g.numpy() for g in grads[:len(xts)]]
+    dx = [None if g is None else g.numpy() for g in grads[:len(xts)]]  # None: integer input (indices)
     out = {(klayer.name, "output"): y.numpy()}
-    out.update({(klayer.name, "grad input" + suffix): d for suffix, d in _named_inputs(dx if isinstance(x, list) else dx[0])})
-    out.update({(klayer.name, f"grad {var_name(v)}"): g.numpy() for v, g in zip(variables, grads[len(xts):])})
+    out.update({(klayer.name, "grad input" + suffix): d for suffix, d in _named_inputs(dx if isinstance(x, list) else dx[0])
+                if d is not None})
+    out.update({(klayer.name, f"grad {var_name(v)}"): _dense(g) for v, g in zip(variables, grads[len(xts):])})
     out.update({(klayer.name, f"state {var_name(v)}"): v.numpy() for v in klayer.weights
                 if var_name(v) not in param_names})
     return out
 
 
-def layer_parity(layer, x, seed=0, training=False):
-    """``(scratch, keras)`` results of one layer on ``x`` with a random upstream gradient."""
+def layer_parity(layer, x, seed=0, training=False, keras_dtype=None):
+    """``(scratch, keras)`` results of one layer on ``x`` with a random upstream gradient.
+
+    ``keras_dtype="float32"`` for a float64 layer that Keras cannot compute in float64 (TensorFlow's
+    3-D pooling ops have no float64 kernel): the Keras twin computes in float32 on the same input and
+    upstream gradient rounded to float32, its results returned as float64 (compare them at float32's
+    tolerance)."""
     if not layer.built:
         layer.build((None,) + x.shape[1:])
-    klayer = keras_twin(layer)
     first = x[0] if isinstance(x, list) else x
     y_shape = (first.shape[0],) + layer.output_shape[1:]
-    dy = np.random.default_rng(seed).standard_normal(y_shape).astype(first.dtype)
-    return (scratch_layer_pass(layer, x, dy, training),
-            keras_layer_pass(klayer, x, dy, training, param_names=list(layer.params)))
+    dy = np.random.default_rng(seed).standard_normal(y_shape).astype(layer.dtype)
+    if keras_dtype is None or keras_dtype == layer.dtype.name:
+        klayer = keras_twin(layer)
+        draws = noise_draws([(layer, first.shape)], seed) if training else {}
+        with injected_noise([layer], [klayer], draws):
+            return (scratch_layer_pass(layer, x, dy, training),
+                    keras_layer_pass(klayer, x, dy, training, param_names=list(layer.params)))
+    ours = scratch_layer_pass(layer, x, dy, training)
+    twin = scratch.layers.deserialize(scratch.layers.serialize(layer), dtype=keras_dtype)
+    twin.build(layer.input_shape)
+    twin.set_weights([w.astype(keras_dtype) for w in layer.get_weights()])
+    xk = [a.astype(keras_dtype) for a in x] if isinstance(x, list) else x.astype(keras_dtype)
+    theirs = keras_layer_pass(keras_twin(twin), xk, dy.astype(keras_dtype), training, param_names=list(layer.params))
+    return ours, {k: v.astype(layer.dtype) for k, v in theirs.items()}
+
+
+# -- the same random draws in both engines ---------------------------------------------------
+def noise_draws(layers_and_shapes, seed=0):
+    """``{layer name: draw}`` for the random layers (``scratch.layers.regularization.NoiseLayer``) among
+    ``(scratch layer, input shape)`` pairs: a boolean keep mask (``u >= rate``) for the dropouts, standard
+    normal draws in the layer's dtype for the Gaussian layers, shaped ``layer.noise_shape_of(shape)``."""
+    rng = np.random.default_rng(seed)
+    draws = {}
+    for layer, shape in layers_and_shapes:
+        if isinstance(layer, scratch.layers.regularization.NoiseLayer):
+            noise_shape = layer.noise_shape_of(shape)
+            draws[layer.name] = (rng.standard_normal(noise_shape).astype(layer.dtype)
+                                 if layer.FIXED == "fixed_noise" else rng.random(noise_shape) >= layer.rate)
+    return draws
+
+
+@contextlib.contextmanager
+def injected_noise(scratch_layers, keras_layers, draws):
+    """Both engines' random layers use ``draws`` (by layer name, from ``noise_draws``) in training mode.
+
+    The scratch layers get them as ``fixed_mask``/``fixed_noise``. Keras's layers run their own
+    ``call`` unchanged; the random functions they call (``keras.src.backend.random.normal``,
+    ``uniform`` and ``dropout``) are replaced, for the calls seeded by those layers' seed generators
+    only, by ones returning the draws:
+
+    - ``normal(shape, mean, stddev, dtype)`` -> ``z * stddev + mean``, as TensorFlow's
+      ``stateless_normal`` scales its standard draws (GaussianNoise, GaussianDropout);
+    - ``uniform(shape, dtype)`` -> ``(1 + rate) / 2`` where kept and ``rate / 2`` where dropped: on
+      the same side of ``rate`` in any precision, so Keras's own ``u >= rate`` gives the keep mask
+      (AlphaDropout);
+    - ``dropout(x, rate, noise_shape)`` -> TensorFlow's own ``general_dropout`` with that uniform
+      sampler (Dropout, SpatialDropout1D/2D/3D), after checking Keras asked for the mask's shape.
+    """
+    from keras.src import backend
+
+    module = backend.random
+    by_layer = {la.name: la for la in keras_layers}
+    by_seed = {}
+    for layer in scratch_layers:
+        if layer.name in draws:
+            setattr(layer, layer.FIXED, draws[layer.name])
+            by_seed[id(by_layer[layer.name].seed_generator)] = (layer, draws[layer.name])
+    saved = {name: getattr(module, name) for name in ("normal", "uniform", "dropout")}
+
+    def uniform_of(layer, mask, shape, dtype):
+        if tuple(int(d) for d in shape) != mask.shape:
+            raise AssertionError(f"{layer.name}: Keras drew a uniform of shape {tuple(shape)}, the injected mask "
+                                 f"is {mask.shape}")
+        rate = layer.rate
+        return tf.constant(np.where(mask, (1 + rate) / 2, rate / 2), dtype=dtype)
+
+    def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+        if id(seed) not in by_seed:
+            return saved["normal"](shape, mean=mean, stddev=stddev, dtype=dtype, seed=seed)
+        layer, z = by_seed[id(seed)]
+        assert tuple(int(d) for d in shape) == z.shape, (layer.name, shape, z.shape)
+        dtype = dtype or keras.config.floatx()
+        return tf.constant(z, dtype=dtype) * tf.constant(stddev, dtype) + tf.constant(mean, dtype)
+
+    def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
+        if id(seed) not in by_seed:
+            return saved["uniform"](shape, minval=minval, maxval=maxval, dtype=dtype, seed=seed)
+        assert (minval, maxval) == (0.0, 1.0)
+        layer, mask = by_seed[id(seed)]
+        return uniform_of(layer, mask, shape, dtype or keras.config.floatx())
+
+    def dropout(inputs, rate, noise_shape=None, seed=None):
+        if id(seed) not in by_seed:
+            return saved["dropout"](inputs, rate, noise_shape=noise_shape, seed=seed)
+        layer, mask = by_seed[id(seed)]
+        return tf.nn.experimental.general_dropout(
+            inputs, rate, uniform_sampler=lambda shape, dtype: uniform_of(layer, mask, shape, dtype),
+            noise_shape=noise_shape)
+
+    module.normal, module.uniform, module.dropout = normal, uniform, dropout
+    try:
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(module, name, fn)
+        for layer in scratch_layers:
+            if layer.name in draws:
+                setattr(layer, layer.FIXED, None)
 
 
 # -- whole models ----------------------------------------------------------------------------
@@ -169,7 +276,7 @@ def keras_model_pass(keras_model, loss_fn, x, y, training=False, masks=None):
     by_var = {id(v): g for v, g in zip(keras_model.trainable_variables, grads)}
     result = {("model", "output"): out.numpy(), ("model", "loss"): loss.numpy()}
     for klayer in keras_model.layers:
-        result.update({(klayer.name, f"grad {var_name(v)}"): by_var[id(v)].numpy() for v in klayer.trainable_variables})
+        result.update({(klayer.name, f"grad {var_name(v)}"): _dense(by_var[id(v)]) for v in klayer.trainable_variables})
     return result
 
 

@@ -104,10 +104,10 @@ def validate(desc, source="architecture"):
     if "input_shape" not in desc:
         raise ValueError(f"{source}: missing key 'input_shape' (or a first layer of class InputLayer)")
     shape = desc["input_shape"]
-    if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0
-                                                           for d in shape):
-        raise ValueError(f"{source}: input_shape must be a list of positive ints without the batch axis "
-                         f"([height, width, channels] for images), received {shape!r}")
+    if not isinstance(shape, list) or not shape or not all(
+            d is None or isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+        raise ValueError(f"{source}: input_shape must be a list of positive ints (or null: any size) without the "
+                         f"batch axis ([height, width, channels] for images), received {shape!r}")
     if not isinstance(desc["layers"], list) or not desc["layers"]:
         raise ValueError(f"{source}: 'layers' must be a non-empty list of layer configs")
     for i, spec in enumerate(desc["layers"]):

@@ -13,8 +13,8 @@ import numpy as np
 
 from . import optimizers as optimizers_mod
 from .files import atomic_write
-from .layers import Dropout
 from .layers.node import leaf_layers
+from .layers.regularization import NoiseLayer
 
 CHECKPOINT_FORMAT = "scratch-cnn-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -31,7 +31,7 @@ def model_from_config(config, dtype=None, seed=None):
 
 def _dropout_states(model):
     return {layer.name: layer.rng.bit_generator.state for layer in leaf_layers(model)
-            if isinstance(layer, Dropout)}
+            if isinstance(layer, NoiseLayer)}
 
 
 def save_checkpoint(path, model, meta=None):

@@ -15,29 +15,46 @@ so when the total is odd the extra row/column goes at the bottom/right.
 
 A dilated window (dilation ``d``: taps ``d`` apart) spans ``d*(k-1)+1`` cells; every formula
 above uses that effective size in place of ``k`` (``effective_size``), as Keras does.
+
+``causal`` (Conv1D only): ``d*(k-1)`` zeros before the sequence, none after, then 'valid', so
+output ``t`` sees inputs ``<= t`` only: ``out = ceil(n / s)``.
+
+Transposed convolutions (``transpose_output_length``, Keras's
+``backend/common/backend_utils.py::_get_output_shape_given_tf_padding``), with ``k`` the
+effective size and ``p`` the ``output_padding`` (``None``: not given)::
+
+    valid: out = (n - 1) * s + k + p                  (p None: max(k, s) - k)
+    same:  out = n * s                                (p None)
+           out = (n - 1) * s + k % 2 + p              (p given)
+
+A transposed convolution is the adjoint (the input gradient) of the convolution of an input of
+length ``out`` with the same ``k``, ``s`` and padding: its 'same' pads are that convolution's
+(``pads(out, ...)``), and that convolution must give back ``n`` (TensorFlow refuses the few
+``output_padding`` cases where it does not, e.g. 'same', stride 1, an even ``k``, ``p = 0``).
 """
 
 PADDINGS = ("valid", "same")
 
 
-def normalize_tuple(value, name, layer):
-    """``3`` -> ``(3, 3)``; ``(3, 2)`` stays. Positive ints only, else ``ValueError``."""
+def normalize_tuple(value, name, layer, rank=2):
+    """``3`` -> ``(3, 3)`` (``rank`` values); ``(3, 2)`` stays. Positive ints only, else ``ValueError``."""
+    many = "pair of" if rank == 2 else f"tuple of {rank}"
     if isinstance(value, int) and not isinstance(value, bool):
-        value = (value, value)
+        value = (value,) * rank
     try:
         value = tuple(value)
     except TypeError:
-        raise ValueError(f"{layer}: {name} must be an int or a pair of ints, received {value!r}") from None
-    if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
-        raise ValueError(f"{layer}: {name} must be a positive int or a pair of positive ints, received {value!r}")
+        raise ValueError(f"{layer}: {name} must be an int or a {many} ints, received {value!r}") from None
+    if len(value) != rank or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+        raise ValueError(f"{layer}: {name} must be a positive int or a {many} positive ints, received {value!r}")
     return value
 
 
-def normalize_padding(padding, layer):
-    """Lower-case ``'valid'`` or ``'same'``, else ``ValueError`` quoting the value."""
+def normalize_padding(padding, layer, allowed=PADDINGS):
+    """Lower-case ``'valid'`` or ``'same'`` (or another of ``allowed``), else ``ValueError`` quoting the value."""
     p = padding.lower() if isinstance(padding, str) else padding
-    if p not in PADDINGS:
-        raise ValueError(f"{layer}: padding must be one of {PADDINGS}, received {padding!r}")
+    if p not in allowed:
+        raise ValueError(f"{layer}: padding must be one of {allowed}, received {padding!r}")
     return p
 
 
@@ -51,7 +68,7 @@ def output_length(n, k, s, padding, d=1):
     k = effective_size(k, d)
     if n is None:
         return None
-    if padding == "same":
+    if padding in ("same", "causal"):
         return -(-n // s)
     return (n - k) // s + 1 if n >= k else 0
 
@@ -65,5 +82,19 @@ def same_pads(n, k, s, d=1):
 
 
 def pads(n, k, s, padding, d=1):
-    """``(before, after)`` for one axis; ``(0, 0)`` for 'valid'."""
+    """``(before, after)`` for one axis; ``(0, 0)`` for 'valid', ``(d*(k-1), 0)`` for 'causal'."""
+    if padding == "causal":
+        return effective_size(k, d) - 1, 0
     return same_pads(n, k, s, d) if padding == "same" else (0, 0)
+
+
+def transpose_output_length(n, k, s, padding, output_padding=None, d=1):
+    """Length of one spatial output axis of a transposed convolution (``None`` stays ``None``)."""
+    if n is None:
+        return None
+    k = effective_size(k, d)
+    if padding == "valid":
+        return (n - 1) * s + k + (max(k, s) - k if output_padding is None else output_padding)
+    if output_padding is None:
+        return n * s
+    return (n - 1) * s + k % 2 + output_padding

@@ -1,5 +1,5 @@
 """Weight initializers, as Keras defaults them: Glorot-uniform kernels, zero biases, ones for
-normalization scales and moving variances.
+normalization scales and moving variances, uniform on [-0.05, 0.05] for embeddings.
 
 Keras draws from its own random generator, so the same seed does not give Keras's numbers;
 it gives the same distribution, and the same numbers on every run of this engine. Weights
@@ -39,7 +39,12 @@ def ones(shape, rng=None, dtype="float32"):
     return np.ones(shape, dtype=dtype)
 
 
-INITIALIZERS = {"glorot_uniform": glorot_uniform, "zeros": zeros, "ones": ones}
+def uniform(shape, rng, dtype="float32"):
+    """Uniform on ``[-0.05, 0.05]`` (Keras's ``"uniform"``, ``RandomUniform()``: Embedding's default)."""
+    return rng.uniform(-0.05, 0.05, size=shape).astype(dtype)
+
+
+INITIALIZERS = {"glorot_uniform": glorot_uniform, "zeros": zeros, "ones": ones, "uniform": uniform}
 
 
 def get(name, layer):

@@ -19,6 +19,8 @@ Shapes::
 A dilation ``(dh, dw)`` spaces a window's taps ``dh`` rows and ``dw`` columns apart.
 """
 
+import itertools
+
 import numpy as np
 
 from . import parallel
@@ -126,8 +128,9 @@ def col2im(g, kernel, xp_shape, strides, dilation=(1, 1), groups=1):
 
 
 def repeat_channels(xp, m):
-    """``(N, H, W, C) -> (N, H, W, C*m)``, channel ``c`` repeated at ``c*m .. c*m+m-1`` (``xp`` itself for m=1)."""
-    return xp if m == 1 else np.repeat(xp, m, axis=3)
+    """``(N, H, W, C) -> (N, H, W, C*m)``, channel ``c`` repeated at ``c*m .. c*m+m-1`` (``xp`` itself for m=1;
+    any number of spatial axes: the channels are the last)."""
+    return xp if m == 1 else np.repeat(xp, m, axis=-1)
 
 
 def depthwise(xr, kernel, strides, dilation=(1, 1)):
@@ -285,6 +288,213 @@ def max_pool_backward(dy, xp, y, pool_size, strides, relu_input=False):
                     np.multiply(dyc, first, out=dxc[:, rs, cs, :])
                 else:
                     dxc[:, rs, cs, :] += dyc * first
+
+    parallel.over_batch(len(y), images, xp.nbytes)
+    return dxp
+
+
+# -- any number of spatial axes ----------------------------------------------------------------
+# The same maths as the 2-D kernels above with the spatial axes as tuples: ``(N, *S, C)`` arrays,
+# ``(*k, C, F)`` kernels, loops over kernel offsets (``np.ndindex``) only. Two spatial axes go to
+# the tuned 2-D kernels above (``tests/test_convolutional_nd.py`` checks the general code gives
+# them bit for bit); Conv1D, Conv3D and the transposed convolutions of every rank use these.
+
+def output_size_nd(xp_shape, kernel_size, strides, dilation=None):
+    """The output's spatial sizes of a window sweep over an already padded ``(N, *S, C)`` input
+    (``dilation`` ``None``: 1 on every axis, as pooling)."""
+    dilation = dilation or (1,) * len(kernel_size)
+    return tuple((n - d * (k - 1) - 1) // s + 1 for n, k, s, d in zip(xp_shape[1:-1], kernel_size, strides, dilation))
+
+
+def window_slices_nd(offset, out_size, strides, dilation):
+    """The spatial slices of ``xp`` that kernel offset ``offset`` sees across all windows."""
+    return tuple(slice(i * d, i * d + s * (o - 1) + 1, s) for i, o, s, d in zip(offset, out_size, strides, dilation))
+
+
+def windows_nd(xp, kernel_size, strides, dilation, groups=1):
+    """The read-only strided view ``(N, *out, *k, groups, C/groups)`` of every window of ``xp``
+    ``(N, *S, C)``: ``[n, *p, *i, g, c] = xp[n, *(p*s + i*d), g*C/groups + c]`` (no copy)."""
+    n, c = xp.shape[0], xp.shape[-1]
+    out = output_size_nd(xp.shape, kernel_size, strides, dilation)
+    st = xp.strides
+    shape = (n, *out, *kernel_size, groups, c // groups)
+    steps = (st[0], *(st[1 + a] * s for a, s in enumerate(strides)), *(st[1 + a] * d for a, d in enumerate(dilation)),
+             st[-1] * (c // groups), st[-1])
+    return np.lib.stride_tricks.as_strided(xp, shape, steps, writeable=False)
+
+
+def im2col_nd(xp, kernel_size, strides, dilation, groups=1):
+    """``im2col`` for any number of spatial axes: ``(N*P, K*C)`` (``P``, ``K`` the products of the
+    output's and the kernel's spatial sizes; columns ordered ``(*k, C)`` like the kernel), or
+    ``(groups, N*P, K*C/groups)`` with groups."""
+    if len(kernel_size) == 2:
+        return im2col(xp, kernel_size, strides, dilation, groups)
+    return _im2col_any(xp, kernel_size, strides, dilation, groups)
+
+
+def _im2col_any(xp, kernel_size, strides, dilation, groups=1):
+    r, n, c = len(kernel_size), xp.shape[0], xp.shape[-1]
+    view = windows_nd(xp, kernel_size, strides, dilation, groups)
+    out = view.shape[1:1 + r]
+    rows, width = n * int(np.prod(out)), int(np.prod(kernel_size)) * (c // groups)
+    if groups > 1:  # group-major copy: (groups, N, *out, *k, C/groups)
+        cols = np.empty((groups, rows, width), dtype=xp.dtype)
+        target = cols.reshape((groups, n) + out + tuple(kernel_size) + (c // groups,))
+        order = (2 * r + 1,) + tuple(range(2 * r + 1)) + (2 * r + 2,)
+        parallel.over_batch(n, lambda lo, hi: np.copyto(target[:, lo:hi], view[lo:hi].transpose(order)), cols.nbytes)
+        return cols
+    cols = np.empty((rows, width), dtype=xp.dtype)
+    target = cols.reshape((n,) + out + tuple(kernel_size) + (c,))
+    one = view[..., 0, :]  # still a view: one group
+    parallel.over_batch(n, lambda lo, hi: np.copyto(target[lo:hi], one[lo:hi]), cols.nbytes)
+    return cols
+
+
+def col2im_nd(g, kernel, xp_shape, strides, dilation, groups=1):
+    """``col2im`` for any number of spatial axes: ``dL/dxp`` ``(N, *S, C)`` from ``G`` ``(N*P, F)``
+    and the kernel ``(*k, C/groups, F)``, one kernel offset's ``G @ kernel[offset].T`` block at a time."""
+    if kernel.ndim == 4:
+        return col2im(g, kernel, xp_shape, strides, dilation, groups)
+    return _col2im_any(g, kernel, xp_shape, strides, dilation, groups)
+
+
+def _col2im_any(g, kernel, xp_shape, strides, dilation, groups=1):
+    r = kernel.ndim - 2
+    ks, (cg, f) = kernel.shape[:r], kernel.shape[r:]
+    n, c = xp_shape[0], xp_shape[-1]
+    out = output_size_nd(xp_shape, ks, strides, dilation)
+    dxp = np.zeros(xp_shape, dtype=kernel.dtype)
+    share = np.empty((len(g), c), dtype=kernel.dtype)
+    block = share.reshape((n,) + out + (c,))
+    g_groups = g.reshape(-1, groups, f // groups).transpose(1, 0, 2)  # (groups, P, F/groups), a view
+    share_groups = share.reshape(-1, groups, cg).transpose(1, 0, 2)  # (groups, P, C/groups), a view
+    for offset in np.ndindex(*ks):  # overlapping windows accumulate
+        if groups == 1:
+            np.matmul(g, kernel[offset].T, out=share)
+        else:
+            np.matmul(g_groups, kernel[offset].reshape(cg, groups, f // groups).transpose(1, 2, 0), out=share_groups)
+        target = dxp[(slice(None),) + window_slices_nd(offset, out, strides, dilation)]
+        parallel.over_batch(n, lambda lo, hi, t=target: np.add(t[lo:hi], block[lo:hi], out=t[lo:hi]), share.nbytes)
+    return dxp
+
+
+_AXES = "pqr"  # einsum letters of up to three output axes ...
+_TAPS = "ijk"  # ... and of the kernel's offsets
+
+
+def depthwise_nd(xr, kernel, strides, dilation):
+    """``depthwise`` for any number of spatial axes: ``xr`` ``(N, *S, C*m)``, ``kernel`` ``(*k, C, m)``."""
+    if kernel.ndim == 4:
+        return depthwise(xr, kernel, strides, dilation)
+    return _depthwise_any(xr, kernel, strides, dilation)
+
+
+def _depthwise_any(xr, kernel, strides, dilation):
+    r = kernel.ndim - 2
+    ks, cm = kernel.shape[:r], kernel.shape[r] * kernel.shape[r + 1]
+    view = windows_nd(xr, ks, strides, dilation)[..., 0, :]  # (N, *out, *k, C*m)
+    taps = kernel.reshape(ks + (cm,))
+    z = np.empty(view.shape[:1 + r] + (cm,), dtype=kernel.dtype)
+    o, t = _AXES[:r], _TAPS[:r]
+    rule = f"n{o}{t}c,{t}c->n{o}c"
+    parallel.over_batch(len(z), lambda lo, hi: np.einsum(rule, view[lo:hi], taps, out=z[lo:hi]), z.nbytes)
+    return z
+
+
+def depthwise_backward_nd(dz, xr, kernel, strides, dilation, input_grad=True):
+    """``depthwise_backward`` for any number of spatial axes: ``(dL/dkernel, dL/dxp)``."""
+    if kernel.ndim == 4:
+        return depthwise_backward(dz, xr, kernel, strides, dilation, input_grad)
+    return _depthwise_backward_any(dz, xr, kernel, strides, dilation, input_grad)
+
+
+def _depthwise_backward_any(dz, xr, kernel, strides, dilation, input_grad=True):
+    r = kernel.ndim - 2
+    ks, (c, m) = kernel.shape[:r], kernel.shape[r:]
+    n, out = dz.shape[0], dz.shape[1:1 + r]
+    view = windows_nd(xr, ks, strides, dilation)[..., 0, :]
+    o, t = _AXES[:r], _TAPS[:r]
+    dk = np.einsum(f"n{o}{t}c,n{o}c->{t}c", view, dz).reshape(kernel.shape)
+    if not input_grad:
+        return dk, None
+    taps = kernel.reshape(ks + (c * m,))
+    if all(s == 1 for s in strides):  # a correlation of dz, padded by the dilated extent, with the flipped kernel
+        ext = [(k - 1) * d for k, d in zip(ks, dilation)]
+        padded = np.zeros((n,) + tuple(o_ + 2 * e for o_, e in zip(out, ext)) + (c * m,), dtype=kernel.dtype)
+        padded[(slice(None),) + tuple(slice(e, e + o_) for e, o_ in zip(ext, out))] = dz
+        flipped = taps[(slice(None, None, -1),) * r][..., None]
+        dxr = _depthwise_any(padded, flipped, (1,) * r, dilation)
+    else:  # strided: dz * taps[offset] added to its slab, one kernel offset at a time
+        dxr = np.zeros(xr.shape, dtype=kernel.dtype)
+
+        def work(lo, hi):
+            part = np.empty((hi - lo,) + dz.shape[1:], dtype=kernel.dtype)
+            for offset in np.ndindex(*ks):
+                np.multiply(dz[lo:hi], taps[offset], out=part)
+                dxr[(slice(lo, hi),) + window_slices_nd(offset, out, strides, dilation)] += part
+
+        parallel.over_batch(n, work, dxr.nbytes)
+    if m == 1:
+        return dk, dxr
+    dxp = dxr[..., 0::m].copy()  # fold the m copies of each channel back
+    for q in range(1, m):
+        dxp += dxr[..., q::m]
+    return dk, dxp
+
+
+# -- any number of spatial axes (the 1-D and 3-D pooling layers) ---------------------------------
+# ``xp`` is ``(N, *spatial, C)``; a window offset is one index per spatial axis. The 2-D functions
+# above stay the 2-D layers' own (their speed work is theirs); these are the same sweeps written
+# over a tuple of axes.
+def offset_slices_nd(kernel_size, out_size, strides):
+    """For each window offset (row-major over the axes), the index ``(:, slice per axis..., :)`` of
+    the cells of ``xp`` that offset reads across all windows."""
+    for offset in itertools.product(*(range(k) for k in kernel_size)):
+        yield (slice(None),) + tuple(slice(i, i + s * (o - 1) + 1, s)
+                                     for i, o, s in zip(offset, out_size, strides)) + (slice(None),)
+
+
+def max_pool_nd(xp, pool_size, strides):
+    """``y = max over each window`` of ``xp`` (padded with ``-inf``): a running maximum over the
+    window's offsets, batch slices on threads."""
+    out = output_size_nd(xp.shape, pool_size, strides)
+    y = np.empty((xp.shape[0],) + out + (xp.shape[-1],), dtype=xp.dtype)
+    offsets = list(offset_slices_nd(pool_size, out, strides))
+
+    def images(lo, hi):
+        yc = y[lo:hi]
+        for k, index in enumerate(offsets):
+            part = xp[lo:hi][index]
+            if k == 0:
+                yc[...] = part
+            else:
+                np.maximum(yc, part, out=yc)
+
+    parallel.over_batch(len(y), images, xp.nbytes)
+    return y
+
+
+def max_pool_nd_backward(dy, xp, y, pool_size, strides, relu_input=False, ties="first"):
+    """``dL/dxp`` of ``y = max_pool_nd(xp)``; overlapping windows add. ``ties="first"``: each window
+    sends its ``dy`` to the first cell, in row-major order over its offsets, that holds its
+    maximum (TensorFlow's 1-D and 2-D max-pool gradients); ``ties="all"``: to every cell that holds
+    it, each receiving the whole ``dy`` (TensorFlow's CPU ``MaxPool3DGrad``: ``(x == max) * dy``).
+    ``relu_input=True`` first masks ``dy`` with ``y > 0`` (see ``max_pool_backward``)."""
+    if ties not in ("first", "all"):
+        raise ValueError(f"max_pool_nd_backward: ties must be 'first' or 'all', received {ties!r}")
+    out = y.shape[1:-1]
+    dxp = np.zeros(xp.shape, dtype=y.dtype)
+
+    def images(lo, hi):
+        xc, yc, dxc = xp[lo:hi], y[lo:hi], dxp[lo:hi]
+        dyc = dy[lo:hi] * (yc > 0) if relu_input else dy[lo:hi]
+        taken = np.zeros(yc.shape, dtype=bool)  # an earlier offset of the window already took the max
+        for index in offset_slices_nd(pool_size, out, strides):
+            hit = xc[index] == yc
+            if ties == "first":
+                hit &= ~taken
+                taken |= hit
+            dxc[index] += dyc * hit
 
     parallel.over_batch(len(y), images, xp.nbytes)
     return dxp

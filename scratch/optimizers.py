@@ -38,7 +38,8 @@ class Optimizer:
       ``clipvalue`` (``v``): ``g = clip(g, -v, v)`` elementwise.
 
     Keras's order in one step (``base_optimizer._backend_apply_gradients``): clip the gradients,
-    decay the weights, then the optimizer's own update with the clipped gradients, then
+    decay the weights, then the optimizer's own update with the clipped gradients, then the
+    weights' constraints (``step``'s ``constraints``; ``BaseOptimizer.apply``), then
     ``iterations += 1``. Keras silently ignores clip values <= 0; we refuse them (pass None to
     turn clipping off), and, as Keras, refuse two clip options together.
     """
@@ -107,8 +108,10 @@ class Optimizer:
                     for name, g in grads.items()}
         return grads
 
-    def step(self, params, grads):
-        """Update every ``params[k]`` in place from ``grads[k]``; then ``iterations += 1``."""
+    def step(self, params, grads, constraints=None):
+        """Update every ``params[k]`` in place from ``grads[k]``; then project each ``params[k]``
+        that has a ``constraints[k]`` (``scratch.constraints``: ``w = c(w)``, after every update, as
+        Keras's ``BaseOptimizer.apply``); then ``iterations += 1``."""
         if params.keys() != grads.keys():
             raise ValueError(f"{self.label}: params and grads have different keys: "
                              f"{sorted(params)} vs {sorted(grads)}")
@@ -123,6 +126,10 @@ class Optimizer:
             if self.weight_decay is not None:
                 p -= p * cast(self.weight_decay) * cast(self.learning_rate)
             self._update(p, grads[name], self._slots_for(name, p), cast)
+        for name, constraint in (constraints or {}).items():
+            if name not in params:
+                raise ValueError(f"{self.label}: constraint for {name!r}, which is not among the parameters")
+            constraint.apply(params[name])
         self.iterations += 1
 
     def _update(self, p, g, slots, cast):

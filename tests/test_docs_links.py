@@ -44,3 +44,10 @@ def test_relative_links_reach_a_file_and_a_heading(page):
         elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
             broken.append(f"{target}: no heading with anchor #{anchor} in {dest.relative_to(ROOT)}")
     assert not broken, f"{page.relative_to(ROOT)}: " + "; ".join(broken)
+
+
+def test_readme_layer_list_is_the_engines():
+    """README's "what the engine computes" list is ``python -m scratch.layers``'s output (scratch.LAYERS)."""
+    from scratch.layers.__main__ import block_in, family_list
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert block_in(text) == family_list(), "README.md's layer list is stale: paste `python -m scratch.layers`"

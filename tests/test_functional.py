@@ -311,3 +311,23 @@ def test_from_config_keeps_each_layers_frozen_flag_inside_a_trainable_model():
     again = scratch.Model.from_config(model.get_config())
     assert [la.trainable for la in scratch.leaf_layers(again)] == [False, True]
     assert not again.get_layer("base").trainable
+
+
+def test_input_gradient_is_whole_or_none_when_an_input_fans_out():
+    """An input read by a Conv2D (which skips dL/dx by default: a model's images need none) and by
+    an Add: backward returns no input gradient unless asked, and the whole sum when asked, never
+    the Add's share alone (found by the guide's residual block)."""
+    rng = np.random.default_rng(3)
+    x_in = scratch.Input((5, 5, 2), dtype=F64)
+    model = scratch.Model(x_in, scratch.Add(dtype=F64)([x_in, scratch.Conv2D(2, 3, padding="same", dtype=F64)(x_in)]))
+    x = rng.standard_normal((2, 5, 5, 2))
+    dy = rng.standard_normal((2, 5, 5, 2))
+    model.forward(x)
+    assert model.backward(dy) is None
+    model.forward(x)
+    dx = model.backward(dy, inputs_needed=True)
+    assert_gradient("fan-out input", lambda: float((model.forward(x) * dy).sum()), x, dx, rng)
+    fresh = scratch.Model(x_in, model.outputs[0])  # asked the other way: one reader's input_grad turned on
+    fresh.layers[0].input_grad = True
+    fresh.forward(x)
+    np.testing.assert_allclose(fresh.backward(dy), dx, rtol=1e-12)

@@ -17,7 +17,8 @@ common indent) and parse as Python. Also checked:
 docs/figures.py regenerates every picture the guide shows (``--quick`` into a
 temporary folder), the pictures the guide links exist, the guide quotes the speeds and times and the
 transfer experiment's accuracies and commands of the committed ``docs/img/guide_numbers.json`` (written by
-the same script), and the README links the guide.
+the same script), the README links the guide, section 7's parity table holds docs/parity.md's
+report numbers, and the accuracies the guide shares with README.md and docs/cli.md agree.
 
 ``python tests/test_guide.py`` runs the guide and prints each block's real output (what to
 paste into the guide after changing an example, and where the quoted timings come from).
@@ -303,6 +304,72 @@ def test_guide_quotes_the_transfer_experiment():
         row = " | ".join(f"{100 * a:.2f}%" for a in xfer[label]["test_accuracy"])
         assert f"| {row} |" in text, f"section 10's table does not quote the {label} run: {row}"
         assert f"{xfer[label]['test_images']:,} test images" in text
+
+
+def _parity_report_rows():
+    """``{(what, dtype): {column: relative difference}}`` of docs/parity.md's report table."""
+    text = (ROOT / "docs" / "parity.md").read_text()
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 10 and cells[1] in ("float32", "float64"):
+            rows[(cells[0], cells[1])] = {"outputs": cells[3], "gradients": cells[5], "weights@50": cells[7]}
+    return rows
+
+
+def test_guide_parity_table_is_docs_parity_reports():
+    """Section 7's table holds, per precision and column, the largest relative difference of
+    docs/parity.md's report (layers: outputs and gradients; models: gradients and weights@50),
+    and the row it comes from; the report's last line is the one README and docs/parity.md print."""
+    rows = _parity_report_rows()
+    assert rows, "docs/parity.md has no report table"
+    models = {"blog", "lenet"}
+    text = GUIDE.read_text()
+    for dtype in ("float32", "float64"):
+        cells = []
+        for column, kind in (("outputs", "layer"), ("gradients", "layer"), ("gradients", "model"),
+                             ("weights@50", "model")):
+            found = [(float(r[column]), what, r[column]) for (what, dt), r in rows.items()
+                     if dt == dtype and (what in models) == (kind == "model") and r[column] != "-"]
+            value, what, shown = max(found)
+            cells.append(f"{float(shown):.1e} ({what})")
+        row = f"| {dtype} | " + " | ".join(cells) + " |"
+        assert row in text, f"section 7's parity table disagrees with docs/parity.md: expected the row\n{row}"
+    last = next(line for line in (ROOT / "docs" / "parity.md").read_text().splitlines()
+                if line.startswith("worst relative difference:"))
+    assert last in (ROOT / "README.md").read_text(), "README's parity line differs from docs/parity.md's"
+    worst = dict(re.findall(r"(float32|float64) ([0-9.e+-]+)", last.split(";")[0]))
+    assert f"{float(worst['float32']):.1e} (blog)" in text and f"{float(worst['float64']):.1e} (blog)" in text
+
+
+SHARED_NUMBERS = {
+    # what the guide quotes -> the files that must quote the same text
+    "98.87% (98.76, 98.85, 99.01) | 98.66% (98.65, 98.60, 98.73)": ("docs/cli.md",),
+    "99.03%": ("README.md", "docs/cli.md"),
+    "99.24%": ("README.md", "docs/cli.md"),
+    "99.28%": ("README.md", "docs/cli.md"),
+    "99.16%": ("README.md", "docs/cli.md"),
+    "97.07%": ("README.md", "docs/cli.md"),
+    "96.67%": ("docs/cli.md",),
+    "93.93%": ("docs/cli.md",),
+}
+
+
+def test_numbers_the_guide_shares_with_readme_and_docs_agree():
+    """The accuracies the guide quotes from other runs (section 9's augmentation table, section
+    11's full-data transfer, section 8's run) are the ones README.md and docs/cli.md give."""
+    text = GUIDE.read_text()
+    for quoted, files in SHARED_NUMBERS.items():
+        assert quoted in text, f"the guide no longer quotes {quoted!r}: update SHARED_NUMBERS"
+        for name in files:
+            assert quoted in (ROOT / name).read_text(), f"{name} does not give the guide's {quoted!r}"
+    rows = re.findall(r"^\| (keras|scratch), ([^|]*)\| ([0-9.]+%)[^|]*\| ([0-9.]+%)", text, re.M)
+    assert len(rows) >= 4, "section 9's augmentation table was not found"
+    cli = (ROOT / "docs" / "cli.md").read_text()
+    for engine, budget, plain, augmented in rows:
+        row = next((line for line in cli.splitlines() if line.startswith(f"| {engine}, {budget.strip()} |")), None)
+        assert row is not None and plain in row and augmented in row, (
+            f"docs/cli.md's augmentation row for {engine}, {budget.strip()} does not give {plain} and {augmented}")
 
 
 def test_linked_pictures_exist():

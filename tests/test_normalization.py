@@ -267,7 +267,10 @@ def test_a_diverged_step_leaves_the_moving_statistics_of_the_last_good_step():
 @pytest.mark.parametrize("make, fragments", [
     (lambda: scratch.BatchNormalization(axis=1, name="bn"), ["'bn'", "axis=1", "not the last axis", "(2, 3, 3, 2)"]),
     (lambda: scratch.BatchNormalization(axis=3, name="bn"), ["'bn'", "axis=3", "not the last axis"]),
-    (lambda: scratch.LayerNormalization(axis=2, name="ln"), ["'ln'", "axis=2", "not the last axis"]),
+    (lambda: scratch.LayerNormalization(axis=0, name="ln"), ["'ln'", "axis=0", "distinct non-batch axes"]),
+    (lambda: scratch.LayerNormalization(axis=[1, -3], name="ln"), ["'ln'", "axis=[1, -3]", "distinct non-batch"]),
+    (lambda: scratch.LayerNormalization(axis=[1, 4], name="ln"), ["'ln'", "axis=[1, 4]", "(2, 3, 3, 2)"]),
+    (lambda: scratch.GroupNormalization(groups=3, name="gn"), ["'gn'", "groups=3", "2 channels"]),
 ])
 def test_axes_other_than_the_last_are_refused_at_build(make, fragments):
     layer = make()
@@ -278,7 +281,9 @@ def test_axes_other_than_the_last_are_refused_at_build(make, fragments):
 
 @pytest.mark.parametrize("make, fragments", [
     (lambda: scratch.BatchNormalization(axis=-2, name="bn"), ["'bn'", "axis must be -1", "axis=-2"]),
-    (lambda: scratch.LayerNormalization(axis=(1, 2), name="ln"), ["'ln'", "axis must be -1", "axis=(1, 2)"]),
+    (lambda: scratch.LayerNormalization(axis=(1, 2.0), name="ln"), ["'ln'", "list of ints", "axis=(1, 2.0)"]),
+    (lambda: scratch.GroupNormalization(groups=0, name="gn"), ["'gn'", "groups", "-1", "0"]),
+    (lambda: scratch.GroupNormalization(axis=-2, name="gn"), ["'gn'", "axis must be -1", "axis=-2"]),
     (lambda: scratch.BatchNormalization(momentum=1.5, name="bn"), ["'bn'", "momentum", "[0, 1]", "1.5"]),
     (lambda: scratch.BatchNormalization(epsilon=0, name="bn"), ["'bn'", "epsilon", "positive", "0"]),
     (lambda: scratch.LayerNormalization(epsilon="1e-3", name="ln"), ["'ln'", "epsilon", "'1e-3'"]),
@@ -296,3 +301,73 @@ def test_bad_arguments_are_refused(make, fragments):
 def test_a_batch_alone_is_refused():
     with raises("BatchNormalization 'bn'", "expected input (batch, ..., channels)", "(4,)"):
         scratch.BatchNormalization(name="bn")(np.zeros(4, np.float32))
+
+
+# -- LayerNormalization over other axes, GroupNormalization, BatchNormalization of any rank (issue 20) --
+
+def naive_layer_norm(x, axes, gamma, beta, eps):
+    """Per sample, one loop over the positions of the axes not normalized: the values of the
+    normalized axes standardized, times gamma plus beta (shaped like those axes, in sorted order)."""
+    axes = sorted(a % x.ndim for a in axes)
+    kept = [a for a in range(x.ndim) if a not in axes]
+    own = tuple(0 if a in kept else slice(None) for a in range(x.ndim))  # gamma/beta of the normalized axes
+    y = np.empty_like(x)
+    for idx in np.ndindex(*[x.shape[a] for a in kept]):
+        sl = [slice(None)] * x.ndim
+        for a, i in zip(kept, idx):
+            sl[a] = i
+        v = x[tuple(sl)]
+        y[tuple(sl)] = (v - v.mean()) / np.sqrt(v.var() + eps) * gamma[own] + beta[own]
+    return y
+
+
+def naive_group_norm(x, groups, gamma, beta, eps):
+    n, c = x.shape[0], x.shape[-1]
+    size = c // groups
+    y = np.empty_like(x)
+    for b in range(n):
+        for g in range(groups):
+            v = x[b, ..., g * size:(g + 1) * size]
+            y[b, ..., g * size:(g + 1) * size] = (v - v.mean()) / np.sqrt(v.var() + eps)
+    return y * gamma + beta
+
+
+@pytest.mark.parametrize("axis, shape", [([1, 2, 3], (2, 3, 4, 2)), ([1, 2], (2, 3, 4, 2)), ([2, 1], (2, 4, 3, 3)),
+                                         (1, (3, 5, 2)), ([-1, 1], (2, 3, 2, 4))])
+def test_layer_normalization_over_any_axes(axis, shape):
+    rng = np.random.default_rng(0)
+    layer = scratch.LayerNormalization(axis=axis, epsilon=0.01, dtype=F64)
+    layer.build((None,) + shape[1:])
+    sizes = tuple(shape[a] for a in (sorted(axis) if isinstance(axis, list) else [axis]))
+    assert layer.params["gamma"].shape == layer.params["beta"].shape == sizes  # Keras's shapes
+    for p in layer.params.values():
+        p[...] = rng.standard_normal(p.shape)
+    x = rng.standard_normal(shape)
+    bshape = [1] * len(shape)
+    for a in axis if isinstance(axis, list) else [axis]:
+        bshape[a] = shape[a]  # the parameters reshaped in C order, as ops.layer_normalization does (for
+        # axis=[-1, 1], Keras's sorted [-1, 1] gives gamma (C, H), read as (H, C): its quirk, kept)
+    gamma, beta = (layer.params[k].reshape(bshape) for k in ("gamma", "beta"))
+    np.testing.assert_allclose(layer.forward(x), naive_layer_norm(x, axis if isinstance(axis, list) else [axis],
+                                                                  gamma, beta, 0.01), **TOL)
+    check_layer(layer, x, rng)
+
+
+@pytest.mark.parametrize("groups, shape", [(2, (2, 3, 4, 4)), (1, (2, 3, 3, 3)), (-1, (2, 5, 3)), (3, (2, 2, 3, 2, 6))])
+def test_group_normalization(groups, shape):
+    rng = np.random.default_rng(1)
+    layer = scratch.GroupNormalization(groups=groups, epsilon=0.01, dtype=F64)
+    layer.build((None,) + shape[1:])
+    for p in layer.params.values():
+        p[...] = rng.standard_normal(p.shape)
+    x = rng.standard_normal(shape)
+    g = shape[-1] if groups == -1 else groups
+    np.testing.assert_allclose(layer.forward(x, training=True),
+                               naive_group_norm(x, g, layer.params["gamma"], layer.params["beta"], 0.01), **TOL)
+    check_layer(layer, x, rng, training=True)
+
+
+@pytest.mark.parametrize("shape", [(4, 5), (3, 7, 4), (2, 3, 4, 2, 3)])
+def test_batch_normalization_of_any_rank(shape):
+    layer, x = random_bn(shape, 2)
+    check_layer(layer, x, np.random.default_rng(4), training=True)

@@ -372,6 +372,7 @@ MORE_ERRORS = {
                               "--head-pooling max: the base ends in vectors (None, 10)"),
     "fine-tune-lr alone": (["--fine-tune-lr", "0.1"], "--fine-tune-lr: only with --fine-tune K"),
     "fine-tune-epochs alone": (["--fine-tune-epochs", "2"], "--fine-tune-epochs: only with --fine-tune K"),
+    "fine-tune-bn alone": (["--fine-tune-bn", "frozen"], "--fine-tune-bn: only with --fine-tune K"),
 }
 
 
@@ -467,3 +468,60 @@ def test_a_fine_tune_run_interrupted_in_phase_two_resumes_from_its_phase_one_fol
     assert "resuming phase 2" in stdout
     assert json.loads((cut / "fine_tune" / "metrics.json").read_text())["status"] == "complete"
     assert json.loads((cut / "metrics.json").read_text())["transfer"]["phase_2"] == "complete"
+
+
+# -- --fine-tune-bn: BatchNormalization in the fine-tuned part of the base ------------------------------
+def bn_source(seed=3):
+    """A small Sequential source whose base ends conv -> BatchNormalization -> pool."""
+    return scratch.Sequential([scratch.Conv2D(4, 3, activation="relu"), scratch.BatchNormalization(),
+                               scratch.MaxPooling2D(2), scratch.Flatten(), scratch.Dense(10)],
+                              input_shape=(28, 28, 1), seed=seed)
+
+
+@pytest.mark.parametrize("bn", ["trainable", "frozen"])
+def test_fine_tune_bn_decides_whether_batch_norm_trains_on_batch_statistics_in_phase_two(bn):
+    source = bn_source()
+    source.layers[1].set_weights([np.full(4, 2.0), np.full(4, 0.5), np.full(4, 0.3), np.full(4, 4.0)])
+    desc, info = transfer_models.transfer_description(source, 2, fine_tune=1, keep_bn_frozen=bn == "frozen")
+    tuned = transfer_models.initial_model(desc, {**info, "baseline": False}, source, "float32", seed=0)
+    tuned.compile(scratch.SGD(0.1))
+    images = scratch.preprocess(np.random.default_rng(0).integers(0, 256, (8, 28, 28)), "scale")
+    tuned.train_step(images, np.array([0, 1] * 4))
+    bn_layer, conv = tuned.layers[1], tuned.layers[0]
+    moved = not np.array_equal(bn_layer.state["moving_mean"], source.layers[1].state["moving_mean"])
+    conv_moved = not np.array_equal(conv.get_weights()[0], source.layers[0].get_weights()[0])
+    if bn == "frozen":  # K = 1 counts the convolution, not the BatchNormalization, which stays in inference mode
+        assert info["trainable_layers"] == ["conv2d", "head_flatten", "head_output"] and info["fine_tune_bn"] == "frozen"
+        assert not bn_layer.trainable and not moved and conv_moved
+        assert all(np.array_equal(a, b) for a, b in zip(bn_layer.get_weights(), source.layers[1].get_weights()))
+    else:  # K = 1 is the BatchNormalization itself: batch statistics, moving ones updated
+        assert info["trainable_layers"] == ["batch_normalization", "head_flatten", "head_output"]
+        assert bn_layer.trainable and moved and not conv_moved
+
+
+def test_fine_tune_bn_frozen_reaches_phase_two_on_the_command_line(tmp_path, capsys):
+    path = tmp_path / "bn.npz"
+    source = bn_source()
+    scratch.save_checkpoint(path, source)
+    out = tmp_path / "ft"
+    rc, stdout, err = run(["transfer", "--source", str(path), "--digits", "0-4", "--out", str(out), "--fine-tune", "1",
+                           "--fine-tune-bn", "frozen", "--no-convert", *SMALL], capsys)
+    assert rc == 0, err
+    arch = json.loads((out / "fine_tune" / "transfer_arch.json").read_text())
+    trainable = {spec["config"]["name"]: spec["config"]["trainable"] for spec in arch["layers"][:3]}
+    assert trainable == {"conv2d": True, "batch_normalization": False, "max_pooling2d": False}
+    phase2 = weights(out / "fine_tune" / "model.npz")
+    assert np.array_equal(phase2.layers[1].state["moving_mean"], source.layers[1].state["moving_mean"])
+    assert "fine-tuning: unfrozen conv2d " in stdout
+
+
+@pytest.mark.parametrize("bn", ["trainable", "frozen"])
+def test_fine_tune_bn_in_a_graph_base(bn):
+    x = scratch.Input((8, 8, 1))
+    h = scratch.BatchNormalization()(scratch.Conv2D(3, 3)(x))
+    graph = scratch.Model(x, scratch.Dense(2)(scratch.GlobalAveragePooling2D()(h)), seed=0)
+    model, info = transfer_models.transfer_model(graph, 2, fine_tune=1, keep_bn_frozen=bn == "frozen")
+    trainable = {layer.name: layer.trainable for layer in scratch.leaf_layers(model)
+                 if type(layer).__name__ in ("Conv2D", "BatchNormalization")}
+    expected = {"frozen": [True, False], "trainable": [False, True]}[bn]
+    assert list(trainable.values()) == expected and info["fine_tune_bn"] == bn

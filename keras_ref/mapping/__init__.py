@@ -31,9 +31,5 @@ def from_keras(*names):
 
 
 from . import (  # noqa: E402, F401
-    convolutional,
     core,
-    normalization,
-    regularization,
-    reshaping,
 )

@@ -12,3 +12,11 @@ CASES = [
     ("constant-reverse-subtract", "ConstantOp", dict(op="subtract", value=1.5, reverse=True), (3, 5)),
     ("constant-divide", "ConstantOp", dict(op="divide", value=0.7), (3, 5)),
 ]
+
+# Embedding: integer indices (int32, and int64), each seen several times (the scratch gradient is a
+# scatter-add; an index's rows add up); on 1-D and 2-D index arrays
+CASES += [
+    ("embedding", "Embedding", dict(input_dim=7, output_dim=4), (3, 9)),
+    ("embedding-int64-2d", "Embedding", dict(input_dim=5, output_dim=3), (2, 4, 6), {"index_dtype": "int64"}),
+    ("embedding-one-index", "Embedding", dict(input_dim=1, output_dim=2), (2, 3)),
+]

@@ -31,4 +31,19 @@ CASES = [
     ("ln-no-scale", "LayerNormalization", dict(scale=False), (2, 3, 3, 4)),
     ("ln-plain-axis3", "LayerNormalization", dict(axis=3, center=False, scale=False), (2, 3, 3, 4)),
     ("ln-frozen", "LayerNormalization", dict(trainable=False), (2, 3, 3, 4)),
+    # BatchNormalization on inputs of other ranks (1-D and 3-D convolutions' outputs)
+    ("bn-training-3d", "BatchNormalization", dict(), (3, 7, 4), TRAINING),
+    ("bn-training-5d", "BatchNormalization", dict(), (2, 3, 4, 2, 3), TRAINING),
+    ("bn-inference-5d", "BatchNormalization", dict(), (2, 3, 2, 2, 3)),
+    # LayerNormalization over other axes: gamma/beta shaped by the axes (Keras's sorted sizes)
+    ("ln-axes-123", "LayerNormalization", dict(axis=[1, 2, 3]), (2, 3, 4, 2)),
+    ("ln-axes-12", "LayerNormalization", dict(axis=[1, 2]), (2, 3, 4, 2)),
+    ("ln-axes-2-1", "LayerNormalization", dict(axis=[2, 1], center=False), (2, 4, 3, 3)),
+    ("ln-axis-1-3d", "LayerNormalization", dict(axis=1, scale=False), (3, 5, 2)),
+    ("ln-axes-neg-mixed", "LayerNormalization", dict(axis=[-1, 1]), (2, 3, 2, 4)),
+    # GroupNormalization
+    ("gn-groups-2", "GroupNormalization", dict(groups=2), (2, 3, 4, 4)),
+    ("gn-groups-1-eps", "GroupNormalization", dict(groups=1, epsilon=0.1), (2, 3, 3, 3)),
+    ("gn-instance", "GroupNormalization", dict(groups=-1, center=False), (2, 5, 3)),
+    ("gn-groups-3-5d", "GroupNormalization", dict(groups=3, scale=False), (2, 2, 3, 2, 6)),
 ]

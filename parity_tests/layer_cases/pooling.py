@@ -22,3 +22,30 @@ CASES = [
     # exact ties (an integer-valued input): dy is shared equally among the tied maxima
     ("gmp-ties", "GlobalMaxPooling2D", {}, (2, 4, 4, 3), {"integers": 1}),
 ]
+
+# 1-D and 3-D (one N-d implementation): 'valid' and 'same' with odd totals, strides, ties, keepdims.
+# TensorFlow's MaxPool3D and AvgPool3D have no float64 kernel: their float64 runs compare with Keras
+# in float32 (test_layers checks Keras really refuses float64).
+F32 = {"keras_float32": "TensorFlow's MaxPool3D/AvgPool3D have no float64 kernel"}
+CASES += [
+    ("maxpool1d-2", "MaxPooling1D", {}, (2, 7, 3)),
+    ("maxpool1d-3-s2-same", "MaxPooling1D", dict(pool_size=3, strides=2, padding="same"), (2, 8, 2)),
+    ("maxpool1d-3-s1-ties", "MaxPooling1D", dict(pool_size=3, strides=1), (2, 9, 2), {"integers": 1}),
+    ("avgpool1d-2", "AveragePooling1D", {}, (2, 7, 3)),
+    ("avgpool1d-3-s2-same", "AveragePooling1D", dict(pool_size=3, strides=2, padding="same"), (2, 8, 2)),
+    ("maxpool3d-2", "MaxPooling3D", {}, (2, 4, 5, 4, 2), F32),
+    ("maxpool3d-3x2x2-s1x2x1-same", "MaxPooling3D", dict(pool_size=(3, 2, 2), strides=(1, 2, 1), padding="same"),
+     (1, 4, 5, 3, 2), F32),
+    ("maxpool3d-2-s1-ties", "MaxPooling3D", dict(pool_size=2, strides=1), (2, 3, 3, 3, 2), {"integers": 1, **F32}),
+    ("avgpool3d-2", "AveragePooling3D", {}, (2, 4, 5, 4, 2), F32),
+    ("avgpool3d-3x2x2-s1x2x1-same", "AveragePooling3D", dict(pool_size=(3, 2, 2), strides=(1, 2, 1),
+                                                               padding="same"), (1, 4, 5, 3, 2), F32),
+    ("gap1d", "GlobalAveragePooling1D", {}, (3, 5, 2)),
+    ("gap1d-keepdims", "GlobalAveragePooling1D", dict(keepdims=True), (2, 4, 3)),
+    ("gmp1d-ties", "GlobalMaxPooling1D", {}, (3, 6, 2), {"integers": 1}),
+    ("gmp1d-keepdims", "GlobalMaxPooling1D", dict(keepdims=True), (2, 4, 3)),
+    ("gap3d", "GlobalAveragePooling3D", {}, (2, 3, 4, 2, 2)),
+    ("gap3d-keepdims", "GlobalAveragePooling3D", dict(keepdims=True), (2, 2, 3, 2, 3)),
+    ("gmp3d", "GlobalMaxPooling3D", {}, (2, 3, 4, 2, 2)),
+    ("gmp3d-keepdims-ties", "GlobalMaxPooling3D", dict(keepdims=True), (2, 2, 3, 2, 3), {"integers": 1}),
+]

@@ -19,19 +19,25 @@ that dict, so a ``.keras`` file read with ``zipfile`` and ``json`` and a live Ke
 Weights are copied by the callers, in Keras order, unchanged.
 """
 
-from .. import activations
+from .. import activations, constraints, regularizers
 
 TO_CONFIG = {}  # scratch class name -> fn(layer) -> Keras config (or (Keras class name, config))
 FROM_CONFIG = {}  # Keras class name -> fn(KerasConfig, common) -> scratch layer
+COMMON_KEYS = ("name", "dtype", "trainable")
+TO_CONFIG_COMMON = {}  # scratch class name -> the common keys its Keras class's constructor takes
 KERAS_MODULES = {}  # Keras class name -> the module Keras serializes it under, when not "keras.layers"
 WEIGHTS_IN_CONFIG = {}  # Keras class -> fn(layer, stored arrays): its Keras weights kept as config (Normalization)
 FILE_FORMS = {}  # Keras class -> fn(layer, config) -> (config, weights): how a file holds it, if not as to_config
 
 
-def to_config(*names):
+def to_config(*names, common=COMMON_KEYS):
+    """Register ``fn(layer) -> Keras config`` for scratch classes ``names``; ``common``: which of
+    ``name``, ``dtype``, ``trainable`` the Keras constructor takes (Keras's SpatialDropout layers
+    take no ``trainable``)."""
     def register(fn):
         for name in names:
             TO_CONFIG[name] = fn
+            TO_CONFIG_COMMON[name] = tuple(common)
         return fn
     return register
 
@@ -169,13 +175,44 @@ def weight_options_config(layer, kernel="kernel_initializer"):
             kernel: getattr(layer, kernel), "bias_initializer": layer.bias_initializer}
 
 
+PENALTY_SUFFIXES = ("_regularizer", "_constraint")
+
+
+def penalties_from_config(cfg):
+    """The scratch ``*_regularizer`` / ``*_constraint`` arguments (``scratch.regularizers`` /
+    ``scratch.constraints`` objects) of every such option set in the Keras config (``None`` ones
+    left out); a penalty the engine does not compute is refused in one line naming the layer,
+    its class, the option and the penalty's class."""
+    out = {}
+    for key, value in cfg.config.items():
+        if value is None or not key.endswith(PENALTY_SUFFIXES):
+            continue
+        module = regularizers if key.endswith("_regularizer") else constraints
+        if not isinstance(value, (dict, str)):  # not serializable: a function or an object Keras cannot write
+            cfg.refuse(key, type(value).__name__, f"one of {sorted(module.CLASSES)} or None")
+        try:
+            out[key] = module.get(value, key)
+        except ValueError:
+            name = value.get("registered_name") or value.get("class_name") if isinstance(value, dict) else value
+            cfg.refuse(key, name, f"one of {sorted(module.CLASSES)} or None")
+    return out
+
+
+def penalties_config(layer):
+    """Keras's serialized ``*_regularizer`` / ``*_constraint`` arguments of scratch ``layer`` (those
+    set; ``ActivityRegularization`` writes its own ``l1``/``l2`` instead of ``activity_regularizer``)."""
+    return {k: v for k, v in layer.get_config().items() if k.endswith(PENALTY_SUFFIXES)}
+
+
 def layer_from_config(cfg, dtype):
     """The scratch layer computing what the Keras layer of ``cfg`` (a ``KerasConfig``) computes,
-    without weights; ``None`` if no mapping is registered for its class."""
+    without weights; ``None`` if no mapping is registered for its class. Regularizers and
+    constraints travel in ``common`` (every scratch layer takes them; see ``scratch.layers.base``)."""
     fn = FROM_CONFIG.get(cfg.class_name)
     if fn is None:
         return None
-    common = {"name": cfg.name, "dtype": dtype, "trainable": bool(cfg.get("trainable", True))}
+    common = {"name": cfg.name, "dtype": dtype, "trainable": bool(cfg.get("trainable", True)),
+              **penalties_from_config(cfg)}
     return fn(cfg, common)
 
 
@@ -199,4 +236,102 @@ def layer_to_config(layer):
         return None
     result = fn(layer)
     class_name, config = result if isinstance(result, tuple) else (type(layer).__name__, result)
-    return class_name, {"name": layer.name, "dtype": layer.dtype.name, "trainable": layer.trainable, **config}
+    common = {"name": layer.name, "dtype": layer.dtype.name, "trainable": layer.trainable}
+    keys = TO_CONFIG_COMMON.get(type(layer).__name__, COMMON_KEYS)
+    return class_name, {**{k: common[k] for k in keys}, **config, **penalties_config(layer)}
+
+
+# -- operations: keras.ops calls and tensor operators recorded in a Functional model -------------------
+# A Functional model's config lists, besides layers, the operations written on its tensors
+# (``{"module": "keras.src.ops.numpy", "class_name": "Sum", "config": {"name": "sum", "axis": -1,
+# "keepdims": true}, "inbound_nodes": [{"args": [<tensor>], "kwargs": {}}]}``). Their class names
+# collide with layers' (the ``Add`` operation of ``a + b`` is not the ``Add`` layer), so they have
+# registries of their own; the entries are in ``mapping/ops.py``.
+OP_FROM_CONFIG = {}  # Keras operation class name -> fn(KerasConfig, args, common) -> scratch layer
+OP_TO_CALL = {}  # scratch class name -> fn(layer) -> (keras.ops function name, args, kwargs)
+
+
+def op_from_config(*names):
+    def register(fn):
+        for name in names:
+            OP_FROM_CONFIG[name] = fn
+        return fn
+    return register
+
+
+def op_to_call(*names):
+    def register(fn):
+        for name in names:
+            OP_TO_CALL[name] = fn
+        return fn
+    return register
+
+
+class TensorArg:
+    """A tensor among an operation call's arguments: ``shape`` (batch first, ``None`` unknown) and
+    ``ref``, what the caller knows it by (a live ``KerasTensor``, or a file's ``keras_history``
+    ``[layer name, node index, tensor index]``). In ``OP_TO_CALL``'s ``args``, ``TensorArg(i)`` stands
+    for the node's ``i``-th input and ``TensorArg("all")`` for the list of all of them."""
+
+    def __init__(self, ref, shape=None):
+        self.ref = ref
+        self.shape = None if shape is None else tuple(shape)
+
+    def __repr__(self):
+        return f"TensorArg({self.ref!r})"
+
+
+def decode_args(value):
+    """Call arguments as a Functional model's config writes them, as Python values: ``__keras_tensor__``
+    -> ``TensorArg(keras_history, shape)``, ``__slice__`` -> ``slice``, ``__ellipsis__`` -> ``...``; lists
+    and tuples kept (a list of tensors for ``concatenate``, an index tuple for ``GetItem``)."""
+    if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+        cfg = value["config"]
+        return TensorArg(list(cfg["keras_history"]), cfg.get("shape"))
+    if isinstance(value, dict) and value.get("class_name") == "__slice__":
+        c = value["config"]
+        return slice(c.get("start"), c.get("stop"), c.get("step"))
+    if isinstance(value, dict) and value.get("class_name") == "__ellipsis__":
+        return Ellipsis
+    if isinstance(value, (list, tuple)):
+        return type(value)(decode_args(v) for v in value)
+    return value
+
+
+def tensor_args(args):
+    """The ``TensorArg``s of ``args`` in order (lists opened): the operation node's inputs."""
+    out = []
+    for a in args:
+        if isinstance(a, TensorArg):
+            out.append(a)
+        elif isinstance(a, (list, tuple)):
+            out.extend(t for t in a if isinstance(t, TensorArg))
+    return out
+
+
+def operation_from_config(cfg, args, kwargs, dtype):
+    """``(scratch layer, its input TensorArgs)`` for the Keras operation of ``cfg`` (a ``KerasConfig``)
+    called with ``args``/``kwargs`` (tensors as ``TensorArg``, see ``decode_args``); the layer is
+    called on the list of those inputs when ``layer.takes_list`` (or a merge layer), else on the one.
+    A refusal names the operation, its class and what it cannot take."""
+    fn = OP_FROM_CONFIG.get(cfg.class_name)
+    if fn is None:
+        raise ValueError(f"{cfg.where}: operation {cfg.name!r} ({cfg.class_name}) is not one the scratch engine "
+                         f"computes; supported operations: {sorted(OP_FROM_CONFIG)}")
+    if kwargs:
+        cfg.refuse("call keyword arguments", sorted(kwargs), "positional arguments (as Keras records ops)")
+    common = {"name": cfg.name, "dtype": dtype}
+    try:
+        layer = fn(cfg, list(args), common)
+    except ValueError as e:
+        text = str(e)
+        raise ValueError(text if text.startswith(cfg.where) else
+                         f"{cfg.where}: operation {cfg.name!r} ({cfg.class_name}): {text}") from None
+    return layer, tensor_args(args)
+
+
+def operation_call(layer):
+    """``(keras.ops function name, args, kwargs)`` replaying scratch operation ``layer`` in Keras (``TensorArg(i)``:
+    its ``i``-th input; ``"__getitem__"``: ``x[key]``); ``None`` if ``layer`` is no operation."""
+    fn = OP_TO_CALL.get(type(layer).__name__)
+    return None if fn is None else fn(layer)

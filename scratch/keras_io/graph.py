@@ -25,19 +25,24 @@ from .. import layers as layers_mod
 from ..layers.node import Input
 from ..models import Model, Sequential
 from ..models.functional import snake_case
-from .config import FILE_FORMS, FROM_CONFIG, WEIGHTS_IN_CONFIG, KerasConfig, layer_from_config, serialize_layer
+from .config import (
+    FILE_FORMS,
+    FROM_CONFIG,
+    OP_FROM_CONFIG,
+    WEIGHTS_IN_CONFIG,
+    KerasConfig,
+    decode_args,
+    layer_from_config,
+    operation_from_config,
+    serialize_layer,
+    tensor_args,
+)
+from .custom import keras_class_key
 
 MODEL_CLASSES = ("Functional", "Sequential", "Model")
 DTYPES = ("float32", "float64")
 OPS_MODULE = "keras.src.ops.numpy"
-CONSTANT_OPS = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply", "Divide": "divide",
-                "TrueDivide": "divide"}
 OP_CLASSES = {"add": "Add", "subtract": "Subtract", "multiply": "Multiply", "divide": "Divide"}
-SETTINGS_REFUSED = ("kernel_regularizer", "bias_regularizer", "activity_regularizer", "depthwise_regularizer",
-                    "pointwise_regularizer", "kernel_constraint", "bias_constraint", "depthwise_constraint",
-                    "pointwise_constraint")
-
-
 class Container:
     """The names Keras gives the members of one container of a weight file (``dense``, ``dense_1``...)."""
 
@@ -71,20 +76,10 @@ def check_common(cfg):
     if name is not None and name not in DTYPES:
         cfg.refuse("dtype", name, "'float32' or 'float64' (no mixed or half precision)")
     cfg.expect("data_format", ("channels_last", None), "channels_last")
-    for key in SETTINGS_REFUSED:
-        if cfg.get(key) is not None:
-            value = cfg.get(key)
-            cfg.refuse(key, value.get("class_name", value) if isinstance(value, dict) else value, "None")
     if cfg.get("lora_rank") is not None:
         cfg.refuse("lora_rank", cfg.get("lora_rank"), "None (no LoRA adapter)")
     if cfg.get("quantization_config") is not None:
         cfg.refuse("quantization_config", cfg.get("quantization_config"), "None (no quantization)")
-
-
-def _tensor_ref(value):
-    if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
-        return tuple(value["config"]["keras_history"])
-    return None
 
 
 def _refs(value):
@@ -153,22 +148,26 @@ class ConfigReader:
         return model
 
     # -- layers ------------------------------------------------------------------------------------
-    def _check_origin(self, entry):
+    def _class_key(self, entry):
+        """The mapping's key of a serialized layer (``keras_class_key``): Keras's own class by its
+        name, a class of one's own by its registered name if registered here (``scratch.register_layer``),
+        else a refusal; a ``Lambda`` is refused (nothing in a file is run)."""
         module, registered = entry.get("module"), entry.get("registered_name")
         kind, name = entry.get("class_name"), (entry.get("config") or {}).get("name")
         if kind == "Lambda":
             self._fail(f"layer {name!r} (Lambda) holds Python code; the scratch engine never runs code from a "
                        f"file (and cannot compute a Keras-ops function without Keras, even with safe_mode=False)")
-        if (module is not None and not str(module).startswith("keras")) or (registered and ">" in str(registered)):
+        key = keras_class_key(module, kind, registered) if module is not None or registered else kind
+        if key is None or (">" in key and key not in FROM_CONFIG):
             self._fail(f"layer {name!r} is a custom object ({registered or kind!r} from module {module!r}); the "
-                       f"scratch engine reads only Keras's own layers")
+                       f"scratch engine reads Keras's own layers and those registered with scratch.register_layer")
+        return key
 
     def _layer(self, entry, path, names):
         """The scratch twin (without weights) of one serialized Keras layer (or nested model)."""
-        self._check_origin(entry)
-        kind = entry["class_name"]
-        if kind in MODEL_CLASSES:
+        if entry["class_name"] in MODEL_CLASSES:
             return self._model(entry, path + "/", names)
+        kind = self._class_key(entry)
         vars_at = self.vars_at
         cfg = KerasConfig(kind, entry.get("config") or {}, entry.get("build_config"), where=self.where,
                           weights=None if vars_at is None else (lambda: vars_at(path, names)))
@@ -182,10 +181,15 @@ class ConfigReader:
 
     def _input_shape(self, config, what):
         shape = config.get("batch_shape") or config.get("batch_input_shape")
-        if shape is None or len(shape) < 2 or any(d is None for d in shape[1:]):
-            self._fail(f"{what} has input shape {None if shape is None else tuple(shape)}; the scratch engine "
-                       f"takes inputs of a known size (batch, ...)")
-        return tuple(int(d) for d in shape[1:])
+        if shape is None or len(shape) < 2:
+            self._fail(f"{what} has input shape {None if shape is None else tuple(shape)}; expected (batch, ...)")
+        return tuple(None if d is None else int(d) for d in shape[1:])
+
+    def _input_dtype(self, config):
+        """An integer input (token ids for an Embedding) keeps its dtype; any other is the model's."""
+        dtype = config.get("dtype")
+        dtype = dtype if isinstance(dtype, str) else None
+        return dtype if dtype is not None and dtype.startswith(("int", "uint")) else self.dtype
 
     def _sequential(self, config, base, names):
         entries = list(config.get("layers", []))
@@ -216,12 +220,14 @@ class ConfigReader:
             name = entry.get("name") or (entry.get("config") or {}).get("name")
             if kind == "InputLayer":
                 container.path(kind)
-                t = Input(self._input_shape(entry["config"], f"input {name!r}"), name=name, dtype=self.dtype)
+                t = Input(self._input_shape(entry["config"], f"input {name!r}"), name=name,
+                          dtype=self._input_dtype(entry["config"]))
                 tensors[(name, 0, 0)] = t
                 continue
-            is_op = entry.get("module") == OPS_MODULE or (entry.get("module") is None and _looks_like_op(entry))
-            if is_op:
-                made[name] = ("op", kind)
+            module = entry.get("module")
+            if (isinstance(module, str) and module.startswith("keras.src.ops")) or \
+                    (module is None and _looks_like_op(entry)):
+                made[name] = ("op", entry)
             else:
                 made[name] = self._layer(entry, container.path(kind), names + (name,))
             for k, node in enumerate(entry.get("inbound_nodes", [])):
@@ -236,8 +242,10 @@ class ConfigReader:
                     inputs = [tensors[r] for r in args]
                     layer = made[name]
                     if isinstance(layer, tuple):
-                        layer = made[name] = self._operation(name, layer[1], len(inputs), constants)
-                        as_list = isinstance(layer, layers_mod.merging._Merge)
+                        layer = made[name] = self._operation(layer[1], node)
+                    if isinstance(layer, (layers_mod.merging._Merge, layers_mod.Op)) and not isinstance(
+                            layer, layers_mod.ConstantOp):
+                        as_list = isinstance(layer, layers_mod.merging._Merge) or layer.takes_list
                     tensors[(name, k, 0)] = layer(inputs if as_list else inputs[0])
                     pending.remove(item)
                     progressed = True
@@ -264,34 +272,33 @@ class ConfigReader:
                 if value is not None and key != "training":
                     self._fail(f"layer {name!r} is called with {key}={value!r}; the scratch engine takes only the "
                                f"input tensors")
-            if len(args) == 1 and isinstance(args[0], list):
-                return [_tensor_ref(a) for a in args[0]], True, []
-            refs = [_tensor_ref(a) for a in args]
-            constants = [(i, a) for i, (a, r) in enumerate(zip(args, refs)) if r is None]
-            return [r for r in refs if r is not None], False, constants
+            refs = [tuple(t.ref) for t in tensor_args(decode_args(args))]
+            return refs, len(args) == 1 and isinstance(args[0], list), []
         refs = [tuple(r[:3]) for r in node]
         for r in node:
             if len(r) > 3 and r[3]:
                 self._fail(f"layer {name!r} is called with {r[3]!r}; the scratch engine takes only the input tensors")
         return refs, len(refs) > 1, []
 
-    def _operation(self, name, kind, n_tensors, constants):
-        """An operation on symbolic tensors: two tensors -> a merge layer, a tensor and a number -> ``ConstantOp``."""
-        if n_tensors == 2 and not constants and kind in ("Add", "Subtract", "Multiply"):
-            return getattr(layers_mod, kind)(name=name, dtype=self.dtype)
-        if n_tensors == 1 and len(constants) == 1 and kind in CONSTANT_OPS \
-                and isinstance(constants[0][1], (int, float)) and not isinstance(constants[0][1], bool):
-            position, value = constants[0]
-            return layers_mod.ConstantOp(CONSTANT_OPS[kind], float(value), reverse=position == 0, name=name,
-                                         dtype=self.dtype)
-        self._fail(f"operation {name!r} ({kind}) on {n_tensors} tensor(s) is not something the scratch engine "
-                   f"computes; supported: tensor +-* tensor, tensor +-*/ number")
+    def _operation(self, entry, node):
+        """An operation Keras recorded on symbolic tensors (``x + 3.0``, ``ops.sum(x, axis=-1)``), through
+        the mapping's operation registry (``mapping/ops.py``)."""
+        config = dict(entry.get("config") or {})
+        config.setdefault("name", entry.get("name"))
+        cfg = KerasConfig(entry["class_name"], config, where=self.where)
+        if isinstance(node, dict):
+            args, kwargs = decode_args(node.get("args", [])), node.get("kwargs") or {}
+        else:  # Keras 2: [[layer, node, tensor, kwargs], ...]
+            self._fail(f"operation {cfg.name!r} ({cfg.class_name}) in a Keras 2 call list; not read here")
+        layer, _ = operation_from_config(cfg, args, {k: v for k, v in kwargs.items() if v is not None}, self.dtype)
+        return layer
 
 
 def _looks_like_op(entry):
-    """In a legacy ``.h5`` config (no ``module``), an operation's config holds only its name."""
+    """In a legacy ``.h5`` config (no ``module``), an operation is told from a layer of the same class
+    name (the ``Add`` of ``a + b`` from the ``Add`` layer) by its config: a layer's has ``trainable``."""
     config = entry.get("config") or {}
-    return entry.get("class_name") in CONSTANT_OPS and set(config) <= {"name"}
+    return entry.get("class_name") in OP_FROM_CONFIG and "trainable" not in config
 
 
 # -- writing -----------------------------------------------------------------------------------------

@@ -1,16 +1,18 @@
 """The layers, one module per Keras family, as in ``keras/src/layers/``.
 
-    core.py            Dense
-    convolutional.py   Conv2D
-    pooling.py         MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D
+    core.py            Dense, Embedding (integer inputs), ConstantOp
+    convolutional.py   Conv1D/2D/3D, DepthwiseConv1D/2D, SeparableConv1D/2D, Conv1D/2D/3DTranspose (one N-d base each)
+    pooling.py         Max/Average pooling and their Global forms in 1, 2 and 3 spatial dimensions
     activations.py     Activation, ReLU, LeakyReLU, ELU, PReLU, Softmax  (functions: ``scratch.activations``)
-    reshaping.py       Flatten, Reshape, ZeroPadding2D, Cropping2D, UpSampling2D
-    regularization.py  Dropout
+    reshaping.py       Flatten, Reshape, ZeroPadding/Cropping/UpSampling in 1, 2 and 3 spatial dimensions
+    regularization.py  Dropout, SpatialDropout1D/2D/3D, AlphaDropout, GaussianNoise, GaussianDropout
+                       (active only in training)
     normalization.py   BatchNormalization, LayerNormalization
     preprocessing.py   Rescaling, Normalization
     merging.py         Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate
     augmentation.py    RandomFlip, RandomRotation, RandomTranslation, RandomZoom, RandomContrast,
                        RandomBrightness, RandomCrop (active only in training)
+    ops.py             Op (a keras.ops call or tensor operator in a Functional model)
     applications.py    LayerScale, CustomScaleLayer (defined by keras.applications itself)
     base.py            the protocol every layer follows (``Layer``)
 
@@ -27,6 +29,7 @@ from . import (  # noqa: F401
     core,
     merging,
     normalization,
+    ops,
     pooling,
     preprocessing,
     regularization,
@@ -40,13 +43,14 @@ from .convolutional import *  # noqa: F403
 from .core import *  # noqa: F403
 from .merging import *  # noqa: F403
 from .normalization import *  # noqa: F403
+from .ops import *  # noqa: F403
 from .pooling import *  # noqa: F403
 from .preprocessing import *  # noqa: F403
 from .regularization import *  # noqa: F403
 from .reshaping import *  # noqa: F403
 
 FAMILIES = (core, convolutional, pooling, activations, reshaping, regularization, normalization, preprocessing,
-            merging, applications, augmentation)
+            merging, applications, augmentation, ops)
 LAYERS = {name: getattr(module, name) for module in FAMILIES for name in module.__all__}
 
 

@@ -31,7 +31,7 @@ silently changing precision.
 
 import numpy as np
 
-from .. import activations, initializers
+from .. import activations, constraints, initializers, regularizers
 from .node import connect, is_symbolic
 
 
@@ -50,11 +50,19 @@ def check_rank4(layer, shape):
     check_rank(layer, shape, 4)
 
 
+SPATIAL_AXES = {1: ("steps",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+
+
+def check_spatial_rank(layer, shape, rank):
+    """``shape`` must be ``(batch, *rank spatial axes, channels)``."""
+    check_rank(layer, shape, rank + 2, f"(batch, {', '.join(SPATIAL_AXES[rank])}, channels)")
+
+
 def check_window_fits(layer, shape, name, window):
     """With 'valid' padding a window larger than the input leaves no output: refuse it."""
     if layer.padding != "valid":
         return
-    for n, k, axis in zip(shape[1:3], window, ("height", "width")):
+    for n, k, axis in zip(shape[1:-1], window, SPATIAL_AXES[len(window)]):
         if n is not None and n < k:
             raise ValueError(
                 f"{layer.label}: {name} {window} is larger than the input "
@@ -78,9 +86,14 @@ class Layer:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     weight_names = ()  # Keras order of ``get_weights()`` (keys of ``params`` or ``state``)
+    INTEGER_INPUT = False  # reads integer arrays (Embedding): a model it starts takes int32 input
+    # ``{Keras option prefix: weight key}`` of the weights that take ``<prefix>_regularizer`` and
+    # ``<prefix>_constraint`` (None: every weight of ``weight_names`` but the moving statistics, a
+    # ``*_kernel`` weight by the name without ``_kernel``, as Keras's ``depthwise_regularizer``)
+    REGULARIZED = None
     BACKWARD_OPTIONS = ()  # keyword options ``backward`` accepts from a model's plan (see the module docstring)
 
-    def __init__(self, name=None, dtype="float32", trainable=True):
+    def __init__(self, name=None, dtype="float32", trainable=True, activity_regularizer=None, **penalties):
         self.name = name
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
@@ -97,6 +110,70 @@ class Layer:
         self.init_seed = None  # the initializers' seed; a model sets it from its own (a random layer's draws
         # have their own seed, Keras's ``seed`` argument: ``Dropout(0.5, seed=1)``)
         self.input_grad = True  # a model turns it off for its first layer (dx unused)
+        self._set_penalties(activity_regularizer, penalties)
+
+    # -- regularizers and constraints (scratch.regularizers, scratch.constraints) ---------
+    @classmethod
+    def regularized_weights(cls):
+        """``{Keras option prefix: weight key}``: ``{"kernel": "kernel", "bias": "bias"}`` for Dense."""
+        if cls.REGULARIZED is not None:
+            return dict(cls.REGULARIZED)
+        return {(w[:-len("_kernel")] if w.endswith("_kernel") else w): w
+                for w in cls.weight_names if not w.startswith("moving_")}
+
+    def _set_penalties(self, activity_regularizer, penalties):
+        """Keep ``activity_regularizer`` (any layer, as Keras) and the ``<prefix>_regularizer`` /
+        ``<prefix>_constraint`` options of this layer's weights: ``regularizers`` and ``constraints``
+        map weight keys (``"kernel"``) to them."""
+        self.activity_regularizer = regularizers.get(activity_regularizer, f"{self.label}: activity_regularizer")
+        self.regularizers, self.constraints = {}, {}
+        self._penalty_options = {}  # Keras option name -> object, for get_config
+        allowed = self.regularized_weights()
+        for option, value in penalties.items():
+            prefix, _, kind = option.rpartition("_")
+            if kind not in ("regularizer", "constraint") or not prefix:
+                raise TypeError(f"{type(self).__name__}.__init__() got an unexpected keyword argument {option!r}")
+            if prefix not in allowed:
+                names = [f"{p}_{kind}" for p in allowed]
+                raise ValueError(f"{self.label}: has no option {option!r}; its weights take {names or 'none'}")
+            module = regularizers if kind == "regularizer" else constraints
+            obj = module.get(value, f"{self.label}: {option}")
+            if obj is not None:
+                (self.regularizers if kind == "regularizer" else self.constraints)[allowed[prefix]] = obj
+                self._penalty_options[option] = obj
+
+    def _penalties_config(self):
+        config = {k: (regularizers if k.endswith("regularizer") else constraints).serialize(v)
+                  for k, v in self._penalty_options.items()}
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return config
+
+    def regularization_loss(self):
+        """``sum R(w)`` over this layer's trainable weights that have a regularizer (0 if frozen), in
+        ``weight_names`` order, as Keras's ``Layer._get_regularization_losses`` (a list of terms)."""
+        if not self.trainable:
+            return []
+        return [self.regularizers[k](self.params[k]) for k in self.weight_names
+                if k in self.regularizers and k in self.params]
+
+    def add_regularization_gradients(self):
+        """``grads[k] += dR/dw`` for every regularized trainable weight (after ``backward``)."""
+        if not self.trainable:
+            return
+        for k, reg in self.regularizers.items():
+            if k in self.params and k in self.grads:
+                self.grads[k] = self.grads[k] + reg.gradient(self.params[k])
+
+    def activity_loss(self, y):
+        """Keras's activity penalty of output ``y``: ``R(y) / batch size``."""
+        return self.activity_regularizer(y) / y.dtype.type(y.shape[0]) if y.ndim else self.activity_regularizer(y)
+
+    def activity_gradient(self, y):
+        """``d activity_loss / dy = dR/dy / batch size`` (TF's order: ``(1/batch) * factor``, then the penalty's rule)."""
+        if not y.ndim:
+            return self.activity_regularizer.gradient(y)
+        return self.activity_regularizer.gradient(y, scale=y.dtype.type(1) / y.dtype.type(y.shape[0]))
 
     # -- naming and config -------------------------------------------------------------
     @property
@@ -104,7 +181,8 @@ class Layer:
         return f"{type(self).__name__} {self.name!r}" if self.name else type(self).__name__
 
     def get_config(self):
-        return {"name": self.name, "dtype": self.dtype.name, "trainable": self.trainable}
+        """Name, dtype, trainable flag, and the regularizers/constraints set (Keras's serialized dicts)."""
+        return {"name": self.name, "dtype": self.dtype.name, "trainable": self.trainable, **self._penalties_config()}
 
     def _set_weight_options(self, activation, use_bias, kernel_initializer, bias_initializer):
         """Validate and keep the options Conv2D and Dense share (Keras's names)."""
@@ -165,6 +243,10 @@ class Layer:
         else:  # a shared layer called again: the new shape must be one it accepts
             self._check_shape(shape)
 
+    def accepts_dtype(self, dtype):
+        """Whether the layer takes input tensors of ``dtype`` (its own dtype; Embedding also integers)."""
+        return dtype == self.dtype
+
     def _check_input(self, x):
         """Validate at the door: an ndarray of this layer's dtype and a compatible shape."""
         if not isinstance(x, np.ndarray):
@@ -188,6 +270,11 @@ class Layer:
             raise ValueError(
                 f"{self.label}: expected input shape {expected} (batch first), received {x.shape}"
             )
+        if None in expected[1:]:  # built for any size: is this one valid (a window that fits)?
+            try:
+                self._check_shape((None,) + x.shape[1:])
+            except ValueError as e:
+                raise ValueError(str(e).replace(str((None,) + x.shape[1:]), str(x.shape))) from None
 
     def forward(self, x, training=False):
         raise NotImplementedError

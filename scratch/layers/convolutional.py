@@ -1,74 +1,107 @@
-"""Convolution layers (``keras/src/layers/convolutional``): Conv2D, DepthwiseConv2D, SeparableConv2D."""
+"""Convolution layers (``keras/src/layers/convolutional``), in 1, 2 and 3 spatial dimensions.
+
+One N-d implementation per kind, as Keras's ``base_conv.py`` & co.; the 1-D, 2-D and 3-D
+classes differ only in ``rank``:
+
+    BaseConv            Conv1D, Conv2D, Conv3D                       (dilated, grouped; Conv1D causal)
+    BaseDepthwiseConv   DepthwiseConv1D, DepthwiseConv2D
+    BaseSeparableConv   SeparableConv1D, SeparableConv2D
+    BaseConvTranspose   Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
+
+Arrays are channels-last, ``(N, *S, C)`` with ``S`` the ``rank`` spatial sizes (``(N, L, C)``,
+``(N, H, W, C)``, ``(N, D, H, W, C)``); kernels are Keras's layouts (``(*k, C/groups, F)``;
+transposed: ``(*k, F, C)``). Window geometry (output sizes, 'same'/'causal' pads, the
+transposed output sizes) comes from ``scratch.geometry``; the loops over kernel offsets live in
+``scratch.kernels`` (two spatial axes: its tuned 2-D kernels).
+"""
 
 import numpy as np
 
 from .. import activations, geometry, initializers
 from ..kernels import (
     add_bias_relu,
-    col2im,
-    depthwise,
-    depthwise_backward,
-    im2col,
-    output_size,
+    col2im_nd,
+    depthwise_backward_nd,
+    depthwise_nd,
+    im2col_nd,
+    output_size_nd,
     relu_mask,
     repeat_channels,
     row_sums,
 )
-from .base import Layer, check_rank4, check_window_fits, positive_int
+from .base import Layer, check_rank, check_window_fits, positive_int
 
-__all__ = ["Conv2D", "DepthwiseConv2D", "SeparableConv2D"]
+__all__ = ["Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
+           "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"]
+
+INPUT_AXES = {1: "(batch, steps, channels)", 2: "(batch, height, width, channels)",
+              3: "(batch, depth, height, width, channels)"}
+
+
+def zero_pad(x, pads):
+    """``x`` ``(N, *S, C)`` with ``pads[a] = (before, after)`` zeros around spatial axis ``a`` (``x`` itself if none)."""
+    if not any(b or a for b, a in pads):
+        return x
+    xp = np.zeros((x.shape[0],) + tuple(n + b + a for n, (b, a) in zip(x.shape[1:-1], pads)) + (x.shape[-1],),
+                  dtype=x.dtype)
+    xp[inner(x.shape, pads)] = x
+    return xp
+
+
+def inner(shape, pads):
+    """The index of the unpadded ``shape`` inside its padded array."""
+    return (slice(None),) + tuple(slice(b, b + n) for n, (b, _) in zip(shape[1:-1], pads))
+
+
+def crop(xp, pads):
+    """``xp`` without ``pads`` (a view)."""
+    return xp[(slice(None),) + tuple(slice(b, n - a) for n, (b, a) in zip(xp.shape[1:-1], pads))]
 
 
 class ConvBase(Layer):
-    """What the three convolutions share: window geometry (kernel, strides, padding, dilation),
-    the channel check, zero padding, ``z + bias -> activation`` and the activation's backward.
+    """What every convolution shares: window geometry (kernel, strides, padding, dilation) in
+    ``rank`` spatial dimensions, the rank and channel checks, zero padding, ``z + bias -> activation``
+    and the activation's backward.
 
     Every convolution computes ``z = conv(x) + b``, ``y = act(z)``; ``backward(dy, pre_activation)``
     starts from ``dL/dz`` (``pre_activation=True``: ``dy`` already is ``dL/dz``, the ReLU -> max-pool
     fusion of ``Sequential.backward``).
     """
 
+    rank = 2
+    PADDINGS = geometry.PADDINGS  # Conv1D adds 'causal'
+
     def _set_geometry(self, kernel_size, strides, padding, dilation_rate):
-        self.kernel_size = geometry.normalize_tuple(kernel_size, "kernel_size", self.label)
-        self.strides = geometry.normalize_tuple(strides, "strides", self.label)
-        self.padding = geometry.normalize_padding(padding, self.label)
-        self.dilation_rate = geometry.normalize_tuple(dilation_rate, "dilation_rate", self.label)
+        r = self.rank
+        self.kernel_size = geometry.normalize_tuple(kernel_size, "kernel_size", self.label, r)
+        self.strides = geometry.normalize_tuple(strides, "strides", self.label, r)
+        self.padding = geometry.normalize_padding(padding, self.label, self.PADDINGS)
+        self.dilation_rate = geometry.normalize_tuple(dilation_rate, "dilation_rate", self.label, r)
 
     def _geometry_config(self):
         return {"kernel_size": list(self.kernel_size), "strides": list(self.strides), "padding": self.padding,
                 "dilation_rate": list(self.dilation_rate)}
 
     def _check_shape(self, shape):
-        check_rank4(self, shape)
-        if self.built and shape[3] != self.input_shape[3]:
+        check_rank(self, shape, self.rank + 2, INPUT_AXES[self.rank])
+        if self.built and shape[-1] != self.input_shape[-1]:
             raise ValueError(
-                f"{self.label}: expected {self.input_shape[3]} input channels, received {shape[3]}"
+                f"{self.label}: expected {self.input_shape[-1]} input channels, received {shape[-1]}"
             )
         span = tuple(geometry.effective_size(k, d) for k, d in zip(self.kernel_size, self.dilation_rate))
-        name = "kernel_size" if self.dilation_rate == (1, 1) else f"kernel_size dilated by {self.dilation_rate}"
+        name = ("kernel_size" if max(self.dilation_rate) == 1
+                else f"kernel_size dilated by {self.dilation_rate}")
         check_window_fits(self, shape, name, span)
 
     def compute_output_shape(self, input_shape):
-        n, h, w, c = input_shape
-        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.strides, self.dilation_rate
-        return (n, geometry.output_length(h, kh, sh, self.padding, dh),
-                geometry.output_length(w, kw, sw, self.padding, dw), self._out_channels(c))
+        n, *spatial, c = input_shape
+        return (n, *(geometry.output_length(s, k, st, self.padding, d) for s, k, st, d in
+                     zip(spatial, self.kernel_size, self.strides, self.dilation_rate)), self._out_channels(c))
 
-    def _pad(self, x):
-        """``(xp, pads_h, pads_w)``: ``x`` zero-padded for 'same' (effective kernel size), as is for 'valid'."""
-        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.strides, self.dilation_rate
-        ph = geometry.pads(x.shape[1], kh, sh, self.padding, dh)
-        pw = geometry.pads(x.shape[2], kw, sw, self.padding, dw)
-        if ph == (0, 0) and pw == (0, 0):
-            return x, ph, pw
-        n, h, w, c = x.shape
-        xp = np.zeros((n, h + sum(ph), w + sum(pw), c), dtype=x.dtype)
-        xp[:, ph[0]:ph[0] + h, pw[0]:pw[0] + w, :] = x
-        return xp, ph, pw
-
-    @staticmethod
-    def _unpad(dxp, ph, pw):
-        return dxp[:, ph[0]:dxp.shape[1] - ph[1], pw[0]:dxp.shape[2] - pw[1], :]
+    def _pads(self, x_shape):
+        """``((before, after), ...)`` per spatial axis: 'same' (effective kernel size) or 'causal' zeros."""
+        return tuple(geometry.pads(n, k, s, self.padding, d) for n, k, s, d in
+                     zip(x_shape[1:-1], self.kernel_size, self.strides, self.dilation_rate))
 
     def _activate(self, z):
         """``z += bias`` in place, then ``y = act(z)`` (ReLU in place too: then ``y is z``)."""
@@ -77,7 +110,7 @@ class ConvBase(Layer):
         return z if relu else self.activation(z)
 
     def _dz(self, dy, z, y, pre_activation):
-        """``dL/dz`` as a ``(rows, channels)`` matrix, and ``dL/dbias`` (its column sums) into ``grads``."""
+        """``dL/dz`` (same shape as ``z``), and ``dL/dbias`` (its sums over all but the channels) into ``grads``."""
         if pre_activation:
             dz = dy
         elif self.activation.name == "relu":  # gradient 0 at exactly 0, as Keras
@@ -89,10 +122,16 @@ class ConvBase(Layer):
         return dz
 
 
-class Conv2D(ConvBase):
-    """2-D convolution (cross-correlation, as Keras), channels-last, optionally dilated and grouped.
+def _no_dilation_with_strides(layer):
+    if max(layer.strides) > 1 and max(layer.dilation_rate) > 1:  # Keras refuses the pair too
+        raise ValueError(f"{layer.label}: dilation_rate > 1 needs strides of 1; received "
+                         f"dilation_rate={layer.dilation_rate} with strides={layer.strides}")
 
-    Shapes::
+
+class BaseConv(ConvBase):
+    """N-d convolution (cross-correlation, as Keras), channels-last, optionally dilated and grouped.
+
+    Shapes (``rank`` spatial axes; 2-D shown)::
 
         x:      (N, H, W, C)
         kernel: (kh, kw, C/groups, F)   bias: (F,)
@@ -115,21 +154,20 @@ class Conv2D(ConvBase):
                                  input positions they came from (a loop over kernel offsets).
 
     The gradient w.r.t. the input is a "full" correlation with the flipped kernel; col2im
-    computes the same thing without forming it.
+    computes the same thing without forming it. ``padding="causal"`` (Conv1D): ``d*(k-1)`` zeros
+    before the sequence, so output step ``t`` reads inputs ``<= t`` only.
     """
 
     weight_names = ("kernel", "bias")
     BACKWARD_OPTIONS = ("pre_activation",)
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", dilation_rate=(1, 1), groups=1,
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, groups=1,
                  activation=None, use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  **kwargs):
         super().__init__(**kwargs)
         self.filters = positive_int(filters, "filters", self.label)
         self._set_geometry(kernel_size, strides, padding, dilation_rate)
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:  # Keras refuses the pair too
-            raise ValueError(f"{self.label}: dilation_rate > 1 needs strides (1, 1); received "
-                             f"dilation_rate={self.dilation_rate} with strides={self.strides}")
+        _no_dilation_with_strides(self)
         self.groups = positive_int(groups, "groups", self.label)
         if self.filters % self.groups:
             raise ValueError(f"{self.label}: filters must be divisible by groups; received filters={self.filters}, "
@@ -145,55 +183,75 @@ class Conv2D(ConvBase):
 
     def _check_shape(self, shape):
         super()._check_shape(shape)
-        if shape[3] % self.groups:
-            raise ValueError(f"{self.label}: input channels must be divisible by groups; received {shape[3]} "
+        if shape[-1] % self.groups:
+            raise ValueError(f"{self.label}: input channels must be divisible by groups; received {shape[-1]} "
                              f"channels (input shape {shape}), groups={self.groups}")
 
     def _build(self, input_shape, rng):
-        kh, kw = self.kernel_size
-        shape = (kh, kw, input_shape[3] // self.groups, self.filters)
+        shape = self.kernel_size + (input_shape[-1] // self.groups, self.filters)
         self.params["kernel"] = initializers.get(self.kernel_initializer, self.label)(shape, rng, self.dtype)
         if self.use_bias:
             self.params["bias"] = initializers.get(self.bias_initializer, self.label)((self.filters,), rng, self.dtype)
 
     def _grouped_kernel(self):
-        """``K`` as ``(groups, kh*kw*C/groups, F/groups)`` (a view when groups=1)."""
+        """``K`` as ``(groups, K*C/groups, F/groups)`` (a view when groups=1)."""
         g = self.groups
         return self.params["kernel"].reshape(-1, g, self.filters // g).transpose(1, 0, 2)
 
     def forward(self, x, training=False):
         self._check_input(x)
-        xp, ph, pw = self._pad(x)
+        pads = self._pads(x.shape)
+        xp = zero_pad(x, pads)
         n, g = x.shape[0], self.groups
-        ho, wo = output_size(xp.shape, self.kernel_size, self.strides, self.dilation_rate)
-        cols = im2col(xp, self.kernel_size, self.strides, self.dilation_rate, g)  # (g,) N*H_out*W_out, kh*kw*C/g
+        out = output_size_nd(xp.shape, self.kernel_size, self.strides, self.dilation_rate)
+        cols = im2col_nd(xp, self.kernel_size, self.strides, self.dilation_rate, g)  # (g,) N*P, K*C/g
         if g == 1:
             z = cols @ self.params["kernel"].reshape(-1, self.filters)
         else:  # (g, rows, F/g) -> (rows, g, F/g): filter block g next to block g-1
             z = np.ascontiguousarray((cols @ self._grouped_kernel()).transpose(1, 0, 2))
-        z = z.reshape(n, ho, wo, self.filters)
+        z = z.reshape((n,) + out + (self.filters,))
         y = self._activate(z)
-        self._cache = (x.shape, xp.shape, ph, pw, cols, z, y)
+        self._cache = (x.shape, xp.shape, pads, cols, z, y)
         return y
 
     def backward(self, dy, pre_activation=False):
         """``dy``: dL/dy; with ``pre_activation=True``, already dL/dz (the caller applied the
         activation's gradient, as ``MaxPooling2D.backward(dy, relu_input=True)`` does)."""
-        x_shape, xp_shape, ph, pw, cols, z, y = self._cache
-        kh, kw = self.kernel_size
-        n, ho, wo, f = y.shape
-        c, groups = x_shape[3], self.groups
+        x_shape, xp_shape, pads, cols, z, y = self._cache
+        f, c, groups = self.filters, x_shape[-1], self.groups
         dz = self._dz(dy, z, y, pre_activation)
-        g = dz.reshape(n * ho * wo, f)
+        g = dz.reshape(-1, f)
         if groups == 1:
-            self.grads["kernel"] = (cols.T @ g).reshape(kh, kw, c, f)
-        else:  # per group X_g.T @ G_g: (groups, kh*kw*C/groups, F/groups) -> (kh*kw*C/groups, groups, F/groups)
+            self.grads["kernel"] = (cols.T @ g).reshape(self.kernel_size + (c, f))
+        else:  # per group X_g.T @ G_g: (groups, K*C/groups, F/groups) -> (K*C/groups, groups, F/groups)
             dk = cols.transpose(0, 2, 1) @ g.reshape(-1, groups, f // groups).transpose(1, 0, 2)
-            self.grads["kernel"] = np.ascontiguousarray(dk.transpose(1, 0, 2)).reshape(kh, kw, c // groups, f)
+            self.grads["kernel"] = np.ascontiguousarray(dk.transpose(1, 0, 2)).reshape(
+                self.kernel_size + (c // groups, f))
         if not self.input_grad:
             return None
-        dxp = col2im(g, self.params["kernel"], xp_shape, self.strides, self.dilation_rate, groups)
-        return self._unpad(dxp, ph, pw)
+        dxp = col2im_nd(g, self.params["kernel"], xp_shape, self.strides, self.dilation_rate, groups)
+        return crop(dxp, pads)
+
+
+class Conv1D(BaseConv):
+    """1-D convolution over ``(N, L, C)``: ``BaseConv`` with one spatial axis; ``padding`` also
+    ``"causal"``. Kernel ``(k, C/groups, F)``."""
+
+    rank = 1
+    PADDINGS = geometry.PADDINGS + ("causal",)
+
+
+class Conv2D(BaseConv):
+    """2-D convolution over ``(N, H, W, C)``: ``BaseConv`` with two spatial axes. Kernel ``(kh, kw, C/groups, F)``."""
+
+    rank = 2
+
+
+class Conv3D(BaseConv):
+    """3-D convolution over ``(N, D, H, W, C)``: ``BaseConv`` with three spatial axes. Kernel
+    ``(kd, kh, kw, C/groups, F)``."""
+
+    rank = 3
 
 
 def _initializer(name, layer):
@@ -207,11 +265,11 @@ def _depth_multiplier(value, layer):
     return value
 
 
-class DepthwiseConv2D(ConvBase):
-    """Depthwise 2-D convolution: each input channel correlated with its own ``depth_multiplier``
+class BaseDepthwiseConv(ConvBase):
+    """Depthwise N-d convolution: each input channel correlated with its own ``depth_multiplier``
     (``m``) filters, channels never mixed. Output channel ``c*m + j`` comes from input channel ``c``.
 
-    Shapes::
+    Shapes (2-D shown; 1-D drops ``W``)::
 
         x:      (N, H, W, C)
         kernel: (kh, kw, C, m)          bias: (C*m,)
@@ -232,9 +290,10 @@ class DepthwiseConv2D(ConvBase):
     """
 
     weight_names = ("kernel", "bias")  # Keras 3 names the depthwise weight "kernel"
+    REGULARIZED = {"depthwise": "kernel", "bias": "bias"}  # Keras: depthwise_regularizer, depthwise_constraint
     BACKWARD_OPTIONS = ("pre_activation",)
 
-    def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1, dilation_rate=(1, 1),
+    def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1, dilation_rate=1,
                  activation=None, use_bias=True, depthwise_initializer="glorot_uniform", bias_initializer="zeros",
                  **kwargs):
         super().__init__(**kwargs)
@@ -254,35 +313,48 @@ class DepthwiseConv2D(ConvBase):
         return c * self.depth_multiplier
 
     def _build(self, input_shape, rng):
-        (kh, kw), c, m = self.kernel_size, input_shape[3], self.depth_multiplier
-        self.params["kernel"] = initializers.get(self.depthwise_initializer, self.label)((kh, kw, c, m), rng, self.dtype)
+        c, m = input_shape[-1], self.depth_multiplier
+        self.params["kernel"] = initializers.get(self.depthwise_initializer, self.label)(
+            self.kernel_size + (c, m), rng, self.dtype)
         if self.use_bias:
             self.params["bias"] = initializers.get(self.bias_initializer, self.label)((c * m,), rng, self.dtype)
 
     def forward(self, x, training=False):
         self._check_input(x)
-        xp, ph, pw = self._pad(x)
-        xr = repeat_channels(xp, self.depth_multiplier)  # channel c at c*m .. c*m+m-1
-        z = depthwise(xr, self.params["kernel"], self.strides, self.dilation_rate)
+        pads = self._pads(x.shape)
+        xr = repeat_channels(zero_pad(x, pads), self.depth_multiplier)  # channel c at c*m .. c*m+m-1
+        z = depthwise_nd(xr, self.params["kernel"], self.strides, self.dilation_rate)
         y = self._activate(z)
-        self._cache = (ph, pw, xr, z, y)
+        self._cache = (pads, xr, z, y)
         return y
 
     def backward(self, dy, pre_activation=False):
         """``dy``: dL/dy (``pre_activation=True``: already dL/dz, as ``Conv2D.backward``)."""
-        ph, pw, xr, z, y = self._cache
+        pads, xr, z, y = self._cache
         dz = self._dz(dy, z, y, pre_activation)
-        self.grads["kernel"], dxp = depthwise_backward(dz, xr, self.params["kernel"], self.strides,
-                                                       self.dilation_rate, self.input_grad)
-        return None if dxp is None else self._unpad(dxp, ph, pw)
+        self.grads["kernel"], dxp = depthwise_backward_nd(dz, xr, self.params["kernel"], self.strides,
+                                                          self.dilation_rate, self.input_grad)
+        return None if dxp is None else crop(dxp, pads)
 
 
-class SeparableConv2D(ConvBase):
+class DepthwiseConv1D(BaseDepthwiseConv):
+    """Depthwise 1-D convolution over ``(N, L, C)``: kernel ``(k, C, m)``."""
+
+    rank = 1
+
+
+class DepthwiseConv2D(BaseDepthwiseConv):
+    """Depthwise 2-D convolution over ``(N, H, W, C)``: kernel ``(kh, kw, C, m)``."""
+
+    rank = 2
+
+
+class BaseSeparableConv(ConvBase):
     """Depthwise convolution (``depth_multiplier`` ``m``, no bias, no activation) followed by a
     pointwise 1x1 convolution mixing the ``C*m`` channels into ``filters`` (``F``), then bias and
     activation.
 
-    Shapes::
+    Shapes (2-D shown; 1-D drops ``W``)::
 
         x:                (N, H, W, C)
         depthwise_kernel: (kh, kw, C, m)     pointwise_kernel: (1, 1, C*m, F)     bias: (F,)
@@ -295,14 +367,14 @@ class SeparableConv2D(ConvBase):
     Backward, with ``G = dL/dz`` as ``(N*H_out*W_out, F)``::
 
         dL/dP = u.T @ G          dL/dbias = sum over rows of G          dL/du = G @ P.T
-        then DepthwiseConv2D's backward of ``dL/du`` gives ``dL/ddepthwise_kernel`` and ``dL/dx``.
+        then the depthwise backward of ``dL/du`` gives ``dL/ddepthwise_kernel`` and ``dL/dx``.
     """
 
     weight_names = ("depthwise_kernel", "pointwise_kernel", "bias")
     BACKWARD_OPTIONS = ("pre_activation",)
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1,
-                 dilation_rate=(1, 1), activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", depth_multiplier=1,
+                 dilation_rate=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
                  pointwise_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
         self.filters = positive_int(filters, "filters", self.label)
@@ -324,35 +396,184 @@ class SeparableConv2D(ConvBase):
         return self.filters
 
     def _build(self, input_shape, rng):
-        (kh, kw), c, m = self.kernel_size, input_shape[3], self.depth_multiplier
+        c, m, ones = input_shape[-1], self.depth_multiplier, (1,) * self.rank
         init = initializers.get
-        self.params["depthwise_kernel"] = init(self.depthwise_initializer, self.label)((kh, kw, c, m), rng, self.dtype)
+        self.params["depthwise_kernel"] = init(self.depthwise_initializer, self.label)(
+            self.kernel_size + (c, m), rng, self.dtype)
         self.params["pointwise_kernel"] = init(self.pointwise_initializer, self.label)(
-            (1, 1, c * m, self.filters), rng, self.dtype)
+            ones + (c * m, self.filters), rng, self.dtype)
         if self.use_bias:
             self.params["bias"] = init(self.bias_initializer, self.label)((self.filters,), rng, self.dtype)
 
     def forward(self, x, training=False):
         self._check_input(x)
-        xp, ph, pw = self._pad(x)
-        xr = repeat_channels(xp, self.depth_multiplier)
-        u = depthwise(xr, self.params["depthwise_kernel"], self.strides, self.dilation_rate)
-        n, ho, wo, cm = u.shape
-        z = (u.reshape(-1, cm) @ self.params["pointwise_kernel"].reshape(cm, self.filters)).reshape(n, ho, wo, -1)
+        pads = self._pads(x.shape)
+        xr = repeat_channels(zero_pad(x, pads), self.depth_multiplier)
+        u = depthwise_nd(xr, self.params["depthwise_kernel"], self.strides, self.dilation_rate)
+        cm = u.shape[-1]
+        z = (u.reshape(-1, cm) @ self.params["pointwise_kernel"].reshape(cm, self.filters)).reshape(
+            u.shape[:-1] + (self.filters,))
         y = self._activate(z)
-        self._cache = (ph, pw, xr, u, z, y)
+        self._cache = (pads, xr, u, z, y)
         return y
 
     def backward(self, dy, pre_activation=False):
         """``dy``: dL/dy (``pre_activation=True``: already dL/dz, as ``Conv2D.backward``)."""
-        ph, pw, xr, u, z, y = self._cache
-        cm = u.shape[3]
+        pads, xr, u, z, y = self._cache
+        cm = u.shape[-1]
         dz = self._dz(dy, z, y, pre_activation)
         g = dz.reshape(-1, self.filters)
         pk = self.params["pointwise_kernel"].reshape(cm, self.filters)
-        self.grads["pointwise_kernel"] = (u.reshape(-1, cm).T @ g).reshape(1, 1, cm, self.filters)
+        self.grads["pointwise_kernel"] = (u.reshape(-1, cm).T @ g).reshape(self.params["pointwise_kernel"].shape)
         du = (g @ pk.T).reshape(u.shape)
-        self.grads["depthwise_kernel"], dxp = depthwise_backward(du, xr, self.params["depthwise_kernel"],
-                                                                 self.strides, self.dilation_rate, self.input_grad)
-        return None if dxp is None else self._unpad(dxp, ph, pw)
+        self.grads["depthwise_kernel"], dxp = depthwise_backward_nd(du, xr, self.params["depthwise_kernel"],
+                                                                    self.strides, self.dilation_rate, self.input_grad)
+        return None if dxp is None else crop(dxp, pads)
 
+
+class SeparableConv1D(BaseSeparableConv):
+    """Separable 1-D convolution over ``(N, L, C)``: depthwise ``(k, C, m)``, pointwise ``(1, C*m, F)``."""
+
+    rank = 1
+
+
+class SeparableConv2D(BaseSeparableConv):
+    """Separable 2-D convolution over ``(N, H, W, C)``: depthwise ``(kh, kw, C, m)``, pointwise ``(1, 1, C*m, F)``."""
+
+    rank = 2
+
+
+class BaseConvTranspose(ConvBase):
+    """N-d transposed convolution: the adjoint of a convolution (its input gradient), so an
+    input of ``S`` steps gives about ``S * strides`` (Keras's ``base_conv_transpose.py``).
+
+    Shapes (2-D shown; ``O`` from ``geometry.transpose_output_length``)::
+
+        x:      (N, H, W, C)
+        kernel: (kh, kw, F, C)          bias: (F,)        (Keras's layout: filters before inputs)
+        y:      (N, H_O, W_O, F)
+
+    Forward: every input pixel ``p`` sends ``x[p] @ kernel[a].T`` to output cell ``p*s + a*d``
+    of a zero-padded output ``zp`` (the pads the convolution of an ``O``-sized input with the same
+    geometry would use), then the pads are cropped::
+
+        zp[n, p*s + a*d, f] += sum_c x[n, p, c] * kernel[a, f, c]      z = crop(zp) + b      y = act(z)
+
+    which is ``col2im`` of the rows of ``x`` with the kernel read as a convolution kernel from
+    ``F`` channels to ``C`` filters. Backward is that convolution, with ``G = dL/dz`` zero-padded
+    back to ``zp``'s size and ``X_G`` its im2col matrix (columns ``(kh, kw, F)``)::
+
+        dL/dx = X_G @ kernel.reshape(kh*kw*F, C)        dL/dkernel = (X_G.T @ x rows).reshape(kh, kw, F, C)
+        dL/dbias = sum of G over all but the channels
+    """
+
+    weight_names = ("kernel", "bias")
+    BACKWARD_OPTIONS = ("pre_activation",)
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None, dilation_rate=1,
+                 activation=None, use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.filters = positive_int(filters, "filters", self.label)
+        self._set_geometry(kernel_size, strides, padding, dilation_rate)
+        _no_dilation_with_strides(self)
+        self.output_padding = None if output_padding is None else self._output_padding(output_padding)
+        self._set_weight_options(activation, use_bias, kernel_initializer, bias_initializer)
+
+    def _output_padding(self, value):
+        r = self.rank
+        ints = (value,) * r if isinstance(value, int) and not isinstance(value, bool) else value
+        try:
+            ints = tuple(ints)
+        except TypeError:
+            ints = ()
+        if len(ints) != r or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ints):
+            raise ValueError(f"{self.label}: output_padding must be None, a non-negative int or {r} of them, "
+                             f"received {value!r}")
+        if any(p >= s for p, s in zip(ints, self.strides)):
+            raise ValueError(f"{self.label}: output_padding must be smaller than strides on every axis (as Keras); "
+                             f"received output_padding={ints} with strides={self.strides}")
+        return ints
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, **self._geometry_config(),
+                "output_padding": None if self.output_padding is None else list(self.output_padding),
+                **self._weight_options_config()}
+
+    def _out_channels(self, c):
+        return self.filters
+
+    def _axes(self):
+        """``(kernel, stride, dilation, output_padding)`` of each spatial axis."""
+        ops = self.output_padding or (None,) * self.rank
+        return list(zip(self.kernel_size, self.strides, self.dilation_rate, ops))
+
+    def compute_output_shape(self, input_shape):
+        n, *spatial, c = input_shape
+        return (n, *(geometry.transpose_output_length(s, k, st, self.padding, p, d)
+                     for s, (k, st, d, p) in zip(spatial, self._axes())), self.filters)
+
+    def _check_shape(self, shape):
+        check_rank(self, shape, self.rank + 2, INPUT_AXES[self.rank])
+        if self.built and shape[-1] != self.input_shape[-1]:
+            raise ValueError(f"{self.label}: expected {self.input_shape[-1]} input channels, received {shape[-1]}")
+        out = self.compute_output_shape(shape)[1:-1]
+        for n, o, (k, s, d, _) in zip(shape[1:-1], out, self._axes()):
+            # the convolution this one is the adjoint of must map O back to n (TensorFlow refuses otherwise)
+            if n is not None and geometry.output_length(o, k, s, self.padding, d) != n:
+                raise ValueError(f"{self.label}: output_padding={self.output_padding} with padding={self.padding!r}, "
+                                 f"kernel_size={self.kernel_size} and strides={self.strides} gives an output of {o} "
+                                 f"for an input of {n}, which a {self.padding!r} convolution maps to "
+                                 f"{geometry.output_length(o, k, s, self.padding, d)}, not back to {n} "
+                                 f"(Keras's TensorFlow backend refuses it too); input shape {shape}")
+
+    def _build(self, input_shape, rng):
+        shape = self.kernel_size + (self.filters, input_shape[-1])
+        self.params["kernel"] = initializers.get(self.kernel_initializer, self.label)(shape, rng, self.dtype)
+        if self.use_bias:
+            self.params["bias"] = initializers.get(self.bias_initializer, self.label)((self.filters,), rng, self.dtype)
+
+    def _output_pads(self, x_shape):
+        """The output's spatial sizes and the pads the adjoint convolution of that size would add."""
+        out = self.compute_output_shape(x_shape)[1:-1]
+        return out, tuple(geometry.pads(o, k, s, self.padding, d) for o, (k, s, d, _) in zip(out, self._axes()))
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        n, c = x.shape[0], x.shape[-1]
+        out, pads = self._output_pads(x.shape)
+        padded = (n,) + tuple(o + b + a for o, (b, a) in zip(out, pads)) + (self.filters,)
+        zp = col2im_nd(x.reshape(-1, c), self.params["kernel"], padded, self.strides, self.dilation_rate)
+        z = np.ascontiguousarray(crop(zp, pads))
+        y = self._activate(z)
+        self._cache = (x, pads, z, y)
+        return y
+
+    def backward(self, dy, pre_activation=False):
+        """``dy``: dL/dy (``pre_activation=True``: already dL/dz, as ``Conv2D.backward``)."""
+        x, pads, z, y = self._cache
+        c, kernel = x.shape[-1], self.params["kernel"]
+        dz = self._dz(dy, z, y, pre_activation)
+        cols = im2col_nd(zero_pad(dz, pads), self.kernel_size, self.strides, self.dilation_rate)  # (N*P, K*F)
+        self.grads["kernel"] = (cols.T @ x.reshape(-1, c)).reshape(kernel.shape)
+        if not self.input_grad:
+            return None
+        return (cols @ kernel.reshape(-1, c)).reshape(x.shape)
+
+
+class Conv1DTranspose(BaseConvTranspose):
+    """Transposed 1-D convolution over ``(N, L, C)``: kernel ``(k, F, C)``."""
+
+    rank = 1
+
+
+class Conv2DTranspose(BaseConvTranspose):
+    """Transposed 2-D convolution over ``(N, H, W, C)``: kernel ``(kh, kw, F, C)``."""
+
+    rank = 2
+
+
+class Conv3DTranspose(BaseConvTranspose):
+    """Transposed 3-D convolution over ``(N, D, H, W, C)``: kernel ``(kd, kh, kw, F, C)``."""
+
+    rank = 3

@@ -5,7 +5,7 @@ import numpy as np
 from .. import initializers
 from .base import Layer, positive_int
 
-__all__ = ["Dense", "ConstantOp"]
+__all__ = ["Dense", "Embedding", "ConstantOp"]
 
 
 class Dense(Layer):
@@ -70,6 +70,92 @@ class Dense(Layer):
         if self.use_bias:
             self.grads["bias"] = rows.sum(axis=0)
         return dz @ self.params["kernel"].T if self.input_grad else None
+
+
+class Embedding(Layer):
+    """A lookup table: each integer index becomes its row of ``embeddings``.
+
+    Shapes: ``x: (N, ...)`` integers in ``[0, input_dim)`` -> ``y: (N, ..., output_dim)``;
+    ``embeddings: (input_dim, output_dim)``.
+
+    Forward ``y[n, ..., :] = embeddings[x[n, ...], :]``. Backward: a scatter-add,
+    ``dembeddings[i, :] = sum of dy[n, ..., :] over the positions where x[n, ...] == i`` (an index
+    seen twice receives both rows); no input gradient (``backward`` returns ``None``: integers have
+    none, as in Keras, whose gradient stops at the lookup).
+
+    The input is integer (any integer dtype; a model whose first layer is an Embedding takes
+    ``int32`` input). Floats holding whole numbers are taken as those integers, which is what
+    Keras's cast to ``int32`` makes of them; other floats, and indices outside ``[0, input_dim)``,
+    are refused (Keras's lookup would truncate the first and fail on, or wrap, the others).
+
+    ``mask_zero=True`` is refused: Keras would then carry a mask to the layers after it (which
+    change what they compute where index 0 appears), and the scratch engine has no masks.
+    ``input_length`` (Keras 2's argument, which Keras 3 takes and ignores with a warning) is
+    accepted and ignored. ``embeddings_regularizer``/``embeddings_constraint`` and LoRA are not
+    arguments here (``from_keras`` refuses them).
+    """
+
+    weight_names = ("embeddings",)
+    INTEGER_INPUT = True
+
+    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", mask_zero=False, input_length=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.input_dim = positive_int(input_dim, "input_dim", self.label)
+        self.output_dim = positive_int(output_dim, "output_dim", self.label)
+        initializers.get(embeddings_initializer, self.label)
+        self.embeddings_initializer = embeddings_initializer
+        if mask_zero is not False:
+            raise ValueError(f"{self.label}: mask_zero={mask_zero!r} is not computed by the scratch engine (it has "
+                             f"no masks for the layers after it); expected mask_zero=False")
+        self.mask_zero = False
+
+    def get_config(self):
+        return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
+                "embeddings_initializer": self.embeddings_initializer}
+
+    def accepts_dtype(self, dtype):
+        return np.issubdtype(dtype, np.integer) or dtype == self.dtype
+
+    def _check_shape(self, shape):
+        if len(shape) < 2:
+            raise ValueError(f"{self.label}: expected input (batch, ...) of indices, received shape {shape}")
+
+    def _build(self, input_shape, rng):
+        self.params["embeddings"] = initializers.get(self.embeddings_initializer, self.label)(
+            (self.input_dim, self.output_dim), rng, self.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.output_dim,)
+
+    def _check_input(self, x):
+        if not isinstance(x, np.ndarray):
+            raise ValueError(f"{self.label}: expected a NumPy array of indices, received {type(x).__name__}")
+        if not np.issubdtype(x.dtype, np.integer):
+            if not np.issubdtype(x.dtype, np.floating) or not np.array_equal(x, np.trunc(x)):
+                raise ValueError(f"{self.label}: expected integer indices, received {x.dtype} values that are not "
+                                 f"whole numbers")
+        if x.size and (x.min() < 0 or x.max() >= self.input_dim):
+            raise ValueError(f"{self.label}: indices must be in [0, {self.input_dim}) (input_dim), received values "
+                             f"from {x.min()} to {x.max()}")
+        if not self.built:
+            self.build((None,) + x.shape[1:])
+        elif x.ndim != len(self.input_shape) or any(
+                e is not None and e != d for e, d in zip(self.input_shape[1:], x.shape[1:])):
+            raise ValueError(f"{self.label}: expected input shape {self.input_shape} (batch first), received {x.shape}")
+        return x.astype(np.intp, copy=False)
+
+    def forward(self, x, training=False):
+        index = self._check_input(x)
+        self._cache = index
+        return self.params["embeddings"][index]
+
+    def backward(self, dy):
+        index = self._cache
+        grad = np.zeros_like(self.params["embeddings"])
+        np.add.at(grad, index.reshape(-1), dy.reshape(-1, self.output_dim))
+        self.grads["embeddings"] = grad
+        return None
 
 
 class ConstantOp(Layer):

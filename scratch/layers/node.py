@@ -39,11 +39,17 @@ class Node:
 
 
 def Input(shape, name=None, dtype="float32"):
-    """A model input of ``shape`` (no batch axis), as ``keras.Input``."""
+    """A model input of ``shape`` (no batch axis), as ``keras.Input``: ``None`` for a size that may vary
+    from call to call (``Input((None, None, 3))``: images of any height and width)."""
     shape = tuple(shape)
-    if not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
-        raise ValueError(f"Input: shape must be positive ints (no batch axis), received {shape!r}")
+    if not all(d is None or isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+        raise ValueError(f"Input: shape must be positive ints or None (no batch axis), received {shape!r}")
     return SymbolicTensor((None,) + shape, dtype, name=name)
+
+
+def shape_fits(shape, want):
+    """Whether a concrete ``shape`` fits ``want`` (same rank; ``None`` in ``want`` takes any size)."""
+    return len(shape) == len(want) and all(w is None or w == d for d, w in zip(shape, want))
 
 
 def is_symbolic(x):
@@ -57,9 +63,11 @@ def connect(layer, x):
     as_list = isinstance(x, (list, tuple))
     inbound = list(x) if as_list else [x]
     for t in inbound:
-        if t.dtype != layer.dtype:
-            raise ValueError(f"{layer.label}: called on a {t.dtype.name} tensor {t!r}, but the layer computes in "
-                             f"{layer.dtype.name}")
+        if not layer.accepts_dtype(t.dtype):
+            inputs = getattr(layer, "inputs", None) if layer.built else None  # a model called as a layer
+            takes = " or ".join(sorted({u.dtype.name for u in inputs})) if inputs else layer.dtype.name
+            raise ValueError(f"{layer.label}: called on a {t.dtype.name} tensor {t!r}, but the layer takes {takes} "
+                             f"input (it computes in {layer.dtype.name})")
     shapes = [t.shape for t in inbound]
     shape = shapes if as_list else shapes[0]
     layer.connect_check(shape, as_list)

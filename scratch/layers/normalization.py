@@ -1,14 +1,17 @@
-"""Normalization layers (``keras/src/layers/normalization``): BatchNormalization, LayerNormalization.
+"""Normalization layers (``keras/src/layers/normalization``): BatchNormalization,
+LayerNormalization, GroupNormalization.
 
-Both normalize ``x`` to ``xhat = (x - mean) / sqrt(var + eps)`` over some axes and return
-``y = gamma * xhat + beta`` per channel (the last axis). They differ in *which* values the
-mean and the variance are taken over:
+All normalize ``x`` to ``xhat = (x - mean) / sqrt(var + eps)`` over some axes and return
+``y = gamma * xhat + beta`` (per channel, the last axis; LayerNormalization per position of its
+axes). They differ in *which* values the mean and the variance are taken over:
 
 - BatchNormalization: for each channel, over every other axis (batch and pixels), so in
   training mode every output depends on the whole batch; at inference it uses moving
   averages of those statistics instead.
-- LayerNormalization: for each sample and position, over the channel axis; the same in
-  training and inference.
+- LayerNormalization: for each sample, over its ``axis`` (the channels by default, or any list
+  of axes: ``[1, 2, 3]`` a whole image); the same in training and inference.
+- GroupNormalization: for each sample and group of ``C / groups`` consecutive channels, over
+  those channels and every position; the same in training and inference.
 
 The output is computed as Keras's TensorFlow backend does it (``tf.nn.batch_normalization``,
 ``keras.ops.layer_normalization``), ``inv = gamma / sqrt(var + eps)``,
@@ -22,7 +25,7 @@ from .. import initializers
 from ..kernels import row_sums
 from .base import Layer
 
-__all__ = ["BatchNormalization", "LayerNormalization"]
+__all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization"]
 
 
 def _normalize_backward(dxhat, xhat, inv_std, axes):
@@ -42,16 +45,11 @@ def _normalize_backward(dxhat, xhat, inv_std, axes):
 
 
 class _Normalization(Layer):
-    """What both layers share: the last-axis check, ``gamma``/``beta`` options and config."""
+    """What the three layers share: the last-axis check, ``gamma``/``beta`` options and config."""
 
     def __init__(self, axis, epsilon, center, scale, beta_initializer, gamma_initializer, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(axis, (list, tuple)) and len(axis) == 1:
-            axis = axis[0]  # Keras's LayerNormalization stores ``[axis]`` once built
-        if not isinstance(axis, int) or isinstance(axis, bool) or (axis < 0 and axis != -1):
-            raise ValueError(f"{self.label}: axis must be -1 (the channel axis, last), or its index counted from the "
-                             f"front; other axes are not supported, received axis={axis!r}")
-        self.axis = axis
+        self.axis = self._valid_axis(axis)
         if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or not epsilon > 0:
             raise ValueError(f"{self.label}: epsilon must be a positive number, received {epsilon!r}")
         self.epsilon = float(epsilon)
@@ -62,6 +60,15 @@ class _Normalization(Layer):
         for init in (beta_initializer, gamma_initializer):
             initializers.get(init, self.label)
         self.beta_initializer, self.gamma_initializer = beta_initializer, gamma_initializer
+
+    def _valid_axis(self, axis):
+        """The channel axis: -1, or its index counted from the front (checked at build)."""
+        if isinstance(axis, (list, tuple)) and len(axis) == 1:
+            axis = axis[0]  # Keras's LayerNormalization stores ``[axis]`` once built
+        if not isinstance(axis, int) or isinstance(axis, bool) or (axis < 0 and axis != -1):
+            raise ValueError(f"{self.label}: axis must be -1 (the channel axis, last), or its index counted from the "
+                             f"front; other axes are not supported, received axis={axis!r}")
+        return axis
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon, "center": self.center,
@@ -83,13 +90,17 @@ class _Normalization(Layer):
         if self.center:
             self.params["beta"] = initializers.get(self.beta_initializer, self.label)((channels,), rng, self.dtype)
 
-    def _affine(self, x, mean, var):
-        """``y = x * inv + (beta - mean * inv)``, ``inv = gamma / sqrt(var + eps)`` (Keras's order of operations)."""
+    def _affine(self, x, mean, var, shape=None):
+        """``y = x * inv + (beta - mean * inv)``, ``inv = gamma / sqrt(var + eps)`` (Keras's order of
+        operations); ``gamma``/``beta`` reshaped to ``shape`` (broadcasting against ``x``) when given."""
         inv = 1.0 / np.sqrt(var + self.dtype.type(self.epsilon))
         inv_std = inv
         if self.scale:
-            inv = inv * self.params["gamma"]
-        offset = self.params["beta"] - mean * inv if self.center else -mean * inv
+            inv = inv * (self.params["gamma"] if shape is None else self.params["gamma"].reshape(shape))
+        if self.center:
+            offset = (self.params["beta"] if shape is None else self.params["beta"].reshape(shape)) - mean * inv
+        else:
+            offset = -mean * inv
         return x * inv + offset, inv_std
 
     def _scale_offset_grads(self, dy, xhat, axes):
@@ -194,17 +205,22 @@ class BatchNormalization(_Normalization):
 
 
 class LayerNormalization(_Normalization):
-    """Layer normalization over the channel axis (the last one), per sample and position.
+    """Layer normalization of each sample over ``axis`` (an int, or a list of axes), as Keras.
 
-    Shapes: ``x: (N, ..., C) -> y: (N, ..., C)``; ``gamma``, ``beta`` ``(C,)`` (when ``scale`` /
-    ``center``). Forward, the same in training and inference: ``mean``, ``var`` (biased) of the
-    ``C`` values at each position, ``xhat = (x - mean) / sqrt(var + eps)``, ``y = gamma * xhat + beta``
-    (as ``keras.ops.layer_normalization``: ``rsqrt(var + eps)``, epsilon inside the root).
+    Shapes: ``x: (N, ...) -> y`` of the same shape. ``gamma``, ``beta`` (when ``scale`` /
+    ``center``) have the sizes of the normalized axes, in sorted order (Keras's
+    ``tuple(input_shape[d] for d in sorted(axis))``: ``(C,)`` for the channels, ``(H, W)`` for
+    ``axis=[1, 2]``), and are reshaped, in C order, to the input's rank with 1 on the other axes
+    (``ops.layer_normalization``'s broadcast).
+
+    Forward, the same in training and inference: ``mean``, ``var`` (biased) of the values of the
+    normalized axes at each position of the others, ``xhat = (x - mean) / sqrt(var + eps)``,
+    ``y = gamma * xhat + beta`` (``rsqrt(var + eps)``, epsilon inside the root).
 
     Backward, ``s = 1 / sqrt(var + eps)``, ``g = dy * gamma``: ``dbeta = sum dy``,
-    ``dgamma = sum dy * xhat`` (over every axis but the channel), and, the statistics being
-    functions of the ``C`` values they normalize,
-    ``dx = s * (g - mean_C(g) - xhat * mean_C(g * xhat))`` (``_normalize_backward``).
+    ``dgamma = sum dy * xhat`` (over the axes not normalized), and, the statistics being
+    functions of the values they normalize,
+    ``dx = s * (g - mean(g) - xhat * mean(g * xhat))`` over the normalized axes (``_normalize_backward``).
     """
 
     weight_names = ("gamma", "beta")
@@ -213,20 +229,130 @@ class LayerNormalization(_Normalization):
                  gamma_initializer="ones", **kwargs):
         super().__init__(axis, epsilon, center, scale, beta_initializer, gamma_initializer, **kwargs)
 
+    def _valid_axis(self, axis):
+        if isinstance(axis, (list, tuple)) and len(axis) == 1:
+            axis = axis[0]
+        axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+        if not axes or not all(isinstance(a, int) and not isinstance(a, bool) for a in axes):
+            raise ValueError(f"{self.label}: axis must be an int or a list of ints, received axis={axis!r}")
+        return axis if isinstance(axis, int) else list(axis)
+
+    def _axes(self, ndim):
+        """Keras's sorted axes (as given) and the same axes counted from the front."""
+        raw = sorted(self.axis) if isinstance(self.axis, list) else [self.axis]
+        return raw, tuple(a % ndim for a in raw)
+
+    def _check_shape(self, shape):
+        if len(shape) < 2:
+            raise ValueError(f"{self.label}: expected input (batch, ...), received shape {shape}")
+        raw, axes = self._axes(len(shape))
+        if any(a < -len(shape) or a >= len(shape) for a in raw) or 0 in axes or len(set(axes)) != len(axes):
+            raise ValueError(f"{self.label}: axis={self.axis} does not name distinct non-batch axes of a "
+                             f"{len(shape)}-D input (shape {shape})")
+        sizes = tuple(shape[a] for a in raw)
+        if None in sizes:
+            raise ValueError(f"{self.label}: the normalized axes {self.axis} must have known sizes, received "
+                             f"shape {shape}")
+        if self.built and "gamma" in self.params and sizes != self.params["gamma"].shape or \
+                self.built and "beta" in self.params and sizes != self.params["beta"].shape:
+            raise ValueError(f"{self.label}: built for sizes {sizes} on axes {self.axis}, received shape {shape}")
+
+    def _build(self, input_shape, rng):
+        raw, _ = self._axes(len(input_shape))
+        shape = tuple(input_shape[a] for a in raw)
+        if self.scale:
+            self.params["gamma"] = initializers.get(self.gamma_initializer, self.label)(shape, rng, self.dtype)
+        if self.center:
+            self.params["beta"] = initializers.get(self.beta_initializer, self.label)(shape, rng, self.dtype)
+
+    def _broadcast_shape(self, ndim, sizes):
+        shape = [1] * ndim
+        for a, n in zip(self._axes(ndim)[1], sizes):
+            shape[a] = n
+        return tuple(shape)
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        raw, axes = self._axes(x.ndim)
+        shape = self._broadcast_shape(x.ndim, [x.shape[a] for a in raw])
+        mean = x.mean(axis=axes, keepdims=True)
+        var = np.square(x - mean).mean(axis=axes, keepdims=True)
+        y, inv_std = self._affine(x, mean, var, shape)
+        self._cache = ((x - mean) * inv_std, inv_std, axes, shape)
+        return y
+
+    def backward(self, dy):
+        xhat, inv_std, axes, shape = self._cache
+        others = tuple(a for a in range(dy.ndim) if a not in axes)
+        if self.scale:
+            self.grads["gamma"] = (dy * xhat).sum(axis=others).reshape(self.params["gamma"].shape)
+        if self.center:
+            self.grads["beta"] = dy.sum(axis=others).reshape(self.params["beta"].shape)
+        if not self.input_grad:
+            return None
+        g = dy * self.params["gamma"].reshape(shape) if self.scale else dy
+        return _normalize_backward(g, xhat, inv_std, axes)
+
+
+class GroupNormalization(_Normalization):
+    """Group normalization (Wu & He), as Keras's ``GroupNormalization``: the ``C`` channels (the last
+    axis) split into ``groups`` blocks of ``C / groups`` consecutive channels; each sample's block is
+    normalized over its channels and every position (``groups=-1``: one group per channel,
+    instance normalization; ``groups=1``: layer normalization over the whole sample).
+
+    Shapes: ``x: (N, ..., C) -> y`` of the same shape; ``gamma``, ``beta`` ``(C,)``. With ``x``
+    viewed as ``(N, P, G, C/G)`` (``P`` the positions)::
+
+        mean, var = moments over axes (P, C/G)          (biased variance)
+        y = x * inv + (beta - mean * inv),   inv = gamma / sqrt(var + eps)
+
+    the same in training and inference. Backward, ``s = 1 / sqrt(var + eps)``: ``dbeta = sum dy``,
+    ``dgamma = sum dy * xhat`` over ``(N, P)``, ``dx = s * (g - mean(g) - xhat * mean(g * xhat))``
+    over ``(P, C/G)`` with ``g = dy * gamma`` (``_normalize_backward``).
+    """
+
+    weight_names = ("gamma", "beta")
+
+    def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", **kwargs):
+        super().__init__(axis, epsilon, center, scale, beta_initializer, gamma_initializer, **kwargs)
+        if not isinstance(groups, int) or isinstance(groups, bool) or (groups <= 0 and groups != -1):
+            raise ValueError(f"{self.label}: groups must be a positive int or -1 (one per channel), "
+                             f"received {groups!r}")
+        self.groups = groups
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups}
+
+    def _check_shape(self, shape):
+        super()._check_shape(shape)
+        c = shape[-1]
+        groups = c if self.groups == -1 else self.groups
+        if groups > c or c % groups:
+            raise ValueError(f"{self.label}: groups={self.groups} must divide the {c} channels (input shape {shape})")
+
     def _build(self, input_shape, rng):
         self._build_scale_offset(input_shape[-1], rng)
 
     def forward(self, x, training=False):
         self._check_input(x)
-        mean = x.mean(axis=-1, keepdims=True)
-        var = np.square(x - mean).mean(axis=-1, keepdims=True)
-        y, inv_std = self._affine(x, mean, var)
-        self._cache = ((x - mean) * inv_std, inv_std)
-        return y
+        c = x.shape[-1]
+        g = c if self.groups == -1 else self.groups
+        xg = x.reshape(x.shape[0], -1, g, c // g)
+        mean = xg.mean(axis=(1, 3), keepdims=True)
+        var = np.square(xg - mean).mean(axis=(1, 3), keepdims=True)
+        y, inv_std = self._affine(xg, mean, var, (1, 1, g, c // g))
+        self._cache = ((xg - mean) * inv_std, inv_std, x.shape)
+        return y.reshape(x.shape)
 
     def backward(self, dy):
-        xhat, inv_std = self._cache
-        self._scale_offset_grads(dy, xhat, tuple(range(dy.ndim - 1)))
+        xhat, inv_std, shape = self._cache
+        dyg = dy.reshape(xhat.shape)
+        if self.scale:
+            self.grads["gamma"] = (dyg * xhat).sum(axis=(0, 1)).reshape(-1)
+        if self.center:
+            self.grads["beta"] = dyg.sum(axis=(0, 1)).reshape(-1)
         if not self.input_grad:
             return None
-        return _normalize_backward(dy * self._gamma(), xhat, inv_std, -1)
+        g = dyg * self.params["gamma"].reshape(xhat.shape[2:]) if self.scale else dyg
+        return _normalize_backward(g, xhat, inv_std, (1, 3)).reshape(shape)

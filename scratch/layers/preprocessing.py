@@ -4,9 +4,10 @@ import numbers
 
 import numpy as np
 
-from .base import Layer
+from .. import resize
+from .base import Layer, check_rank4, positive_int
 
-__all__ = ["Rescaling", "Normalization"]
+__all__ = ["Rescaling", "Normalization", "Resizing", "CenterCrop"]
 
 
 def _factor(value, name, label):
@@ -154,3 +155,152 @@ class Normalization(Layer):
 
     def backward(self, dy):
         return dy * self._std if self.invert else dy / self._std
+
+
+def _crop_box(height, width, target_height, target_width, divide):
+    """Keras's crop to the target's aspect ratio: ``(top, left, crop_height, crop_width)``, centred.
+    ``divide(a, b)``: the division Keras computes it with (float32 in ``ops.image.resize``, a
+    Python float in ``smart_resize`` on static shapes), truncated to an int."""
+    crop_height = max(min(height, int(divide(width * target_height, target_width))), 1)
+    crop_width = max(min(width, int(divide(height * target_width, target_height))), 1)
+    return (int(divide(height - crop_height, 2)), int(divide(width - crop_width, 2)), crop_height, crop_width)
+
+
+def _divide_f32(a, b):
+    return np.float32(a) / np.float32(b)
+
+
+def _divide_float(a, b):
+    return float(a) / b
+
+
+class Resizing(Layer):
+    """Resize images to ``(height, width)``, as Keras's ``Resizing`` (``keras.ops.image.resize``;
+    the resampling and its gradient: ``scratch.resize``), in training and inference alike.
+
+    Shapes: ``x: (N, H, W, C)`` -> ``(N, height, width, C)``. ``interpolation``: ``"bilinear"``
+    (default), ``"nearest"``, ``"bicubic"``. Before resizing, as Keras:
+
+    - ``crop_to_aspect_ratio=True``: the largest centred window of the target's aspect ratio,
+      ``crop_h = max(min(H, int(float32(W * height) / width)), 1)`` (``crop_w`` alike), starting at
+      ``int(float32(H - crop_h) / 2)``;
+    - ``pad_to_aspect_ratio=True``: ``fill_value`` rows (or columns) added on both sides,
+      ``int(float32(pad_h - H) / 2)`` each, ``pad_h = max(H, int(float32(W * height) / width))``.
+
+    Backward: the resampling's gradient, then the crop's (zeros around) or the padding's (the
+    image's part). Refused: ``antialias=True``, ``fill_mode`` other than ``"constant"``,
+    ``channels_first``, ``"area"``/``"lanczos3"``/``"lanczos5"``.
+    """
+
+    def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False, pad_to_aspect_ratio=False,
+                 fill_mode="constant", fill_value=0.0, antialias=False, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.height = positive_int(height, "height", self.label)
+        self.width = positive_int(width, "width", self.label)
+        self.interpolation = resize.check_interpolation(interpolation, self.label)
+        for name, value in (("crop_to_aspect_ratio", crop_to_aspect_ratio),
+                            ("pad_to_aspect_ratio", pad_to_aspect_ratio), ("antialias", antialias)):
+            if not isinstance(value, bool):
+                raise ValueError(f"{self.label}: {name} must be True or False, received {value!r}")
+        if crop_to_aspect_ratio and pad_to_aspect_ratio:
+            raise ValueError(f"{self.label}: only one of crop_to_aspect_ratio and pad_to_aspect_ratio can be True")
+        if antialias:
+            raise ValueError(f"{self.label}: antialias=True is not computed by the scratch engine (only False)")
+        if fill_mode != "constant":
+            raise ValueError(f"{self.label}: fill_mode must be 'constant' (Keras's only one), received {fill_mode!r}")
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{self.label}: data_format must be 'channels_last', received {data_format!r}")
+        if not isinstance(fill_value, numbers.Real) or isinstance(fill_value, bool) or not np.isfinite(fill_value):
+            raise ValueError(f"{self.label}: fill_value must be a finite number, received {fill_value!r}")
+        self.crop_to_aspect_ratio, self.pad_to_aspect_ratio = crop_to_aspect_ratio, pad_to_aspect_ratio
+        self.fill_mode, self.fill_value, self.antialias = fill_mode, float(fill_value), antialias
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width,
+                "interpolation": self.interpolation, "crop_to_aspect_ratio": self.crop_to_aspect_ratio,
+                "pad_to_aspect_ratio": self.pad_to_aspect_ratio, "fill_mode": self.fill_mode,
+                "fill_value": self.fill_value, "antialias": self.antialias, "data_format": "channels_last"}
+
+    def _check_shape(self, shape):
+        check_rank4(self, shape)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.height, self.width, input_shape[3])
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        n, h, w, c = x.shape
+        frame = None  # (top, left) of the resampled part in x, or of x in the padded image
+        if self.crop_to_aspect_ratio:
+            top, left, ch, cw = _crop_box(h, w, self.height, self.width, _divide_f32)
+            frame = ("crop", top, left)
+            x = x[:, top:top + ch, left:left + cw]
+        elif self.pad_to_aspect_ratio:
+            pad_h = max(h, int(_divide_f32(w * self.height, self.width)))
+            pad_w = max(w, int(_divide_f32(h * self.width, self.height)))
+            top, left = int(_divide_f32(pad_h - h, 2)), int(_divide_f32(pad_w - w, 2))
+            padded = np.full((n, h + 2 * top, w + 2 * left, c), self.fill_value, dtype=self.dtype)
+            padded[:, top:top + h, left:left + w] = x
+            frame, x = ("pad", top, left), padded
+        y, plan = resize.resize(x, (self.height, self.width), self.interpolation)
+        self._cache = (plan, frame, (n, h, w, c))
+        return y
+
+    def backward(self, dy):
+        plan, frame, shape = self._cache
+        d = resize.resize_backward(dy, plan, self.dtype)
+        if frame is None:
+            return d
+        kind, top, left = frame
+        if kind == "pad":
+            return d[:, top:top + shape[1], left:left + shape[2]]
+        dx = np.zeros(shape, self.dtype)
+        dx[:, top:top + d.shape[1], left:left + d.shape[2]] = d
+        return dx
+
+
+class CenterCrop(Layer):
+    """The centred ``(height, width)`` window of each image, as Keras's ``CenterCrop``.
+
+    Shapes: ``x: (N, H, W, C)`` -> ``(N, height, width, C)``. When ``H >= height`` and
+    ``W >= width``: ``y = x[:, (H - height) // 2 :, (W - width) // 2 :][:, :height, :width]``;
+    backward puts ``dy`` back in that window, zeros elsewhere. Otherwise (an image smaller than
+    the window on some axis) Keras's ``smart_resize``: the largest centred window of the target's
+    aspect ratio (computed with Python floats), resized to ``(height, width)`` with bilinear
+    interpolation (``scratch.resize``: TensorFlow's pixels and gradient).
+    """
+
+    def __init__(self, height, width, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.height = positive_int(height, "height", self.label)
+        self.width = positive_int(width, "width", self.label)
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{self.label}: data_format must be 'channels_last', received {data_format!r}")
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width, "data_format": "channels_last"}
+
+    def _check_shape(self, shape):
+        check_rank4(self, shape)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.height, self.width, input_shape[3])
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        n, h, w, c = x.shape
+        if h >= self.height and w >= self.width:
+            top, left = (h - self.height) // 2, (w - self.width) // 2
+            self._cache = (None, top, left, x.shape)
+            return x[:, top:top + self.height, left:left + self.width]
+        top, left, ch, cw = _crop_box(h, w, self.height, self.width, _divide_float)
+        y, plan = resize.resize(x[:, top:top + ch, left:left + cw], (self.height, self.width), "bilinear")
+        self._cache = (plan, top, left, x.shape)
+        return y
+
+    def backward(self, dy):
+        plan, top, left, shape = self._cache
+        d = dy if plan is None else resize.resize_backward(dy, plan, self.dtype)
+        dx = np.zeros(shape, self.dtype)
+        dx[:, top:top + d.shape[1], left:left + d.shape[2]] = d
+        return dx

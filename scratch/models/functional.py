@@ -26,7 +26,7 @@ import numpy as np
 from ..checkpoint import CONTAINERS
 from ..layers import Softmax, deserialize
 from ..layers.base import BackwardBeforeForwardError, Layer
-from ..layers.node import Input, SymbolicTensor, leaf_layers
+from ..layers.node import Input, SymbolicTensor, leaf_layers, shape_fits
 from . import fusion
 from .trainer import Trainer
 
@@ -41,8 +41,9 @@ def snake_case(name):
 
 
 def unique_name(layer, taken):
-    """``layer``'s Keras default name, with ``_1``, ``_2``... until it is not in ``taken``."""
-    base = snake_case(type(layer).__name__)
+    """``layer``'s Keras default name, with ``_1``, ``_2``... until it is not in ``taken`` (an operation is
+    named by what it computes, as Keras names it: ``sqrt``, ``get_item``)."""
+    base = getattr(layer, "default_name", None) or snake_case(type(layer).__name__)
     name, k = base, 0
     while name in taken:
         k += 1
@@ -70,6 +71,8 @@ class Model(Layer, Trainer):
 
     def __init__(self, inputs, outputs, name="functional", seed=None, preprocess="scale", loss=None, **kwargs):
         dtype = (inputs[0] if isinstance(inputs, (list, tuple)) else inputs).dtype
+        if not np.issubdtype(dtype, np.floating):  # integer inputs (an Embedding's): the model computes in its output's
+            dtype = (outputs[0] if isinstance(outputs, (list, tuple)) else outputs).dtype
         super().__init__(name=name, dtype=kwargs.pop("dtype", dtype.name), **kwargs)
         self._init_graph(inputs, outputs)
         self.seed = seed
@@ -176,6 +179,15 @@ class Model(Layer, Trainer):
             if isinstance(layer, Model):
                 layer._set_input_grads(flag)
             layer.input_grad = flag
+        self._planned_input_grads = wants  # what a reader of an input computes unless someone asks for more
+
+    def accepts_dtype(self, dtype):
+        """Called as a layer: its own inputs' dtypes (integer indices for one starting with an Embedding)."""
+        if not self.built:  # a Sequential built on its first call: its first layer says
+            return dtype == self.dtype or (bool(self.layers) and self.layers[0].INTEGER_INPUT
+                                           and np.issubdtype(dtype, np.integer))
+        return any(dtype == t.dtype or (np.issubdtype(dtype, np.integer) and np.issubdtype(t.dtype, np.integer))
+                   for t in self.inputs)
 
     def connect_check(self, shape, as_list):
         """Called as a layer inside another model: one output, and the input shapes it was built for."""
@@ -183,7 +195,7 @@ class Model(Layer, Trainer):
             raise ValueError(f"{self._kind}: a model with several outputs cannot be called as a layer here")
         shapes = shape if self._multi_in else [shape]
         for t, s in zip(self.inputs, shapes):
-            if tuple(s[1:]) != tuple(t.shape[1:]):
+            if len(s) != len(t.shape) or any(w is not None and d != w for d, w in zip(s[1:], t.shape[1:])):
                 raise ValueError(f"{self._kind}: expected input shape {t.shape}, received {tuple(s)}")
 
     def compute_output_shape(self, input_shape):
@@ -245,6 +257,33 @@ class Model(Layer, Trainer):
     def named_grads(self):
         return self._named("grads")
 
+    def named_constraints(self):
+        """``{"layer/key": constraint}`` of every trainable parameter with a constraint (keys as
+        ``named_params``): what the optimizer step projects after its update, as Keras."""
+        out = {}
+        for layer in self.layers:
+            if layer.trainable:
+                inner = layer.named_constraints() if isinstance(layer, Model) else layer.constraints
+                out.update({f"{layer.name}/{k}": v for k, v in inner.items() if isinstance(layer, Model)
+                            or k in layer.params})
+        return out
+
+    @property
+    def losses(self):
+        """The penalties added to the training loss, as Keras's ``model.losses``: the activity
+        penalties of the last forward (``R(y) / batch``, each call of a layer with an
+        ``activity_regularizer``, nested models' included), then ``R(w)`` of every trainable
+        regularized weight (each layer once)."""
+        terms = list(self.__dict__.get("_activity_losses", []))
+        for layer in dict.fromkeys(leaf_layers(self)):
+            terms.extend(layer.regularization_loss())
+        return terms
+
+    def add_regularization_gradients(self):
+        """Every trainable regularized weight's ``grads[k] += dR/dw`` (after ``backward``)."""
+        for layer in dict.fromkeys(leaf_layers(self)):
+            layer.add_regularization_gradients()
+
     def count_params(self):
         return sum(layer.count_params() for layer in self.layers)
 
@@ -297,7 +336,8 @@ class Model(Layer, Trainer):
             if not isinstance(a, np.ndarray):
                 raise ValueError(f"{self._kind}: expected a NumPy array for input {t.name or ''}, "
                                  f"received {type(a).__name__}")
-            if a.dtype != t.dtype or a.shape[1:] != t.shape[1:]:
+            same_kind = a.dtype == t.dtype or (np.issubdtype(t.dtype, np.integer) and np.issubdtype(a.dtype, np.integer))
+            if not same_kind or not shape_fits(a.shape[1:], t.shape[1:]):
                 raise ValueError(f"{self._kind}: input {t.name or ''} expects {t.dtype.name} arrays of shape "
                                  f"{t.shape}, received {a.dtype} {a.shape}")
         return xs
@@ -306,12 +346,19 @@ class Model(Layer, Trainer):
         """The outputs for input array(s) ``x``; every node's layer runs once, in topological order."""
         values = {id(t): a for t, a in zip(self.inputs, self._as_arrays(x))}
         last = self.outputs[0].node
+        self._activity_losses, self._activity_outputs = [], {}
         for node, frees in zip(self.nodes, self._frees):
             args = [values[id(t)] for t in node.inbound]
             if node is last:
                 self._last_input = args[0]  # a Softmax output layer's input: the logits (see softmax_output)
-            y = node.layer.forward(args if node.as_list else args[0], training=training)
-            node.cache = node.layer._cache if isinstance(node.layer, Model) else node.layer.__dict__.get("_cache")
+            layer = node.layer
+            y = layer.forward(args if node.as_list else args[0], training=training)
+            node.cache = layer._cache if isinstance(layer, Model) else layer.__dict__.get("_cache")
+            if isinstance(layer, Model):
+                self._activity_losses.extend(layer._activity_losses)
+            if layer.activity_regularizer is not None:  # Keras: R(y) / batch, on every call
+                self._activity_losses.append(layer.activity_loss(y))
+                self._activity_outputs[id(node)] = y
             values[id(node.output)] = y
             for key in frees:  # free what no later node reads
                 del values[key]
@@ -321,8 +368,12 @@ class Model(Layer, Trainer):
 
     __call__ = Layer.__call__
 
-    def backward(self, dy, logits=False, trainable_only=False, inputs_needed=None):
+    def backward(self, dy, logits=False, trainable_only=False, inputs_needed=None, penalties=False):
         """Backpropagate ``dL/d(outputs)``; returns ``dL/d(inputs)`` (None where not needed).
+
+        ``penalties=True`` (a training step's loss, see ``losses``): the gradients of the activity
+        penalties of the last forward join the gradients of the outputs they penalize (nested
+        models' too); by default ``dy`` alone is backpropagated, as a tape on ``sum(y * dy)``.
 
         Gradients reaching a tensor from several nodes are summed; a layer called several times
         ends with the sum of its calls' weight gradients. ``logits=True``: ``dy`` is the gradient
@@ -342,6 +393,8 @@ class Model(Layer, Trainer):
         summed = {}
         if inputs_needed is None:
             inputs_needed = self._inputs_needed or self._input_grad_asked()
+        if inputs_needed and not self._inputs_needed:  # every reader of an input computes its share from now
+            self._set_input_grads(True)  # on: dL/d(input) is never a partial sum (one reader's share)
         live = self._backward_nodes(inputs_needed) if trainable_only else None
         output_node = self.outputs[0].node if logits else None
         for node in reversed(self.nodes):
@@ -351,18 +404,25 @@ class Model(Layer, Trainer):
             layer = node.layer
             layer._cache = node.cache
             options = self._fusions.get(id(node), _NO_OPTIONS)
+            activity = self._activity_outputs.get(id(node)) if penalties else None
+            nested = {"penalties": penalties} if isinstance(layer, Model) else {}
             if node is output_node:  # dy is already dL/d(logits)
+                extra = None if activity is None else layer.activity_gradient(activity)  # dL/dy: through the softmax
                 if isinstance(layer, Softmax):
-                    dx = g
+                    dx = g if extra is None else g + layer.backward(extra)
                     options = None
                 else:
+                    if extra is not None:
+                        g = g + layer.activation.backward(layer.pre_activation_output(), activity, extra)
                     options = {**options, "pre_activation": True}
+            elif activity is not None:  # the activity penalty's gradient joins the output's
+                g = g + layer.activity_gradient(activity)
             if options is None:
                 pass
             elif live is None:
-                dx = layer.backward(g, **options)
+                dx = layer.backward(g, **options, **nested)
             elif isinstance(layer, Model):  # its inputs' gradient is needed if upstream trains
-                dx = layer.backward(g, **options, trainable_only=True, inputs_needed=live[id(node)])
+                dx = layer.backward(g, **options, trainable_only=True, inputs_needed=live[id(node)], **nested)
             elif not live[id(node)] and layer.input_grad:  # nothing upstream trains: no dL/d(input), this pass
                 layer.input_grad = False
                 try:
@@ -381,7 +441,7 @@ class Model(Layer, Trainer):
                     _accumulate(grads, t, d)
         for layer, total in summed.items():
             layer.grads = total
-        dxs = [grads.get(id(t)) for t in self.inputs]
+        dxs = [grads.get(id(t)) if inputs_needed else None for t in self.inputs]
         return dxs if self._multi_in else dxs[0]
 
     def _check_dy(self, dy):
@@ -403,8 +463,10 @@ class Model(Layer, Trainer):
         return dys
 
     def _input_grad_asked(self):
-        """Whether someone turned ``input_grad`` on for a layer reading a model input (off by default)."""
-        return any(layer.input_grad for layer in self._input_readers)
+        """Whether someone turned ``input_grad`` on for a layer reading a model input (off by default;
+        a merge layer reading an input and an inner tensor has it on by plan, which asks nothing)."""
+        planned = self.__dict__.get("_planned_input_grads", {})
+        return any(layer.input_grad and not planned.get(layer, False) for layer in self._input_readers)
 
     def backward_calls(self):
         """``(layer, backward options)`` of every node in backward order: the fusions planned
@@ -443,20 +505,28 @@ class Model(Layer, Trainer):
         want = self.inputs[0].shape[1:]
         images = len(want) == 3
         kind, axes = ("images", "(N, H, W, C)") if images else ("inputs", f"(N, {', '.join('?' * len(want))})")
+        if np.issubdtype(self.inputs[0].dtype, np.integer):  # indices (an Embedding's): integers, as they come
+            if not np.issubdtype(x.dtype, np.integer):
+                raise ValueError(f"{self._kind}.{what}: expected integer inputs (indices) of shape {want} each, "
+                                 f"received dtype {x.dtype}")
+            if x.shape[1:] != want or x.ndim != len(want) + 1:
+                raise ValueError(f"{self._kind}.{what}: expected integer inputs (N, ...) of shape {want} each, "
+                                 f"received shape {x.shape}")
+            return x
         if not np.issubdtype(x.dtype, np.floating):
             raise ValueError(f"{self._kind}.{what}: expected float {kind} {axes}, received dtype {x.dtype}; "
                              f"use scratch.preprocess() on raw uint8 images")
-        if x.shape == want:
+        if shape_fits(x.shape, want):
             raise ValueError(f"{self._kind}.{what}: received one {'image' if images else 'sample'} of shape "
                              f"{x.shape} without the batch axis; pass x[None] (shape {(1,) + x.shape})")
-        if x.ndim == len(want) and want[-1] == 1 and x.shape[1:] == want[:-1]:
+        if x.ndim == len(want) and want[-1] == 1 and shape_fits(x.shape[1:], want[:-1]):
             x = x[..., None]  # greyscale images without their channel axis
-        elif x.ndim == len(want) + 2 and x.shape[-1] == 1 and x.shape[1:-1] == want:
+        elif x.ndim == len(want) + 2 and x.shape[-1] == 1 and shape_fits(x.shape[1:-1], want):
             x = x[..., 0]  # greyscale images with a channel axis, for a model without one
         if x.ndim != len(want) + 1:
             raise ValueError(f"{self._kind}.{what}: expected {kind} {axes} of shape {want} each, received shape "
                              f"{x.shape}")
-        if x.shape[1:] != want:
+        if not shape_fits(x.shape[1:], want):
             raise ValueError(f"{self._kind}.{what}: expected {kind} of shape {want}, received {x.shape[1:]}")
         return x.astype(self.dtype, copy=False)
 
@@ -507,7 +577,8 @@ class Model(Layer, Trainer):
         tensors = {}
         inputs = []
         for spec in config["inputs"]:
-            t = Input(tuple(spec["shape"]), name=spec["name"], dtype=dtype)
+            integer = np.issubdtype(np.dtype(spec.get("dtype", dtype)), np.integer)  # indices stay integers
+            t = Input(tuple(spec["shape"]), name=spec["name"], dtype=spec["dtype"] if integer else dtype)
             tensors[(spec["name"], 0, 0)] = t
             inputs.append(t)
         layers = []

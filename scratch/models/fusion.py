@@ -11,7 +11,8 @@ numbers (tests/test_fusion.py).
 
 The rewrite is only valid where the pool is the activation's one reader: a second reader
 (a residual branch) would add its gradient after the mask. Layers name the options they take
-in ``BACKWARD_OPTIONS`` (see ``scratch.layers.base``).
+in ``BACKWARD_OPTIONS`` (see ``scratch.layers.base``). Nor where the activation's layer has an
+``activity_regularizer``: its penalty's gradient joins the output's gradient before the mask.
 """
 
 
@@ -30,6 +31,8 @@ def plan(nodes, outputs):
         t = node.inbound[0]
         below = t.node
         if below is None or readers[id(t)] != 1 or id(t) in returned:
+            continue
+        if below.layer.activity_regularizer is not None:  # its penalty's gradient joins dL/dy before the mask
             continue
         activation = getattr(below.layer, "activation", None)
         if "pre_activation" in below.layer.BACKWARD_OPTIONS and activation is not None and activation.name == "relu":

@@ -60,7 +60,7 @@ class Sequential(Model):
             if layer.node is not None or self.layers or self._input is not None:
                 raise ValueError(f"Sequential: an Input may only be the first element, received {layer!r} after "
                                  f"{len(self.layers)} layer(s)")
-            if layer.dtype != self.dtype:
+            if layer.dtype != self.dtype and not np.issubdtype(layer.dtype, np.integer):
                 raise ValueError(f"Sequential: the Input is {layer.dtype.name}, the model {self.dtype.name}")
             self._input = layer
             return
@@ -77,7 +77,7 @@ class Sequential(Model):
             seed = derived_seed(self.seed, len(self.layers))
             if layer.init_seed is None:
                 layer.init_seed = seed
-            if isinstance(layer, layers_mod.Dropout) and layer.seed is None:  # its draws too, unless seeded
+            if isinstance(layer, layers_mod.regularization.NoiseLayer) and layer.seed is None:  # draws too, unless seeded
                 layer.rng = np.random.default_rng(seed)
         self.layers.append(layer)
         if self.built:  # a layer added to a built model: the graph grows with it
@@ -91,7 +91,7 @@ class Sequential(Model):
             raise ValueError(f"Sequential: input_shape must be (batch, ...) with the batch axis first, received {shape}")
         if not self.layers:
             raise ValueError("Sequential: no layers to build; add() some first")
-        x = Input(shape[1:], dtype=self.dtype, name=self._input.name if self._input is not None else None)
+        x = Input(shape[1:], dtype=self._input_dtype(), name=self._input.name if self._input is not None else None)
         inputs = x
         for layer in self.layers:
             if layer.built and not isinstance(layer, Model) and tuple(layer.input_shape[1:]) != tuple(x.shape[1:]):
@@ -99,6 +99,13 @@ class Sequential(Model):
             x = layer(x)
         self._init_graph(inputs, x)
         self.input_shape = (None,) + tuple(shape[1:])
+
+    def _input_dtype(self):
+        """The given ``Input``'s dtype; else ``int32`` when the first layer reads integers (an
+        Embedding), else the model's dtype."""
+        if self._input is not None:
+            return self._input.dtype
+        return np.dtype("int32") if self.layers[0].INTEGER_INPUT else self.dtype
 
     def _require_built(self, what):
         if not self.built:
@@ -132,9 +139,10 @@ class Sequential(Model):
             self.build((None,) + np.shape(x)[1:])
         return super().forward(x, training=training)
 
-    def backward(self, dy, logits=False, trainable_only=False, inputs_needed=None):
+    def backward(self, dy, logits=False, trainable_only=False, inputs_needed=None, penalties=False):
         self._require_built("backward")
-        return super().backward(dy, logits=logits, trainable_only=trainable_only, inputs_needed=inputs_needed)
+        return super().backward(dy, logits=logits, trainable_only=trainable_only, inputs_needed=inputs_needed,
+                                penalties=penalties)
 
     def _summary_rows(self):
         rows = [(f"{layer.name} ({type(layer).__name__})", str(layer.output_shape), f"{layer.count_params():,}")

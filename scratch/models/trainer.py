@@ -116,7 +116,8 @@ class Trainer:
         """One forward pass, the loss, one backward pass; no update.
 
         Fills every layer's ``grads`` (``named_grads()``) and returns ``(loss, outputs)``; an
-        optimizer step is then ``optimizer.step(model.named_params(), model.named_grads())``.
+        optimizer step is then ``optimizer.step(model.named_params(), model.named_grads(),
+        model.named_constraints())``. The loss includes the regularizers' penalties (``losses``).
         ``loss``: a loss object or name (default: the compiled one, else the model's ``loss_spec``).
         ``trainable_only`` (what a training step asks for) skips the backward pass below the
         lowest trainable weights (a frozen base); ``False`` runs it through every layer.
@@ -135,16 +136,27 @@ class Trainer:
         with _state_kept_if_diverged(self.layers):
             out = _finite_output(self.forward(x, training=training), step)
             loss_fn, pred = self._loss_input(out, loss)
-            value = _finite_loss(loss_fn(y, pred), step)
-        self.backward(loss_fn.backward(), logits=pred is not out, trainable_only=trainable_only)
+            value = _finite_loss(self._total_loss(loss_fn(y, pred)), step)
+        self.backward(loss_fn.backward(), logits=pred is not out, trainable_only=trainable_only, penalties=True)
+        self.add_regularization_gradients()
         return value, out
 
     def _step(self, x, y):
         """One training step on one batch: forward, loss, backward, update."""
         loss, out = self._gradients(x, y, self.loss)
-        self.optimizer.step(self.named_params(), self.named_grads())
+        self.optimizer.step(self.named_params(), self.named_grads(), self.named_constraints())
         labels = y if y.ndim == 1 else y.argmax(axis=-1)
         return float(loss), int((out.argmax(axis=-1) == labels).sum())
+
+    def _total_loss(self, value):
+        """The loss plus ``self.losses`` (the regularizers' penalties), as Keras's ``compute_loss``:
+        ``sum([loss, *model.losses])`` in the loss's dtype (Keras: ``ops.sum`` of the list); the
+        gradients of the penalties are added to the weights' (``add_regularization_gradients``) and
+        to the regularized outputs' (``Model.backward``)."""
+        terms = self.losses
+        if not terms:
+            return value
+        return np.sum(np.array([value, *terms], dtype=np.asarray(value).dtype))
 
     def train_step(self, x, y):
         """One step on one batch: forward, loss, backward, update. Returns ``(loss, accuracy)``."""
@@ -207,7 +219,7 @@ class Trainer:
             out = self.forward(x[i:i + batch_size])
             yb = y[i:i + batch_size]
             loss_fn, pred = self._loss_input(out, self.loss)
-            total_loss += float(loss_fn(yb, pred)) * len(yb)
+            total_loss += float(self._total_loss(loss_fn(yb, pred))) * len(yb)  # penalties too, as Keras
             labels = yb if yb.ndim == 1 else yb.argmax(axis=-1)
             correct += int((out.argmax(axis=-1) == labels).sum())
         return total_loss / len(x), correct / len(x)

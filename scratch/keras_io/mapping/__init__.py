@@ -10,8 +10,11 @@ from . import (  # noqa: F401
     augmentation,
     convolutional,
     core,
-    interim,  # registers only what the family modules do not (see its doc)
     merging,
+    normalization,
+    ops,
     pooling,
     preprocessing,
+    regularization,
+    reshaping,
 )

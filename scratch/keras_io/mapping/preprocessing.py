@@ -1,15 +1,19 @@
-"""Preprocessing layers (Keras's ``keras/src/layers/preprocessing``): Rescaling, Normalization.
+"""Preprocessing layers (Keras's ``keras/src/layers/preprocessing``): Rescaling, Normalization, Resizing,
+CenterCrop.
 
 A Normalization Keras built from data (``adapt()``, or EfficientNet's) keeps its statistics as
 weights (``mean``, ``variance``, ``count``) and writes ``"mean": null`` in its config: the
 scratch layer takes their values as its ``mean``/``variance`` (``cfg.stored_weights()``), and
 a weight file read into a model sets them (``WEIGHTS_IN_CONFIG``); a file written here holds
-them as Keras holds adapted ones (``FILE_FORMS``).
+them as Keras holds adapted ones (``FILE_FORMS``, only for a layer read from adapted ones).
+Resizing, CenterCrop: refused from Keras, in one line naming the layer: ``antialias=True``,
+``fill_mode`` other than ``"constant"``, ``channels_first``, the interpolations ``scratch.resize``
+does not compute (``"area"``, ``"lanczos3"``, ``"lanczos5"``).
 """
 
 import numpy as np
 
-from ... import layers
+from ... import layers, resize
 from ..config import FILE_FORMS, WEIGHTS_IN_CONFIG, from_config, to_config
 
 
@@ -91,3 +95,37 @@ def normalization_from_config(cfg, common):
                                  invert=bool(cfg.get("invert", False)), **common)
     layer.keras_adapted = cfg.get("mean") is None  # how a file written here holds its statistics
     return layer
+
+
+# -- Resizing, CenterCrop --
+
+
+@to_config("Resizing")
+def resizing_to_config(layer):
+    return {"height": layer.height, "width": layer.width, "interpolation": layer.interpolation,
+            "crop_to_aspect_ratio": layer.crop_to_aspect_ratio, "pad_to_aspect_ratio": layer.pad_to_aspect_ratio,
+            "fill_mode": layer.fill_mode, "fill_value": layer.fill_value, "antialias": layer.antialias,
+            "data_format": "channels_last"}
+
+
+@from_config("Resizing")
+def resizing_from_config(cfg, common):
+    cfg.expect("data_format", ("channels_last",), "channels_last")
+    cfg.expect("antialias", (False,), False)
+    cfg.expect("fill_mode", ("constant",), "constant")
+    interpolation = cfg.expect("interpolation", resize.INTERPOLATIONS, "bilinear")
+    return layers.Resizing(int(cfg["height"]), int(cfg["width"]), interpolation=interpolation,
+                           crop_to_aspect_ratio=bool(cfg.get("crop_to_aspect_ratio", False)),
+                           pad_to_aspect_ratio=bool(cfg.get("pad_to_aspect_ratio", False)),
+                           fill_value=float(cfg.get("fill_value", 0.0)), **common)
+
+
+@to_config("CenterCrop")
+def center_crop_to_config(layer):
+    return {"height": layer.height, "width": layer.width, "data_format": "channels_last"}
+
+
+@from_config("CenterCrop")
+def center_crop_from_config(cfg, common):
+    cfg.expect("data_format", ("channels_last",), "channels_last")
+    return layers.CenterCrop(int(cfg["height"]), int(cfg["width"]), **common)

@@ -1,8 +1,9 @@
 """Keras model files in NumPy alone (``scratch.keras_io``): written and read back without Keras,
 and every kind of bad input refused in one line naming the file, the layer and what is missing.
 
-(Files Keras itself wrote, read in a process where TensorFlow cannot be imported, and files
-written here read by Keras: ``parity_tests/test_keras_files.py``.)
+In CI this runs a second time in the environment without TensorFlow (``tests/numpy_only``). Files
+Keras itself wrote, read in a process where TensorFlow cannot be imported, and files written here
+read by Keras: ``parity_tests/test_keras_files.py``.
 """
 
 import io
