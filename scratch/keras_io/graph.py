@@ -163,13 +163,16 @@ class ConfigReader:
                        f"scratch engine reads Keras's own layers and those registered with scratch.register_layer")
         return key
 
-    def _layer(self, entry, path, names):
-        """The scratch twin (without weights) of one serialized Keras layer (or nested model)."""
+    def _layer(self, entry, path, names, input_shape=None):
+        """The scratch twin (without weights) of one serialized Keras layer (or nested model);
+        ``input_shape``: the shape it is first called on, for a file that has no ``build_config``
+        (Keras 2's), where a mapping needs the rank (``axis=3`` of a BatchNormalization)."""
         if entry["class_name"] in MODEL_CLASSES:
             return self._model(entry, path + "/", names)
         kind = self._class_key(entry)
         vars_at = self.vars_at
-        cfg = KerasConfig(kind, entry.get("config") or {}, entry.get("build_config"), where=self.where,
+        build = entry.get("build_config") or (None if input_shape is None else {"input_shape": input_shape})
+        cfg = KerasConfig(kind, entry.get("config") or {}, build, where=self.where,
                           weights=None if vars_at is None else (lambda: vars_at(path, names)))
         check_common(cfg)
         layer = layer_from_config(cfg, self.dtype)
@@ -207,9 +210,12 @@ class ConfigReader:
             self._fail(f"Sequential {config.get('name')!r} has no layers")
         container = Container(base)
         made = []
+        x = Input(shape, dtype=self.dtype)  # the shapes each layer is called on (for files without build_config)
         for entry in entries:
             name = (entry.get("config") or {}).get("name")
-            made.append(self._layer(entry, container.path(entry["class_name"]), names + (name,)))
+            made.append(self._layer(entry, container.path(entry["class_name"]), names + (name,),
+                                    [None, *x.shape[1:]]))
+            x = made[-1](x)
         return Sequential(made, input_shape=shape, name=config.get("name", "sequential"), dtype=self.dtype)
 
     def _functional(self, config, base, names):
@@ -228,8 +234,8 @@ class ConfigReader:
             if (isinstance(module, str) and module.startswith("keras.src.ops")) or \
                     (module is None and _looks_like_op(entry)):
                 made[name] = ("op", entry)
-            else:
-                made[name] = self._layer(entry, container.path(kind), names + (name,))
+            else:  # made at its first call (its input shape known), or after all calls if it has none
+                made[name] = ("layer", entry, container.path(kind), names + (name,))
             for k, node in enumerate(entry.get("inbound_nodes", [])):
                 calls.append((name, k, node))
         pending = list(calls)
@@ -241,8 +247,11 @@ class ConfigReader:
                 if all(r in tensors for r in args):
                     inputs = [tensors[r] for r in args]
                     layer = made[name]
-                    if isinstance(layer, tuple):
+                    if isinstance(layer, tuple) and layer[0] == "op":
                         layer = made[name] = self._operation(layer[1], node)
+                    elif isinstance(layer, tuple):
+                        shape = [[None, *t.shape[1:]] for t in inputs] if as_list else [None, *inputs[0].shape[1:]]
+                        layer = made[name] = self._layer(*layer[1:], input_shape=shape)
                     if isinstance(layer, (layers_mod.merging._Merge, layers_mod.Op)) and not isinstance(
                             layer, layers_mod.ConstantOp):
                         as_list = isinstance(layer, layers_mod.merging._Merge) or layer.takes_list
@@ -254,6 +263,9 @@ class ConfigReader:
                                   if r not in tensors})
                 self._fail(f"model {config.get('name')!r}: layer calls need tensors of {missing}, which no input or "
                            f"layer call makes")
+        for layer in made.values():  # layers no call reaches: made, so their weights are read
+            if isinstance(layer, tuple) and layer[0] == "layer":
+                self._layer(*layer[1:])
         ins, multi_in = _refs(config["input_layers"])
         outs, multi_out = _refs(config["output_layers"])
         try:

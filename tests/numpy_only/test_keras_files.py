@@ -147,9 +147,18 @@ def test_custom_objects_and_lambdas_are_never_run(tmp_path):
     _refusal(_edited(tmp_path, lamb, "lam.keras"), "'relu'", "Lambda", "never runs code")
 
 
-def test_regularizers_constraints_and_other_layouts_are_refused(tmp_path):
+def test_regularizers_are_read_and_what_the_engine_lacks_refused(tmp_path):
     l2 = {"module": "keras.regularizers", "class_name": "L2", "config": {"l2": 0.01}, "registered_name": None}
-    _refusal(_edited(tmp_path, _set("conv", "kernel_regularizer", l2), "r.keras"), "'conv'", "kernel_regularizer", "L2")
+    model = scratch.load_model(_edited(tmp_path, _set("conv", "kernel_regularizer", l2), "r.keras"))
+    assert model.get_layer("conv").get_config()["kernel_regularizer"]["class_name"] == "L2"
+    model.save(tmp_path / "r2.keras")  # written back as Keras serializes it
+    with zipfile.ZipFile(tmp_path / "r2.keras") as z:
+        written = _layer(json.loads(z.read("config.json")), "conv")["config"]["kernel_regularizer"]
+    assert written["class_name"] == "L2" and written["config"]["l2"] == 0.01
+    ortho = {"module": "keras.regularizers", "class_name": "OrthogonalRegularizer", "config": {"factor": 0.01},
+             "registered_name": None}
+    _refusal(_edited(tmp_path, _set("conv", "kernel_regularizer", ortho), "o.keras"), "'conv'", "kernel_regularizer",
+             "OrthogonalRegularizer")
     _refusal(_edited(tmp_path, _set("conv", "data_format", "channels_first"), "f.keras"), "'conv'", "channels_first")
 
 
