@@ -89,7 +89,7 @@ def test_a_keras_model_of_the_new_layers_converts_and_agrees():
     (lambda: L.Embedding(5, 2, mask_zero=True, name="c"), (4,), "mask_zero"),
     (lambda: L.Embedding(5, 2, embeddings_regularizer="l2", name="c"), (4,), "embeddings_regularizer"),
     (lambda: L.Embedding(5, 2, embeddings_constraint="non_neg", name="c"), (4,), "embeddings_constraint"),
-    (lambda: L.UpSampling2D(interpolation="bilinear", name="c"), (3, 3, 1), "interpolation"),
+    (lambda: L.UpSampling2D(interpolation="lanczos3", name="c"), (3, 3, 1), "interpolation"),
     (lambda: L.MaxPooling3D(data_format="channels_first", name="c"), (1, 4, 4, 4), "data_format"),
     (lambda: L.ZeroPadding3D(data_format="channels_first", name="c"), (1, 4, 4, 4), "data_format"),
     (lambda: L.SpatialDropout2D(0.5, data_format="channels_first", name="c"), (1, 4, 4), "data_format"),

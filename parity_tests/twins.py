@@ -76,7 +76,7 @@ def keras_layer_pass(klayer, x, dy, training=False, param_names=None):
         for v in variables:
             tape.watch(v.value)
         y = klayer(xts if isinstance(x, list) else xts[0], training=training)
-        if y.dtype != xts[0].dtype:  # TF's bilinear/bicubic resize returns float32 for float64 images: the
+        if y.dtype != xts[0].dtype and xts[0].dtype.is_floating:  # TF's bilinear/bicubic resize returns float32 for float64 images: the
             y = tf.cast(y, xts[0].dtype)  # next Keras layer casts it back (autocast), so compare after that cast
         s = tf.reduce_sum(y * tf.constant(dy))
     grads = tape.gradient(s, xts + [v.value for v in variables])

@@ -43,7 +43,8 @@ def test_input_refuses_bad_sizes():
 
 
 # the layers that need a size to be known (as in Keras): a weight or a statistic per index of that axis
-NEEDS_SIZE = {"PReLU": "is not shared, so its size must be known", "Normalization": "its size is unknown"}
+NEEDS_SIZE = {"PReLU": "is not shared, so its size must be known", "Normalization": "its size is unknown",
+              "LayerNormalization": "must have known sizes"}  # gamma and beta span the normalized axes
 
 
 def test_every_image_layer_case_builds_for_any_size_and_computes_at_its_own():
