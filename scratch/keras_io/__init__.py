@@ -7,6 +7,8 @@
     archive.py        ``.keras`` archives, ``.weights.h5`` and legacy ``.h5`` files: ``load_model``,
                       ``load_weights``, ``save_model``, ``save_weights`` (``model.save("x.keras")``)
     preprocessing.py  a model's ``preprocess`` <-> the first ``Rescaling`` layer a file carries
+    weights_files.py  weights of any format read into a given architecture (the command line)
+    custom.py         ``scratch.register_layer``: the twin of a Keras layer class of one's own
 
 ``keras_ref`` uses the same mapping for live Keras models (it reads their ``get_config()``).
 """
