@@ -211,3 +211,11 @@ def test_instructions_parses_callgrinds_count(monkeypatch, capsys):
     instructions.main(["a", "b", "--steps", "2"])
     out = capsys.readouterr().out
     assert "infer: a 0.00 M, b 0.00 M, second/first 1.100" in out and "second/first 1.100" in out
+
+
+def test_keras_files_benchmark_measures_installed_size_of_what_a_process_imported():
+    from benchmarks import keras_files
+
+    size, found = keras_files.installed_size(["numpy", "sys", "no_such_package_here"])
+    assert found == ["numpy"] and 10 * 2 ** 20 < size < 500 * 2 ** 20
+    assert keras_files.MODELS == ("ResNet50", "MobileNetV2")
