@@ -76,7 +76,7 @@ def loss_parity(cls_name, config, y_true, y_pred, dtype, seed=0):
     value = ours(y_true, y_pred)
     per_sample = config.get("reduction") in (None, "none")
     rng = np.random.default_rng(seed + 1)
-    upstream = rng.uniform(0.5, 1.5, len(y_pred)) if per_sample else np.array(0.7)
+    upstream = rng.uniform(0.5, 1.5, np.shape(y_pred)[:-1]) if per_sample else np.array(0.7)
     upstream = upstream.astype(dtype)
     grad = ours.backward(upstream)
     theirs = getattr(keras.losses, cls_name)(**config, dtype=dtype)
@@ -187,3 +187,17 @@ def test_clipping_acts_on_the_training_runs(name):
     for x, y in twins.mnist_batches(dtypes[0], tol.TRAIN_STEPS, batch, model.preprocess):
         model.train_step(x, y)
     assert changed > 0 and kept > 0, (changed, kept)
+
+
+@pytest.mark.parametrize("dtype", cases.DTYPES)
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "none"])
+@pytest.mark.parametrize("cls_name", ["SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy"])
+def test_losses_over_positions_match_keras(cls_name, reduction, dtype):
+    """A class (or binary outputs) per pixel, ``(N, H, W, K)`` predictions (a segmentation map): one value per
+    position, averaged over ``N * H * W`` as Keras does, and the gradient of every logit."""
+    rng = np.random.default_rng(4)
+    y_pred = rng.standard_normal((2, 3, 4, 5)).astype(dtype)
+    labels = rng.integers(0, 5, (2, 3, 4))
+    y_true = {"SparseCategoricalCrossentropy": labels, "CategoricalCrossentropy": np.eye(5, dtype=dtype)[labels],
+              "BinaryCrossentropy": rng.integers(0, 2, (2, 3, 4, 5)).astype(dtype)}[cls_name]
+    loss_parity(cls_name, {"from_logits": True, "reduction": reduction}, y_true, y_pred, dtype)

@@ -179,3 +179,59 @@ def test_conv_model_training_step_matches_keras(name, dtype):
     moved = [k for k in ours if not np.array_equal(ours[k], before[k])]
     assert moved and not frozen & set(moved)  # trained, and the frozen discriminator stayed bit-identical
     assert (name != "dcgan_generator_step") or frozen
+
+
+# -- a U-Net: skip connections concatenated across the resolutions ------------------------------------
+
+def unet():
+    """A two-level U-Net (Ronneberger et al. 2015, shrunk) for per-pixel classes: Conv2D blocks down with
+    MaxPooling2D, Conv2DTranspose up, each up level concatenated with the down level of its size."""
+    x = keras.Input((16, 16, 2))
+    d1 = L.Conv2D(4, 3, padding="same", activation="relu")(x)
+    d2 = L.Conv2D(8, 3, padding="same", activation="relu")(L.MaxPooling2D()(d1))
+    bottom = L.Conv2D(8, 3, padding="same", activation="relu")(L.MaxPooling2D()(d2))
+    u2 = L.Concatenate()([L.Conv2DTranspose(8, 2, strides=2)(bottom), d2])
+    u2 = L.Conv2D(8, 3, padding="same", activation="relu")(u2)
+    u1 = L.Concatenate()([L.Conv2DTranspose(4, 2, strides=2)(u2), d1])
+    u1 = L.Conv2D(4, 3, padding="same", activation="relu")(u1)
+    return keras.Model(x, L.Conv2D(3, 1)(u1), name="unet")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_unet_outputs_gradients_and_training_step_match_keras(dtype):
+    """Outputs and every gradient, then one Adam step on per-pixel labels (logits, sparse cross-entropy
+    over the class axis), weights compared after it."""
+    with twins.keras_floatx(dtype):
+        keras.utils.set_random_seed(0)
+        km = unet()
+    loss_spec = {"class_name": "SparseCategoricalCrossentropy", "from_logits": True}
+    model = keras_ref.from_keras(km, loss=loss_spec)
+    assert isinstance(model, scratch.Model) and sum(isinstance(la, scratch.Concatenate) for la in model.layers) == 2
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 16, 16, 2)).astype(dtype)
+    dy = rng.standard_normal((2, 16, 16, 3)).astype(dtype)
+    diffs = assert_parity(_scratch_grads(model, [x], [dy]), _keras_grads(km, [x], [dy]), tol.for_dtype("MODEL", dtype),
+                          context=f"unet {dtype}", dtype=dtype)
+    assert len(diffs) == 2 + len(km.trainable_variables)
+    y = rng.integers(0, 3, (2, 16, 16))
+    model.compile(twins.scratch_optimizer("adam"))
+    s_loss, _ = model.train_step(x, y)
+    opt, loss_fn = twins.keras_optimizer("adam", dtype), twins.keras_loss_from_spec(loss_spec, dtype)
+    with tf.GradientTape() as tape:
+        k_loss = loss_fn(tf.constant(y), km(tf.constant(x), training=True))
+    opt.apply_gradients(zip(tape.gradient(k_loss, km.trainable_variables), km.trainable_variables))
+    assert_parity({("model", "loss"): np.asarray(s_loss, dtype)}, {("model", "loss"): np.asarray(k_loss)},
+                  tol.for_dtype("MODEL", dtype), context=f"unet {dtype} loss", dtype=dtype)
+    assert_parity(twins.weights_of(model.layers), twins.weights_of(km.layers), tol.for_dtype("TRAIN", dtype),
+                  context=f"unet {dtype} step 1", dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_unet_saved_as_keras_file_passes_check(tmp_path, dtype):
+    from parity_tests import check
+
+    keras.utils.set_random_seed(0)
+    path = tmp_path / "unet.keras"
+    unet().save(path)
+    lines = []
+    assert check.main([str(path), "--dtype", dtype], print_fn=lines.append) == check.EXIT_OK, "\n".join(lines)

@@ -79,11 +79,16 @@ class Loss:
         return cls(**config)
 
     def __call__(self, y_true, y_pred):
-        """The reduced loss (a 0-d value of ``y_pred``'s dtype), or per-sample values ``(N,)``."""
+        """The reduced loss (a 0-d value of ``y_pred``'s dtype), or per-sample values ``(N,)``.
+
+        Predictions of more axes, ``(N, ..., K)`` (a class per pixel: segmentation), give one value
+        per position as Keras does, ``(N, ...)``; the means divide by their count (``N * positions``,
+        Keras's ``sum_over_batch_size``)."""
+        y_true, y_pred = self._positions_as_samples(y_true, y_pred)
         values = self._values(y_true, y_pred)
         self._n = len(values)
         if self.reduction in (None, "none") or values.shape == (0,):
-            return values  # Keras returns an empty batch's values unreduced too
+            return values.reshape(self._pred_shape[:-1])  # Keras returns an empty batch's values unreduced too
         total = values.sum()
         if self.reduction == "sum":
             return total
@@ -97,19 +102,39 @@ class Loss:
         dtype = self._dtype
         n = self._n
         if self.reduction in (None, "none"):
-            dvalues = np.ones(n, dtype) if dloss is None else np.broadcast_to(np.asarray(dloss, dtype), (n,))
+            if dloss is None:
+                dvalues = np.ones(n, dtype)
+            else:  # one per value (per sample, or per position: flattened as the values were), or a scalar
+                dloss = np.asarray(dloss, dtype)
+                dvalues = dloss.reshape(-1) if dloss.size == n else np.broadcast_to(dloss, (n,))
         else:
             scale = dtype.type(1) if dloss is None else dtype.type(dloss)
             if self.reduction != "sum":  # d(sum / N)/d(sum) = 1/N
                 scale = scale * (dtype.type(1) / dtype.type(n))
             dvalues = np.full(n, scale, dtype)
-        return self._backward(dvalues)
+        return self._backward(dvalues).reshape(self._pred_shape)
+
+    def _positions_as_samples(self, y_true, y_pred):
+        """``(N, *P, K)`` predictions and their targets (``(N, *P)`` or ``(N, *P, 1)`` labels, ``(N, *P, K)``
+        one-hot or binary targets) as ``N * P`` samples of ``(K,)``: every position is a sample of its own."""
+        y_pred = np.asarray(y_pred)
+        self._pred_shape = y_pred.shape
+        if y_pred.ndim <= 2:
+            return y_true, y_pred
+        y_true = np.asarray(y_true)
+        positions = y_pred.shape[:-1]
+        if y_true.shape in (positions, positions + (1,)):
+            return y_true.reshape(-1), y_pred.reshape(-1, y_pred.shape[-1])
+        if y_true.shape == y_pred.shape:
+            return y_true.reshape(-1, y_pred.shape[-1]), y_pred.reshape(-1, y_pred.shape[-1])
+        raise ValueError(f"{self.label}: expected targets of shape {positions} (labels) or {y_pred.shape} for "
+                         f"y_pred of shape {y_pred.shape}, received {y_true.shape}")
 
     # -- shared input checks -----------------------------------------------------------
     def _check_pred(self, y_pred):
         y_pred = np.asarray(y_pred)
         if y_pred.ndim != 2 or not np.issubdtype(y_pred.dtype, np.floating):
-            raise ValueError(f"{self.label}: expected y_pred of shape (batch, classes) and a float dtype, "
+            raise ValueError(f"{self.label}: expected y_pred of shape (batch, ..., classes) and a float dtype, "
                              f"received shape {y_pred.shape} and dtype {y_pred.dtype}")
         if not np.all(np.isfinite(y_pred)):
             raise ValueError(f"{self.label}: y_pred contains non-finite values (NaN or inf)")

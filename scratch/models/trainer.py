@@ -145,8 +145,7 @@ class Trainer:
         """One training step on one batch: forward, loss, backward, update."""
         loss, out = self._gradients(x, y, self.loss)
         self.optimizer.step(self.named_params(), self.named_grads(), self.named_constraints())
-        labels = y if y.ndim == 1 else y.argmax(axis=-1)
-        return float(loss), int((out.argmax(axis=-1) == labels).sum())
+        return float(loss), _correct(out, y)
 
     def _total_loss(self, value):
         """The loss plus ``self.losses`` (the regularizers' penalties), as Keras's ``compute_loss``:
@@ -220,8 +219,7 @@ class Trainer:
             yb = y[i:i + batch_size]
             loss_fn, pred = self._loss_input(out, self.loss)
             total_loss += float(self._total_loss(loss_fn(yb, pred))) * len(yb)  # penalties too, as Keras
-            labels = yb if yb.ndim == 1 else yb.argmax(axis=-1)
-            correct += int((out.argmax(axis=-1) == labels).sum())
+            correct += _correct(out, yb)
         return total_loss / len(x), correct / len(x)
 
     # -- checkpoints ---------------------------------------------------------------------
@@ -269,3 +267,15 @@ def _finite_loss(loss, step):
 
 def _at(step):
     return "" if step is None else f" at training step {step}"
+
+
+def _correct(out, y):
+    """How many samples of a batch are classified right: ``y`` labels or one-hot rows. With a class per
+    position (``out`` ``(N, ..., K)``, a segmentation), each sample counts the share of its positions
+    that are right, so ``correct / N`` is the pixel accuracy."""
+    guess = out.argmax(axis=-1)
+    labels = y.reshape(guess.shape) if y.size == guess.size else y.argmax(axis=-1)
+    hits = guess == labels
+    if hits.ndim == 1:
+        return int(hits.sum())
+    return float(hits.reshape(len(hits), -1).mean(axis=1).sum())
