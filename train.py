@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from cli import augment, digits, runs, transfer
+from scratch.keras_io import weights_files
 from cli.options import ArgumentParser, fraction, learning_rate, non_negative, open_fraction, positive_int, seed_int
-from cli.engines import (DEFAULT_LR, OPTIMIZER_OPTIONS, OPTIMIZERS, KerasEngine, ScratchEngine, import_keras,
-                         load_scratch_model,
+from cli.engines import (DEFAULT_LR, OPTIMIZER_OPTIONS, OPTIMIZERS, KerasEngine, ScratchEngine, load_scratch_model,
                          with_label_smoothing)
 
 DEFAULTS = {"arch": "blog", "epochs": 3, "batch_size": 32, "optimizer": "adam", "lr": None, "seed": 0,
@@ -58,10 +58,9 @@ def architecture(opts, deterministic=False):
     """The description ``--arch`` names: a registry name, a JSON file, or a Keras model file
     (``.keras``: its architecture, read with Keras; its weights come with ``--init-from``)."""
     arch = opts["arch"]
-    if isinstance(arch, str) and arch.endswith(".keras"):
-        _, keras_ref = import_keras(opts.get("seed"), deterministic)
+    if isinstance(arch, str) and arch.endswith(".keras"):  # read without TensorFlow
         with preprocess_given(opts.get("preprocess")):
-            desc = keras_ref.load_weights_file(arch).get_config()
+            desc = weights_files.load_weights_file(arch).get_config()
     else:
         desc = scratch.get_architecture(arch)
     # what a model file cannot say about its training data: how pixels are scaled, what the output is
@@ -138,7 +137,7 @@ def build_parser():
             s.add_argument("--deterministic", action="store_true", help=DETERMINISTIC_HELP)
         if engine == "scratch":
             s.add_argument("--no-convert", action="store_true",
-                           help="do not write model.weights.h5 for Keras (it needs TensorFlow, in a child process)")
+                           help="do not write model.weights.h5 for Keras (written in a child process, without TensorFlow)")
 
     c = sub.add_parser("compare", parents=[model_opts], help="train both engines on the same batches",
                        description="Train both engines from the same initial weights on the same batches; "
@@ -661,11 +660,8 @@ def cmd_convert(args):
     model = load_scratch_model(args.src, arch=args.arch, what="SRC")
     if dst.endswith(".npz"):
         scratch.save_checkpoint(dst, model)
-    elif dst.endswith((".weights.h5", ".keras")):
-        from cli.engines import import_keras
-
-        _, keras_ref = import_keras()
-        keras_ref.save_keras_weights(model, dst)
+    elif dst.endswith((".weights.h5", ".keras")):  # written without TensorFlow
+        weights_files.save_weights_file(model, dst)
     else:
         raise ValueError(f"DST {dst}: unknown file type; expected .npz, .weights.h5 or .keras")
     print(f"{args.src} -> {dst}")

@@ -19,6 +19,8 @@ EfficientNetB0, DenseNet121; the quick mode's settings; default output ``results
 ``--keras-baseline``: only ``train.py keras`` against plain Keras (the full mode's settings, 7
 repeats; default output ``results/keras-baseline.json``). A partial run never overwrites
 ``latest.json`` unless ``--out`` names it.
+``--keras-files``: only a Keras model file read and run without TensorFlow against Keras
+(``benchmarks/keras_files.py``; prints its table, writes ``--out`` when given).
 ``--markdown`` only prints the table of an existing JSON (``--out``), measuring nothing.
 """
 
@@ -46,11 +48,18 @@ def main(argv=None):
     g.add_argument("--keras-baseline", action="store_true",
                    help="only train.py keras (default and --deterministic) against plain Keras fit and a "
                         "train_on_batch loop (full settings, 7 repeats; about 8 minutes)")
+    g.add_argument("--keras-files", action="store_true",
+                   help="only a Keras model file (ResNet50, MobileNetV2) imported, loaded and run by the NumPy path "
+                        "(no TensorFlow) and by Keras: times and installed sizes (benchmarks/keras_files.py)")
     g.add_argument("--markdown", action="store_true", help="print the table of the JSON in --out; measure nothing")
     p.add_argument("--out", help=f"result JSON (default {os.path.relpath(RESULTS)}; --models and --keras-baseline: "
                                  f"{os.path.relpath(MODELS_RESULTS)} and {os.path.relpath(BASELINE_RESULTS)}; "
                                  f"--smoke: a new temporary file)")
     args = p.parse_args(argv)
+    if args.keras_files:
+        from . import keras_files
+
+        return keras_files.main([] if args.out is None else ["--out", args.out])
     if args.out is None and args.smoke:  # a smoke run's numbers are no results: never over the committed ones
         import tempfile
 

@@ -23,8 +23,9 @@ def probabilities(outputs, from_logits):
 
 
 def start_keras_conversion(npz, h5):
-    """Write ``h5`` from ``npz`` in a child process, so this (scratch) process never imports
-    TensorFlow. Returns the ``Popen``; ``finish_conversion`` waits for it."""
+    """Write ``h5`` from ``npz`` in a child process (``train.py convert``, which writes Keras's
+    format without TensorFlow: ``scratch.keras_io``), beside training. Returns the ``Popen``;
+    ``finish_conversion`` waits for it."""
     return subprocess.Popen([sys.executable, str(TRAIN_PY), "convert", str(npz), str(h5)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

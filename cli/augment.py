@@ -56,12 +56,11 @@ class Augmenter:
     def keras(self, x, params):
         import keras
 
-        from keras_ref.mapping import TO_KERAS
-        from keras_ref.mapping.augmentation import keras_transformation
+        from keras_ref.augmentation import keras_transformation
+        from keras_ref.convert import keras_layer
 
         if self._keras_layers is None:
-            self._keras_layers = [TO_KERAS[type(layer).__name__](layer, {"dtype": layer.dtype.name})
-                                  for layer in self.layers]
+            self._keras_layers = [keras_layer(layer) for layer in self.layers]
         y = keras.ops.convert_to_tensor(x)
         for klayer, p in zip(self._keras_layers, params):
             y = klayer.transform_images(y, keras_transformation(klayer, p, x.shape))

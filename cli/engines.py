@@ -23,6 +23,7 @@ import numpy as np
 
 import scratch
 from scratch.files import atomic_write
+from scratch.keras_io import weights_files
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "rmsprop", "adamw")
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adam": 0.005, "rmsprop": 0.001, "adamw": 0.005}
@@ -361,8 +362,8 @@ class KerasEngine:
 def load_scratch_model(path, arch=None, dtype="float32", what="weights"):
     """A scratch ``Sequential`` from weights saved by either engine.
 
-    ``.npz`` checkpoints are read without TensorFlow; ``.weights.h5`` (needs ``arch``) and
-    ``.keras`` go through ``keras_ref``. With ``arch``, the weights must fit it.
+    Every format is read without TensorFlow (``scratch.keras_io``): ``.npz`` checkpoints,
+    ``.weights.h5`` (needs ``arch``), ``.keras`` and legacy ``.h5``. With ``arch``, the weights must fit it.
     """
     path = os.fspath(path)
     if path.endswith(".npz"):
@@ -377,9 +378,8 @@ def load_scratch_model(path, arch=None, dtype="float32", what="weights"):
         return target
     if not os.path.isfile(path):
         raise ValueError(f"{what} {path}: file not found")
-    if not path.endswith((".weights.h5", ".keras")):
-        raise ValueError(f"{what} {path}: unknown file type; expected .npz, .weights.h5 or .keras")
+    if not path.endswith((".weights.h5", ".keras", ".h5")):
+        raise ValueError(f"{what} {path}: unknown file type; expected .npz, .weights.h5, .keras or .h5")
     if path.endswith(".weights.h5") and arch is None:
         raise ValueError(f"{what} {path}: a .weights.h5 file holds no architecture; give --arch")
-    _, keras_ref = import_keras()
-    return keras_ref.load_weights_file(path, arch=arch, dtype=dtype)
+    return weights_files.load_weights_file(path, arch=arch, dtype=dtype)

@@ -6,7 +6,7 @@ move a model with its weights across. Layer names are the scratch model's names
 (``conv2d``, ``max_pooling2d``, ...), weights are in Keras's layouts on both sides, so they
 map layer by layer, in order, unchanged (bit-identical).
 
-The layer-by-layer mappings live in ``keras_ref.mapping`` (one module per Keras family).
+The layer-by-layer mappings live in ``scratch.keras_io.mapping`` (and, until moved, ``keras_ref.mapping``).
 What ``from_keras`` refuses, with a ``ValueError`` naming the layer and the setting:
 anything the scratch engine does not compute (``channels_first``, an activation the engine
 lacks, a layer class the engine lacks, a regularizer other than L1/L2/L1L2, a constraint other than
@@ -52,8 +52,8 @@ def keras_layer(layer):
             if ">" in class_name:  # a class of one's own, by the name Keras registered it under
                 return keras.saving.deserialize_keras_object({"module": None, "class_name": class_name.split(">")[1],
                                                               "config": config, "registered_name": class_name})
-            return keras.layers.deserialize({"module": "keras.layers", "class_name": class_name, "config": config,
-                                             "registered_name": None})
+            return keras.layers.deserialize(keras_config.serialize_layer(layer))  # keras.applications' own under
+            # their module
         penalties = {k: (keras.regularizers if k.endswith("_regularizer") else keras.constraints).get(v)
                      for k, v in keras_config.penalties_config(layer).items()}
         return mapping.TO_KERAS[kind](layer, {"name": layer.name, "dtype": layer.dtype.name,
@@ -162,7 +162,7 @@ def keras_config_of(klayer, kind=None):
     else:
         config = klayer.get_config()
     build = klayer.get_build_config() if klayer.built else None
-    return keras_config.KerasConfig(kind, config, build)
+    return keras_config.KerasConfig(kind, config, build, weights=klayer.get_weights)
 
 
 def _scratch_layer(klayer, dtype):

@@ -21,7 +21,6 @@ without one (written by plain Keras, or here before this) is read as taking ``x 
 warning.
 """
 
-import math
 import os
 import warnings
 
@@ -31,12 +30,14 @@ import numpy as np
 
 import scratch
 from scratch.files import atomic_save
+from scratch.keras_io import preprocessing as keras_preprocessing
+from scratch.keras_io.weights_files import check_shapes as _check_shapes
+from scratch.keras_io.weights_files import conform as _conform
 
 from . import functional
 from .convert import from_keras, keras_layer, to_keras
 
 SUFFIXES = (".npz", ".weights.h5", ".keras")
-IGNORED_SETTINGS = ("name", "dtype", "seed", "kernel_initializer", "bias_initializer")
 
 
 def _kind(path, what):
@@ -45,48 +46,6 @@ def _kind(path, what):
         if path.endswith(suffix):
             return suffix
     raise ValueError(f"{what}: {path}: unknown file type; expected one of {SUFFIXES}")
-
-
-def _conform(model, arch, dtype, path):
-    """``model`` rebuilt in ``dtype`` and, with ``arch``, checked against it layer by layer."""
-    target = scratch.build_model(arch if arch is not None else model.get_config(), dtype=dtype)
-    if arch is not None:
-        if model.input_shape[1:] != target.input_shape[1:]:
-            raise ValueError(f"{path}: input shape {model.input_shape[1:]} does not fit the architecture's "
-                             f"{target.input_shape[1:]}")
-        if len(model.layers) != len(target.layers):
-            raise ValueError(f"{path}: {len(model.layers)} layers ({[la.name for la in model.layers]}) where the "
-                             f"architecture has {len(target.layers)} ({[la.name for la in target.layers]})")
-        for got, want in zip(model.layers, target.layers):
-            if type(got) is not type(want):
-                raise ValueError(f"{path}: layer {want.name!r} should be a {type(want).__name__}, the file has "
-                                 f"{type(got).__name__} {got.name!r}")
-            a, b = (
-                {k: v for k, v in la.get_config().items() if k not in IGNORED_SETTINGS} for la in (got, want)
-            )
-            for key in sorted(set(a) | set(b)):
-                if a.get(key) != b.get(key):
-                    raise ValueError(f"{path}: layer {want.name!r} has {key}={a.get(key)!r} in the file, "
-                                     f"{b.get(key)!r} in the architecture")
-            _check_shapes(path, want, [w.shape for w in got.get_weights()])
-    else:
-        target.preprocess, target.loss_spec = model.preprocess, model.loss_spec
-    for got, want in zip(model.layers, target.layers):
-        want.set_weights(got.get_weights())
-    return target
-
-
-def _check_shapes(path, layer, shapes):
-    """Refuse ``shapes`` (a file's arrays for scratch ``layer``) unless they fit its weights."""
-    weights = layer._weights()  # every weight in Keras order, BatchNormalization's moving statistics included
-    names = list(weights)
-    if len(shapes) != len(names):
-        raise ValueError(f"{path}: layer {layer.name!r} ({type(layer).__name__}) expects {len(names)} weight arrays "
-                         f"{names}, the file has {len(shapes)}")
-    for k, shape in zip(names, shapes):
-        if tuple(shape) != weights[k].shape:
-            raise ValueError(f"{path}: layer {layer.name!r} weight {k!r} expects shape {weights[k].shape}, "
-                             f"the file has {tuple(shape)}")
 
 
 def _check_h5(path, model):
@@ -163,78 +122,13 @@ def load_weights_file(path, arch=None, dtype="float32"):
         model = from_keras(keras_model)
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
-    return _conform(_take_preprocessing(model, path, warn=arch is None), arch, dtype, path)
-
-
-def _preprocess_of(layer):
-    """The ``preprocess`` mode a scratch ``Rescaling`` layer computes, or None."""
-    if not isinstance(layer, scratch.Rescaling) or isinstance(layer.scale, list) or isinstance(layer.offset, list):
-        return None
-    for mode, (scale, offset) in scratch.architectures.PREPROCESS_RESCALING.items():
-        if math.isclose(layer.scale, scale, rel_tol=1e-6) and math.isclose(layer.offset, offset, abs_tol=1e-9):
-            return mode
-    return None
-
-
-def _without_first_rescaling(model, mode):
-    """A graph ``model`` whose first node (a ``Rescaling`` reading the input) is dropped, its
-    consumers reading the input instead: the model ``preprocess`` ``mode`` feeds."""
-    config = model.get_config()
-    gone = model.nodes[0].layer.name
-    source = config["inputs"][0]["name"]
-    config["layers"] = [spec for spec in config["layers"] if spec["config"]["name"] != gone]
-    for spec in config["layers"]:
-        for call in spec["inbound_nodes"]:
-            call["args"] = [[source, 0, 0] if ref[0] == gone else ref for ref in call["args"]]
-    config["outputs"] = [[source, 0, 0] if ref[0] == gone else ref for ref in config["outputs"]]
-    config["preprocess"] = mode
-    rebuilt = scratch.Model.from_config(config, dtype=model.dtype.name)
-    rebuilt.set_weights(model.get_weights())
-    return rebuilt
-
-
-def _warn_no_rescaling(path):
-    warnings.warn(f"{path}: the model does not start with a Rescaling layer, so the file does not say how it "
-                  f"scales pixels; assuming x / 255 (preprocess 'scale'); give the architecture (--arch) or the scaling "
-                  f"(--preprocess center|scale|raw) if it was trained otherwise", UserWarning, stacklevel=4)
-
-
-def _take_preprocessing(model, path, warn=True):
-    """``model`` read from a ``.keras`` file, its first ``Rescaling`` turned back into ``preprocess``."""
-    if functional.is_graph(model):
-        first = model.nodes[0].layer if model.nodes else None
-        reads_input = first is not None and len(model.inputs) == 1 and model.nodes[0].inbound == model.inputs
-        users = sum(1 for node in model.nodes if any(t is model.inputs[0] for t in node.inbound))
-        mode = _preprocess_of(first) if reads_input and users == 1 else None
-        if mode is not None and len(model.nodes) > 1:
-            return _without_first_rescaling(model, mode)
-        if isinstance(first, scratch.Rescaling) and reads_input:
-            model.preprocess = "raw"
-        elif warn:
-            _warn_no_rescaling(path)
-        return model
-    first = model.layers[0]
-    mode = _preprocess_of(first)
-    if mode is not None and len(model.layers) > 1:
-        rest = model.layers[1:]
-        return scratch.Sequential(rest, input_shape=model.input_shape[1:], name=model.name, dtype=model.dtype,
-                                  preprocess=mode, loss=model.loss_spec)
-    if isinstance(first, scratch.Rescaling):
-        model.preprocess = "raw"
-    elif warn:
-        _warn_no_rescaling(path)
-    return model
+    return _conform(keras_preprocessing.take_preprocessing(model, path, warn=arch is None), arch, dtype, path)
 
 
 def keras_with_preprocessing(model):
     """The Keras twin of scratch ``model`` behind a ``Rescaling`` layer computing its ``preprocess``:
     a self-contained Keras model taking raw 0-255 pixels (what a ``.keras`` file holds)."""
-    scale, offset = scratch.architectures.PREPROCESS_RESCALING[model.preprocess]
-    taken, name, k = {layer.name for layer in model.layers}, "rescaling", 0
-    while name in taken:
-        k += 1
-        name = f"rescaling_{k}"
-    rescaling = keras.layers.Rescaling(scale, offset=offset, name=name, dtype=model.dtype.name)
+    rescaling = keras_layer(keras_preprocessing.rescaling_layer(model))
     if functional.is_graph(model):  # the Rescaling becomes the graph's first node
         keras_model = functional.graph_to_keras(model, keras_layer, prefix=rescaling)
         functional.copy_weights_to_keras(model, keras_model)

@@ -15,6 +15,7 @@ from parity_tests import tolerances as tol
 from parity_tests import twins
 from parity_tests.compare import assert_parity
 from parity_tests.layer_cases.activations import ACTIVATION_NAMES
+from scratch.keras_io import config as keras_io_config
 
 # Values on every kink (0, ±0.5, ±1, ±3, 6), just beside them, and far out: softplus's
 # thresholds (±13.94 in float32, ±34.04 in float64), exp's range, erfc's tail.
@@ -136,8 +137,7 @@ def test_layer_converts_both_ways(make):
     if layer.params:
         layer.params["alpha"][...] = np.random.default_rng(0).standard_normal(layer.params["alpha"].shape)
     klayer = twins.keras_twin(layer)
-    back = keras_ref.mapping.FROM_KERAS[type(klayer).__name__](klayer, {"name": "act", "dtype": "float32",
-                                                                         "trainable": True})
+    back = keras_io_config.layer_from_config(keras_ref.convert.keras_config_of(klayer), "float32")
     assert back.get_config() == layer.get_config()
     x = np.random.default_rng(1).standard_normal((2, 5, 4, 3)).astype("float32")
     back.build((None, 5, 4, 3))

@@ -3,7 +3,7 @@ and each engine's draws cover the documented ranges.
 
 The engines cannot share a random generator, so the geometry is tested on shared parameters:
 Keras's layer draws (``get_random_transformation``), the scratch layer applies what Keras drew,
-and the other way round (``keras_ref.mapping.augmentation``). Tolerances:
+and the other way round (``scratch.keras_io.mapping.augmentation``, ``keras_ref.augmentation``). Tolerances:
 
 - float32: to rounding (pixel values up to 255, so ``atol`` = a few float32 ulps of 255);
 - float64: exact for flips and crops, ``1e-12`` for contrast and brightness; the resampling
@@ -20,8 +20,8 @@ import pytest
 import tensorflow as tf
 
 import scratch
-from keras_ref.mapping import TO_KERAS
-from keras_ref.mapping.augmentation import keras_transformation, scratch_transformation
+from keras_ref.augmentation import keras_transformation, scratch_transformation
+from keras_ref.convert import keras_layer
 from parity_tests import twins  # noqa: F401  (TF determinism settings first)
 
 SHAPE = (4, 7, 8, 2)
@@ -57,7 +57,7 @@ def tolerance(cls, kwargs, dtype):
 
 def pair(cls, kwargs, dtype, seed=3):
     layer = getattr(scratch, cls)(**kwargs, seed=seed, dtype=dtype)
-    klayer = TO_KERAS[cls](layer, {"dtype": dtype})
+    klayer = keras_layer(layer)
     return layer, klayer
 
 

@@ -22,6 +22,7 @@ from . import activations  # noqa: F401  (scratch.activations)
 from .architectures import REGISTRY, get_architecture
 from .checkpoint import load_checkpoint, model_from_config, save_checkpoint
 from .data import DataError, load_mnist, preprocess
+from .keras_io import load_model, load_weights
 from .keras_io.custom import register_layer
 from .layers import *  # noqa: F403  (every layer class, by its Keras name)
 from .layers import LAYERS, Layer
@@ -33,5 +34,6 @@ from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop
 __all__ = [
     "REGISTRY", "get_architecture", "DataError", "load_mnist", "preprocess", "LAYERS", "Layer", *LAYERS, "Input", "Model",
     "Loss", "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "NonFiniteLossError",
-    "Sequential", "build_model", "model_from_config", "leaf_layers", "load_checkpoint", "save_checkpoint", "register_layer", "Optimizer", "SGD", "Adam", "AdamW", "RMSprop",
+    "Sequential", "build_model", "model_from_config", "leaf_layers", "load_checkpoint", "save_checkpoint", "load_model",
+    "load_weights", "register_layer", "Optimizer", "SGD", "Adam", "AdamW", "RMSprop",
 ]

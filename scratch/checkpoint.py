@@ -18,6 +18,7 @@ from .layers.regularization import NoiseLayer
 
 CHECKPOINT_FORMAT = "scratch-cnn-checkpoint"
 CHECKPOINT_VERSION = 1
+SAVERS = {}  # file suffix -> fn(model, path): Keras's formats, registered by scratch.keras_io
 CONTAINERS = {}  # "graph" and "sequential": the model classes, registered by scratch.models
 
 

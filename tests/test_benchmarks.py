@@ -255,3 +255,11 @@ def test_layer_versions_compares_two_trees_in_one_process(capsys):
     layer_versions.main([".", ".", "--case", "relu6", "--rounds", "2", "--clock", "wall"])  # cpu: one thread for good
     out = capsys.readouterr().out
     assert "(wall clock)" in out and "backward: . " in out and "bit-identical results: True" in out
+
+
+def test_keras_files_benchmark_measures_installed_size_of_what_a_process_imported():
+    from benchmarks import keras_files
+
+    size, found = keras_files.installed_size(["numpy", "sys", "no_such_package_here"])
+    assert found == ["numpy"] and 10 * 2 ** 20 < size < 500 * 2 ** 20
+    assert keras_files.MODELS == ("ResNet50", "MobileNetV2")

@@ -31,11 +31,5 @@ def from_keras(*names):
 
 
 from . import (  # noqa: E402, F401
-    activations,
-    applications,
-    augmentation,
     core,
-    merging,
-    preprocessing,
-    reshaping,
 )

@@ -1,12 +1,11 @@
-"""What the family modules share: refusing a setting, reading activations and initializers."""
+"""What needs live Keras objects: refusing a live layer's setting, the registered ``gelu_approximate``,
+and reading a live layer's activation function (the rest of the mapping is ``scratch.keras_io``)."""
 
 import functools
 
 import keras
 
 import scratch
-
-INITIALIZER_NAMES = {"GlorotUniform": "glorot_uniform", "Zeros": "zeros"}
 
 
 def refuse(klayer, setting, value, expected):
@@ -20,11 +19,6 @@ def gelu_approximate(x):
     for the tanh form (its ``"gelu"`` is the exact erf form), the scratch engine calls it
     ``"gelu_approximate"``."""
     return keras.activations.gelu(x, approximate=True)
-
-
-def keras_activation(name):
-    """The Keras activation function for a ``scratch.activations`` name."""
-    return gelu_approximate if name == "gelu_approximate" else keras.activations.get(name)
 
 
 def activation_name(klayer, activation=None):
@@ -48,20 +42,3 @@ def activation_name(klayer, activation=None):
             or keras.activations.get(name) is not fn):
         refuse(klayer, "activation", name or fn, supported)
     return name
-
-
-def initializer_name(init, default):
-    """Initializers only matter for fresh weights (weights are copied): unknown ones become the default."""
-    return INITIALIZER_NAMES.get(type(init).__name__, default)
-
-
-def weight_options(klayer):
-    """The ``activation``/``use_bias``/initializer arguments Conv2D-like layers and Dense share."""
-    return dict(activation=activation_name(klayer), use_bias=klayer.use_bias,
-                kernel_initializer=initializer_name(klayer.kernel_initializer, "glorot_uniform"),
-                bias_initializer=initializer_name(klayer.bias_initializer, "zeros"))
-
-
-def keras_weight_options(layer):
-    return dict(activation=keras_activation(layer.activation.name), use_bias=layer.use_bias,
-                kernel_initializer=layer.kernel_initializer, bias_initializer=layer.bias_initializer)

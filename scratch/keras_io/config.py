@@ -25,6 +25,9 @@ TO_CONFIG = {}  # scratch class name -> fn(layer) -> Keras config (or (Keras cla
 FROM_CONFIG = {}  # Keras class name -> fn(KerasConfig, common) -> scratch layer
 COMMON_KEYS = ("name", "dtype", "trainable")
 TO_CONFIG_COMMON = {}  # scratch class name -> the common keys its Keras class's constructor takes
+KERAS_MODULES = {}  # Keras class name -> the module Keras serializes it under, when not "keras.layers"
+WEIGHTS_IN_CONFIG = {}  # Keras class -> fn(layer, stored arrays): its Keras weights kept as config (Normalization)
+FILE_FORMS = {}  # Keras class -> fn(layer, config) -> (config, weights): how a file holds it, if not as to_config
 
 
 def to_config(*names, common=COMMON_KEYS):
@@ -61,11 +64,20 @@ class KerasConfig:
     default)`` one it may leave out.
     """
 
-    def __init__(self, class_name, config, build_config=None, where="from_keras"):
+    def __init__(self, class_name, config, build_config=None, where="from_keras", weights=None):
         self.class_name = class_name
         self.config = dict(config)
         self.build_config = build_config or {}
         self.where = where
+        self._weights = weights  # a function returning the layer's stored weights (Keras order), when known
+
+    def stored_weights(self, what):
+        """The layer's weights as Keras stores them (a list of arrays in Keras order), for the few
+        layers that keep configuration in weights; a refusal naming ``what`` when they are unknown."""
+        if self._weights is None:
+            raise ValueError(f"{self.where}: layer {self.name!r} ({self.class_name}) needs {what}, which are not "
+                             f"available here")
+        return list(self._weights())
 
     @property
     def name(self):
@@ -202,6 +214,18 @@ def layer_from_config(cfg, dtype):
     common = {"name": cfg.name, "dtype": dtype, "trainable": bool(cfg.get("trainable", True)),
               **penalties_from_config(cfg)}
     return fn(cfg, common)
+
+
+def serialize_layer(layer):
+    """Scratch ``layer`` as Keras serializes a layer (``{"module", "class_name", "config",
+    "registered_name"}``), or ``None`` if no mapping is registered for its class."""
+    found = layer_to_config(layer)
+    if found is None:
+        return None
+    class_name, config = found
+    module = KERAS_MODULES.get(class_name, "keras.layers")
+    return {"module": module, "class_name": class_name, "config": config,
+            "registered_name": None if module == "keras.layers" else class_name}
 
 
 def layer_to_config(layer):

@@ -15,7 +15,7 @@ import numpy as np
 from .. import layers as layers_mod
 from .. import losses as losses_mod
 from .. import optimizers as optimizers_mod
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import SAVERS, load_checkpoint, save_checkpoint
 from ..data import epoch_order
 
 
@@ -224,7 +224,11 @@ class Trainer:
 
     # -- checkpoints ---------------------------------------------------------------------
     def save(self, path, meta=None):
-        """Write weights, config, optimizer state and ``meta`` to a versioned ``.npz``, atomically."""
+        """Write weights, config, optimizer state and ``meta`` to a versioned ``.npz``, atomically; a
+        path ending ``.keras`` or ``.weights.h5`` gets Keras's format (``scratch.keras_io``)."""
+        for suffix, save in SAVERS.items():
+            if str(path).endswith(suffix):
+                return save(self, path)
         save_checkpoint(path, self, meta=meta)
 
     @classmethod

@@ -4,4 +4,17 @@ Each module registers ``@from_config(...)`` and ``@to_config(...)`` functions (s
 ``scratch.keras_io.config``). Importing this package registers them all.
 """
 
-from . import convolutional, core, normalization, ops, pooling, preprocessing, regularization, reshaping  # noqa: F401
+from . import (  # noqa: F401
+    activations,
+    applications,
+    augmentation,
+    convolutional,
+    core,
+    merging,
+    normalization,
+    ops,
+    pooling,
+    preprocessing,
+    regularization,
+    reshaping,
+)

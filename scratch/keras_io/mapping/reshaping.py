@@ -1,5 +1,5 @@
 """Reshaping layers (Keras's ``keras/src/layers/reshaping``): ZeroPadding, Cropping and UpSampling
-in 1, 2 and 3 spatial dimensions (Flatten and Reshape still in ``keras_ref.mapping.reshaping``)."""
+in 1, 2 and 3 spatial dimensions; Flatten, Reshape."""
 
 from ... import layers
 from ..config import from_config, to_config
@@ -76,3 +76,24 @@ def upsampling2d_from_config(cfg, common):
     if interpolation not in layers.UpSampling2D.INTERPOLATIONS:
         cfg.refuse("interpolation", interpolation, f"one of {layers.UpSampling2D.INTERPOLATIONS}")
     return layers.UpSampling2D(cfg.ints("size", 2), interpolation=interpolation, **common)
+
+
+@to_config("Flatten")
+def flatten_to_config(layer):
+    return {"data_format": "channels_last"}
+
+
+@from_config("Flatten")
+def flatten_from_config(cfg, common):
+    cfg.expect("data_format", ("channels_last", None), "channels_last")
+    return layers.Flatten(**common)
+
+
+@to_config("Reshape")
+def reshape_to_config(layer):
+    return {"target_shape": list(layer.target_shape)}
+
+
+@from_config("Reshape")
+def reshape_from_config(cfg, common):
+    return layers.Reshape(tuple(int(d) for d in cfg["target_shape"]), **common)
