@@ -303,6 +303,7 @@ OPTIMIZERS = {  # name: (class in both engines, its hyperparameters; keras_optim
     "sgd-weight-decay": ("SGD", {"learning_rate": 0.05, "weight_decay": 0.1}),
     "sgd-clipnorm": ("SGD", {"learning_rate": 0.05, "momentum": 0.9, "clipnorm": 0.5}),
     "adam-global-clipnorm": ("Adam", {"learning_rate": 0.002, "global_clipnorm": 2.0}),
+    "adam-clipnorm": ("Adam", {"learning_rate": 0.002, "clipnorm": 0.5}),
     "rmsprop-clipvalue": ("RMSprop", {"learning_rate": 0.001, "clipvalue": 0.1}),
 }
 

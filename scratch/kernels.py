@@ -531,12 +531,15 @@ def _writable_flat(*arrays):
     return all(a.flags.c_contiguous for a in arrays)
 
 
-def _adam_ops(p, m, v, g, t, s, alpha, one_minus_beta_1, one_minus_beta_2, epsilon):
+def _adam_ops(p, m, v, g, t, s, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, g2=None):
     """Adam's rounded operations on one block, into the scratch buffers ``t`` and ``s`` (see ``adam_update``)."""
     np.subtract(g, m, out=t)
     t *= one_minus_beta_1
     m += t
-    np.square(g, out=t)
+    if g2 is None:
+        np.square(g, out=t)
+    else:
+        np.copyto(t, g2)
     t -= v
     t *= one_minus_beta_2
     v += t
@@ -547,31 +550,36 @@ def _adam_ops(p, m, v, g, t, s, alpha, one_minus_beta_1, one_minus_beta_2, epsil
     p -= s
 
 
-def adam_update(p, g, m, v, alpha, one_minus_beta_1, one_minus_beta_2, epsilon):
+def adam_update(p, g, m, v, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, g2=None):
     """Keras's Adam step in place, operation for operation (scalars already in the dtype)::
 
         m += (g - m) * (1 - beta_1)
         v += (g**2 - v) * (1 - beta_2)
         p -= (m * alpha) / (sqrt(v) + epsilon)
 
+    ``g2``: what takes ``g**2``'s place for a sparse gradient (an Embedding's: the sum of each
+    occurrence's square, as Keras squares ``tf.IndexedSlices`` slice by slice).
+
     Each line is the same rounded NumPy operations, written into two scratch buffers per chunk
     instead of new full-size temporaries, so the passes stay in the cache (same bits). A parameter
     of one chunk (most of them) is updated whole, with no chunking machinery (it costs per array)."""
     consts = (alpha, one_minus_beta_1, one_minus_beta_2, epsilon)
-    if p.size <= _UPDATE_CHUNK or not _writable_flat(p, m, v):
-        _adam_ops(p, m, v, g, np.empty(p.shape, p.dtype), np.empty(p.shape, p.dtype), *consts)
+    if g2 is not None or p.size <= _UPDATE_CHUNK or not _writable_flat(p, m, v):
+        _adam_ops(p, m, v, g, np.empty(p.shape, p.dtype), np.empty(p.shape, p.dtype), *consts, g2=g2)
         return
     _chunked((p, m, v, g), lambda views, buffers: _adam_ops(*views, *buffers, *consts), 2)
 
 
-def rmsprop_update(p, g, v, lr, rho, one_minus_rho, epsilon):
+def rmsprop_update(p, g, v, lr, rho, one_minus_rho, epsilon, g2=None):
     """Keras's RMSprop step in place, operation for operation (scalars already in the dtype)::
 
         v = rho * v + (1 - rho) * g**2
         p -= (lr * g) / sqrt(v + epsilon)
+
+    ``g2``: ``g**2`` of a sparse gradient, as ``adam_update``.
     """
-    if not _writable_flat(p, v):
-        v[...] = rho * v + one_minus_rho * np.square(g)
+    if g2 is not None or not _writable_flat(p, v):
+        v[...] = rho * v + one_minus_rho * (np.square(g) if g2 is None else g2)
         p -= (lr * g) / np.sqrt(v + epsilon)
         return
 

@@ -90,30 +90,65 @@ class Optimizer:
             self.slots[name] = {s: np.zeros_like(p) for s in self.slot_names}
         return self.slots[name]
 
-    def clip_gradients(self, grads):
-        """The clipped gradients (new arrays where clipping applies; ``grads`` is not modified)."""
-        if self.clipnorm is not None:
+    def clip_gradients(self, grads, sparse=None):
+        """The clipped gradients (new arrays where clipping applies; ``grads`` is not modified);
+        ``sparse`` as ``_clipped``."""
+        return self._clipped(grads, sparse)[0]
+
+    def _clipped(self, grads, sparse=None):
+        """``clip_gradients``, and the squares Adam and RMSprop need.
+
+        ``sparse``: ``{name: (rows, values)}`` of the gradients Keras holds as ``tf.IndexedSlices`` (an Embedding's: ``values[i]`` added into row ``rows[i]``, one slice per occurrence of a token).
+        Keras squares and clips those slice by slice: a norm (``clipnorm``, ``global_clipnorm``) sums
+        each slice's squares, ``clipvalue`` clips each slice before they are added. Returns ``(grads,
+        squares)``: ``squares[name]`` the sum of the (clipped) slices' squares per row, what Adam and
+        RMSprop take for ``g**2`` where Keras still holds the slices (``global_clipnorm``'s ``v * scale``
+        adds them first: there Adam squares the sum, as for a dense gradient)."""
+        sparse = sparse or {}
+
+        def squares_of(scale=None):
             out = {}
+            for name, (rows, values) in sparse.items():
+                out[name] = np.zeros_like(grads[name])
+                np.add.at(out[name], rows, np.square(values if scale is None else values * scale[name]))
+            return out
+
+        def l2sum(name, g):
+            return np.sum(np.square(sparse[name][1])) if name in sparse else np.sum(g * g)
+
+        if self.clipnorm is not None:
+            out, scale = {}, {}
             for name, g in grads.items():
                 c = g.dtype.type(self.clipnorm)
-                out[name] = g * c / np.maximum(np.sqrt(np.sum(g * g)), c)
-            return out
+                scale[name] = c / np.maximum(np.sqrt(l2sum(name, g)), c)
+                out[name] = g * c / np.maximum(np.sqrt(l2sum(name, g)), c)
+            return out, squares_of(scale)  # Keras scales the slices and keeps them
         if self.global_clipnorm is not None and grads:
             cast = next(iter(grads.values())).dtype.type
-            norm = np.sqrt(np.sum([np.sum(np.square(g)) for g in grads.values()], dtype=cast))
+            norm = np.sqrt(np.sum([l2sum(name, g) for name, g in grads.items()], dtype=cast))
             with np.errstate(divide="ignore", invalid="ignore"):  # n = 0: 1/n = inf, min picks 1/c: scale 1
                 scale = cast(self.global_clipnorm) * np.minimum(cast(1) / norm, cast(1.0 / self.global_clipnorm))
                 scale = scale + (norm - norm)  # NaN for an infinite or NaN norm, as Keras
-            return {name: g * scale for name, g in grads.items()}
+            return {name: g * scale for name, g in grads.items()}, {}  # Keras's v * scale adds the slices first
         if self.clipvalue is not None:
-            return {name: np.clip(g, -g.dtype.type(self.clipvalue), g.dtype.type(self.clipvalue))
-                    for name, g in grads.items()}
-        return grads
+            out = {}
+            for name, g in grads.items():
+                c = g.dtype.type(self.clipvalue)
+                if name in sparse:  # each slice clipped, then added
+                    rows, values = sparse[name]
+                    sparse = {**sparse, name: (rows, np.clip(values, -c, c))}
+                    out[name] = np.zeros_like(g)
+                    np.add.at(out[name], rows, sparse[name][1])
+                else:
+                    out[name] = np.clip(g, -c, c)
+            return out, squares_of()
+        return grads, squares_of()
 
-    def step(self, params, grads, constraints=None):
+    def step(self, params, grads, constraints=None, sparse=None):
         """Update every ``params[k]`` in place from ``grads[k]``; then project each ``params[k]``
         that has a ``constraints[k]`` (``scratch.constraints``: ``w = c(w)``, after every update, as
-        Keras's ``BaseOptimizer.apply``); then ``iterations += 1``."""
+        Keras's ``BaseOptimizer.apply``); then ``iterations += 1``. ``sparse``: the slices of the
+        gradients Keras holds as ``tf.IndexedSlices`` (see ``clip_gradients``)."""
         if params.keys() != grads.keys():
             raise ValueError(f"{self.label}: params and grads have different keys: "
                              f"{sorted(params)} vs {sorted(grads)}")
@@ -122,12 +157,12 @@ class Optimizer:
             if g.shape != p.shape or g.dtype != p.dtype:
                 raise ValueError(f"{self.label}: gradient of {name!r} is {g.dtype}{g.shape}, "
                                  f"parameter is {p.dtype}{p.shape}")
-        grads = self.clip_gradients(grads)
+        grads, squares = self._clipped(grads, sparse)
         for name, p in params.items():
             cast = p.dtype.type
             if self.weight_decay is not None:  # p -= p * wd * lr, in place (kernels: cache-sized chunks)
                 kernels.decay_weights(p, cast(self.weight_decay), cast(self.learning_rate))
-            self._update(p, grads[name], self._slots_for(name, p), cast)
+            self._update(p, grads[name], self._slots_for(name, p), cast, squares.get(name))
         for name, constraint in (constraints or {}).items():
             if name not in params:
                 raise ValueError(f"{self.label}: constraint for {name!r}, which is not among the parameters")
@@ -182,8 +217,9 @@ class SGD(Optimizer):
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
-    def _update(self, p, g, slots, cast):
-        # the formulas above, in place, operation for operation (scratch.kernels.sgd_update)
+    def _update(self, p, g, slots, cast, g2=None):
+        # the formulas above, in place, operation for operation (scratch.kernels.sgd_update); linear in g,
+        # so a sparse gradient's slices need nothing of their own (g2 unused)
         kernels.sgd_update(p, g, slots["momentum"] if self.momentum else None, cast(self.learning_rate),
                            cast(self.momentum), self.nesterov)
 
@@ -226,10 +262,11 @@ class Adam(Optimizer):
             self._step_constants = (key, (alpha, cast(1 - self.beta_1), cast(1 - self.beta_2), cast(self.epsilon)))
         return self._step_constants[1]
 
-    def _update(self, p, g, slots, cast):
+    def _update(self, p, g, slots, cast, g2=None):
         # m += (g - m) * (1 - beta_1);  v += (g**2 - v) * (1 - beta_2);  p -= (m * alpha) / (sqrt(v) + epsilon)
-        # in place, operation for operation, over cache-sized chunks (scratch.kernels.adam_update)
-        kernels.adam_update(p, g, slots["m"], slots["v"], *self._constants(cast))
+        # in place, operation for operation, over cache-sized chunks (scratch.kernels.adam_update); g2 for g**2
+        # of a sparse gradient
+        kernels.adam_update(p, g, slots["m"], slots["v"], *self._constants(cast), g2=g2)
 
 
 class RMSprop(Optimizer):
@@ -253,10 +290,10 @@ class RMSprop(Optimizer):
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
 
-    def _update(self, p, g, slots, cast):
+    def _update(self, p, g, slots, cast, g2=None):
         # v = rho * v + (1 - rho) * g**2;  p -= (lr * g) / sqrt(v + epsilon), in place (scratch.kernels.rmsprop_update)
         kernels.rmsprop_update(p, g, slots["velocity"], cast(self.learning_rate), cast(self.rho), cast(1 - self.rho),
-                               cast(self.epsilon))
+                               cast(self.epsilon), g2=g2)
 
 
 class AdamW(Adam):

@@ -153,8 +153,12 @@ class Embedding(Layer):
     def backward(self, dy):
         index = self._cache
         grad = np.zeros_like(self.params["embeddings"])
-        np.add.at(grad, index.reshape(-1), dy.reshape(-1, self.output_dim))
+        rows, values = index.reshape(-1), dy.reshape(-1, self.output_dim)
+        np.add.at(grad, rows, values)
         self.grads["embeddings"] = grad
+        # Keras (TensorFlow) holds this gradient as slices, one per occurrence of a token: its optimizers
+        # square and clip them one by one (Optimizer.step's ``sparse``), so the model hands them on
+        self.sparse_grads = {"embeddings": (rows, values)}
         return None
 
 

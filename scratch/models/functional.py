@@ -257,6 +257,16 @@ class Model(Layer, Trainer):
     def named_grads(self):
         return self._named("grads")
 
+    def named_sparse_grads(self):
+        """``{"layer/key": (rows, values)}``: the gradients Keras holds as slices (an Embedding's, see
+        ``Optimizer.step``), keys as ``named_grads``, for the trainable layers of the last backward pass."""
+        out = {}
+        for layer in self.layers:
+            if layer.trainable:
+                inner = layer.named_sparse_grads() if isinstance(layer, Model) else getattr(layer, "sparse_grads", {})
+                out.update({f"{layer.name}/{k}": v for k, v in inner.items()})
+        return out
+
     def named_constraints(self):
         """``{"layer/key": constraint}`` of every trainable parameter with a constraint (keys as
         ``named_params``): what the optimizer step projects after its update, as Keras."""
@@ -390,7 +400,7 @@ class Model(Layer, Trainer):
         grads = {}
         for t, g in zip(self.outputs, dys):
             _accumulate(grads, t, g)
-        summed = {}
+        summed, sliced = {}, {}
         if inputs_needed is None:
             inputs_needed = self._inputs_needed or self._input_grad_asked()
         if inputs_needed and not self._inputs_needed:  # every reader of an input computes its share from now
@@ -434,6 +444,10 @@ class Model(Layer, Trainer):
             if layer in self._shared:  # shared weights: add this call's weight gradients to the others'
                 prev = summed.get(layer)
                 summed[layer] = {k: v.copy() if prev is None else prev[k] + v for k, v in layer.grads.items()}
+                if getattr(layer, "sparse_grads", None):  # an Embedding's slices: every call's, one after another
+                    before = sliced.get(layer, {})
+                    sliced[layer] = {k: (np.concatenate([before[k][0], r]), np.concatenate([before[k][1], v]))
+                                     if k in before else (r, v) for k, (r, v) in layer.sparse_grads.items()}
             if dx is None:
                 continue
             for t, d in zip(node.inbound, dx if node.as_list else [dx]):
@@ -441,6 +455,8 @@ class Model(Layer, Trainer):
                     _accumulate(grads, t, d)
         for layer, total in summed.items():
             layer.grads = total
+        for layer, slices in sliced.items():
+            layer.sparse_grads = slices
         dxs = [grads.get(id(t)) if inputs_needed else None for t in self.inputs]
         return dxs if self._multi_in else dxs[0]
 

@@ -144,7 +144,8 @@ class Trainer:
     def _step(self, x, y):
         """One training step on one batch: forward, loss, backward, update."""
         loss, out = self._gradients(x, y, self.loss)
-        self.optimizer.step(self.named_params(), self.named_grads(), self.named_constraints())
+        self.optimizer.step(self.named_params(), self.named_grads(), self.named_constraints(),
+                            sparse=self.named_sparse_grads())
         return float(loss), _correct(out, y)
 
     def _total_loss(self, value):
