@@ -291,7 +291,7 @@ def _timed(calls, totals):
         layer.backward = timer(type(layer).backward.__get__(layer), (kind, "backward"))
     helpers = {"im2col_nd": (convolutional.im2col_nd, "forward"), "col2im_nd": (convolutional.col2im_nd, "backward")}
     for name, (fn, phase) in helpers.items():
-        setattr(convolutional, name, timer(fn, (f"({name}, inside Conv2D)", phase)))
+        setattr(convolutional, name, timer(fn, (f"({name.removesuffix('_nd')}, inside Conv2D)", phase)))
     try:
         yield
     finally:

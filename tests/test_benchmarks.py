@@ -159,7 +159,7 @@ def test_per_type_profile_of_a_graph_adds_up_and_restores_the_layers():
                     and not k.startswith("(c"))
     assert 0 < layers_ms <= prof["step_ms"] * 1.05
     assert all("forward" not in vars(layer) for layer in contenders.leaf_calls(model))  # timers removed
-    assert convolutional.im2col is kernels.im2col and convolutional.col2im is kernels.col2im  # their timers too
+    assert convolutional.im2col_nd is kernels.im2col_nd and convolutional.col2im_nd is kernels.col2im_nd  # their timers too
 
 
 def test_seed_loop_trainer_learns_one_image():

@@ -25,7 +25,7 @@ QUIET = ["--no-plots", "--no-convert"]
 PICTURE_SIZES = {  # width x height in pixels: figure size (inches) x 100 dpi, as cli.plots draws them
     "curves.png": (1000, 400),
     "filters.png": (1120, 200),      # blog: 8 filters in one row, and the colour bar
-    "feature_maps.png": (1150, 460),  # the input and 8 maps, 2 rows of 5, a colour bar each
+    "feature_maps.png": (1300, 520),  # the input and 8 maps, 2 rows of 5, a colour bar each
     "confusion.png": (640, 560),
     "mistakes.png": (1040, 660),     # 32 mistakes, 4 rows of 8
 }

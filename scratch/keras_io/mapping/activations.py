@@ -54,10 +54,7 @@ def prelu_to_config(layer):
 
 
 @from_config("PReLU")
-def prelu_from_config(cfg, common):
-    for setting in ("alpha_regularizer", "alpha_constraint"):
-        if cfg.get(setting) is not None:
-            cfg.refuse(setting, cfg.get(setting), "None")
+def prelu_from_config(cfg, common):  # alpha_regularizer/alpha_constraint come in ``common``
     shared = cfg.get("shared_axes")
     if shared is not None:
         shared = [int(a) for a in shared] if isinstance(shared, (list, tuple)) else [int(shared)]
