@@ -72,3 +72,23 @@ def test_every_image_layer_case_builds_for_any_size_and_computes_at_its_own():
         layer.backward(np.ones_like(y))
         ran += 1
     assert ran > 100
+
+
+def test_layers_of_every_rank_built_for_one_size_compute_on_another():
+    """As Keras: a layer built on one spatial size takes another with the same channels (1-D, 2-D and 3-D
+    maps alike), checked against a twin built for the new size; a weight per index still refuses it."""
+    rng = np.random.default_rng(0)
+    for make, built, new in ((lambda: scratch.Conv1D(3, 3, dtype="float64"), (10, 2), (13, 2)),
+                             (lambda: scratch.Conv2D(3, 3, dtype="float64"), (8, 8, 2), (9, 7, 2)),
+                             (lambda: scratch.Conv3D(3, 2, dtype="float64"), (4, 4, 4, 2), (5, 3, 4, 2)),
+                             (lambda: scratch.MaxPooling1D(2, dtype="float64"), (10, 2), (7, 2))):
+        layer, twin = make(), make()
+        layer.build((None,) + built)
+        twin.build((None,) + new)
+        twin.set_weights(layer.get_weights())
+        x = rng.standard_normal((2,) + new)
+        np.testing.assert_array_equal(layer.forward(x), twin.forward(x))
+    prelu = scratch.PReLU(dtype="float64")
+    prelu.build((None, 10, 2))
+    with pytest.raises(ValueError, match="PReLU"):
+        prelu.forward(rng.standard_normal((2, 12, 2)))

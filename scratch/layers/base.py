@@ -264,7 +264,7 @@ class Layer:
             return
         expected = self.input_shape
         if x.ndim != len(expected) or any(e is not None and e != d for e, d in zip(expected[1:], x.shape[1:])):
-            if len(expected) == 4 and x.ndim == 4 and expected[3] == x.shape[3]:
+            if x.ndim == len(expected) >= 3 and expected[-1] == x.shape[-1]:  # 1-D, 2-D or 3-D maps, same channels
                 self._check_shape((None,) + x.shape[1:])  # new spatial size: still valid?
                 return
             raise ValueError(
