@@ -19,6 +19,8 @@ kernel). Names Keras's ``constraints.get`` takes: the class names and their snak
 
 import numpy as np
 
+from . import keras_objects
+
 EPSILON = 1e-7
 
 
@@ -120,26 +122,9 @@ NAMES = {"max_norm": MaxNorm, "non_neg": NonNeg, "unit_norm": UnitNorm, "min_max
 def get(identifier, label="constraint"):
     """A ``Constraint`` from ``None``, an instance, a Keras name (``"max_norm"``) or a serialized dict
     (``{"class_name": "MaxNorm", "config": {...}}``); anything else refused naming ``label``."""
-    if identifier is None or isinstance(identifier, Constraint):
-        return identifier
-    if isinstance(identifier, str):
-        if identifier not in NAMES:
-            raise ValueError(f"{label}: unknown constraint {identifier!r}; Keras's names are {sorted(NAMES)}")
-        return NAMES[identifier]()
-    if isinstance(identifier, dict) and identifier.get("class_name") in CLASSES:
-        config = identifier.get("config") or {}
-        try:
-            return CLASSES[identifier["class_name"]](**config)
-        except TypeError:
-            raise ValueError(f"{label}: bad {identifier['class_name']} config {config!r}") from None
-    name = identifier.get("class_name") if isinstance(identifier, dict) else type(identifier).__name__
-    raise ValueError(f"{label}: constraint {name!r} is not one the scratch engine computes; supported: "
-                     f"{sorted(CLASSES)}")
+    return keras_objects.get(identifier, label, "constraint", Constraint, NAMES, CLASSES)
 
 
 def serialize(constraint):
     """Keras's serialized form (``keras.constraints.serialize``), or None."""
-    if constraint is None:
-        return None
-    return {"module": "keras.constraints", "class_name": type(constraint).__name__,
-            "config": constraint.get_config(), "registered_name": None}
+    return keras_objects.serialize(constraint, "keras.constraints")

@@ -29,6 +29,8 @@ docstring says). Keras 3 refuses ``"l1_l2"`` (not a registered name); so does th
 
 import numpy as np
 
+from . import keras_objects
+
 
 def _factor(value, name, label):
     if not isinstance(value, (int, float, np.floating, np.integer)) or isinstance(value, bool) \
@@ -119,26 +121,9 @@ NAMES = {"l1": L1, "l2": L2, "l1l2": L1L2, **CLASSES}  # what Keras's ``regulari
 def get(identifier, label="regularizer"):
     """A ``Regularizer`` from ``None`` (None), an instance, a Keras name (``"l2"``) or a serialized dict
     (``{"class_name": "L2", "config": {"l2": 0.01}}``, Keras's form); anything else refused naming ``label``."""
-    if identifier is None or isinstance(identifier, Regularizer):
-        return identifier
-    if isinstance(identifier, str):
-        if identifier not in NAMES:
-            raise ValueError(f"{label}: unknown regularizer {identifier!r}; Keras's names are {sorted(NAMES)}")
-        return NAMES[identifier]()
-    if isinstance(identifier, dict) and identifier.get("class_name") in CLASSES:
-        config = identifier.get("config") or {}
-        try:
-            return CLASSES[identifier["class_name"]](**config)
-        except TypeError:
-            raise ValueError(f"{label}: bad {identifier['class_name']} config {config!r}") from None
-    name = identifier.get("class_name") if isinstance(identifier, dict) else type(identifier).__name__
-    raise ValueError(f"{label}: regularizer {name!r} is not one the scratch engine computes; supported: "
-                     f"{sorted(CLASSES)}")
+    return keras_objects.get(identifier, label, "regularizer", Regularizer, NAMES, CLASSES)
 
 
 def serialize(regularizer):
     """Keras's serialized form (``keras.regularizers.serialize``), or None."""
-    if regularizer is None:
-        return None
-    return {"module": "keras.regularizers", "class_name": type(regularizer).__name__,
-            "config": regularizer.get_config(), "registered_name": None}
+    return keras_objects.serialize(regularizer, "keras.regularizers")
