@@ -216,7 +216,8 @@ def test_evaluate_includes_the_penalties_as_keras(dtype):
     np.testing.assert_allclose(loss, k_loss, rtol=1e-5 if dtype == "float32" else 1e-11)
 
 
-def test_check_takes_a_regularized_constrained_keras_file(tmp_path):
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_check_takes_a_regularized_constrained_keras_file(tmp_path, dtype):
     """``python -m parity_tests.check`` on the model saved as .keras: every layer and the whole model
     (a tape on ``sum(output * r)``: no penalty, as Keras's) agree."""
     from parity_tests import check
@@ -224,4 +225,4 @@ def test_check_takes_a_regularized_constrained_keras_file(tmp_path):
     path = tmp_path / "regularized.keras"
     keras_ref.to_keras(regularized_cnn("float32")).save(path)
     lines = []
-    assert check.main([str(path), "--dtype", "float64"], print_fn=lines.append) == 0, "\n".join(lines)
+    assert check.main([str(path), "--dtype", dtype], print_fn=lines.append) == 0, "\n".join(lines)
