@@ -7,7 +7,7 @@ The first tree's ``scratch`` package is copied into a temporary folder as ``scra
 are relative), so both engines live in one process and each round times the old and the new layer back to
 back (the order alternating): a busy machine slows both alike, which separate processes cannot promise.
 A layer case runs ``forward(x, training=True)`` and ``backward(dy)`` on the same input, weights and
-``dy``; an ``adam-MODEL`` case runs ``Adam.step`` over the trainable shapes of that keras.applications
+``dy`` (``--inference``: ``forward(x, training=False)`` alone); an ``adam-MODEL`` case runs ``Adam.step`` over the trainable shapes of that keras.applications
 model at 32x32x3 (Keras builds it once to read them). Printed: median ms of each pass, the ratio, and
 whether outputs, input gradients, weight gradients (or updated parameters) are bit-identical.
 
@@ -42,6 +42,7 @@ CASES = {  # id: (class, arguments, input shape)
     "conv3x3": ("Conv2D", {"filters": 64, "kernel_size": 3}, (128, 13, 13, 32)),
     "conv3x3-same": ("Conv2D", {"filters": 64, "kernel_size": 3, "padding": "same"}, (32, 8, 8, 64)),
     "conv-1-channel": ("Conv2D", {"filters": 32, "kernel_size": 3}, (128, 28, 28, 1)),
+    "conv1x1-relu": ("Conv2D", {"filters": 256, "kernel_size": 1, "activation": "relu"}, (32, 8, 8, 64)),
 }
 
 
@@ -63,7 +64,7 @@ def load_trees(first, second):
 CLOCK = time.process_time
 
 
-def layer_case(pkgs, case):
+def layer_case(pkgs, case, training=True):
     cls, kwargs, shape = CASES[case]
     rng = np.random.default_rng(0)
     x = (rng.standard_normal(shape) * 3).astype(np.float32)
@@ -78,13 +79,16 @@ def layer_case(pkgs, case):
 
     def run(layer):
         t = CLOCK()
-        y = layer.forward(x, training=True)
+        y = layer.forward(x, training=training)
         t1 = CLOCK()
+        if not training:
+            return {"inference": t1 - t}, [y]
         dx = layer.backward(dy)
         t2 = CLOCK()
         return {"forward": t1 - t, "backward": t2 - t1}, [y, dx] + [layer.grads[k].copy() for k in sorted(layer.grads)]
 
-    return [lambda layer=layer: run(layer) for layer in layers], f"{cls}{kwargs} on {'x'.join(map(str, shape))} float32"
+    mode = "" if training else ", inference"
+    return [lambda layer=layer: run(layer) for layer in layers], f"{cls}{kwargs} on {'x'.join(map(str, shape))} float32{mode}"
 
 
 def adam_case(pkgs, model):
@@ -113,6 +117,8 @@ def main(argv=None):
     p.add_argument("second", help="the source tree after it")
     p.add_argument("--case", default="relu6", help=f"one of {', '.join(CASES)}, or adam-MODEL (e.g. adam-ResNet50)")
     p.add_argument("--rounds", type=int, default=20)
+    p.add_argument("--inference", action="store_true",
+                   help="a layer case's forward pass alone with training=False (as predict runs it)")
     p.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                    help="cpu: process CPU time, one thread (default); wall: wall clock, the usual threads")
     args = p.parse_args(argv)
@@ -125,7 +131,7 @@ def main(argv=None):
         threadpoolctl.threadpool_limits(1)  # BLAS on the calling thread (kept for the process)
         for pkg in pkgs:
             pkg.parallel.THREADS = 1
-    fns, title = adam_case(pkgs, args.case[5:]) if args.case.startswith("adam-") else layer_case(pkgs, args.case)
+    fns, title = adam_case(pkgs, args.case[5:]) if args.case.startswith("adam-") else layer_case(pkgs, args.case, not args.inference)
     times, outs = [{}, {}], [None, None]
     for r in range(args.rounds):
         for i in ((0, 1) if r % 2 == 0 else (1, 0)):

@@ -46,7 +46,7 @@ from functools import partial
 
 import numpy as np
 
-from .kernels import select  # np.where, bit for bit, without a branch per element
+from .kernels import channelwise, select  # a broadcast ufunc and np.where, bit for bit, faster
 from .special import erfc
 
 
@@ -98,7 +98,7 @@ def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
     elif max_value == 6:
         p, clip_max = relu6(x), False
     else:
-        p = np.maximum(x, 0)
+        p = channelwise(np.maximum, x, 0)
     if clip_max:
         p = np.minimum(p, _c(x, max_value))  # p >= 0 already
     if negative_slope != 0.0:
@@ -141,8 +141,8 @@ def relu_gate(x, max_value=None, threshold=0.0):
 
 def relu6(x):
     """``min(max(x, 0), 6)``."""
-    y = np.maximum(x, 0)
-    return np.minimum(y, _c(x, 6), out=y)
+    y = channelwise(np.maximum, x, 0)
+    return channelwise(np.minimum, y, _c(x, 6), out=y)
 
 
 def _relu6_backward(x, y, dy):
@@ -234,9 +234,15 @@ def _gelu_approximate_backward(x, y, dy):
 
 
 def sigmoid(x):
-    """``1 / (1 + exp(-x))``, as ``exp(x) / (1 + exp(x))`` for ``x < 0`` (no overflow)."""
-    e = np.exp(-np.abs(x))
-    return select(x >= 0, 1 / (1 + e), e / (1 + e))
+    """``1 / (1 + exp(-x))``, four passes over one buffer. Where ``exp(-x)`` overflows (``x < -88`` in
+    float32, ``-709`` in float64) that is ``1 / inf = 0``, the limit: the true value is below the
+    dtype's smallest normal number there."""
+    s = np.empty_like(x)
+    np.negative(x, out=s)
+    with np.errstate(over="ignore"):
+        np.exp(s, out=s)
+    s += _c(x, 1)
+    return np.divide(_c(x, 1), s, out=s)
 
 
 def _sigmoid_backward(x, y, dy):
@@ -297,12 +303,18 @@ def _softsign_backward(x, y, dy):
 
 def silu(x):
     """``x * sigmoid(x)`` (alias ``swish``)."""
-    return x * sigmoid(x)
+    s = sigmoid(x)
+    return np.multiply(x, s, out=s)
 
 
 def _silu_backward(x, y, dy):
+    # tf.nn.silu's custom gradient dy * (s * (1 + x * (1 - s))), in that order, on one buffer
     s = sigmoid(x)
-    return dy * (s * (1 + x * (1 - s)))  # tf.nn.silu's custom gradient
+    g = np.subtract(_c(x, 1), s)
+    g *= x
+    g += _c(x, 1)
+    g *= s
+    return np.multiply(dy, g, out=g) if dy.dtype == g.dtype else dy * g
 
 
 def hard_silu(x):

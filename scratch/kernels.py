@@ -196,19 +196,47 @@ def depthwise_backward(dz, xr, kernel, strides, dilation=(1, 1), input_grad=True
 
 
 def add_bias_relu(z, bias, relu):
-    """``z += bias`` and, with ``relu``, ``z = max(z, 0)``, in place, over batch slices."""
-    if bias is None and not relu:
-        return z
+    """``z += bias`` and, with ``relu``, ``z = max(z, 0)``, in place (``channelwise`` passes)."""
+    if bias is not None:
+        channelwise(np.add, z, bias, out=z)
+    if relu:
+        channelwise(np.maximum, z, 0, out=z)
+    return z
+
+
+_ROW = 1 << 13  # elements per row of a channelwise pass
+_CHANNELWISE_MIN = 1 << 15  # elements: below this, the ufunc itself
+_ONE_PASS_THREADS = 6 << 20  # bytes: below this one pass over memory runs faster on one thread
+
+
+def channelwise(op, x, v, out=None):
+    """``op(x, v, out=out)`` for a binary ufunc, ``v`` a ``(C,)`` vector of ``x``'s dtype broadcast along
+    ``x``'s last axis, or a number (Python's, or a NumPy scalar of ``x``'s dtype); the same bits.
+
+    Speed: NumPy runs a broadcast operand one inner loop per row of ``C`` values, and its ``maximum``
+    and ``minimum`` have no vector loop against a number (``np.maximum(x, 0)`` on 2 MB of float32:
+    200 us, against 70 us for two arrays). Here ``x`` is viewed as rows of ``k`` whole pixels
+    (``k * C`` about 8K values) against ``v`` repeated ``k`` times: 1.4-2.5x faster on 2 MB maps;
+    batch slices on threads above a few MB."""
+    scalar = type(v) in (int, float) or (isinstance(v, np.generic) and v.dtype == x.dtype)
+    c = x.shape[-1] if x.ndim else 0
+    if (x.size < _CHANNELWISE_MIN or not x.flags.c_contiguous or x.dtype.kind != "f"
+            or not (scalar or (isinstance(v, np.ndarray) and v.shape == (c,) and v.dtype == x.dtype))
+            or (out is not None and (out.shape != x.shape or out.dtype != x.dtype or not out.flags.c_contiguous))):
+        return op(x, v, out=out)
+    row = np.full(_ROW, v, dtype=x.dtype) if scalar else np.tile(v, max(1, _ROW // c))
+    out = np.empty_like(x) if out is None else out
 
     def work(lo, hi):
-        part = z[lo:hi]
-        if bias is not None:
-            part += bias
-        if relu:
-            np.maximum(part, 0, out=part)
+        xf, of = x[lo:hi].reshape(-1), out[lo:hi].reshape(-1)
+        body = xf.size // row.size * row.size
+        if body:
+            op(xf[:body].reshape(-1, row.size), row, out=of[:body].reshape(-1, row.size))
+        if body < xf.size:
+            op(xf[body:], row[:xf.size - body], out=of[body:])
 
-    parallel.over_batch(len(z), work, z.nbytes)
-    return z
+    parallel.over_batch(len(x), work, x.nbytes, _ONE_PASS_THREADS)
+    return out
 
 
 def relu_mask(dy, y):

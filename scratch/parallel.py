@@ -43,11 +43,12 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
 
 
-def over_batch(n, work, nbytes):
-    """Run ``work(start, stop)`` over ``range(n)`` in ``THREADS`` slices when ``nbytes`` is large enough."""
+def over_batch(n, work, nbytes, min_bytes=MIN_BYTES):
+    """Run ``work(start, stop)`` over ``range(n)`` in ``THREADS`` slices when ``nbytes`` is at least
+    ``min_bytes`` (higher for one cheap pass over memory, where the hand-over costs more)."""
     global _pool
     parts = min(THREADS, n)
-    if parts < 2 or nbytes < MIN_BYTES:
+    if parts < 2 or nbytes < min_bytes:
         work(0, n)
         return
     if _pool is None or _pool._max_workers < parts - 1:

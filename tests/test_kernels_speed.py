@@ -159,3 +159,31 @@ def test_select_broadcasts_and_falls_back_like_np_where(monkeypatch):
         got, want = kernels.select(*args), np.where(*args)
         assert got.dtype == want.dtype and got.shape == want.shape
         np.testing.assert_array_equal(got, want)
+
+
+SPECIAL = np.array([-0.0, 0.0, np.nan, np.inf, -np.inf, 1.5, -2.25, 6.0, 7.0, 1e-45])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape", [(3, 5, 7, 11), (64, 8, 8, 37), (2, 9000)])
+def test_channelwise_has_the_broadcast_ufuncs_bits(dtype, threads, shape, monkeypatch):
+    """``channelwise(op, x, v)`` = ``op(x, v)`` bit for bit: a (C,) vector or a number, in place or not,
+    rows with a remainder, batch slices on threads; other operands go to the ufunc itself (and its dtype rules)."""
+    monkeypatch.setattr(parallel, "THREADS", threads)
+    monkeypatch.setattr(kernels, "_ONE_PASS_THREADS", 0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.reshape(-1)[:len(SPECIAL)] = SPECIAL
+    v = rng.standard_normal(shape[-1]).astype(dtype)
+    for op in (np.add, np.subtract, np.multiply, np.maximum, np.minimum):
+        for operand in (v, 0, 6.0, np.dtype(dtype).type(-1.5)):
+            want = op(x, operand)
+            got = kernels.channelwise(op, x, operand)
+            assert got.dtype == want.dtype and np.array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"))
+            inplace = x.copy()
+            assert kernels.channelwise(op, inplace, operand, out=inplace) is inplace
+            assert np.array_equal(inplace.view(f"u{x.itemsize}"), want.view(f"u{want.itemsize}"))
+    other = np.float64(2.0) if dtype == "float32" else np.float32(2.0)  # a strong scalar of another dtype: NumPy's rules
+    assert kernels.channelwise(np.multiply, x, other).dtype == np.multiply(x, other).dtype
+    assert kernels.channelwise(np.multiply, x[:, ::2], 2.0).shape == x[:, ::2].shape  # not contiguous: the ufunc

@@ -69,7 +69,6 @@ class ReLU(Layer):
         self.max_value = _number(max_value, "max_value", self.label, allow_none=True)
         self.negative_slope = _number(negative_slope, "negative_slope", self.label)
         self.threshold = _number(threshold, "threshold", self.label)
-        self._plain = max_value is None and negative_slope == 0 and threshold == 0
 
     def get_config(self):
         return {**super().get_config(), "max_value": self.max_value, "negative_slope": self.negative_slope,
@@ -80,20 +79,15 @@ class ReLU(Layer):
 
     def forward(self, x, training=False):
         self._check_input(x)
-        if self._plain:
-            self._cache = x > 0
-            return np.maximum(x, 0)
         # without a negative slope the gradient is dy where the positive part passes it, else 0: in training,
         # keep that gate (a boolean per element) from the forward pass, so backward is one multiplication
         gate = None
         if training and self.negative_slope == 0:
-            gate = activations.relu_gate(x, self.max_value, self.threshold)
+            gate = activations.relu_gate(x, self.max_value, self.threshold)  # plain: x > 0 (0 at exactly 0, as Keras)
         self._cache = (x, gate)
         return activations.relu(x, **self._options())
 
     def backward(self, dy):
-        if self._plain:
-            return dy * self._cache  # gradient 0 at exactly 0, as Keras
         x, gate = self._cache
         if gate is None and self.negative_slope == 0:  # a backward pass after forward(training=False)
             gate = activations.relu_gate(x, self.max_value, self.threshold)

@@ -22,7 +22,7 @@ count, not the count minus one), as ``tf.nn.moments``.
 import numpy as np
 
 from .. import initializers
-from ..kernels import row_sums
+from ..kernels import channelwise, row_sums
 from .base import Layer
 
 __all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization"]
@@ -102,8 +102,8 @@ class _Normalization(Layer):
             offset = (self.params["beta"] if shape is None else self.params["beta"].reshape(shape)) - mean * inv
         else:
             offset = -mean * inv
-        y = np.multiply(x, inv, out=out)
-        y += offset
+        y = channelwise(np.multiply, x, inv, out=out)
+        channelwise(np.add, y, offset, out=y)
         return y, inv_std
 
     def _scale_offset_grads(self, dy, xhat, axes):
@@ -172,23 +172,32 @@ class BatchNormalization(_Normalization):
         batch_stats = bool(training) and self.trainable
         t = self.dtype.type
         y = np.empty(x.shape, dtype=self.dtype)  # the output's buffer, first holding centered**2
-        if batch_stats:
-            count = t(x.size // x.shape[-1])
-            mean = row_sums(x) / count
-            centered = x - mean
-            var = row_sums(np.multiply(centered, centered, out=y)) / count
-            for key, batch in (("moving_mean", mean), ("moving_variance", var)):
-                moving = self.state[key]
-                moving[...] = moving * t(self.momentum) + batch * t(1.0 - self.momentum)
-        else:
-            mean, var = self.state["moving_mean"], self.state["moving_variance"]
-            centered = x - mean
+        if not batch_stats:  # the moving statistics; xhat only if a backward pass asks for it
+            y, inv_std = self._affine(x, self.state["moving_mean"], self.state["moving_variance"], out=y)
+            self._cache = (x, self.state["moving_mean"].copy(), inv_std, batch_stats)
+            return y
+        count = t(x.size // x.shape[-1])
+        mean = row_sums(x) / count
+        centered = channelwise(np.subtract, x, mean)
+        var = row_sums(np.multiply(centered, centered, out=y)) / count
+        for key, batch in (("moving_mean", mean), ("moving_variance", var)):
+            moving = self.state[key]
+            moving[...] = moving * t(self.momentum) + batch * t(1.0 - self.momentum)
         y, inv_std = self._affine(x, mean, var, out=y)
-        self._cache = (np.multiply(centered, inv_std, out=centered), inv_std, batch_stats)  # xhat
+        self._cache = (channelwise(np.multiply, centered, inv_std, out=centered), inv_std, batch_stats)  # xhat
         return y
 
+    def _xhat(self):
+        """``xhat`` of the last forward pass (kept in training mode, computed here after an inference one)."""
+        if self._cache[-1]:
+            return self._cache[0]
+        x, mean, inv_std, _ = self._cache
+        centered = channelwise(np.subtract, x, mean)
+        return channelwise(np.multiply, centered, inv_std, out=centered)
+
     def backward(self, dy):
-        xhat, inv_std, batch_stats = self._cache
+        inv_std, batch_stats = self._cache[-2:]
+        xhat = self._xhat()
         dy_xhat = dy * xhat  # its buffer becomes dx below
         sum_dy, sum_dy_xhat = row_sums(dy), row_sums(dy_xhat)
         if self.scale:
@@ -198,14 +207,14 @@ class BatchNormalization(_Normalization):
         if not self.input_grad:
             return None
         if not batch_stats:
-            return dy * (self._gamma() * inv_std)
+            return channelwise(np.multiply, dy, self._gamma() * inv_std)
         # _normalize_backward with the means as channel sums / count, in place on one buffer:
         # dx = gamma * s * (dy - mean(dy) - xhat * mean(dy * xhat))
         count = self.dtype.type(dy.size // dy.shape[-1])
-        dx = np.multiply(xhat, -(sum_dy_xhat / count), out=dy_xhat)
+        dx = channelwise(np.multiply, xhat, -(sum_dy_xhat / count), out=dy_xhat)
         dx += dy
-        dx -= sum_dy / count
-        dx *= self._gamma() * inv_std
+        channelwise(np.subtract, dx, sum_dy / count, out=dx)
+        channelwise(np.multiply, dx, self._gamma() * inv_std, out=dx)
         return dx
 
 
