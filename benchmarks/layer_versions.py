@@ -2,13 +2,15 @@
 
     python -m benchmarks.layer_versions OLD_TREE NEW_TREE --case relu6 --rounds 30
     python -m benchmarks.layer_versions OLD_TREE NEW_TREE --case adam-ResNet50
+    python -m benchmarks.layer_versions OLD_TREE NEW_TREE --case model-DenseNet121 [--inference]
 
 The first tree's ``scratch`` package is copied into a temporary folder as ``scratch_before`` (its imports
 are relative), so both engines live in one process and each round times the old and the new layer back to
 back (the order alternating): a busy machine slows both alike, which separate processes cannot promise.
 A layer case runs ``forward(x, training=True)`` and ``backward(dy)`` on the same input, weights and
 ``dy`` (``--inference``: ``forward(x, training=False)`` alone); an ``adam-MODEL`` case runs ``Adam.step`` over the trainable shapes of that keras.applications
-model at 32x32x3 (Keras builds it once to read them). Printed: median ms of each pass, the ratio, and
+model at 32x32x3 (Keras builds it once to read them); a ``model-MODEL`` case a whole training step of that
+model (or ``predict`` with ``--inference``), both trees reading one ``.keras`` file. Printed: median ms of each pass, the ratio, and
 whether outputs, input gradients, weight gradients (or updated parameters) are bit-identical.
 
 ``--clock cpu`` (the default) counts the process's CPU time (``time.process_time``) with BLAS and the
@@ -23,6 +25,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 
 import numpy as np
 
@@ -110,12 +113,38 @@ def adam_case(pkgs, model):
     return [lambda i=i: run(i) for i in range(2)], f"Adam.step over {model}'s {len(shapes)} arrays ({size / 1e6:.1f}M)"
 
 
+def model_case(pkgs, name, training):
+    """A keras.applications model at 32x32x3, batch 32, written once as ``.keras`` and read by each tree's
+    ``load_model``: a training step (forward, loss, backward, Adam) or ``predict``."""
+    from .contenders import ZOO_LOSS, keras_application, random_batch
+
+    path = os.path.join(tempfile.mkdtemp(prefix="model-versions-"), f"{name}.keras")
+    keras_application(name).save(path)
+    x, y = random_batch(32)
+    models = []
+    for pkg in pkgs:
+        with warnings.catch_warnings():  # "does not start with a Rescaling layer": predict takes arrays as given
+            warnings.simplefilter("ignore", UserWarning)
+            model = pkg.load_model(path)
+        model.compile(pkg.Adam(0.001), loss=ZOO_LOSS)
+        models.append(model)
+
+    def run(model):
+        t = CLOCK()
+        out = model.train_step(x, y)[0] if training else model.predict(x, batch_size=len(x))
+        return {"training step" if training else "predict": CLOCK() - t}, [np.asarray(out)]
+
+    what = "a training step" if training else "predict"
+    return [lambda model=model: run(model) for model in models], f"{name} 32x32x3 batch 32, {what}"
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks.layer_versions", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("first", help="the source tree before the change (a checkout's root)")
     p.add_argument("second", help="the source tree after it")
-    p.add_argument("--case", default="relu6", help=f"one of {', '.join(CASES)}, or adam-MODEL (e.g. adam-ResNet50)")
+    p.add_argument("--case", default="relu6", help=f"one of {', '.join(CASES)}, adam-MODEL (e.g. adam-ResNet50), "
+                                                  f"or model-MODEL (a training step, or predict with --inference)")
     p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--inference", action="store_true",
                    help="a layer case's forward pass alone with training=False (as predict runs it)")
@@ -131,7 +160,12 @@ def main(argv=None):
         threadpoolctl.threadpool_limits(1)  # BLAS on the calling thread (kept for the process)
         for pkg in pkgs:
             pkg.parallel.THREADS = 1
-    fns, title = adam_case(pkgs, args.case[5:]) if args.case.startswith("adam-") else layer_case(pkgs, args.case, not args.inference)
+    if args.case.startswith("adam-"):
+        fns, title = adam_case(pkgs, args.case[5:])
+    elif args.case.startswith("model-"):
+        fns, title = model_case(pkgs, args.case[6:], not args.inference)
+    else:
+        fns, title = layer_case(pkgs, args.case, not args.inference)
     times, outs = [{}, {}], [None, None]
     for r in range(args.rounds):
         for i in ((0, 1) if r % 2 == 0 else (1, 0)):
