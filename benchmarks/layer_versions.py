@@ -46,6 +46,7 @@ CASES = {  # id: (class, arguments, input shape)
     "conv3x3-same": ("Conv2D", {"filters": 64, "kernel_size": 3, "padding": "same"}, (32, 8, 8, 64)),
     "conv-1-channel": ("Conv2D", {"filters": 32, "kernel_size": 3}, (128, 28, 28, 1)),
     "conv1x1-relu": ("Conv2D", {"filters": 256, "kernel_size": 1, "activation": "relu"}, (32, 8, 8, 64)),
+    "lenet-conv2": ("Conv2D", {"filters": 64, "kernel_size": 3, "activation": "relu"}, (128, 13, 13, 32)),
 }
 
 

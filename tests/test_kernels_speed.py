@@ -187,3 +187,26 @@ def test_channelwise_has_the_broadcast_ufuncs_bits(dtype, threads, shape, monkey
     other = np.float64(2.0) if dtype == "float32" else np.float32(2.0)  # a strong scalar of another dtype: NumPy's rules
     assert kernels.channelwise(np.multiply, x, other).dtype == np.multiply(x, other).dtype
     assert kernels.channelwise(np.multiply, x[:, ::2], 2.0).shape == x[:, ::2].shape  # not contiguous: the ufunc
+
+
+@pytest.mark.parametrize("kwargs,shape", [({"filters": 8, "kernel_size": 3}, (9, 7, 7, 5)),
+                                          ({"filters": 4, "kernel_size": (3, 2), "strides": 2, "padding": "same",
+                                            "dilation_rate": 1}, (7, 9, 8, 3)),
+                                          ({"filters": 6, "kernel_size": 3, "dilation_rate": 2}, (5, 6, 4))])
+def test_conv_inference_forward_in_chunks_has_the_training_forwards_bits(kwargs, shape, monkeypatch):
+    """forward(training=False) multiplies the window matrix a few images at a time and keeps none of it
+    (``kernels.im2col_matmul``): the same bits as the whole product of forward(training=True), and a
+    backward pass after it (which builds the matrix again) gives the same gradients."""
+    monkeypatch.setattr(kernels, "_IM2COL_WHOLE", 0)
+    monkeypatch.setattr(kernels, "_IM2COL_CHUNK", 1)  # one image per chunk
+    rng = np.random.default_rng(4)
+    layer = (scratch.layers.Conv1D if len(shape) == 3 else scratch.layers.Conv2D)(activation="relu", dtype="float64", **kwargs)
+    layer.build((None,) + shape[1:])
+    x = rng.standard_normal(shape)
+    grads = []
+    for training in (True, False):
+        y = layer.forward(x, training=training)
+        dy = np.ones_like(y)
+        grads.append((y, layer.backward(dy), layer.grads["kernel"].copy(), layer.grads["bias"].copy()))
+    for a, b in zip(*grads):
+        np.testing.assert_array_equal(a, b)

@@ -23,6 +23,7 @@ from ..kernels import (
     col2im_nd,
     depthwise_backward_nd,
     depthwise_nd,
+    im2col_matmul,
     im2col_nd,
     output_size_nd,
     relu_mask,
@@ -204,20 +205,28 @@ class BaseConv(ConvBase):
         xp = zero_pad(x, pads)
         n, g = x.shape[0], self.groups
         out = output_size_nd(xp.shape, self.kernel_size, self.strides, self.dilation_rate)
-        cols = im2col_nd(xp, self.kernel_size, self.strides, self.dilation_rate, g)  # (g,) N*P, K*C/g
-        if g == 1:
-            z = cols @ self.params["kernel"].reshape(-1, self.filters)
-        else:  # (g, rows, F/g) -> (rows, g, F/g): filter block g next to block g-1
-            z = np.ascontiguousarray((cols @ self._grouped_kernel()).transpose(1, 0, 2))
+        if g == 1 and not training:  # the matrix X is not kept: a backward pass builds it again
+            cols = None
+            z = im2col_matmul(xp, self.kernel_size, self.strides, self.dilation_rate,
+                              self.params["kernel"].reshape(-1, self.filters))
+        else:
+            cols = im2col_nd(xp, self.kernel_size, self.strides, self.dilation_rate, g)  # (g,) N*P, K*C/g
+            if g == 1:
+                z = cols @ self.params["kernel"].reshape(-1, self.filters)
+            else:  # (g, rows, F/g) -> (rows, g, F/g): filter block g next to block g-1
+                z = np.ascontiguousarray((cols @ self._grouped_kernel()).transpose(1, 0, 2))
         z = z.reshape((n,) + out + (self.filters,))
         y = self._activate(z)
-        self._cache = (x.shape, xp.shape, pads, cols, z, y)
+        self._cache = (x.shape, xp, pads, cols, z, y)
         return y
 
     def backward(self, dy, pre_activation=False):
         """``dy``: dL/dy; with ``pre_activation=True``, already dL/dz (the caller applied the
         activation's gradient, as ``MaxPooling2D.backward(dy, relu_input=True)`` does)."""
-        x_shape, xp_shape, pads, cols, z, y = self._cache
+        x_shape, xp, pads, cols, z, y = self._cache
+        if cols is None:  # after forward(training=False)
+            cols = im2col_nd(xp, self.kernel_size, self.strides, self.dilation_rate)
+        xp_shape = xp.shape
         f, c, groups = self.filters, x_shape[-1], self.groups
         dz = self._dz(dy, z, y, pre_activation)
         g = dz.reshape(-1, f)
