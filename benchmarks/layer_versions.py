@@ -47,6 +47,8 @@ CASES = {  # id: (class, arguments, input shape)
     "conv-1-channel": ("Conv2D", {"filters": 32, "kernel_size": 3}, (128, 28, 28, 1)),
     "conv1x1-relu": ("Conv2D", {"filters": 256, "kernel_size": 1, "activation": "relu"}, (32, 8, 8, 64)),
     "lenet-conv2": ("Conv2D", {"filters": 64, "kernel_size": 3, "activation": "relu"}, (128, 13, 13, 32)),
+    "densenet-conv3x3": ("Conv2D", {"filters": 32, "kernel_size": 3, "padding": "same"}, (32, 8, 8, 128)),
+    "resnet-conv3x3": ("Conv2D", {"filters": 128, "kernel_size": 3, "padding": "same"}, (32, 4, 4, 128)),
 }
 
 

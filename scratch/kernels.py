@@ -212,7 +212,7 @@ def add_bias_relu(z, bias, relu):
 
 
 _ROW = 1 << 13  # elements per row of a channelwise pass
-_CHANNELWISE_MIN = 1 << 15  # elements: below this, the ufunc itself
+_CHANNELWISE_MIN = {True: 1 << 14, False: 1 << 17}  # elements (a number, a vector): below this, the ufunc itself
 _ONE_PASS_THREADS = 6 << 20  # bytes: below this one pass over memory runs faster on one thread
 
 
@@ -227,7 +227,7 @@ def channelwise(op, x, v, out=None):
     batch slices on threads above a few MB."""
     scalar = type(v) in (int, float) or (isinstance(v, np.generic) and v.dtype == x.dtype)
     c = x.shape[-1] if x.ndim else 0
-    if (x.size < _CHANNELWISE_MIN or not x.flags.c_contiguous or x.dtype.kind != "f"
+    if (x.size < _CHANNELWISE_MIN[scalar] or not x.flags.c_contiguous or x.dtype.kind != "f"
             or not (scalar or (isinstance(v, np.ndarray) and v.shape == (c,) and v.dtype == x.dtype))
             or (out is not None and (out.shape != x.shape or out.dtype != x.dtype or not out.flags.c_contiguous))):
         return op(x, v, out=out)
@@ -411,6 +411,26 @@ def im2col_matmul(xp, kernel_size, strides, dilation, w):
         hi = min(n, lo + step)
         np.matmul(im2col_nd(xp[lo:hi], kernel_size, strides, dilation), w, out=z[lo * per_image:hi * per_image])
     return z
+
+
+def conv_input_grad_by_correlation(dz, kernel, pads):
+    """``dL/dx`` of a stride-1, undilated, ungrouped convolution, as one correlation: the output
+    gradient ``dz`` ``(N, *out, F)``, zero-padded by ``k - 1 - pad`` on each side of each spatial axis
+    (``pads``: the forward's ``((before, after), ...)``), correlated with the kernel flipped in space and
+    transposed to ``(*k, F, C)``: ``dx[n, s] = sum_{o, f} dzp[n, s + o, f] * kernel[k - 1 - o, c, f]``.
+    The same sums as ``col2im``'s scatter of ``G @ K.T`` (each input cell receives every window that
+    read it), grouped otherwise: one window matrix of ``dz`` (``K*F`` columns) and one GEMM, against
+    col2im's ``K`` read-add-write passes over ``C``-wide blocks; the faster one when ``F < C``
+    (DenseNet121's 3x3 layers, 128 -> 32: 5.1 -> 4.5 ms backward; slower at ``F = C``, 4.3 -> 4.5 ms)."""
+    ks, f, c = kernel.shape[:-2], kernel.shape[-1], kernel.shape[-2]
+    r = len(ks)
+    around = [(k - 1 - a, k - 1 - b) for k, (a, b) in zip(ks, pads)]
+    dzp = np.zeros(dz.shape[:1] + tuple(n + a + b for n, (a, b) in zip(dz.shape[1:-1], around)) + (f,), dtype=dz.dtype)
+    dzp[(slice(None),) + tuple(slice(a, a + n) for n, (a, _) in zip(dz.shape[1:-1], around))] = dz
+    flipped = np.flip(kernel, axis=tuple(range(r))).swapaxes(-1, -2)  # (*k, F, C)
+    w = np.ascontiguousarray(flipped).reshape(-1, c)
+    dx = im2col_matmul(dzp, ks, (1,) * r, (1,) * r, w)
+    return dx.reshape(dz.shape[:1] + tuple(dzp.shape[1 + a] - ks[a] + 1 for a in range(r)) + (c,))
 
 
 def col2im_nd(g, kernel, xp_shape, strides, dilation, groups=1):

@@ -172,6 +172,7 @@ def test_channelwise_has_the_broadcast_ufuncs_bits(dtype, threads, shape, monkey
     rows with a remainder, batch slices on threads; other operands go to the ufunc itself (and its dtype rules)."""
     monkeypatch.setattr(parallel, "THREADS", threads)
     monkeypatch.setattr(kernels, "_ONE_PASS_THREADS", 0)
+    monkeypatch.setattr(kernels, "_CHANNELWISE_MIN", {True: 1000, False: 1000})
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape).astype(dtype)
     x.reshape(-1)[:len(SPECIAL)] = SPECIAL

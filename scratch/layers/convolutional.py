@@ -21,6 +21,7 @@ from .. import activations, geometry, initializers
 from ..kernels import (
     add_bias_relu,
     col2im_nd,
+    conv_input_grad_by_correlation,
     depthwise_backward_nd,
     depthwise_nd,
     im2col_matmul,
@@ -238,6 +239,8 @@ class BaseConv(ConvBase):
                 self.kernel_size + (c // groups, f))
         if not self.input_grad:
             return None
+        if groups == 1 and set(self.strides) == {1} and set(self.dilation_rate) == {1} and f < c:
+            return conv_input_grad_by_correlation(dz, self.params["kernel"], pads)  # F < C: fewer bytes moved
         dxp = col2im_nd(g, self.params["kernel"], xp_shape, self.strides, self.dilation_rate, groups)
         return crop(dxp, pads)
 
