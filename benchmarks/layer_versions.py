@@ -79,9 +79,10 @@ def layer_case(pkgs, case, training=True):
         layer = getattr(pkg.layers, cls)(**kwargs)
         layer.build((None,) + shape[1:])
         layers.append(layer)
-    for k in layers[0].params:
-        layers[1].params[k][...] = layers[0].params[k]
     dy = rng.standard_normal(layers[0].forward(x, training=True).shape).astype(np.float32)
+    for source, target in ((layers[0].params, layers[1].params), (layers[0].state, layers[1].state)):
+        for k in source:  # after that forward pass (it moved BatchNormalization's statistics)
+            target[k][...] = source[k]
 
     def run(layer):
         t = CLOCK()

@@ -257,6 +257,21 @@ def test_layer_versions_compares_two_trees_in_one_process(capsys):
     assert "(wall clock)" in out and "backward: . " in out and "bit-identical results: True" in out
 
 
+def test_layer_versions_inference_and_model_cases_time_what_they_name(capsys):
+    """``--inference`` times the forward pass alone (training=False); ``--case model-MODEL`` a whole
+    keras.applications model read from one .keras file by both trees (a training step, or predict)."""
+    from benchmarks import layer_versions
+
+    layer_versions.main([".", ".", "--case", "bn", "--rounds", "2", "--clock", "wall", "--inference"])
+    out = capsys.readouterr().out
+    assert ", inference," in out and "inference: . " in out and "backward" not in out
+    assert "bit-identical results: True" in out
+    layer_versions.main([".", ".", "--case", "model-MobileNetV2", "--rounds", "2", "--clock", "wall", "--inference"])
+    out = capsys.readouterr().out
+    assert "MobileNetV2 32x32x3 batch 32, predict" in out and "predict: . " in out
+    assert "bit-identical results: True" in out
+
+
 def test_keras_files_benchmark_measures_installed_size_of_what_a_process_imported():
     from benchmarks import keras_files
 

@@ -30,6 +30,7 @@ from ..kernels import (
     relu_mask,
     repeat_channels,
     row_sums,
+    zero_pad,
 )
 from .base import Layer, check_rank, check_window_fits, positive_int
 
@@ -38,21 +39,6 @@ __all__ = ["Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "
 
 INPUT_AXES = {1: "(batch, steps, channels)", 2: "(batch, height, width, channels)",
               3: "(batch, depth, height, width, channels)"}
-
-
-def zero_pad(x, pads):
-    """``x`` ``(N, *S, C)`` with ``pads[a] = (before, after)`` zeros around spatial axis ``a`` (``x`` itself if none)."""
-    if not any(b or a for b, a in pads):
-        return x
-    xp = np.zeros((x.shape[0],) + tuple(n + b + a for n, (b, a) in zip(x.shape[1:-1], pads)) + (x.shape[-1],),
-                  dtype=x.dtype)
-    xp[inner(x.shape, pads)] = x
-    return xp
-
-
-def inner(shape, pads):
-    """The index of the unpadded ``shape`` inside its padded array."""
-    return (slice(None),) + tuple(slice(b, b + n) for n, (b, _) in zip(shape[1:-1], pads))
 
 
 def crop(xp, pads):
