@@ -278,3 +278,48 @@ def test_keras_files_benchmark_measures_installed_size_of_what_a_process_importe
     size, found = keras_files.installed_size(["numpy", "sys", "no_such_package_here"])
     assert found == ["numpy"] and 10 * 2 ** 20 < size < 500 * 2 ** 20
     assert keras_files.MODELS == ("ResNet50", "MobileNetV2")
+
+
+def test_gemm_floor_times_the_products_each_layer_makes_in_a_training_step():
+    from benchmarks import floor, roofline
+
+    x = scratch.Input((6, 6, 8))
+    convs = [scratch.Conv2D(4, 3, padding="same"),  # reads the input: no input gradient in a training step
+             scratch.Conv2D(2, 3, padding="same"),  # F < C at stride 1: the correlation
+             scratch.Conv2D(6, 3, strides=2),  # col2im: one product per kernel offset
+             scratch.Conv2D(4, 1)]  # 1x1 at stride 1: one product
+    h = convs[0](x)
+    dense = scratch.Dense(3)
+    y = dense(scratch.Concatenate()([scratch.GlobalAveragePooling2D()(conv(h)) for conv in convs[1:]]))
+    model = scratch.Model(x, y)
+    live, n = model._backward_nodes(False), 5
+    gemms = {id(node.layer): floor.node_gemms(node, n, live[id(node)]) for node in roofline.leaf_nodes(model)
+             if id(node) in live}
+    first, corr, strided, one, dense = (gemms[id(layer)] for layer in convs + [dense])
+    assert first == [("forward", (n * 36, 72), False, (72, 4), False, 1), ("backward", (72, n * 36), True, (n * 36, 4), False, 1)]
+    assert corr[2] == ("backward", (n * 36, 18), False, (18, 4), False, 1)
+    assert strided[2] == ("backward", (n * 4, 6), False, (6, 4), True, 9)
+    assert one[2] == ("backward", (n * 36, 4), False, (4, 4), True, 1)
+    assert dense == [("forward", (n, 12), False, (12, 3), False, 1), ("backward", (12, n), True, (n, 3), False, 1),
+                     ("backward", (n, 3), False, (3, 12), True, 1)]
+    kinds = floor.gemm_floor(model, n, repeats=1)
+    first_flops, corr_flops = 2 * (2 * n * 36 * 72 * 4), 2 * (2 * n * 36 * 36 * 2) + 2 * n * 36 * 18 * 4
+    assert kinds["Conv2D 3x3"]["flops"] == first_flops + corr_flops
+    assert kinds["Conv2D 3x3"]["forward_ms"] > 0 and kinds["Dense"]["backward_ms"] > 0
+    assert kinds["GlobalAveragePooling2D"] == {"forward_ms": 0.0, "backward_ms": 0.0, "flops": 0}
+
+
+def test_floor_command_writes_and_reprints_its_table(tmp_path, capsys):
+    from benchmarks import floor
+
+    out = tmp_path / "floor.json"
+    floor.main(["--models", "lenet", "--repeats", "1", "--out", str(out)])
+    printed = capsys.readouterr().out
+    result = json.loads(out.read_text())
+    (lenet,) = result["models"]
+    rows = {r["type"]: r for r in lenet["rows"]}
+    assert rows["Conv2D 3x3"]["gemm_ms"] > 0 and rows["MaxPooling2D"]["gemm_ms"] == 0
+    assert np.isclose(lenet["gemm_ms"], sum(r["gemm_ms"] for r in lenet["rows"]))
+    assert "| Conv2D 3x3 | 2 |" in printed
+    floor.main(["--markdown", "--out", str(out)])
+    assert capsys.readouterr().out.strip() == floor.markdown(result).strip()

@@ -207,6 +207,11 @@ class BaseConv(ConvBase):
         self._cache = (x.shape, xp, pads, cols, z, y)
         return y
 
+    def input_grad_by_correlation(self, c):
+        """Whether ``dL/dx`` on ``c`` input channels is one correlation of the padded ``dz`` with the flipped
+        kernel (stride 1, undilated, ungrouped, fewer filters than channels: fewer bytes moved than col2im)."""
+        return self.groups == 1 and set(self.strides) == {1} and set(self.dilation_rate) == {1} and self.filters < c
+
     def backward(self, dy, pre_activation=False):
         """``dy``: dL/dy; with ``pre_activation=True``, already dL/dz (the caller applied the
         activation's gradient, as ``MaxPooling2D.backward(dy, relu_input=True)`` does)."""
@@ -225,7 +230,7 @@ class BaseConv(ConvBase):
                 self.kernel_size + (c // groups, f))
         if not self.input_grad:
             return None
-        if groups == 1 and set(self.strides) == {1} and set(self.dilation_rate) == {1} and f < c:
+        if self.input_grad_by_correlation(c):
             return conv_input_grad_by_correlation(dz, self.params["kernel"], pads)  # F < C: fewer bytes moved
         dxp = col2im_nd(g, self.params["kernel"], xp_shape, self.strides, self.dilation_rate, groups)
         return crop(dxp, pads)
