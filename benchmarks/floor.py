@@ -123,6 +123,9 @@ def measure(name, batch, dtype="float32", repeats=7, blas_threads=None, limits=N
     roofline bound; ``limits``: ``(matmul peak GFLOP/s, copy GB/s)``."""
     eng = engine_for(name, batch, dtype, blas_threads)
     profile = contenders.profile_graph(eng, repeats)
+    one = {r["type"]: r["forward_ms"] + r["backward_ms"]  # the same step on one image: the cost per call
+           for r in contenders.profile_graph(contenders.ScratchEngine(eng.model, eng.x[:1], eng.y[:1], blas_threads),
+                                             repeats)["rows"]}
     floor = gemm_floor(eng.model, batch, dtype, repeats, blas_threads)
     bound = roofline.model_bound(eng.model, batch, *limits)["kinds"]
     rows = []
@@ -134,9 +137,10 @@ def measure(name, batch, dtype="float32", repeats=7, blas_threads=None, limits=N
         rows.append({"type": r["type"], "calls": r["calls"], "measured_ms": measured, "gemm_ms": gemm,
                      "gemm_gflops": g["flops"] / gemm / 1e6 if gemm else None,
                      "gemm_share": gemm / measured if measured and gemm else None,
-                     "rest_ms": measured - gemm if gemm else None,
+                     "rest_ms": measured - gemm if gemm else None, "one_image_ms": one.get(r["type"]),
                      "bound_ms": b["forward"]["bound_ms"] + b["backward"]["bound_ms"] if b else None})
-    return {"model": name, "batch": batch, "engine": eng.name, "step_ms": profile["step_ms"],
+    return {"model": name, "batch": batch, "engine": eng.name, "step_ms": profile["step_ms"], "one_image_step_ms":
+            sum(one.values()),
             "gemm_ms": sum(r["gemm_ms"] for r in rows), "rows": rows}
 
 
@@ -147,18 +151,21 @@ def markdown(result):
              f"{result['load'][1]:.1f} at the end). Per layer type: the measured forward + backward ms of one "
              "training step, the ms of its GEMMs alone (each product timed on its own at the same shapes, "
              "layouts and threads) and the GFLOP/s they reach, their share of the measured time, the rest, "
-             "and the roofline bound (FLOPs at the peak, bytes at the copy bandwidth).", ""]
+             "the same step on one image (what each call costs whatever the data: Python, NumPy's dispatch, "
+             "small arrays), and the roofline bound (FLOPs at the peak, bytes at the copy bandwidth).", ""]
     for m in result["models"]:
         lines += [f"**{m['model']}**, batch {m['batch']}, engine `{m['engine']}`: step {m['step_ms']:.1f} ms, of "
-                  f"which its GEMMs alone {m['gemm_ms']:.1f} ms", "",
-                  "| layer type | calls | measured ms | GEMMs alone ms | GEMM GFLOP/s | GEMM share | rest ms | bound ms |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  f"which its GEMMs alone {m['gemm_ms']:.1f} ms; on one image {m['one_image_step_ms']:.1f} ms", "",
+                  "| layer type | calls | measured ms | GEMMs alone ms | GEMM GFLOP/s | GEMM share | rest ms "
+                  "| one image ms | bound ms |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for r in m["rows"]:
             def f(v, spec=".1f"):
                 return "-" if v is None else format(v, spec)
             lines.append(f"| {r['type']} | {r['calls']} | {r['measured_ms']:.2f} | {f(r['gemm_ms'] or None, '.2f')} | "
                          f"{f(r['gemm_gflops'], '.0f')} | {f(r['gemm_share'] and 100 * r['gemm_share'], '.0f')}"
-                         f"{'%' if r['gemm_share'] else ''} | {f(r['rest_ms'], '.2f')} | {f(r['bound_ms'], '.2f')} |")
+                         f"{'%' if r['gemm_share'] else ''} | {f(r['rest_ms'], '.2f')} | {f(r['one_image_ms'], '.2f')} "
+                         f"| {f(r['bound_ms'], '.2f')} |")
         lines.append("")
     return "\n".join(lines)
 
