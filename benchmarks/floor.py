@@ -12,7 +12,8 @@ shapes and memory layouts, with the same BLAS threads as the profile of that mod
 type (``contenders.layer_kind``). Beside it: the measured forward + backward of that type in a training step
 (``contenders.profile_graph``) and the roofline bound. What the GEMMs alone take no NumPy formulation that
 keeps those products can undercut; the rest of the measured time (``rest``) is the copies, passes and
-Python around them.
+Python around them. A second profile of the same step on one image gives what does not shrink with the
+batch: each call's Python and NumPy dispatch, and the weight gradients and updates (the parameters' size).
 
 Depthwise convolutions (an einsum, no GEMM), grouped convolutions and the memory-bound layers have no GEMM
 floor (0 here); docs/benchmarks.md says what bounds them.
@@ -123,7 +124,7 @@ def measure(name, batch, dtype="float32", repeats=7, blas_threads=None, limits=N
     roofline bound; ``limits``: ``(matmul peak GFLOP/s, copy GB/s)``."""
     eng = engine_for(name, batch, dtype, blas_threads)
     profile = contenders.profile_graph(eng, repeats)
-    one = {r["type"]: r["forward_ms"] + r["backward_ms"]  # the same step on one image: the cost per call
+    one = {r["type"]: r["forward_ms"] + r["backward_ms"]  # the same step on one image: what the batch does not scale
            for r in contenders.profile_graph(contenders.ScratchEngine(eng.model, eng.x[:1], eng.y[:1], blas_threads),
                                              repeats)["rows"]}
     floor = gemm_floor(eng.model, batch, dtype, repeats, blas_threads)
@@ -151,8 +152,9 @@ def markdown(result):
              f"{result['load'][1]:.1f} at the end). Per layer type: the measured forward + backward ms of one "
              "training step, the ms of its GEMMs alone (each product timed on its own at the same shapes, "
              "layouts and threads) and the GFLOP/s they reach, their share of the measured time, the rest, "
-             "the same step on one image (what each call costs whatever the data: Python, NumPy's dispatch, "
-             "small arrays), and the roofline bound (FLOPs at the peak, bytes at the copy bandwidth).", ""]
+             "the same step on one image (what does not shrink with the batch: each call's Python and NumPy "
+             "dispatch, and the weight gradients and updates, whose size is the parameters'), and the roofline "
+             "bound (FLOPs at the peak, bytes at the copy bandwidth).", ""]
     for m in result["models"]:
         lines += [f"**{m['model']}**, batch {m['batch']}, engine `{m['engine']}`: step {m['step_ms']:.1f} ms, of "
                   f"which its GEMMs alone {m['gemm_ms']:.1f} ms; on one image {m['one_image_step_ms']:.1f} ms", "",
