@@ -13,10 +13,11 @@ type (``contenders.layer_kind``). Beside it: the measured forward + backward of 
 (``contenders.profile_graph``) and the roofline bound. What the GEMMs alone take no NumPy formulation that
 keeps those products can undercut; the rest of the measured time (``rest``) is the copies, passes and
 Python around them. A second profile of the same step on one image gives what does not shrink with the
-batch: each call's Python and NumPy dispatch, and the weight gradients and updates (the parameters' size).
+batch: each call's Python and NumPy dispatch, and the writes of the weight gradients and the optimizer's
+update (the parameters' size).
 
-Depthwise convolutions (an einsum, no GEMM), grouped convolutions and the memory-bound layers have no GEMM
-floor (0 here); docs/benchmarks.md says what bounds them.
+Depthwise convolutions (an einsum, no GEMM) and the memory-bound layers have no GEMM floor (0 here), nor,
+not counted yet, grouped, separable and transposed convolutions; docs/benchmarks.md says what bounds them.
 """
 
 import argparse
@@ -38,11 +39,12 @@ def _numel(shape):
     return int(np.prod(shape, dtype=np.int64))
 
 
-def node_gemms(node, batch, input_grad):
+def node_gemms(node, batch, backward, input_grad):
     """``[(phase, a_shape, a_transposed, b_shape, b_transposed, count)]``: the products one call of a layer
-    makes in a training step (``phase``: forward or backward; ``input_grad``: whether the step computes the
-    gradient of its input). ``a_transposed``: A is the transpose of a C-ordered array of the reversed shape
-    (a view, as the engine's ``X.T``), likewise for B."""
+    makes in a training step (``phase``: forward or backward; ``backward``: whether the step runs the layer's
+    backward pass, ``input_grad``: whether that computes the gradient of its input). ``a_transposed``: A is
+    the transpose of a C-ordered array of the reversed shape (a view, as the engine's ``X.T``), likewise for
+    B. A Dense layer on more than two axes counts as one product over all its rows."""
     from scratch import layers as L
     from scratch.layers.convolutional import BaseConv
 
@@ -51,24 +53,45 @@ def node_gemms(node, batch, input_grad):
     y_shape = (batch,) + tuple(node.output.shape[1:])
     if isinstance(layer, BaseConv) and layer.groups == 1:  # Conv1D/2D/3D
         rows, k, c, f = _numel(y_shape[:-1]), _numel(layer.kernel_size), x_shape[-1], layer.filters
-        out = [("forward", (rows, k * c), False, (k * c, f), False, 1),
-               ("backward", (k * c, rows), True, (rows, f), False, 1)]
-        if input_grad:
+        out = [("forward", (rows, k * c), False, (k * c, f), False, 1)]
+        if backward:
+            out.append(("backward", (k * c, rows), True, (rows, f), False, 1))
+        if backward and input_grad:
             if layer.input_grad_by_correlation(c):
                 out.append(("backward", (_numel(x_shape[:-1]), k * f), False, (k * f, c), False, 1))
-            elif k == 1 and y_shape[1:-1] == x_shape[1:-1]:
-                out.append(("backward", (rows, f), False, (f, c), True, 1))
-            else:  # col2im: one product per kernel offset
+            else:  # col2im: one product per kernel offset (a 1x1 kernel: one, G @ K.T)
                 out.append(("backward", (rows, f), False, (f, c), True, k))
         return out
     if isinstance(layer, L.Dense):
         rows, n_in, units = _numel(x_shape[:-1]), x_shape[-1], layer.units
-        out = [("forward", (rows, n_in), False, (n_in, units), False, 1),
-               ("backward", (n_in, rows), True, (rows, units), False, 1)]
-        if input_grad:
+        out = [("forward", (rows, n_in), False, (n_in, units), False, 1)]
+        if backward:
+            out.append(("backward", (n_in, rows), True, (rows, units), False, 1))
+        if backward and input_grad:
             out.append(("backward", (rows, units), False, (units, n_in), True, 1))
         return out
     return []
+
+
+def training_calls(model, inputs_needed=None):
+    """``(node, backward, input_grad)`` for every layer call of one training step, nested models opened, as
+    ``Model.backward(..., trainable_only=True)`` runs it: a node outside ``Model._backward_nodes`` runs its
+    forward pass only (a frozen layer with nothing trainable upstream), a nested model's nodes by its own
+    ``_backward_nodes``, and an input gradient only where something upstream needs it."""
+    import scratch
+
+    if inputs_needed is None:
+        inputs_needed = model._inputs_needed or model._input_grad_asked()
+    live = model._backward_nodes(inputs_needed)
+    for node in model.nodes:
+        visited = id(node) in live
+        if isinstance(node.layer, scratch.Model):
+            if visited:
+                yield from training_calls(node.layer, live[id(node)])
+            else:
+                yield from ((leaf, False, False) for leaf in roofline.leaf_nodes(node.layer))
+        else:
+            yield node, visited, visited and live[id(node)] and node.layer.input_grad
 
 
 def _operand(shape, transposed, dtype, rng):
@@ -91,19 +114,14 @@ def time_gemm(a_shape, a_t, b_shape, b_t, dtype, repeats, rng):
 
 def gemm_floor(model, batch, dtype="float32", repeats=7, blas_threads=None):
     """``{layer type: {"forward_ms", "backward_ms", "flops"}}``: the summed time of every GEMM of one training
-    step, each product timed alone (one timing per distinct shape and layout). As ``train_step``, a node
-    computes its input's gradient only where something upstream trains (``Model._backward_nodes``)."""
+    step (``training_calls``), each product timed alone (one timing per distinct shape and layout)."""
     rng = np.random.default_rng(0)
-    top, live = {id(n) for n in model.nodes}, model._backward_nodes(False)
     cache, kinds = {}, {}
     limit = contextlib.nullcontext() if blas_threads is None else threadpool_limits(blas_threads, "blas")
     with limit:
-        for node in roofline.leaf_nodes(model):
+        for node, backward, input_grad in training_calls(model):
             entry = kinds.setdefault(contenders.layer_kind(node.layer), {"forward_ms": 0.0, "backward_ms": 0.0, "flops": 0})
-            if id(node) in top and id(node) not in live:  # nothing upstream trains and it has no weights
-                continue
-            input_grad = node.layer.input_grad and live.get(id(node), True)
-            for phase, a_shape, a_t, b_shape, b_t, count in node_gemms(node, batch, input_grad):
+            for phase, a_shape, a_t, b_shape, b_t, count in node_gemms(node, batch, backward, input_grad):
                 key = (a_shape, a_t, b_shape, b_t)
                 if key not in cache:
                     cache[key] = time_gemm(a_shape, a_t, b_shape, b_t, dtype, repeats, rng)
@@ -120,13 +138,15 @@ def engine_for(name, batch, dtype, blas_threads):
 
 
 def measure(name, batch, dtype="float32", repeats=7, blas_threads=None, limits=None):
-    """One model: its per-type profile (median of ``repeats`` training steps) with each type's GEMM floor and
-    roofline bound; ``limits``: ``(matmul peak GFLOP/s, copy GB/s)``."""
+    """One model: its per-type profile (median of ``repeats`` training steps) with each type's GEMM floor, the
+    same step on one image, and the roofline bound; ``limits``: ``(matmul peak GFLOP/s, copy GB/s)``, measured
+    here when not given."""
+    if limits is None:
+        limits = (contenders.matmul_peak()["gflops"], roofline.copy_bandwidth()["gb_per_s"])
     eng = engine_for(name, batch, dtype, blas_threads)
     profile = contenders.profile_graph(eng, repeats)
-    one = {r["type"]: r["forward_ms"] + r["backward_ms"]  # the same step on one image: what the batch does not scale
-           for r in contenders.profile_graph(contenders.ScratchEngine(eng.model, eng.x[:1], eng.y[:1], blas_threads),
-                                             repeats)["rows"]}
+    single = contenders.profile_graph(contenders.ScratchEngine(eng.model, eng.x[:1], eng.y[:1], blas_threads), repeats)
+    one = {r["type"]: r["forward_ms"] + r["backward_ms"] for r in single["rows"]}  # what the batch does not scale
     floor = gemm_floor(eng.model, batch, dtype, repeats, blas_threads)
     bound = roofline.model_bound(eng.model, batch, *limits)["kinds"]
     rows = []
@@ -140,8 +160,8 @@ def measure(name, batch, dtype="float32", repeats=7, blas_threads=None, limits=N
                      "gemm_share": gemm / measured if measured and gemm else None,
                      "rest_ms": measured - gemm if gemm else None, "one_image_ms": one.get(r["type"]),
                      "bound_ms": b["forward"]["bound_ms"] + b["backward"]["bound_ms"] if b else None})
-    return {"model": name, "batch": batch, "engine": eng.name, "step_ms": profile["step_ms"], "one_image_step_ms":
-            sum(one.values()),
+    return {"model": name, "batch": batch, "engine": eng.name, "step_ms": profile["step_ms"],
+            "one_image_step_ms": single["step_ms"],
             "gemm_ms": sum(r["gemm_ms"] for r in rows), "rows": rows}
 
 
@@ -153,8 +173,8 @@ def markdown(result):
              "training step, the ms of its GEMMs alone (each product timed on its own at the same shapes, "
              "layouts and threads) and the GFLOP/s they reach, their share of the measured time, the rest, "
              "the same step on one image (what does not shrink with the batch: each call's Python and NumPy "
-             "dispatch, and the weight gradients and updates, whose size is the parameters'), and the roofline "
-             "bound (FLOPs at the peak, bytes at the copy bandwidth).", ""]
+             "dispatch, the writes of the weight gradients and the optimizer's update, the parameters' size), "
+             "and the roofline bound (FLOPs at the peak, bytes at the copy bandwidth).", ""]
     for m in result["models"]:
         lines += [f"**{m['model']}**, batch {m['batch']}, engine `{m['engine']}`: step {m['step_ms']:.1f} ms, of "
                   f"which its GEMMs alone {m['gemm_ms']:.1f} ms; on one image {m['one_image_step_ms']:.1f} ms", "",

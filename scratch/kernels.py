@@ -443,7 +443,11 @@ def conv_input_grad_by_correlation(dz, kernel, pads):
 
 def col2im_nd(g, kernel, xp_shape, strides, dilation, groups=1):
     """``col2im`` for any number of spatial axes: ``dL/dxp`` ``(N, *S, C)`` from ``G`` ``(N*P, F)``
-    and the kernel ``(*k, C/groups, F)``, one kernel offset's ``G @ kernel[offset].T`` block at a time."""
+    and the kernel ``(*k, C/groups, F)``, one kernel offset's ``G @ kernel[offset].T`` block at a time. A 1x1
+    kernel at stride 1 (every input cell exactly one window): ``G @ K.T`` itself, the kernel's transpose a view."""
+    ks = kernel.shape[:-2]
+    if groups == 1 and set(ks) == {1} and output_size_nd(xp_shape, ks, strides, dilation) == tuple(xp_shape[1:-1]):
+        return (g @ kernel.reshape(kernel.shape[-2:]).T).reshape(xp_shape)
     if kernel.ndim == 4:
         return col2im(g, kernel, xp_shape, strides, dilation, groups)
     return _col2im_any(g, kernel, xp_shape, strides, dilation, groups)

@@ -281,32 +281,55 @@ def test_keras_files_benchmark_measures_installed_size_of_what_a_process_importe
 
 
 def test_gemm_floor_times_the_products_each_layer_makes_in_a_training_step():
-    from benchmarks import floor, roofline
+    from benchmarks import floor
 
     x = scratch.Input((6, 6, 8))
     convs = [scratch.Conv2D(4, 3, padding="same"),  # reads the input: no input gradient in a training step
              scratch.Conv2D(2, 3, padding="same"),  # F < C at stride 1: the correlation
              scratch.Conv2D(6, 3, strides=2),  # col2im: one product per kernel offset
-             scratch.Conv2D(4, 1)]  # 1x1 at stride 1: one product
+             scratch.Conv2D(2, 1)]  # 1x1 with F < C: one product G @ K.T
     h = convs[0](x)
     dense = scratch.Dense(3)
     y = dense(scratch.Concatenate()([scratch.GlobalAveragePooling2D()(conv(h)) for conv in convs[1:]]))
     model = scratch.Model(x, y)
-    live, n = model._backward_nodes(False), 5
-    gemms = {id(node.layer): floor.node_gemms(node, n, live[id(node)]) for node in roofline.leaf_nodes(model)
-             if id(node) in live}
+    n = 5
+    gemms = {id(node.layer): floor.node_gemms(node, n, backward, input_grad)
+             for node, backward, input_grad in floor.training_calls(model)}
     first, corr, strided, one, dense = (gemms[id(layer)] for layer in convs + [dense])
     assert first == [("forward", (n * 36, 72), False, (72, 4), False, 1), ("backward", (72, n * 36), True, (n * 36, 4), False, 1)]
     assert corr[2] == ("backward", (n * 36, 18), False, (18, 4), False, 1)
     assert strided[2] == ("backward", (n * 4, 6), False, (6, 4), True, 9)
-    assert one[2] == ("backward", (n * 36, 4), False, (4, 4), True, 1)
-    assert dense == [("forward", (n, 12), False, (12, 3), False, 1), ("backward", (12, n), True, (n, 3), False, 1),
-                     ("backward", (n, 3), False, (3, 12), True, 1)]
+    assert one[2] == ("backward", (n * 36, 2), False, (2, 4), True, 1)
+    assert dense == [("forward", (n, 10), False, (10, 3), False, 1), ("backward", (10, n), True, (n, 3), False, 1),
+                     ("backward", (n, 3), False, (3, 10), True, 1)]
     kinds = floor.gemm_floor(model, n, repeats=1)
     first_flops, corr_flops = 2 * (2 * n * 36 * 72 * 4), 2 * (2 * n * 36 * 36 * 2) + 2 * n * 36 * 18 * 4
     assert kinds["Conv2D 3x3"]["flops"] == first_flops + corr_flops
     assert kinds["Conv2D 3x3"]["forward_ms"] > 0 and kinds["Dense"]["backward_ms"] > 0
     assert kinds["GlobalAveragePooling2D"] == {"forward_ms": 0.0, "backward_ms": 0.0, "flops": 0}
+
+
+def test_gemm_floor_follows_frozen_layers_and_nested_models_as_the_training_step_does():
+    from benchmarks import floor
+
+    x = scratch.Input((4, 4, 2))
+    frozen = scratch.Conv2D(3, 3, padding="same", trainable=False)
+    inner_in = scratch.Input((4, 4, 3))
+    base = scratch.Model(inner_in, scratch.Conv2D(2, 1)(scratch.Conv2D(3, 1)(inner_in)))
+    head = scratch.Dense(2)
+    model = scratch.Model(x, head(scratch.Flatten()(base(frozen(x)))))
+    calls = {id(node.layer): (backward, input_grad) for node, backward, input_grad in floor.training_calls(model)}
+    assert calls[id(frozen)] == (False, False)  # forward only: frozen, nothing trainable upstream
+    inner = [calls[id(node.layer)] for node in base.nodes]
+    assert inner == [(True, False), (True, True)]  # the base's first layer: no gradient into the frozen one
+    assert calls[id(head)] == (True, True)
+    base.trainable = False  # a frozen base: its layers run forward only
+    for layer in scratch.leaf_layers(base):
+        layer.trainable = False
+    calls = {id(node.layer): (backward, input_grad) for node, backward, input_grad in floor.training_calls(model)}
+    assert [calls[id(node.layer)] for node in base.nodes] == [(False, False)] * 2
+    flops = floor.gemm_floor(model, 3, repeats=1)["Conv2D 1x1"]["flops"]
+    assert flops == 3 * 16 * 2 * (3 * 3 + 3 * 2)  # the two 1x1 forward products alone
 
 
 def test_floor_command_writes_and_reprints_its_table(tmp_path, capsys):

@@ -57,6 +57,10 @@ CONV_CASES = [  # (class, kwargs, input shape)
     ("Conv3D", dict(filters=4, kernel_size=(3, 1, 2), strides=(2, 1, 2), padding="same", groups=2), (1, 5, 3, 4, 2)),
     ("Conv3D", dict(filters=2, kernel_size=2, dilation_rate=(2, 1, 1), padding="same", activation="relu"),
      (1, 4, 3, 3, 1)),
+    # 1x1 kernels with fewer filters than channels: col2im's one product with the kernel's transpose
+    ("Conv1D", dict(filters=2, kernel_size=1), (2, 5, 4)),
+    ("Conv2D", dict(filters=2, kernel_size=1, padding="same"), (2, 3, 4, 5)),
+    ("Conv3D", dict(filters=3, kernel_size=1, use_bias=False), (1, 2, 3, 2, 6)),
 ]
 
 
@@ -356,3 +360,20 @@ def test_every_rank_is_the_same_computation(make, make_2d, shape):
     assert set(layer.grads) == set(twin.grads)
     for k, g in layer.grads.items():
         np.testing.assert_allclose(g, twin.grads[k].reshape(g.shape), **TOL, err_msg=k)
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_input_gradient_route_of_stride_1_convolutions(rank):
+    """F < C at stride 1 takes the correlation, except a 1x1 kernel: one product ``G @ K.T`` (the kernel's
+    transpose a view), the same values as the general col2im's zeros-and-add."""
+    conv = getattr(scratch, f"Conv{rank}D")
+    assert conv(2, 3).input_grad_by_correlation(4) and not conv(4, 3).input_grad_by_correlation(4)
+    assert not conv(2, 1).input_grad_by_correlation(4) and not conv(2, 3, strides=2).input_grad_by_correlation(4)
+    rng = np.random.default_rng(rank)
+    kernel = rng.standard_normal((1,) * rank + (5, 2))
+    g = rng.standard_normal((2 * 3 ** rank, 2))
+    shape = (2,) + (3,) * rank + (5,)
+    one = (1,) * rank
+    dx = kernels.col2im_nd(g, kernel, shape, one, one)
+    np.testing.assert_array_equal(dx, kernels._col2im_any(g, kernel, shape, one, one))
+    np.testing.assert_array_equal(dx, (g @ kernel.reshape(5, 2).T).reshape(shape))

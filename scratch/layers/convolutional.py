@@ -210,7 +210,7 @@ class BaseConv(ConvBase):
     def input_grad_by_correlation(self, c):
         """Whether ``dL/dx`` on ``c`` input channels is one correlation of the padded ``dz`` with the flipped
         kernel (stride 1, undilated, ungrouped, fewer filters than channels: fewer bytes moved than col2im).
-        Not for a 1x1 kernel: there col2im is one product with the kernel's transpose, a view, where the
+        Not for a 1x1 kernel: there ``col2im_nd`` is one product with the kernel's transpose, a view, where the
         correlation would copy the transposed kernel on every call."""
         return (self.groups == 1 and set(self.strides) == {1} and set(self.dilation_rate) == {1} and self.filters < c
                 and set(self.kernel_size) != {1})
