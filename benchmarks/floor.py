@@ -130,6 +130,13 @@ def gemm_floor(model, batch, dtype="float32", repeats=7, blas_threads=None):
     return kinds
 
 
+def _is_application(name):
+    contenders.import_keras()
+    import keras
+
+    return callable(getattr(keras.applications, name, None)) and name[:1].isupper()
+
+
 def engine_for(name, batch, dtype, blas_threads):
     if name in ("lenet", "blog"):
         return contenders.ScratchEngine.for_arch(name, batch, dtype, blas_threads=blas_threads)
@@ -207,6 +214,10 @@ def main(argv=None):
         with open(args.out) as fh:
             print(markdown(json.load(fh)))
         return
+    unknown = [m for m in args.models if m not in ("lenet", "blog") and not _is_application(m)]
+    if unknown:
+        p.error(f"--models: expected lenet, blog or keras.applications model names (e.g. {', '.join(MODELS[1:])}), "
+                f"received {', '.join(unknown)}")
     load0 = os.getloadavg()[0]
     limits = (contenders.matmul_peak()["gflops"], roofline.copy_bandwidth()["gb_per_s"])
     result = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "dtype": "float32", "limits": limits, "models": []}

@@ -336,13 +336,18 @@ def test_floor_command_writes_and_reprints_its_table(tmp_path, capsys):
     from benchmarks import floor
 
     out = tmp_path / "floor.json"
-    floor.main(["--models", "lenet", "--repeats", "1", "--out", str(out)])
+    floor.main(["--models", "lenet", "--repeats", "1", "--blas1", "lenet", "--out", str(out)])
     printed = capsys.readouterr().out
     result = json.loads(out.read_text())
     (lenet,) = result["models"]
+    assert lenet["engine"] == "scratch_blas1"  # --blas1 reached the profile
     rows = {r["type"]: r for r in lenet["rows"]}
     assert rows["Conv2D 3x3"]["gemm_ms"] > 0 and rows["MaxPooling2D"]["gemm_ms"] == 0
     assert np.isclose(lenet["gemm_ms"], sum(r["gemm_ms"] for r in lenet["rows"]))
     assert "| Conv2D 3x3 | 2 |" in printed
     floor.main(["--markdown", "--out", str(out)])
     assert capsys.readouterr().out.strip() == floor.markdown(result).strip()
+    with pytest.raises(SystemExit):
+        floor.main(["--models", "ResNet", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert "--models: expected lenet, blog or keras.applications model names" in err and "received ResNet" in err
