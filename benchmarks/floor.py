@@ -52,12 +52,14 @@ def node_gemms(node, batch, backward, input_grad):
     x_shape = (batch,) + tuple(node.inbound[0].shape[1:])
     y_shape = (batch,) + tuple(node.output.shape[1:])
     if isinstance(layer, BaseConv) and layer.groups == 1:  # Conv1D/2D/3D
-        rows, k, c, f = _numel(y_shape[:-1]), _numel(layer.kernel_size), x_shape[-1], layer.filters
+        taps, _ = layer.live_window(x_shape)  # the taps that read the input (all, unless the map is small)
+        ks = tuple(t.stop - t.start for t in taps)
+        rows, k, c, f = _numel(y_shape[:-1]), _numel(ks), x_shape[-1], layer.filters
         out = [("forward", (rows, k * c), False, (k * c, f), False, 1)]
         if backward:
             out.append(("backward", (k * c, rows), True, (rows, f), False, 1))
         if backward and input_grad:
-            if layer.input_grad_by_correlation(c):
+            if layer.input_grad_by_correlation(c, ks):
                 out.append(("backward", (_numel(x_shape[:-1]), k * f), False, (k * f, c), False, 1))
             else:  # col2im: one product per kernel offset (a 1x1 kernel: one, G @ K.T)
                 out.append(("backward", (rows, f), False, (f, c), True, k))

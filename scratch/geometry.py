@@ -98,3 +98,29 @@ def transpose_output_length(n, k, s, padding, output_padding=None, d=1):
     if output_padding is None:
         return n * s
     return (n - 1) * s + k % 2 + output_padding
+
+
+def live_taps(n, k, s, pad, d=1):
+    """``(first, stop)``: the taps of one axis that read an input cell for at least one output, and the
+    padding ``(before, after)`` of the window cropped to them; ``None`` when every tap is live.
+
+    Output ``p`` reads cell ``p*s + i*d - before`` through tap ``i``. On a map smaller than the window's
+    reach (a 'same' 3x3 on a 1x1 map: only the centre), the other taps meet padding zeros for every
+    output: their products are exact zeros, so the convolution is the same sum over the live taps, with
+    the padding cropped by what the dead ones spanned. ``None`` too when the cropped window would need
+    negative padding (the hull of the live taps skipping the input's last cells, with strides)."""
+    before, after = pad
+    out = (n + before + after - effective_size(k, d)) // s + 1
+    live = []
+    for i in range(k):
+        p0 = max(0, -(-(before - i * d) // s))  # the first output whose tap i is not before the input
+        if p0 < out and p0 * s + i * d - before <= n - 1:
+            live.append(i)
+    if not live or (live[0], live[-1] + 1) == (0, k):
+        return None
+    first, stop = live[0], live[-1] + 1
+    new_before = before - first * d
+    new_after = (out - 1) * s + (stop - first - 1) * d - new_before - (n - 1)
+    if new_before < 0 or new_after < 0:
+        return None
+    return (first, stop), (new_before, new_after)

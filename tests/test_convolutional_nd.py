@@ -10,6 +10,8 @@ and ``operation_utils.compute_conv_output_shape``), ``k`` the dilated kernel siz
     ConvTranspose 'same':    out = n*s (output_padding None), else (n-1)*s + k % 2 + output_padding
 """
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -61,6 +63,15 @@ CONV_CASES = [  # (class, kwargs, input shape)
     ("Conv1D", dict(filters=2, kernel_size=1), (2, 5, 4)),
     ("Conv2D", dict(filters=2, kernel_size=1, padding="same"), (2, 3, 4, 5)),
     ("Conv3D", dict(filters=3, kernel_size=1, use_bias=False), (1, 2, 3, 2, 6)),
+    # maps smaller than the window's reach: only the live taps (geometry.live_taps) are multiplied
+    ("Conv2D", dict(filters=3, kernel_size=3, padding="same", activation="relu"), (2, 1, 1, 4)),
+    ("Conv2D", dict(filters=2, kernel_size=5, padding="same"), (2, 2, 2, 4)),  # F < C: the correlation, 3x3
+    ("Conv2D", dict(filters=3, kernel_size=(3, 5), padding="same"), (2, 1, 3, 2)),
+    ("Conv2D", dict(filters=2, kernel_size=3, dilation_rate=2, padding="same"), (1, 2, 2, 3)),
+    ("Conv2D", dict(filters=4, kernel_size=3, strides=2, padding="same", groups=2), (2, 2, 1, 2)),
+    ("Conv1D", dict(filters=2, kernel_size=3, padding="causal"), (2, 1, 3)),
+    ("Conv1D", dict(filters=2, kernel_size=4, dilation_rate=2, padding="causal"), (2, 3, 2)),
+    ("Conv3D", dict(filters=2, kernel_size=3, padding="same", use_bias=False), (1, 1, 2, 1, 3)),
 ]
 
 
@@ -377,3 +388,48 @@ def test_input_gradient_route_of_stride_1_convolutions(rank):
     dx = kernels.col2im_nd(g, kernel, shape, one, one)
     np.testing.assert_array_equal(dx, kernels._col2im_any(g, kernel, shape, one, one))
     np.testing.assert_array_equal(dx, (g @ kernel.reshape(5, 2).T).reshape(shape))
+
+
+@pytest.mark.parametrize("padding", ["same", "valid", "causal"])
+def test_live_taps_are_every_tap_that_reads_the_input(padding):
+    """``geometry.live_taps`` against the loops: the taps it keeps include every tap some output reads an input
+    cell through, the ones it drops read none, and the cropped window gives the same outputs at the same cells."""
+    for n, k, s, d in itertools.product(range(1, 7), range(1, 6), range(1, 4), range(1, 3)):
+        if s > 1 and d > 1 or (padding == "valid" and n < geometry.effective_size(k, d)):
+            continue
+        pad = geometry.pads(n, k, s, padding, d)
+        out = (n + sum(pad) - geometry.effective_size(k, d)) // s + 1
+        reads = {i: [p * s + i * d - pad[0] for p in range(out)] for i in range(k)}
+        live = [i for i in range(k) if any(0 <= c < n for c in reads[i])]
+        got = geometry.live_taps(n, k, s, pad, d)
+        if got is None:  # every tap live, or the cropped window would need negative padding (skips the last
+            if not live:  # cells), or none is (an even dilated 'same' window on one cell: the output is the bias)
+                continue
+            hull = (live[0], live[-1] + 1)
+            before = pad[0] - hull[0] * d
+            after = (out - 1) * s + (hull[1] - hull[0] - 1) * d - before - (n - 1)
+            assert hull == (0, k) or min(before, after) < 0, (n, k, s, d)
+            continue
+        (first, stop), (before, after) = got
+        assert first <= live[0] and live[-1] < stop and (first, stop) != (0, k)
+        assert all(not any(0 <= c < n for c in reads[i]) for i in set(range(k)) - set(range(first, stop)))
+        assert before >= 0 and after >= 0
+        assert (n + before + after - geometry.effective_size(stop - first, d)) // s + 1 == out
+        for i in range(first, stop):  # tap i, now i - first, reads the same cell of the input
+            assert [p * s + (i - first) * d - before for p in range(out)] == reads[i]
+
+
+def test_a_same_window_on_a_one_pixel_map_is_its_centre_tap():
+    """A 'same' 3x3 on a 1x1 map: the other 8 taps meet only padding, so the convolution is the 1x1
+    convolution with the centre tap (one product, no window matrix) and their weight gradients are zeros."""
+    rng = np.random.default_rng(0)
+    layer = scratch.Conv2D(5, 3, padding="same", dtype=F64)
+    x = rng.standard_normal((3, 1, 1, 4))
+    y, dy, dx = run(layer, x, rng)
+    kernel = layer.params["kernel"]
+    np.testing.assert_array_equal(y, (x.reshape(3, 4) @ kernel[1, 1] + layer.params["bias"]).reshape(3, 1, 1, 5))
+    np.testing.assert_array_equal(dx, (dy.reshape(3, 5) @ kernel[1, 1].T).reshape(x.shape))
+    dk = layer.grads["kernel"]
+    np.testing.assert_array_equal(dk[1, 1], x.reshape(3, 4).T @ dy.reshape(3, 5))
+    dk[1, 1] = 0
+    assert not dk.any()

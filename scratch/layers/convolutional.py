@@ -91,6 +91,20 @@ class ConvBase(Layer):
         return tuple(geometry.pads(n, k, s, self.padding, d) for n, k, s, d in
                      zip(x_shape[1:-1], self.kernel_size, self.strides, self.dilation_rate))
 
+    def live_window(self, x_shape):
+        """``(taps, pads)``: per spatial axis the slice of kernel taps that read the input for some output,
+        and the padding of the window cropped to them (``geometry.live_taps``): all taps and ``_pads`` on any
+        map the window fits, fewer on a map smaller than its reach (a 'same' 3x3 on a 1x1 map: the centre
+        tap, a 1x1 convolution, 9 times fewer products, no window matrix). The dropped taps multiply only
+        padding zeros, so the sums are those of the whole kernel, and their weight gradients are zeros."""
+        taps, pads = [], []
+        for n, k, s, d, pad in zip(x_shape[1:-1], self.kernel_size, self.strides, self.dilation_rate,
+                                   self._pads(x_shape)):
+            live = geometry.live_taps(n, k, s, pad, d)
+            taps.append(slice(0, k) if live is None else slice(*live[0]))
+            pads.append(pad if live is None else live[1])
+        return tuple(taps), tuple(pads)
+
     def _activate(self, z):
         """``z += bias`` in place, then ``y = act(z)`` (ReLU in place too: then ``y is z``)."""
         relu = self.activation.name == "relu"
@@ -181,61 +195,70 @@ class BaseConv(ConvBase):
         if self.use_bias:
             self.params["bias"] = initializers.get(self.bias_initializer, self.label)((self.filters,), rng, self.dtype)
 
-    def _grouped_kernel(self):
-        """``K`` as ``(groups, K*C/groups, F/groups)`` (a view when groups=1)."""
+    def _grouped_kernel(self, kernel):
+        """``kernel`` (the live taps) as ``(groups, K*C/groups, F/groups)``."""
         g = self.groups
-        return self.params["kernel"].reshape(-1, g, self.filters // g).transpose(1, 0, 2)
+        return kernel.reshape(-1, g, self.filters // g).transpose(1, 0, 2)
 
     def forward(self, x, training=False):
         self._check_input(x)
-        pads = self._pads(x.shape)
+        taps, pads = self.live_window(x.shape)
+        kernel = self.params["kernel"][taps]  # the live taps: the whole kernel unless the map is small
+        ks = kernel.shape[:-2]
         xp = zero_pad(x, pads)
         n, g = x.shape[0], self.groups
-        out = output_size_nd(xp.shape, self.kernel_size, self.strides, self.dilation_rate)
+        out = output_size_nd(xp.shape, ks, self.strides, self.dilation_rate)
         if g == 1 and not training:  # the matrix X is not kept: a backward pass builds it again
             cols = None
-            z = im2col_matmul(xp, self.kernel_size, self.strides, self.dilation_rate,
-                              self.params["kernel"].reshape(-1, self.filters))
+            z = im2col_matmul(xp, ks, self.strides, self.dilation_rate, kernel.reshape(-1, self.filters))
         else:
-            cols = im2col_nd(xp, self.kernel_size, self.strides, self.dilation_rate, g)  # (g,) N*P, K*C/g
+            cols = im2col_nd(xp, ks, self.strides, self.dilation_rate, g)  # (g,) N*P, K*C/g
             if g == 1:
-                z = cols @ self.params["kernel"].reshape(-1, self.filters)
+                z = cols @ kernel.reshape(-1, self.filters)
             else:  # (g, rows, F/g) -> (rows, g, F/g): filter block g next to block g-1
-                z = np.ascontiguousarray((cols @ self._grouped_kernel()).transpose(1, 0, 2))
+                z = np.ascontiguousarray((cols @ self._grouped_kernel(kernel)).transpose(1, 0, 2))
         z = z.reshape((n,) + out + (self.filters,))
         y = self._activate(z)
-        self._cache = (x.shape, xp, pads, cols, z, y)
+        self._cache = (x.shape, xp, taps, pads, cols, z, y)
         return y
 
-    def input_grad_by_correlation(self, c):
+    def input_grad_by_correlation(self, c, kernel_size=None):
         """Whether ``dL/dx`` on ``c`` input channels is one correlation of the padded ``dz`` with the flipped
         kernel (stride 1, undilated, ungrouped, fewer filters than channels: fewer bytes moved than col2im).
         Not for a 1x1 kernel: there ``col2im_nd`` is one product with the kernel's transpose, a view, where the
-        correlation would copy the transposed kernel on every call."""
+        correlation would copy the transposed kernel on every call. ``kernel_size``: the live taps' window
+        (``live_window``), the whole kernel if not given."""
+        ks = self.kernel_size if kernel_size is None else kernel_size
         return (self.groups == 1 and set(self.strides) == {1} and set(self.dilation_rate) == {1} and self.filters < c
-                and set(self.kernel_size) != {1})
+                and set(ks) != {1})
 
     def backward(self, dy, pre_activation=False):
         """``dy``: dL/dy; with ``pre_activation=True``, already dL/dz (the caller applied the
         activation's gradient, as ``MaxPooling2D.backward(dy, relu_input=True)`` does)."""
-        x_shape, xp, pads, cols, z, y = self._cache
+        x_shape, xp, taps, pads, cols, z, y = self._cache
+        kernel = self.params["kernel"][taps]
+        ks = kernel.shape[:-2]
         if cols is None:  # after forward(training=False)
-            cols = im2col_nd(xp, self.kernel_size, self.strides, self.dilation_rate)
+            cols = im2col_nd(xp, ks, self.strides, self.dilation_rate)
         xp_shape = xp.shape
         f, c, groups = self.filters, x_shape[-1], self.groups
         dz = self._dz(dy, z, y, pre_activation)
         g = dz.reshape(-1, f)
         if groups == 1:
-            self.grads["kernel"] = (cols.T @ g).reshape(self.kernel_size + (c, f))
+            dk = (cols.T @ g).reshape(ks + (c, f))
         else:  # per group X_g.T @ G_g: (groups, K*C/groups, F/groups) -> (K*C/groups, groups, F/groups)
             dk = cols.transpose(0, 2, 1) @ g.reshape(-1, groups, f // groups).transpose(1, 0, 2)
-            self.grads["kernel"] = np.ascontiguousarray(dk.transpose(1, 0, 2)).reshape(
-                self.kernel_size + (c // groups, f))
+            dk = np.ascontiguousarray(dk.transpose(1, 0, 2)).reshape(ks + (c // groups, f))
+        if kernel.shape != self.params["kernel"].shape:  # the dead taps' gradients are zeros
+            self.grads["kernel"] = np.zeros_like(self.params["kernel"])
+            self.grads["kernel"][taps] = dk
+        else:
+            self.grads["kernel"] = dk
         if not self.input_grad:
             return None
-        if self.input_grad_by_correlation(c):
-            return conv_input_grad_by_correlation(dz, self.params["kernel"], pads)  # F < C: fewer bytes moved
-        dxp = col2im_nd(g, self.params["kernel"], xp_shape, self.strides, self.dilation_rate, groups)
+        if self.input_grad_by_correlation(c, ks):
+            return conv_input_grad_by_correlation(dz, kernel, pads)  # F < C: fewer bytes moved
+        dxp = col2im_nd(g, kernel, xp_shape, self.strides, self.dilation_rate, groups)
         return crop(dxp, pads)
 
 
