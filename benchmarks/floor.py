@@ -54,6 +54,17 @@ def node_gemms(node, batch, backward, input_grad):
     if isinstance(layer, BaseConv) and layer.groups == 1:  # Conv1D/2D/3D
         taps, _ = layer.live_window(x_shape)  # the taps that read the input (all, unless the map is small)
         ks = tuple(t.stop - t.start for t in taps)
+        small = None if set(ks) == {1} else layer.small_map(x_shape)
+        if small is not None:  # one product per run of the input (kernels.small_map_pairs), each way
+            n, c, f, out = x_shape[0], x_shape[-1], layer.filters, []
+            for *_, (c0, c1), _ in small[1]:
+                k = (c1 - c0) * c
+                out.append(("forward", (n, k), False, (k, f), False, 1))
+                if backward:
+                    out.append(("backward", (k, n), True, (n, f), False, 1))
+                if backward and input_grad:
+                    out.append(("backward", (n, f), False, (f, k), True, 1))
+            return out
         rows, k, c, f = _numel(y_shape[:-1]), _numel(ks), x_shape[-1], layer.filters
         out = [("forward", (rows, k * c), False, (k * c, f), False, 1)]
         if backward:

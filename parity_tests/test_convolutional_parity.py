@@ -60,6 +60,27 @@ def test_depthwise_and_separable_random_configurations_match_keras(h, w, k, d, s
     check_case(("hypothesis-" + kind, kind, kwargs, (2, h, w, c)), dtype, seed=h * 100 + w)
 
 
+SMALL_MAPS = [  # maps smaller than the window's reach: the live taps (1x1 maps) and the small-map route (2x2)
+    ("Conv2D", dict(filters=4, kernel_size=3, padding="same", activation="relu"), (2, 1, 1, 6)),
+    ("Conv2D", dict(filters=3, kernel_size=3, padding="same"), (3, 2, 2, 5)),
+    ("Conv2D", dict(filters=6, kernel_size=5, padding="same"), (2, 2, 3, 4)),
+    ("Conv2D", dict(filters=2, kernel_size=3, dilation_rate=2, padding="same"), (2, 2, 2, 3)),
+    ("Conv1D", dict(filters=3, kernel_size=3, padding="causal"), (2, 1, 4)),
+    ("Conv1D", dict(filters=3, kernel_size=3, padding="same"), (2, 2, 4)),
+    ("Conv3D", dict(filters=2, kernel_size=3, padding="same"), (2, 1, 2, 2, 3)),
+    ("DepthwiseConv2D", dict(kernel_size=5, padding="same", depth_multiplier=2), (2, 1, 1, 3)),
+    ("DepthwiseConv2D", dict(kernel_size=5, padding="same"), (2, 2, 2, 3)),
+    ("DepthwiseConv2D", dict(kernel_size=5, strides=2, padding="same"), (2, 2, 2, 3)),
+    ("SeparableConv2D", dict(filters=3, kernel_size=3, padding="same"), (2, 1, 2, 2)),
+]
+
+
+@pytest.mark.parametrize("dtype", cases.DTYPES)
+@pytest.mark.parametrize("kind,kwargs,shape", SMALL_MAPS, ids=[f"{k}-{s}" for k, _, s in SMALL_MAPS])
+def test_convolutions_on_maps_smaller_than_the_window_match_keras(kind, kwargs, shape, dtype):
+    check_case(("small-map-" + kind, kind, kwargs, shape), dtype, seed=sum(shape))
+
+
 @pytest.mark.parametrize("strides,dilation", [(1, 2), (2, 1), (2, 2), ((1, 2), (2, 1)), ((2, 1), (1, 1)),
                                               ((1, 1), (3, 2))])
 def test_conv2d_refuses_exactly_what_keras_refuses(strides, dilation):

@@ -420,6 +420,83 @@ def im2col_matmul(xp, kernel_size, strides, dilation, w):
     return z
 
 
+SMALL_MAP_PRODUCTS = 16  # at most this many products (a 'same' 3x3 on a 2x2 map makes 8)
+
+
+def small_map_pairs(x_spatial, kernel_size, pads):
+    """The products of a stride-1, undilated convolution on a small map, one per output cell ``o`` and input
+    cell ``a`` of the leading spatial axes (rows, in 2-D) whose tap is inside the kernel: ``(o, a, taps,
+    (c0, c1), (j0, j1))``, output ``o`` reading the input run ``a, c0:c1`` (the last axis) through the kernel's
+    run ``taps, j0:j1``. Both runs are contiguous, so each is one small matrix product over ``N`` images, and
+    no product meets the padding. ``None`` when there would be more than ``SMALL_MAP_PRODUCTS`` of them."""
+    out = tuple(n + b + a - k + 1 for n, k, (b, a) in zip(x_spatial, kernel_size, pads))
+    *lead_k, k_last = kernel_size
+    *lead_pads, (b_last, _) = pads
+    n_last = x_spatial[-1]
+    pairs = []
+    for o in np.ndindex(*out):
+        c0, c1 = max(0, o[-1] - b_last), min(n_last, o[-1] - b_last + k_last)
+        if c1 <= c0:
+            continue
+        for a in np.ndindex(*x_spatial[:-1]):
+            taps = tuple(ai - oi + b for ai, oi, (b, _) in zip(a, o, lead_pads))
+            if all(0 <= t < k for t, k in zip(taps, lead_k)):
+                j0 = c0 - o[-1] + b_last
+                pairs.append((o, a, taps, (c0, c1), (j0, j0 + c1 - c0)))
+                if len(pairs) > SMALL_MAP_PRODUCTS:
+                    return None
+    full = int(np.prod(out)) * int(np.prod(kernel_size))  # the window matrix's products per image and filter
+    if sum(c1 - c0 for *_, (c0, c1), _ in pairs) >= full:  # no product would meet the padding: one GEMM is better
+        return None
+    return out, pairs
+
+
+def _merge_last(a, rows):
+    """``a`` with its last two axes before ``rows`` trailing ones merged (a view of a C-ordered array):
+    ``(N, *S, C) -> (N, *S[:-1], S[-1]*C)`` (``rows=0``), ``(*k, C, F) -> (*k[:-1], k[-1]*C, F)`` (``rows=1``)."""
+    shape = a.shape
+    cut = a.ndim - 2 - rows
+    view = a.view()
+    view.shape = shape[:cut] + (shape[cut] * shape[cut + 1],) + shape[cut + 2:]  # raises rather than copy
+    return view
+
+
+def small_map_conv(x, kernel, pairs):
+    """``z`` ``(N, *out, F)`` of a convolution of ``x`` ``(N, *S, C)`` on a small map, as the sums of
+    ``small_map_pairs``' products (``pairs`` its result): on a 2x2 map a 'same' 3x3 reads 4 of its 9 taps per
+    output, so this makes 4/9 of the window matrix's products, and no window matrix."""
+    (out, pairs), n, (c, f) = pairs, x.shape[0], kernel.shape[-2:]
+    xm, km = _merge_last(np.ascontiguousarray(x), 0), _merge_last(np.ascontiguousarray(kernel), 1)
+    z = np.zeros((n,) + out + (f,), dtype=np.result_type(x.dtype, kernel.dtype))
+    written = set()
+    for o, a, taps, (c0, c1), (j0, j1) in pairs:
+        part = xm[(slice(None),) + a + (slice(c0 * c, c1 * c),)] @ km[taps + (slice(j0 * c, j1 * c),)]
+        if o in written:
+            z[(slice(None),) + o] += part
+        else:  # every other cell of z is a first write too, or stays 0: no product reaches it
+            z[(slice(None),) + o] = part
+            written.add(o)
+    return z
+
+
+def small_map_conv_backward(x, kernel, pairs, dz, input_grad=True):
+    """``(dL/dkernel, dL/dx)`` of ``small_map_conv`` from ``dz`` ``(N, *out, F)``: each product's transposes,
+    added into the kernel run and the input run it read (``dL/dx`` ``None`` without ``input_grad``)."""
+    (_, pairs), c = pairs, kernel.shape[-2]
+    xm, km = _merge_last(np.ascontiguousarray(x), 0), _merge_last(np.ascontiguousarray(kernel), 1)
+    dk = np.zeros(kernel.shape, dtype=kernel.dtype)
+    dkm = _merge_last(dk, 1)
+    dx = np.zeros(x.shape, dtype=dz.dtype) if input_grad else None
+    dxm = _merge_last(dx, 0) if input_grad else None
+    for o, a, taps, (c0, c1), (j0, j1) in pairs:
+        g = dz[(slice(None),) + o]  # (N, F)
+        run, kernel_run = (slice(None),) + a + (slice(c0 * c, c1 * c),), taps + (slice(j0 * c, j1 * c),)
+        dkm[kernel_run] += xm[run].T @ g
+        if input_grad:
+            dxm[run] += g @ km[kernel_run].T
+    return dk, dx
+
+
 def conv_input_grad_by_correlation(dz, kernel, pads):
     """``dL/dx`` of a stride-1, undilated, ungrouped convolution, as one correlation: the output
     gradient ``dz`` ``(N, *out, F)``, zero-padded by ``k - 1 - pad`` on each side of each spatial axis

@@ -309,6 +309,24 @@ def test_gemm_floor_times_the_products_each_layer_makes_in_a_training_step():
     assert kinds["GlobalAveragePooling2D"] == {"forward_ms": 0.0, "backward_ms": 0.0, "flops": 0}
 
 
+def test_gemm_floor_counts_the_products_of_small_maps():
+    """A 'same' 3x3 on a 1x1 map is its centre tap (one product each way); on a 2x2 map the small-map route's
+    8 products of two taps each (kernels.small_map_pairs), each way."""
+    from benchmarks import floor
+
+    x = scratch.Input((2, 2, 8))
+    small = scratch.Conv2D(4, 3, padding="same")
+    centre = scratch.Conv2D(3, 3, padding="same")
+    model = scratch.Model(x, scratch.Flatten()(centre(scratch.MaxPooling2D(2)(small(scratch.Conv2D(8, 1)(x))))))
+    n = 5
+    gemms = {id(node.layer): floor.node_gemms(node, n, backward, input_grad)
+             for node, backward, input_grad in floor.training_calls(model)}
+    assert gemms[id(small)] == [("forward", (n, 16), False, (16, 4), False, 1), ("backward", (16, n), True, (n, 4), False, 1),
+                                ("backward", (n, 4), False, (4, 16), True, 1)] * 8
+    assert gemms[id(centre)] == [("forward", (n, 4), False, (4, 3), False, 1), ("backward", (4, n), True, (n, 3), False, 1),
+                                 ("backward", (n, 3), False, (3, 4), True, 1)]
+
+
 def test_gemm_floor_follows_frozen_layers_and_nested_models_as_the_training_step_does():
     from benchmarks import floor
 

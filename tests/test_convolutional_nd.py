@@ -72,6 +72,11 @@ CONV_CASES = [  # (class, kwargs, input shape)
     ("Conv1D", dict(filters=2, kernel_size=3, padding="causal"), (2, 1, 3)),
     ("Conv1D", dict(filters=2, kernel_size=4, dilation_rate=2, padding="causal"), (2, 3, 2)),
     ("Conv3D", dict(filters=2, kernel_size=3, padding="same", use_bias=False), (1, 1, 2, 1, 3)),
+    # ... and the small-map route (kernels.small_map_pairs): a few products over runs of the input
+    ("Conv2D", dict(filters=3, kernel_size=3, padding="same", activation="relu"), (2, 2, 2, 5)),
+    ("Conv2D", dict(filters=6, kernel_size=3, padding="same", use_bias=False), (3, 2, 3, 4)),
+    ("Conv1D", dict(filters=2, kernel_size=3, padding="same"), (2, 2, 3)),
+    ("Conv3D", dict(filters=3, kernel_size=(3, 2, 3), padding="same"), (2, 2, 1, 2, 2)),
 ]
 
 
@@ -115,43 +120,51 @@ DEPTHWISE_CASES = [  # (class, kwargs, input shape): 1-D depthwise and separable
     ("DepthwiseConv1D", dict(kernel_size=2, depth_multiplier=3, dilation_rate=3, activation="relu"), (1, 8, 2)),
     ("SeparableConv1D", dict(filters=3, kernel_size=3, depth_multiplier=2, padding="same"), (2, 7, 2)),
     ("SeparableConv1D", dict(filters=2, kernel_size=2, strides=3, padding="same", use_bias=False), (2, 8, 3)),
+    # maps smaller than the window's reach: only the live taps (ConvBase.live_window) are multiplied
+    ("DepthwiseConv2D", dict(kernel_size=5, padding="same", activation="relu"), (2, 1, 1, 3)),
+    ("DepthwiseConv2D", dict(kernel_size=5, depth_multiplier=2, padding="same"), (2, 2, 2, 2)),
+    ("DepthwiseConv2D", dict(kernel_size=5, strides=2, padding="same"), (2, 2, 2, 3)),
+    ("SeparableConv2D", dict(filters=3, kernel_size=3, padding="same"), (2, 1, 2, 2)),
+    ("DepthwiseConv1D", dict(kernel_size=5, padding="same"), (2, 2, 3)),
 ]
 
 
 @pytest.mark.parametrize("cls,kwargs,shape", DEPTHWISE_CASES,
                          ids=[f"{c}-{i}" for i, (c, _, _) in enumerate(DEPTHWISE_CASES)])
-def test_depthwise_and_separable_1d_match_naive(cls, kwargs, shape):
+def test_depthwise_and_separable_match_naive(cls, kwargs, shape):
     """A depthwise convolution is the grouped convolution with one group per channel: kernel
-    ``(k, C, m)`` read as ``(k, 1, C*m)``, groups ``C`` (output channel ``c*m + j`` from channel ``c``);
+    ``(*k, C, m)`` read as ``(*k, 1, C*m)``, groups ``C`` (output channel ``c*m + j`` from channel ``c``);
     the separable one then mixes the ``C*m`` channels with the pointwise kernel."""
     rng = np.random.default_rng(sum(shape) + 7)
     layer = getattr(scratch, cls)(**kwargs, dtype=F64)
     x = rng.standard_normal(shape)
     y, dy, dx = run(layer, x, rng)
     c, m = shape[-1], layer.depth_multiplier
-    dk = layer.params["kernel" if cls == "DepthwiseConv1D" else "depthwise_kernel"]
+    dk = layer.params["kernel" if cls.startswith("Depthwise") else "depthwise_kernel"]
     assert dk.shape == layer.kernel_size + (c, m)
     geo = (layer.strides, layer.padding, layer.dilation_rate, c)
-    u = naive_conv_nd(x, dk.reshape(dk.shape[0], 1, c * m), *geo)[0]
-    if cls == "SeparableConv1D":
+    grouped = dk.reshape(dk.shape[:-2] + (1, c * m))
+    u = naive_conv_nd(x, grouped, *geo)[0]
+    if cls.startswith("Separable"):
         pk = layer.params["pointwise_kernel"]
-        assert pk.shape == (1, c * m, kwargs["filters"])
-        z = u @ pk[0]
+        assert pk.shape == (1,) * (len(shape) - 2) + (c * m, kwargs["filters"])
+        pk = pk.reshape(c * m, -1)
+        z = u @ pk
     else:
         z = u
     z = z + layer.params.get("bias", 0)
     y_ref, dz = relu_or_linear(z, dy, kwargs.get("activation"))
     assert y.shape == y_ref.shape == layer.compute_output_shape(shape)
     np.testing.assert_allclose(y, y_ref, **TOL)
-    if cls == "SeparableConv1D":
-        np.testing.assert_allclose(layer.grads["pointwise_kernel"][0], u.reshape(-1, c * m).T @ dz.reshape(
-            -1, dz.shape[-1]), **TOL)
-        du = dz @ pk[0].T
+    if cls.startswith("Separable"):
+        np.testing.assert_allclose(layer.grads["pointwise_kernel"].reshape(c * m, -1),
+                                   u.reshape(-1, c * m).T @ dz.reshape(-1, dz.shape[-1]), **TOL)
+        du = dz @ pk.T
     else:
         du = dz
-    dx_ref, dk_ref = naive_conv_nd_backward(x, dk.reshape(dk.shape[0], 1, c * m), du, *geo)
+    dx_ref, dk_ref = naive_conv_nd_backward(x, grouped, du, *geo)
     np.testing.assert_allclose(dx, dx_ref, **TOL)
-    name = "kernel" if cls == "DepthwiseConv1D" else "depthwise_kernel"
+    name = "kernel" if cls.startswith("Depthwise") else "depthwise_kernel"
     np.testing.assert_allclose(layer.grads[name], dk_ref.reshape(dk.shape), **TOL)
 
 
@@ -433,3 +446,25 @@ def test_a_same_window_on_a_one_pixel_map_is_its_centre_tap():
     np.testing.assert_array_equal(dk[1, 1], x.reshape(3, 4).T @ dy.reshape(3, 5))
     dk[1, 1] = 0
     assert not dk.any()
+
+
+def test_small_maps_take_a_few_products_and_no_window_matrix():
+    """A 'same' 3x3 on a 2x2 map: 8 products (each output row reads two input rows, two taps each), 16 of the
+    window matrix's 36 tap-pixels; none on a 3x3 map (21 products) or where no product meets padding ('valid'),
+    nor with strides, dilation or groups. The products equal the window matrix's sums; without the input
+    gradient only the kernel's."""
+    same3 = scratch.Conv2D(4, 3, padding="same")
+    out, pairs = same3.small_map((2, 2, 2, 5))
+    assert out == (2, 2) and len(pairs) == 8 and sum(c1 - c0 for *_, (c0, c1), _ in pairs) == 16
+    assert same3.small_map((2, 3, 3, 5)) is None and scratch.Conv2D(4, 3).small_map((2, 3, 4, 5)) is None
+    for kwargs in (dict(strides=2), dict(dilation_rate=2), dict(groups=2)):
+        assert scratch.Conv2D(4, 3, padding="same", **kwargs).small_map((2, 2, 2, 4)) is None
+    rng = np.random.default_rng(5)
+    x, kernel, dz = rng.standard_normal((3, 2, 2, 5)), rng.standard_normal((3, 3, 5, 4)), rng.standard_normal((3, 2, 2, 4))
+    np.testing.assert_allclose(kernels.small_map_conv(x, kernel, (out, pairs)), naive_conv_nd(x, kernel, (1, 1), "same", (1, 1))[0], **TOL)
+    dk, dx = kernels.small_map_conv_backward(x, kernel, (out, pairs), dz)
+    dx_ref, dk_ref = naive_conv_nd_backward(x, kernel, dz, (1, 1), "same", (1, 1))
+    np.testing.assert_allclose(dx, dx_ref, **TOL)
+    np.testing.assert_allclose(dk, dk_ref, **TOL)
+    dk_only, none = kernels.small_map_conv_backward(x, kernel, (out, pairs), dz, input_grad=False)
+    assert none is None and np.array_equal(dk_only, dk)

@@ -30,6 +30,9 @@ from ..kernels import (
     relu_mask,
     repeat_channels,
     row_sums,
+    small_map_conv,
+    small_map_conv_backward,
+    small_map_pairs,
     zero_pad,
 )
 from .base import Layer, check_rank, check_window_fits, positive_int
@@ -124,6 +127,15 @@ class ConvBase(Layer):
         return dz
 
 
+def live_taps_gradient(dk, kernel, taps):
+    """The whole kernel's gradient from the live taps' ``dk`` (``ConvBase.live_window``): zeros at the others."""
+    if dk.shape == kernel.shape:
+        return dk
+    full = np.zeros(kernel.shape, dtype=dk.dtype)
+    full[taps] = dk
+    return full
+
+
 def _no_dilation_with_strides(layer):
     if max(layer.strides) > 1 and max(layer.dilation_rate) > 1:  # Keras refuses the pair too
         raise ValueError(f"{layer.label}: dilation_rate > 1 needs strides of 1; received "
@@ -200,11 +212,24 @@ class BaseConv(ConvBase):
         g = self.groups
         return kernel.reshape(-1, g, self.filters // g).transpose(1, 0, 2)
 
+    def small_map(self, x_shape):
+        """``kernels.small_map_pairs`` where this convolution takes the small-map route (stride 1, undilated,
+        ungrouped, a map so small that the window matrix would be mostly padding: a 'same' 3x3 on 2x2), else None."""
+        if self.groups != 1 or set(self.strides) != {1} or set(self.dilation_rate) != {1}:
+            return None
+        return small_map_pairs(x_shape[1:-1], self.kernel_size, self._pads(x_shape))
+
     def forward(self, x, training=False):
         self._check_input(x)
         taps, pads = self.live_window(x.shape)
         kernel = self.params["kernel"][taps]  # the live taps: the whole kernel unless the map is small
         ks = kernel.shape[:-2]
+        pairs = None if set(ks) == {1} else self.small_map(x.shape)  # one live tap: a 1x1 convolution below
+        if pairs is not None:  # a few products over runs of the input, none reading padding
+            z = small_map_conv(x, self.params["kernel"], pairs)
+            y = self._activate(z)
+            self._cache = (x, pairs, z, y)
+            return y
         xp = zero_pad(x, pads)
         n, g = x.shape[0], self.groups
         out = output_size_nd(xp.shape, ks, self.strides, self.dilation_rate)
@@ -235,6 +260,11 @@ class BaseConv(ConvBase):
     def backward(self, dy, pre_activation=False):
         """``dy``: dL/dy; with ``pre_activation=True``, already dL/dz (the caller applied the
         activation's gradient, as ``MaxPooling2D.backward(dy, relu_input=True)`` does)."""
+        if len(self._cache) == 4:  # the small-map route
+            x, pairs, z, y = self._cache
+            dz = self._dz(dy, z, y, pre_activation)
+            self.grads["kernel"], dx = small_map_conv_backward(x, self.params["kernel"], pairs, dz, self.input_grad)
+            return dx
         x_shape, xp, taps, pads, cols, z, y = self._cache
         kernel = self.params["kernel"][taps]
         ks = kernel.shape[:-2]
@@ -249,11 +279,7 @@ class BaseConv(ConvBase):
         else:  # per group X_g.T @ G_g: (groups, K*C/groups, F/groups) -> (K*C/groups, groups, F/groups)
             dk = cols.transpose(0, 2, 1) @ g.reshape(-1, groups, f // groups).transpose(1, 0, 2)
             dk = np.ascontiguousarray(dk.transpose(1, 0, 2)).reshape(ks + (c // groups, f))
-        if kernel.shape != self.params["kernel"].shape:  # the dead taps' gradients are zeros
-            self.grads["kernel"] = np.zeros_like(self.params["kernel"])
-            self.grads["kernel"][taps] = dk
-        else:
-            self.grads["kernel"] = dk
+        self.grads["kernel"] = live_taps_gradient(dk, self.params["kernel"], taps)
         if not self.input_grad:
             return None
         if self.input_grad_by_correlation(c, ks):
@@ -350,19 +376,20 @@ class BaseDepthwiseConv(ConvBase):
 
     def forward(self, x, training=False):
         self._check_input(x)
-        pads = self._pads(x.shape)
+        taps, pads = self.live_window(x.shape)  # the whole kernel unless the map is small
         xr = repeat_channels(zero_pad(x, pads), self.depth_multiplier)  # channel c at c*m .. c*m+m-1
-        z = depthwise_nd(xr, self.params["kernel"], self.strides, self.dilation_rate)
+        z = depthwise_nd(xr, self.params["kernel"][taps], self.strides, self.dilation_rate)
         y = self._activate(z)
-        self._cache = (pads, xr, z, y)
+        self._cache = (taps, pads, xr, z, y)
         return y
 
     def backward(self, dy, pre_activation=False):
         """``dy``: dL/dy (``pre_activation=True``: already dL/dz, as ``Conv2D.backward``)."""
-        pads, xr, z, y = self._cache
+        taps, pads, xr, z, y = self._cache
         dz = self._dz(dy, z, y, pre_activation)
-        self.grads["kernel"], dxp = depthwise_backward_nd(dz, xr, self.params["kernel"], self.strides,
-                                                          self.dilation_rate, self.input_grad)
+        dk, dxp = depthwise_backward_nd(dz, xr, self.params["kernel"][taps], self.strides, self.dilation_rate,
+                                        self.input_grad)
+        self.grads["kernel"] = live_taps_gradient(dk, self.params["kernel"], taps)
         return None if dxp is None else crop(dxp, pads)
 
 
@@ -436,27 +463,28 @@ class BaseSeparableConv(ConvBase):
 
     def forward(self, x, training=False):
         self._check_input(x)
-        pads = self._pads(x.shape)
+        taps, pads = self.live_window(x.shape)  # the whole kernel unless the map is small
         xr = repeat_channels(zero_pad(x, pads), self.depth_multiplier)
-        u = depthwise_nd(xr, self.params["depthwise_kernel"], self.strides, self.dilation_rate)
+        u = depthwise_nd(xr, self.params["depthwise_kernel"][taps], self.strides, self.dilation_rate)
         cm = u.shape[-1]
         z = (u.reshape(-1, cm) @ self.params["pointwise_kernel"].reshape(cm, self.filters)).reshape(
             u.shape[:-1] + (self.filters,))
         y = self._activate(z)
-        self._cache = (pads, xr, u, z, y)
+        self._cache = (taps, pads, xr, u, z, y)
         return y
 
     def backward(self, dy, pre_activation=False):
         """``dy``: dL/dy (``pre_activation=True``: already dL/dz, as ``Conv2D.backward``)."""
-        pads, xr, u, z, y = self._cache
+        taps, pads, xr, u, z, y = self._cache
         cm = u.shape[-1]
         dz = self._dz(dy, z, y, pre_activation)
         g = dz.reshape(-1, self.filters)
         pk = self.params["pointwise_kernel"].reshape(cm, self.filters)
         self.grads["pointwise_kernel"] = (u.reshape(-1, cm).T @ g).reshape(self.params["pointwise_kernel"].shape)
         du = (g @ pk.T).reshape(u.shape)
-        self.grads["depthwise_kernel"], dxp = depthwise_backward_nd(du, xr, self.params["depthwise_kernel"],
-                                                                    self.strides, self.dilation_rate, self.input_grad)
+        dk, dxp = depthwise_backward_nd(du, xr, self.params["depthwise_kernel"][taps], self.strides,
+                                        self.dilation_rate, self.input_grad)
+        self.grads["depthwise_kernel"] = live_taps_gradient(dk, self.params["depthwise_kernel"], taps)
         return None if dxp is None else crop(dxp, pads)
 
 
