@@ -78,3 +78,64 @@ def test_one_tied_window_among_unique_ones_goes_to_the_first_max(relu_input, pad
     dx = pool.backward(dy, relu_input=relu_input)
     np.testing.assert_array_equal(dx, ref_dx)
     assert dx[1, 2, 3, 1] == routed[1, 1, 1, 1] and dx[1, 3, 2, 1] == 0
+
+
+# -- predict: a convolution's bias and ReLU after the max pooling that reads it -----------------------------
+
+def _fused_pairs(model):
+    names = {id(node): node.layer.name for node in model.nodes}
+    return sorted((names[a], names[b]) for a, b in model._inference_fusions.items())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("pool", [{"pool_size": 2}, {"pool_size": 3, "strides": 2, "padding": "same"},
+                                  {"pool_size": 2, "strides": 1}])
+def test_predict_pools_before_the_bias_and_relu_with_the_same_bits(dtype, pool):
+    """``relu(max(z) + b) == max(relu(z + b))`` bit for bit (both maps non-decreasing, in floating point too):
+    predict takes the pooled route, on inputs full of ReLU zeros and ties, and gives forward's exact values."""
+    rng = np.random.default_rng(1)
+    model = _model(pool, dtype)
+    assert _fused_pairs(model) == [("conv2d", "max_pooling2d"), ("conv2d_1", "max_pooling2d_1")]
+    x = rng.standard_normal((6, 9, 10, 2)).astype(dtype)
+    x[:, :4] = 0
+    model.layers[0].params["bias"][:2] = -0.5
+    np.testing.assert_array_equal(model.predict(x), model.forward(x))
+    assert model.predict(x).dtype == np.dtype(dtype)
+
+
+def test_predict_fuses_only_a_max_pool_reading_a_relu_or_linear_convolution_alone():
+    x = scratch.Input((8, 8, 3))
+    linear = scratch.Conv2D(4, 3, padding="same")(x)  # no activation: fused
+    a = scratch.MaxPooling2D(2)(linear)
+    tanh = scratch.Conv2D(4, 3, padding="same", activation="tanh")(a)  # not non-decreasing enough to trust
+    b = scratch.MaxPooling2D(2)(tanh)
+    shared = scratch.Conv2D(4, 1, activation="relu")(b)  # two readers: not fused
+    c = scratch.Add()([scratch.MaxPooling2D(1)(shared), shared])
+    d = scratch.AveragePooling2D(2)(scratch.Conv2D(4, 1, activation="relu")(c))  # average pooling: not fused
+    one = scratch.Conv1D(3, 1, activation="relu")(scratch.Reshape((2, 2))(scratch.Flatten()(d)))
+    e = scratch.MaxPooling1D(2, padding="same")(one)  # 1-D: fused
+    model = scratch.Model(x, [scratch.Flatten()(e), linear])  # linear is an output too: its pool is not fused
+    assert [pair[1] for pair in _fused_pairs(model)] == ["max_pooling1d"]
+    single = scratch.Model(x, scratch.MaxPooling2D(2)(scratch.Conv2D(4, 3, padding="same")(x)))
+    assert len(single._inference_fusions) == 1
+    rng = np.random.default_rng(2)
+    xs = rng.standard_normal((3, 8, 8, 3)).astype("float32")
+    for p, f in zip(model.infer(xs), model.forward(xs)):  # two outputs: predict's infer, called directly
+        np.testing.assert_array_equal(p, f)
+    np.testing.assert_array_equal(single.predict(xs), single.forward(xs))
+
+
+def test_predict_leaves_the_last_forward_to_backward():
+    """predict records nothing: a backward pass after it differentiates the last forward pass."""
+    rng = np.random.default_rng(3)
+    model = _model({"pool_size": 2}, "float64")
+    x = rng.standard_normal((4, 9, 10, 2))
+    out = model.forward(x, training=True)
+    dy = rng.standard_normal(out.shape)
+    model.backward(dy)
+    expected = {k: v.copy() for k, v in model.named_grads().items()}
+    model.forward(x, training=True)
+    model.predict(rng.standard_normal((7, 9, 10, 2)))
+    model.backward(dy)
+    for k, g in model.named_grads().items():
+        np.testing.assert_array_equal(g, expected[k], err_msg=k)

@@ -219,7 +219,16 @@ class BaseConv(ConvBase):
             return None
         return small_map_pairs(x_shape[1:-1], self.kernel_size, self._pads(x_shape))
 
-    def forward(self, x, training=False):
+    ACTIVATE_LATER = True  # forward(activate=False) stops before the bias; activate(z) adds it, then the activation
+
+    def activate(self, z):
+        """``act(z + bias)``, in place where it can (``z`` is overwritten): the end of ``forward`` that
+        ``forward(x, activate=False)`` left out (``predict`` runs it after a max pooling, see
+        ``scratch.models.fusion.plan_inference``)."""
+        return self._activate(z)
+
+    def forward(self, x, training=False, activate=True):
+        """``act(conv(x) + bias)``; ``activate=False`` (inference): ``conv(x)`` alone, nothing kept."""
         self._check_input(x)
         taps, pads = self.live_window(x.shape)
         kernel = self.params["kernel"][taps]  # the live taps: the whole kernel unless the map is small
@@ -227,6 +236,8 @@ class BaseConv(ConvBase):
         pairs = None if set(ks) == {1} else self.small_map(x.shape)  # one live tap: a 1x1 convolution below
         if pairs is not None:  # a few products over runs of the input, none reading padding
             z = small_map_conv(x, self.params["kernel"], pairs)
+            if not activate:
+                return z
             y = self._activate(z)
             self._cache = (x, pairs, z, y)
             return y
@@ -243,6 +254,8 @@ class BaseConv(ConvBase):
             else:  # (g, rows, F/g) -> (rows, g, F/g): filter block g next to block g-1
                 z = np.ascontiguousarray((cols @ self._grouped_kernel(kernel)).transpose(1, 0, 2))
         z = z.reshape((n,) + out + (self.filters,))
+        if not activate:
+            return z
         y = self._activate(z)
         self._cache = (x.shape, xp, taps, pads, cols, z, y)
         return y

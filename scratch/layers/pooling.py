@@ -73,6 +73,8 @@ class _MaxPooling(_Pooling):
     computes: ``dx = (x == y) * dy`` per window), as ``parity_tests`` checks on integer inputs.
     """
 
+    COMMUTES_WITH_NON_DECREASING = True  # max(f(x)) == f(max(x)) for a non-decreasing f (scratch.models.fusion)
+
     BACKWARD_OPTIONS = ("relu_input",)
 
     def _kernels(self):

@@ -106,6 +106,7 @@ class Model(Layer, Trainer):
         self.output_shape = self.outputs[0].shape if not self._multi_out else [t.shape for t in self.outputs]
         self._set_input_grads(False)
         self._fusions = fusion.plan(self.nodes, self.outputs)
+        self._inference_fusions = fusion.plan_inference(self.nodes, self.outputs)
         self._plan_passes()
         self.built = True
 
@@ -374,6 +375,32 @@ class Model(Layer, Trainer):
                 del values[key]
         outs = [values[id(t)] for t in self.outputs]
         self._output_shapes = [o.shape for o in outs]  # what backward's dy must match
+        return outs if self._multi_out else outs[0]
+
+    def infer(self, x):
+        """``forward(x, training=False)``'s outputs, for ``predict``: the same values, bit for bit, with the
+        fusions ``scratch.models.fusion.plan_inference`` planned (a convolution's bias and ReLU after the max
+        pooling that reads it). Nothing is recorded for a backward pass, which differentiates the last
+        ``forward``."""
+        values = {id(t): a for t, a in zip(self.inputs, self._as_arrays(x))}
+        fused = self._inference_fusions
+        pending = {}  # pool node id -> the convolution whose bias and activation wait for the pooled map
+        for node, frees in zip(self.nodes, self._frees):
+            args = [values[id(t)] for t in node.inbound]
+            layer = node.layer
+            if isinstance(layer, Model):
+                y = layer.infer(args if node.as_list else args[0])
+            elif id(node) in fused:
+                y = layer.forward(args[0], training=False, activate=False)
+                pending[fused[id(node)]] = layer
+            else:
+                y = layer.forward(args if node.as_list else args[0], training=False)
+                if id(node) in pending:
+                    y = pending.pop(id(node)).activate(y)
+            values[id(node.output)] = y
+            for key in frees:
+                del values[key]
+        outs = [values[id(t)] for t in self.outputs]
         return outs if self._multi_out else outs[0]
 
     __call__ = Layer.__call__

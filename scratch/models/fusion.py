@@ -1,4 +1,4 @@
-"""Backward fusions, planned once over a model's graph.
+"""Fusions, planned once over a model's graph: two for the backward pass, one for ``predict``.
 
 A fusion merges two elementwise passes of the backward pass into one, without changing a
 single value. There is one today: a ``MaxPooling2D`` reading the output of a layer with
@@ -8,6 +8,11 @@ into it; fused, the pool applies the mask to what it routes (``relu_input=True``
 was the ReLU's output, so ``x > 0`` is the mask) and the convolution takes ``dL/dz`` as given
 (``pre_activation=True``). Multiplying by 0 or 1 before or after the routing gives the same
 numbers (tests/test_fusion.py).
+
+``predict`` (``plan_inference``) takes the same pair the other way round: max pooling commutes
+with adding a per-channel bias and with a ReLU (both are non-decreasing, in floating point too:
+``fl(z + b)`` never reverses an order), so ``relu(max(z) + b) == max(relu(z + b))`` bit for bit,
+and the convolution's bias and ReLU run on the pooled map, a quarter of the size for 2x2 pools.
 
 The rewrite is only valid where the pool is the activation's one reader: a second reader
 (a residual branch) would add its gradient after the mask. Layers name the options they take
@@ -39,3 +44,31 @@ def plan(nodes, outputs):
             options.setdefault(id(node), {})["relu_input"] = True
             options.setdefault(id(below), {})["pre_activation"] = True
     return options
+
+
+INFERENCE_ACTIVATIONS = ("relu", "linear")  # non-decreasing, and exactly so in floating point
+
+
+def plan_inference(nodes, outputs):
+    """``{id(conv node): id(pool node)}`` for ``predict``: a max pooling whose one input is the output of a
+    convolution (``activate`` in its ``forward``) with a ReLU or no activation, read by nothing else and not
+    a model output: the convolution stops before its bias and activation, the pool takes its maximum
+    first, and the convolution's ``activate`` then runs on the pooled map."""
+    readers = {}
+    for node in nodes:
+        for t in node.inbound:
+            readers[id(t)] = readers.get(id(t), 0) + 1
+    returned = {id(t) for t in outputs}
+    pairs = {}
+    for node in nodes:
+        if not getattr(node.layer, "COMMUTES_WITH_NON_DECREASING", False) or node.as_list:
+            continue
+        t = node.inbound[0]
+        below = t.node
+        if below is None or readers[id(t)] != 1 or id(t) in returned or below.as_list:
+            continue
+        activation = getattr(below.layer, "activation", None)
+        if getattr(below.layer, "ACTIVATE_LATER", False) and activation is not None \
+                and activation.name in INFERENCE_ACTIVATIONS:
+            pairs[id(below)] = id(node)
+    return pairs

@@ -78,7 +78,7 @@ class Trainer:
     def predict(self, x, batch_size=128):
         """Outputs ``(N, K)`` (logits for the registry architectures), in batches."""
         x = self._as_input(x, "predict")
-        outs = [self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+        outs = [self.infer(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
         return np.concatenate(outs) if outs else np.zeros((0,) + self.output_shape[1:], self.dtype)
 
     def compile(self, optimizer="adam", loss=None):
