@@ -74,8 +74,8 @@ CONV_CASES = [  # (class, kwargs, input shape)
     ("Conv3D", dict(filters=2, kernel_size=3, padding="same", use_bias=False), (1, 1, 2, 1, 3)),
     # ... and the small-map route (kernels.small_map_pairs): a few products over runs of the input
     ("Conv2D", dict(filters=3, kernel_size=3, padding="same", activation="relu"), (2, 2, 2, 5)),
-    ("Conv2D", dict(filters=6, kernel_size=3, padding="same", use_bias=False), (3, 2, 3, 4)),
-    ("Conv1D", dict(filters=2, kernel_size=3, padding="same"), (2, 2, 3)),
+    ("Conv2D", dict(filters=6, kernel_size=3, padding="same", use_bias=False), (3, 2, 2, 4)),
+    ("Conv1D", dict(filters=2, kernel_size=5, padding="same"), (2, 2, 3)),
     ("Conv3D", dict(filters=3, kernel_size=(3, 2, 3), padding="same"), (2, 2, 1, 2, 2)),
 ]
 
@@ -468,3 +468,39 @@ def test_small_maps_take_a_few_products_and_no_window_matrix():
     np.testing.assert_allclose(dk, dk_ref, **TOL)
     dk_only, none = kernels.small_map_conv_backward(x, kernel, (out, pairs), dz, input_grad=False)
     assert none is None and np.array_equal(dk_only, dk)
+
+
+SHIFTED_CASES = [  # F < C at stride 1: inference takes one GEMM over the input and a shifted add per offset
+    ("Conv2D", dict(filters=2, kernel_size=3, padding="same", activation="relu"), (2, 5, 6, 4)),
+    ("Conv2D", dict(filters=3, kernel_size=(3, 2)), (2, 5, 6, 7)),
+    ("Conv1D", dict(filters=2, kernel_size=3, padding="causal"), (2, 6, 5)),
+    ("Conv3D", dict(filters=1, kernel_size=3, padding="same", use_bias=False), (1, 3, 4, 3, 3)),
+]
+
+
+@pytest.mark.parametrize("cls,kwargs,shape", SHIFTED_CASES, ids=[f"{c}-{i}" for i, (c, _, _) in enumerate(SHIFTED_CASES)])
+def test_inference_by_shifted_products_matches_naive_and_backward_after_it(cls, kwargs, shape, monkeypatch):
+    """``conv_by_shifted_products`` (inference, F < C, stride 1): the naive convolution's values, and a backward
+    pass after that inference forward (which kept the input unpadded) the naive gradients."""
+    calls = []
+    shifted = scratch.kernels.conv_by_shifted_products
+    from scratch.layers import convolutional
+    monkeypatch.setattr(convolutional, "conv_by_shifted_products", lambda *a: calls.append(1) or shifted(*a))
+    rng = np.random.default_rng(sum(shape) + 11)
+    layer = getattr(scratch, cls)(**kwargs, dtype=F64)
+    x = rng.standard_normal(shape)
+    layer.build((None,) + shape[1:])
+    randomize_weights(layer, rng)
+    y = layer.forward(x, training=False)
+    assert calls == [1]
+    geo = (layer.strides, layer.padding, layer.dilation_rate, layer.groups)
+    z = naive_conv_nd(x, layer.params["kernel"], *geo)[0] + layer.params.get("bias", 0)
+    dy = rng.standard_normal(y.shape)
+    y_ref, dz = relu_or_linear(z, dy, kwargs.get("activation"))
+    np.testing.assert_allclose(y, y_ref, **TOL)
+    dx = layer.backward(dy)
+    dx_ref, dk_ref = naive_conv_nd_backward(x, layer.params["kernel"], dz, *geo)
+    np.testing.assert_allclose(dx, dx_ref, **TOL)
+    np.testing.assert_allclose(layer.grads["kernel"], dk_ref, **TOL)
+    layer.forward(x, training=True)  # training keeps the window matrix for the weight gradient: im2col
+    assert calls == [1]

@@ -21,6 +21,7 @@ from .. import activations, geometry, initializers
 from ..kernels import (
     add_bias_relu,
     col2im_nd,
+    conv_by_shifted_products,
     conv_input_grad_by_correlation,
     depthwise_backward_nd,
     depthwise_nd,
@@ -241,8 +242,15 @@ class BaseConv(ConvBase):
             y = self._activate(z)
             self._cache = (x, pairs, z, y)
             return y
-        xp = zero_pad(x, pads)
         n, g = x.shape[0], self.groups
+        if not training and self.input_grad_by_correlation(x.shape[-1], ks):  # F < C: the narrower products
+            z = conv_by_shifted_products(x, kernel, pads)
+            if not activate:
+                return z
+            y = self._activate(z)
+            self._cache = (x.shape, x, taps, pads, None, z, y)  # x unpadded: a backward pass pads it
+            return y
+        xp = zero_pad(x, pads)
         out = output_size_nd(xp.shape, ks, self.strides, self.dilation_rate)
         if g == 1 and not training:  # the matrix X is not kept: a backward pass builds it again
             cols = None
@@ -281,7 +289,8 @@ class BaseConv(ConvBase):
         x_shape, xp, taps, pads, cols, z, y = self._cache
         kernel = self.params["kernel"][taps]
         ks = kernel.shape[:-2]
-        if cols is None:  # after forward(training=False)
+        if cols is None:  # after forward(training=False), which may have kept x unpadded
+            xp = zero_pad(xp, pads) if xp.shape == x_shape else xp
             cols = im2col_nd(xp, ks, self.strides, self.dilation_rate)
         xp_shape = xp.shape
         f, c, groups = self.filters, x_shape[-1], self.groups
