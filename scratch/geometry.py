@@ -33,6 +33,8 @@ length ``out`` with the same ``k``, ``s`` and padding: its 'same' pads are that 
 ``output_padding`` cases where it does not, e.g. 'same', stride 1, an even ``k``, ``p = 0``).
 """
 
+import functools
+
 PADDINGS = ("valid", "same")
 
 
@@ -124,3 +126,19 @@ def live_taps(n, k, s, pad, d=1):
     if new_before < 0 or new_after < 0:
         return None
     return (first, stop), (new_before, new_after)
+
+
+@functools.lru_cache(maxsize=4096)
+def window(spatial, kernel_size, strides, padding, dilation):
+    """``(pads, taps, live_pads)`` of a convolution's window over a map of ``spatial`` sizes (tuples, one
+    entry per axis): the padding ``(before, after)``, the slice of live taps (``live_taps``; all of them
+    unless the map is smaller than the window's reach) and the padding cropped to them. Cached: a layer asks
+    on every call, with the same few shapes."""
+    all_pads, taps, live_pads = [], [], []
+    for n, k, s, d in zip(spatial, kernel_size, strides, dilation):
+        pad = pads(n, k, s, padding, d)
+        live = live_taps(n, k, s, pad, d)
+        all_pads.append(pad)
+        taps.append(slice(0, k) if live is None else slice(*live[0]))
+        live_pads.append(pad if live is None else live[1])
+    return tuple(all_pads), tuple(taps), tuple(live_pads)

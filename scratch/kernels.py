@@ -19,6 +19,7 @@ Shapes::
 A dilation ``(dh, dw)`` spaces a window's taps ``dh`` rows and ``dw`` columns apart.
 """
 
+import functools
 import itertools
 
 import numpy as np
@@ -423,6 +424,7 @@ def im2col_matmul(xp, kernel_size, strides, dilation, w):
 SMALL_MAP_PRODUCTS = 16  # at most this many products (a 'same' 3x3 on a 2x2 map makes 8)
 
 
+@functools.lru_cache(maxsize=1024)  # a layer asks on every call, with the same few shapes (tuples)
 def small_map_pairs(x_spatial, kernel_size, pads):
     """The products of a stride-1, undilated convolution on a small map, one per output cell ``o`` and input
     cell ``a`` of the leading spatial axes (rows, in 2-D) whose tap is inside the kernel: ``(o, a, taps,
@@ -431,6 +433,8 @@ def small_map_pairs(x_spatial, kernel_size, pads):
     no product meets the padding. ``None`` when there would be more than ``SMALL_MAP_PRODUCTS`` of them, or
     when they would save less than half the window matrix's products."""
     out = tuple(n + b + a - k + 1 for n, k, (b, a) in zip(x_spatial, kernel_size, pads))
+    if int(np.prod(out)) > SMALL_MAP_PRODUCTS:  # at least one product per output
+        return None
     *lead_k, k_last = kernel_size
     *lead_pads, (b_last, _) = pads
     n_last = x_spatial[-1]
@@ -449,7 +453,7 @@ def small_map_pairs(x_spatial, kernel_size, pads):
     full = int(np.prod(out)) * int(np.prod(kernel_size))  # the window matrix's products per image and filter
     if 2 * sum(c1 - c0 for *_, (c0, c1), _ in pairs) > full:  # not half of them padding: one GEMM is better
         return None
-    return out, pairs
+    return out, tuple(pairs)
 
 
 def _merge_last(a, rows):

@@ -90,10 +90,12 @@ class ConvBase(Layer):
         return (n, *(geometry.output_length(s, k, st, self.padding, d) for s, k, st, d in
                      zip(spatial, self.kernel_size, self.strides, self.dilation_rate)), self._out_channels(c))
 
+    def _window(self, x_shape):
+        return geometry.window(tuple(x_shape[1:-1]), self.kernel_size, self.strides, self.padding, self.dilation_rate)
+
     def _pads(self, x_shape):
         """``((before, after), ...)`` per spatial axis: 'same' (effective kernel size) or 'causal' zeros."""
-        return tuple(geometry.pads(n, k, s, self.padding, d) for n, k, s, d in
-                     zip(x_shape[1:-1], self.kernel_size, self.strides, self.dilation_rate))
+        return self._window(x_shape)[0]
 
     def live_window(self, x_shape):
         """``(taps, pads)``: per spatial axis the slice of kernel taps that read the input for some output,
@@ -101,13 +103,7 @@ class ConvBase(Layer):
         map the window fits, fewer on a map smaller than its reach (a 'same' 3x3 on a 1x1 map: the centre
         tap, a 1x1 convolution, 9 times fewer products, no window matrix). The dropped taps multiply only
         padding zeros, so the sums are those of the whole kernel, and their weight gradients are zeros."""
-        taps, pads = [], []
-        for n, k, s, d, pad in zip(x_shape[1:-1], self.kernel_size, self.strides, self.dilation_rate,
-                                   self._pads(x_shape)):
-            live = geometry.live_taps(n, k, s, pad, d)
-            taps.append(slice(0, k) if live is None else slice(*live[0]))
-            pads.append(pad if live is None else live[1])
-        return tuple(taps), tuple(pads)
+        return self._window(x_shape)[1:]
 
     def _activate(self, z):
         """``z += bias`` in place, then ``y = act(z)`` (ReLU in place too: then ``y is z``)."""
