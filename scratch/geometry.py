@@ -33,8 +33,6 @@ length ``out`` with the same ``k``, ``s`` and padding: its 'same' pads are that 
 ``output_padding`` cases where it does not, e.g. 'same', stride 1, an even ``k``, ``p = 0``).
 """
 
-import functools
-
 PADDINGS = ("valid", "same")
 
 
@@ -128,12 +126,10 @@ def live_taps(n, k, s, pad, d=1):
     return (first, stop), (new_before, new_after)
 
 
-@functools.lru_cache(maxsize=4096)
 def window(spatial, kernel_size, strides, padding, dilation):
-    """``(pads, taps, live_pads)`` of a convolution's window over a map of ``spatial`` sizes (tuples, one
-    entry per axis): the padding ``(before, after)``, the slice of live taps (``live_taps``; all of them
-    unless the map is smaller than the window's reach) and the padding cropped to them. Cached: a layer asks
-    on every call, with the same few shapes."""
+    """``(pads, taps, live_pads)`` of a convolution's window over a map of ``spatial`` sizes (one entry per
+    axis): the padding ``(before, after)``, the slice of live taps (``live_taps``; all of them unless the map
+    is smaller than the window's reach) and the padding cropped to them."""
     all_pads, taps, live_pads = [], [], []
     for n, k, s, d in zip(spatial, kernel_size, strides, dilation):
         pad = pads(n, k, s, padding, d)

@@ -91,7 +91,12 @@ class ConvBase(Layer):
                      zip(spatial, self.kernel_size, self.strides, self.dilation_rate)), self._out_channels(c))
 
     def _window(self, x_shape):
-        return geometry.window(tuple(x_shape[1:-1]), self.kernel_size, self.strides, self.padding, self.dilation_rate)
+        """``geometry.window`` for this input's spatial sizes, computed once per size (asked on every call)."""
+        spatial = tuple(x_shape[1:-1])
+        known = self.__dict__.setdefault("_windows", {})
+        if spatial not in known:
+            known[spatial] = geometry.window(spatial, self.kernel_size, self.strides, self.padding, self.dilation_rate)
+        return known[spatial]
 
     def _pads(self, x_shape):
         """``((before, after), ...)`` per spatial axis: 'same' (effective kernel size) or 'causal' zeros."""
