@@ -84,7 +84,7 @@ def test_one_tied_window_among_unique_ones_goes_to_the_first_max(relu_input, pad
 
 def _fused_pairs(model):
     names = {id(node): node.layer.name for node in model.nodes}
-    return sorted((names[a], names[b]) for a, b in model._inference_fusions.items())
+    return sorted((names[a], names[b]) for a, (_, b) in model._inference_fusions.items())
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -139,3 +139,45 @@ def test_predict_leaves_the_last_forward_to_backward():
     model.backward(dy)
     for k, g in model.named_grads().items():
         np.testing.assert_array_equal(g, expected[k], err_msg=k)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_predict_folds_batch_normalization_into_the_convolution_before_it(dtype, monkeypatch):
+    """A BatchNormalization reading a convolution with no activation (with or without a bias, depthwise too)
+    is folded into it for predict: kernel * inv, bias * inv + offset. The same sums rounded differently:
+    predict agrees with forward to rounding (float64: 1e-13), and the layers keep their own weights."""
+    rng = np.random.default_rng(6)
+    x = scratch.Input((6, 6, 3), dtype=dtype)
+    a = scratch.BatchNormalization(dtype=dtype)(scratch.Conv2D(8, 3, padding="same", use_bias=False, dtype=dtype)(x))
+    b = scratch.BatchNormalization(dtype=dtype)(scratch.DepthwiseConv2D(3, depth_multiplier=2, dtype=dtype)(
+        scratch.ReLU(6.0, dtype=dtype)(a)))
+    relu = scratch.Conv2D(4, 1, activation="relu", dtype=dtype)(b)  # an activation between: not folded
+    c = scratch.BatchNormalization(dtype=dtype)(relu)
+    shared = scratch.Conv2D(4, 1, dtype=dtype)(c)  # two readers: not folded
+    d = scratch.Add(dtype=dtype)([scratch.BatchNormalization(dtype=dtype)(shared), shared])
+    e = scratch.BatchNormalization(scale=False, dtype=dtype)(scratch.Conv1D(5, 2, dtype=dtype)(
+        scratch.Reshape((16, 4), dtype=dtype)(d)))  # a bias, no gamma, one axis
+    model = scratch.Model(x, scratch.Flatten(dtype=dtype)(e))
+    kinds = sorted((node.layer.name, kind) for node in model.nodes
+                   for nid, (kind, _) in model._inference_fusions.items() if nid == id(node))
+    assert kinds == [("conv1d", "fold"), ("conv2d", "fold"), ("depthwise_conv2d", "fold")]
+    for layer in model.layers:  # moving statistics and affine weights far from the identity
+        for key in ("gamma", "beta", "moving_mean"):
+            if key in layer.params or key in layer.state:
+                (layer.params if key in layer.params else layer.state)[key][...] = rng.standard_normal(
+                    layer.params.get(key, layer.state.get(key)).shape)
+        if "moving_variance" in layer.state:
+            layer.state["moving_variance"][...] = rng.random(layer.state["moving_variance"].shape) + 0.5
+    before = {k: v.copy() for k, v in model.named_params().items()}
+    xs = rng.standard_normal((5, 6, 6, 3)).astype(dtype)
+    want = model.forward(xs)
+    from scratch.layers.convolutional import ConvBase
+    folds = []
+    fold = ConvBase.folded
+    monkeypatch.setattr(ConvBase, "folded", lambda self, *a: folds.append(self.name) or fold(self, *a))
+    got = model.predict(xs)
+    assert sorted(folds) == ["conv1d", "conv2d", "depthwise_conv2d"]
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == "float64" else dict(rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got, want, **tol)
+    for k, v in model.named_params().items():
+        np.testing.assert_array_equal(v, before[k], err_msg=k)

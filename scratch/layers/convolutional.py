@@ -110,11 +110,33 @@ class ConvBase(Layer):
         padding zeros, so the sums are those of the whole kernel, and their weight gradients are zeros."""
         return self._window(x_shape)[1:]
 
-    def _activate(self, z):
-        """``z += bias`` in place, then ``y = act(z)`` (ReLU in place too: then ``y is z``)."""
+    def _activate(self, z, params=None):
+        """``z += bias`` in place, then ``y = act(z)`` (ReLU in place too: then ``y is z``); ``params``: weights
+        in place of the layer's own (``folded``)."""
         relu = self.activation.name == "relu"
-        add_bias_relu(z, self.params.get("bias"), relu)
+        add_bias_relu(z, (self.params if params is None else params).get("bias"), relu)
         return z if relu else self.activation(z)
+
+    def folded(self, scale, offset):
+        """The weights of this convolution followed by ``y = z * scale + offset`` per output channel (a
+        BatchNormalization in inference mode): ``{"kernel": kernel * scale, "bias": bias * scale + offset}``,
+        for ``forward(x, weights=...)``. The same sums as the two layers, rounded differently (``predict``
+        folds them, as TensorFlow's graph optimizer does for Keras's; ``scratch.models.fusion``)."""
+        kernel, bias = self.params["kernel"], self.params.get("bias")
+        return {"kernel": kernel * scale.reshape(kernel.shape[-2:] if self.DEPTHWISE else scale.shape),
+                "bias": offset if bias is None else bias * scale + offset}
+
+    def folding_pays(self, x_shape):
+        """Whether folding a normalization into this call saves work: scaling the kernel is one pass over it,
+        the normalization two over the output, so it pays where the kernel has fewer values than twice the
+        output (most layers of a batch; not the wide kernels on ResNet50's last 1x1 maps, where folding on
+        every call made its predict 6% slower). The batch decides, so the rounding of a layer's predict may
+        differ between batch sizes (as the rows of a BLAS product already may)."""
+        out = self.compute_output_shape((None,) + tuple(x_shape[1:]))
+        return self.params["kernel"].size < 2 * x_shape[0] * int(np.prod(out[1:]))
+
+    FOLDS_NORMALIZATION = False  # forward takes weights=folded(...) (BaseConv, BaseDepthwiseConv)
+    DEPTHWISE = False
 
     def _dz(self, dy, z, y, pre_activation):
         """``dL/dz`` (same shape as ``z``), and ``dL/dbias`` (its sums over all but the channels) into ``grads``."""
@@ -222,6 +244,7 @@ class BaseConv(ConvBase):
         return small_map_pairs(x_shape[1:-1], self.kernel_size, self._pads(x_shape))
 
     ACTIVATE_LATER = True  # forward(activate=False) stops before the bias; activate(z) adds it, then the activation
+    FOLDS_NORMALIZATION = True
 
     def activate(self, z):
         """``act(z + bias)``, in place where it can (``z`` is overwritten): the end of ``forward`` that
@@ -229,18 +252,20 @@ class BaseConv(ConvBase):
         ``scratch.models.fusion.plan_inference``)."""
         return self._activate(z)
 
-    def forward(self, x, training=False, activate=True):
-        """``act(conv(x) + bias)``; ``activate=False`` (inference): ``conv(x)`` alone, nothing kept."""
+    def forward(self, x, training=False, activate=True, weights=None):
+        """``act(conv(x) + bias)``; ``activate=False`` (inference): ``conv(x)`` alone, nothing kept;
+        ``weights``: ``folded`` weights in place of the layer's own (inference)."""
         self._check_input(x)
+        params = self.params if weights is None else weights
         taps, pads = self.live_window(x.shape)
-        kernel = self.params["kernel"][taps]  # the live taps: the whole kernel unless the map is small
+        kernel = params["kernel"][taps]  # the live taps: the whole kernel unless the map is small
         ks = kernel.shape[:-2]
         pairs = None if set(ks) == {1} else self.small_map(x.shape)  # one live tap: a 1x1 convolution below
         if pairs is not None:  # a few products over runs of the input, none reading padding
-            z = small_map_conv(x, self.params["kernel"], pairs)
+            z = small_map_conv(x, params["kernel"], pairs)
             if not activate:
                 return z
-            y = self._activate(z)
+            y = self._activate(z, params)
             self._cache = (x, pairs, z, y)
             return y
         n, g = x.shape[0], self.groups
@@ -248,7 +273,7 @@ class BaseConv(ConvBase):
             z = conv_by_shifted_products(x, kernel, pads)
             if not activate:
                 return z
-            y = self._activate(z)
+            y = self._activate(z, params)
             self._cache = (x.shape, x, taps, pads, None, z, y)  # x unpadded: a backward pass pads it
             return y
         xp = zero_pad(x, pads)
@@ -265,7 +290,7 @@ class BaseConv(ConvBase):
         z = z.reshape((n,) + out + (self.filters,))
         if not activate:
             return z
-        y = self._activate(z)
+        y = self._activate(z, params)
         self._cache = (x.shape, xp, taps, pads, cols, z, y)
         return y
 
@@ -397,12 +422,17 @@ class BaseDepthwiseConv(ConvBase):
         if self.use_bias:
             self.params["bias"] = initializers.get(self.bias_initializer, self.label)((c * m,), rng, self.dtype)
 
-    def forward(self, x, training=False):
+    DEPTHWISE = True  # kernel (*k, C, m): output channel c*m + j is (c, j) of its last two axes (folded)
+    FOLDS_NORMALIZATION = True
+
+    def forward(self, x, training=False, weights=None):
+        """``act(depthwise(x) + bias)``; ``weights``: ``folded`` weights in place of the layer's own (inference)."""
         self._check_input(x)
+        params = self.params if weights is None else weights
         taps, pads = self.live_window(x.shape)  # the whole kernel unless the map is small
         xr = repeat_channels(zero_pad(x, pads), self.depth_multiplier)  # channel c at c*m .. c*m+m-1
-        z = depthwise_nd(xr, self.params["kernel"][taps], self.strides, self.dilation_rate)
-        y = self._activate(z)
+        z = depthwise_nd(xr, params["kernel"][taps], self.strides, self.dilation_rate)
+        y = self._activate(z, params)
         self._cache = (taps, pads, xr, z, y)
         return y
 

@@ -94,6 +94,13 @@ class _Normalization(Layer):
         """``y = x * inv + (beta - mean * inv)``, ``inv = gamma / sqrt(var + eps)`` (Keras's order of
         operations); ``gamma``/``beta`` reshaped to ``shape`` (broadcasting against ``x``) when given;
         ``y`` is written into ``out`` when given (a buffer of ``x``'s shape)."""
+        inv, offset, inv_std = self._scale_offset(mean, var, shape)
+        y = channelwise(np.multiply, x, inv, out=out)
+        channelwise(np.add, y, offset, out=y)
+        return y, inv_std
+
+    def _scale_offset(self, mean, var, shape=None):
+        """``(inv, offset, 1 / sqrt(var + eps))`` of ``_affine``: ``y = x * inv + offset``."""
         inv = 1.0 / np.sqrt(var + self.dtype.type(self.epsilon))
         inv_std = inv
         if self.scale:
@@ -102,9 +109,7 @@ class _Normalization(Layer):
             offset = (self.params["beta"] if shape is None else self.params["beta"].reshape(shape)) - mean * inv
         else:
             offset = -mean * inv
-        y = channelwise(np.multiply, x, inv, out=out)
-        channelwise(np.add, y, offset, out=y)
-        return y, inv_std
+        return inv, offset, inv_std
 
     def _scale_offset_grads(self, dy, xhat, axes):
         if self.scale:
@@ -142,6 +147,7 @@ class BatchNormalization(_Normalization):
     """
 
     weight_names = ("gamma", "beta", "moving_mean", "moving_variance")
+    FOLDS_INTO_CONVOLUTION = True  # inference_affine: predict folds it into the convolution before it
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
@@ -186,6 +192,11 @@ class BatchNormalization(_Normalization):
         y, inv_std = self._affine(x, mean, var, out=y)
         self._cache = (channelwise(np.multiply, centered, inv_std, out=centered), inv_std, batch_stats)  # xhat
         return y
+
+    def inference_affine(self):
+        """``(inv, offset)``: inference mode is ``y = x * inv + offset`` per channel (the moving statistics);
+        ``predict`` folds it into the convolution before it (``scratch.models.fusion.plan_inference``)."""
+        return self._scale_offset(self.state["moving_mean"], self.state["moving_variance"])[:2]
 
     def _xhat(self):
         """``xhat`` of the last forward pass (kept in training mode, computed here after an inference one)."""

@@ -378,22 +378,31 @@ class Model(Layer, Trainer):
         return outs if self._multi_out else outs[0]
 
     def infer(self, x):
-        """``forward(x, training=False)``'s outputs, for ``predict``: the same values, bit for bit, with the
-        fusions ``scratch.models.fusion.plan_inference`` planned (a convolution's bias and ReLU after the max
-        pooling that reads it). Nothing is recorded for a backward pass, which differentiates the last
+        """``forward(x, training=False)``'s outputs, for ``predict``, with the fusions
+        ``scratch.models.fusion.plan_inference`` planned: a convolution's bias and ReLU after the max pooling
+        that reads it (the same bits), a BatchNormalization folded into the convolution before it (the same
+        sums, rounded differently). Nothing is recorded for a backward pass, which differentiates the last
         ``forward``."""
         values = {id(t): a for t, a in zip(self.inputs, self._as_arrays(x))}
         fused = self._inference_fusions
         pending = {}  # pool node id -> the convolution whose bias and activation wait for the pooled map
+        folded = set()  # normalization nodes already applied by the convolution before them
+        by_id = {id(node): node for node in self.nodes} if fused else {}
         for node, frees in zip(self.nodes, self._frees):
             args = [values[id(t)] for t in node.inbound]
             layer = node.layer
+            kind, after = fused.get(id(node), (None, None))  # (see plan_inference)
             if isinstance(layer, Model):
                 y = layer.infer(args if node.as_list else args[0])
-            elif id(node) in fused:
+            elif kind == "pool":
                 y = layer.forward(args[0], training=False, activate=False)
-                pending[fused[id(node)]] = layer
-            else:
+                pending[after] = layer
+            elif kind == "fold" and layer.folding_pays(args[0].shape):
+                y = layer.forward(args[0], training=False, weights=layer.folded(*by_id[after].layer.inference_affine()))
+                folded.add(after)
+            elif id(node) in folded:
+                y = args[0]
+            else:  # (a convolution whose fold would not pay runs as it is, and its normalization after it)
                 y = layer.forward(args if node.as_list else args[0], training=False)
                 if id(node) in pending:
                     y = pending.pop(id(node)).activate(y)

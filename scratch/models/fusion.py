@@ -9,7 +9,8 @@ was the ReLU's output, so ``x > 0`` is the mask) and the convolution takes ``dL/
 (``pre_activation=True``). Multiplying by 0 or 1 before or after the routing gives the same
 numbers (tests/test_fusion.py).
 
-``predict`` (``plan_inference``) takes the same pair the other way round: max pooling commutes
+``predict`` (``plan_inference``) folds a BatchNormalization into the convolution before it, and takes
+the ReLU -> max-pool pair the other way round: max pooling commutes
 with adding a per-channel bias and with a ReLU (both are non-decreasing, in floating point too:
 ``fl(z + b)`` never reverses an order), so ``relu(max(z) + b) == max(relu(z + b))`` bit for bit,
 and the convolution's bias and ReLU run on the pooled map, a quarter of the size for 2x2 pools.
@@ -50,10 +51,17 @@ INFERENCE_ACTIVATIONS = ("relu", "linear")  # non-decreasing, and exactly so in 
 
 
 def plan_inference(nodes, outputs):
-    """``{id(conv node): id(pool node)}`` for ``predict``: a max pooling whose one input is the output of a
-    convolution (``activate`` in its ``forward``) with a ReLU or no activation, read by nothing else and not
-    a model output: the convolution stops before its bias and activation, the pool takes its maximum
-    first, and the convolution's ``activate`` then runs on the pooled map."""
+    """``{id(conv node): (kind, id(the node after it))}`` for ``predict``, where the convolution's output is
+    read by that node alone and is not a model output:
+
+    - ``"pool"``: a max pooling after a convolution (``activate`` in its ``forward``) with a ReLU or no
+      activation: the convolution stops before its bias and activation, the pool takes its maximum first,
+      and the convolution's ``activate`` runs on the pooled map. The same bits.
+    - ``"fold"``: a BatchNormalization after a convolution with no activation (``FOLDS_NORMALIZATION``):
+      inference mode is ``z * inv + offset`` per channel, so the convolution runs with its kernel scaled by
+      ``inv`` and the bias ``bias * inv + offset`` (``ConvBase.folded``), and the normalization passes its
+      input on: two passes over the map fewer, the same sums rounded differently (as TensorFlow's graph
+      optimizer folds Keras's; ``forward`` keeps the two layers apart)."""
     readers = {}
     for node in nodes:
         for t in node.inbound:
@@ -61,14 +69,20 @@ def plan_inference(nodes, outputs):
     returned = {id(t) for t in outputs}
     pairs = {}
     for node in nodes:
-        if not getattr(node.layer, "COMMUTES_WITH_NON_DECREASING", False) or node.as_list:
+        layer = node.layer
+        if node.as_list or not (getattr(layer, "COMMUTES_WITH_NON_DECREASING", False)
+                                or getattr(layer, "FOLDS_INTO_CONVOLUTION", False)):
             continue
         t = node.inbound[0]
         below = t.node
         if below is None or readers[id(t)] != 1 or id(t) in returned or below.as_list:
             continue
         activation = getattr(below.layer, "activation", None)
-        if getattr(below.layer, "ACTIVATE_LATER", False) and activation is not None \
-                and activation.name in INFERENCE_ACTIVATIONS:
-            pairs[id(below)] = id(node)
+        if activation is None:
+            continue
+        if getattr(layer, "FOLDS_INTO_CONVOLUTION", False):
+            if getattr(below.layer, "FOLDS_NORMALIZATION", False) and activation.name == "linear":
+                pairs[id(below)] = ("fold", id(node))
+        elif getattr(below.layer, "ACTIVATE_LATER", False) and activation.name in INFERENCE_ACTIVATIONS:
+            pairs[id(below)] = ("pool", id(node))
     return pairs
