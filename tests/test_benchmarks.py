@@ -296,7 +296,9 @@ def test_gemm_floor_times_the_products_each_layer_makes_in_a_training_step():
     gemms = {id(node.layer): floor.node_gemms(node, n, backward, input_grad)
              for node, backward, input_grad in floor.training_calls(model)}
     first, corr, strided, one, dense = (gemms[id(layer)] for layer in convs + [dense])
-    assert first == [("forward", (n * 36, 72), False, (72, 4), False, 1), ("backward", (72, n * 36), True, (n * 36, 4), False, 1)]
+    assert first == [("forward", (n * 36, 8), False, (8, 36), False, 1),  # F < C: X @ [K_0 ... K_8]
+                     ("backward", (72, n * 36), True, (n * 36, 4), False, 1)]
+    assert corr[0] == ("forward", (n * 36, 4), False, (4, 18), False, 1)  # F < C: X @ [K_0 ... K_8]
     assert corr[2] == ("backward", (n * 36, 18), False, (18, 4), False, 1)
     assert strided[2] == ("backward", (n * 4, 6), False, (6, 4), True, 9)
     assert one[2] == ("backward", (n * 36, 2), False, (2, 4), True, 1)

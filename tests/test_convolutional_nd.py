@@ -480,8 +480,8 @@ SHIFTED_CASES = [  # F < C at stride 1: inference takes one GEMM over the input 
 
 @pytest.mark.parametrize("cls,kwargs,shape", SHIFTED_CASES, ids=[f"{c}-{i}" for i, (c, _, _) in enumerate(SHIFTED_CASES)])
 def test_inference_by_shifted_products_matches_naive_and_backward_after_it(cls, kwargs, shape, monkeypatch):
-    """``conv_by_shifted_products`` (inference, F < C, stride 1): the naive convolution's values, and a backward
-    pass after that inference forward (which kept the input unpadded) the naive gradients."""
+    """``conv_by_shifted_products`` (F < C, stride 1): the naive convolution's values, and a backward pass after
+    that forward (which kept the input unpadded, no window matrix) the naive gradients, in either mode."""
     calls = []
     shifted = scratch.kernels.conv_by_shifted_products
     from scratch.layers import convolutional
@@ -491,16 +491,15 @@ def test_inference_by_shifted_products_matches_naive_and_backward_after_it(cls, 
     x = rng.standard_normal(shape)
     layer.build((None,) + shape[1:])
     randomize_weights(layer, rng)
-    y = layer.forward(x, training=False)
-    assert calls == [1]
     geo = (layer.strides, layer.padding, layer.dilation_rate, layer.groups)
     z = naive_conv_nd(x, layer.params["kernel"], *geo)[0] + layer.params.get("bias", 0)
-    dy = rng.standard_normal(y.shape)
+    dy = rng.standard_normal(z.shape)
     y_ref, dz = relu_or_linear(z, dy, kwargs.get("activation"))
-    np.testing.assert_allclose(y, y_ref, **TOL)
-    dx = layer.backward(dy)
     dx_ref, dk_ref = naive_conv_nd_backward(x, layer.params["kernel"], dz, *geo)
-    np.testing.assert_allclose(dx, dx_ref, **TOL)
-    np.testing.assert_allclose(layer.grads["kernel"], dk_ref, **TOL)
-    layer.forward(x, training=True)  # training keeps the window matrix for the weight gradient: im2col
-    assert calls == [1]
+    for training in (False, True):
+        y = layer.forward(x, training=training)
+        np.testing.assert_allclose(y, y_ref, **TOL)
+        dx = layer.backward(dy)
+        np.testing.assert_allclose(dx, dx_ref, **TOL)
+        np.testing.assert_allclose(layer.grads["kernel"], dk_ref, **TOL)
+    assert calls == [1, 1]

@@ -269,7 +269,7 @@ class BaseConv(ConvBase):
             self._cache = (x, pairs, z, y)
             return y
         n, g = x.shape[0], self.groups
-        if not training and self.input_grad_by_correlation(x.shape[-1], ks):  # F < C: the narrower products
+        if self.input_grad_by_correlation(x.shape[-1], ks):  # F < C: the narrower products, no window matrix kept
             z = conv_by_shifted_products(x, kernel, pads)
             if not activate:
                 return z
