@@ -22,21 +22,28 @@ in ``BACKWARD_OPTIONS`` (see ``scratch.layers.base``). Nor where the activation'
 """
 
 
-def plan(nodes, outputs):
-    """``{id(node): backward options}`` for the nodes of a graph (in topological order) whose
-    backward call takes options; ``outputs``: the model's output tensors."""
+def _sole_readers(nodes, outputs):
+    """``(node, below)`` for every node (in topological order) that reads one tensor, the output of the
+    node ``below``, which no other node reads and the model does not return (``outputs``)."""
     readers = {}
     for node in nodes:
         for t in node.inbound:
             readers[id(t)] = readers.get(id(t), 0) + 1
     returned = {id(t) for t in outputs}
-    options = {}
     for node in nodes:
-        if "relu_input" not in node.layer.BACKWARD_OPTIONS or node.as_list:
+        if node.as_list:
             continue
         t = node.inbound[0]
-        below = t.node
-        if below is None or readers[id(t)] != 1 or id(t) in returned:
+        if t.node is not None and readers[id(t)] == 1 and id(t) not in returned:
+            yield node, t.node
+
+
+def plan(nodes, outputs):
+    """``{id(node): backward options}`` for the nodes of a graph (in topological order) whose
+    backward call takes options; ``outputs``: the model's output tensors."""
+    options = {}
+    for node, below in _sole_readers(nodes, outputs):
+        if "relu_input" not in node.layer.BACKWARD_OPTIONS:
             continue
         if below.layer.activity_regularizer is not None:  # its penalty's gradient joins dL/dy before the mask
             continue
@@ -62,20 +69,11 @@ def plan_inference(nodes, outputs):
       ``inv`` and the bias ``bias * inv + offset`` (``ConvBase.folded``), and the normalization passes its
       input on: two passes over the map fewer, the same sums rounded differently (as TensorFlow's graph
       optimizer folds Keras's; ``forward`` keeps the two layers apart)."""
-    readers = {}
-    for node in nodes:
-        for t in node.inbound:
-            readers[id(t)] = readers.get(id(t), 0) + 1
-    returned = {id(t) for t in outputs}
     pairs = {}
-    for node in nodes:
+    for node, below in _sole_readers(nodes, outputs):
         layer = node.layer
-        if node.as_list or not (getattr(layer, "COMMUTES_WITH_NON_DECREASING", False)
-                                or getattr(layer, "FOLDS_INTO_CONVOLUTION", False)):
-            continue
-        t = node.inbound[0]
-        below = t.node
-        if below is None or readers[id(t)] != 1 or id(t) in returned or below.as_list:
+        if below.as_list or not (getattr(layer, "COMMUTES_WITH_NON_DECREASING", False)
+                                 or getattr(layer, "FOLDS_INTO_CONVOLUTION", False)):
             continue
         activation = getattr(below.layer, "activation", None)
         if activation is None:
