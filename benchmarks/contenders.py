@@ -115,18 +115,18 @@ def layer_flops(layer, batch):
     """Multiply-add FLOPs (2 per MAC) of one layer's forward products for ``batch`` images; 0 if none.
 
     Conv2D: each output value sums ``kh*kw*C/groups`` products, over the taps that read the input
-    (``live_window``: on a map smaller than the window's reach the others meet only padding); DepthwiseConv2D: ``kh*kw`` per
+    (``live_window``: on a map smaller than the window's reach the others meet only padding; the depthwise
+    ones too; the small-map route's fewer products are not counted); DepthwiseConv2D: ``kh*kw`` per
     output channel (``C*depth_multiplier`` of them); SeparableConv2D: its depthwise part plus the
     pointwise ``C*m -> F`` product at every output pixel; Dense: ``units`` sums of the last axis at
     every position of the other axes.
     """
     if isinstance(layer, (L.Conv2D, L.DepthwiseConv2D, L.SeparableConv2D)):
         _, ho, wo, f = layer.output_shape
-        kh, kw = layer.kernel_size
+        taps, _ = layer.live_window((batch,) + tuple(layer.input_shape[1:]))
+        kh, kw = (t.stop - t.start for t in taps)
         c = layer.input_shape[3]
         if isinstance(layer, L.Conv2D):
-            taps, _ = layer.live_window((batch,) + tuple(layer.input_shape[1:]))
-            kh, kw = (t.stop - t.start for t in taps)
             return 2 * batch * ho * wo * kh * kw * (c // layer.groups) * f
         m = layer.depth_multiplier
         depthwise = 2 * batch * ho * wo * kh * kw * c * m

@@ -66,7 +66,7 @@ def node_gemms(node, batch, backward, input_grad):
                     out.append(("backward", (n, f), False, (f, k), True, 1))
             return out
         rows, k, c, f = _numel(y_shape[:-1]), _numel(ks), x_shape[-1], layer.filters
-        if layer.input_grad_by_correlation(c, ks):  # F < C: every pixel by every offset's kernel, shifted adds
+        if layer.shifted_products(x_shape, ks, layer.live_window(x_shape)[1]):  # every pixel by every offset's kernel
             out = [("forward", (_numel(x_shape[:-1]), c), False, (c, k * f), False, 1)]
         else:
             out = [("forward", (rows, k * c), False, (k * c, f), False, 1)]

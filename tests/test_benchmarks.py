@@ -296,9 +296,7 @@ def test_gemm_floor_times_the_products_each_layer_makes_in_a_training_step():
     gemms = {id(node.layer): floor.node_gemms(node, n, backward, input_grad)
              for node, backward, input_grad in floor.training_calls(model)}
     first, corr, strided, one, dense = (gemms[id(layer)] for layer in convs + [dense])
-    assert first == [("forward", (n * 36, 8), False, (8, 36), False, 1),  # F < C: X @ [K_0 ... K_8]
-                     ("backward", (72, n * 36), True, (n * 36, 4), False, 1)]
-    assert corr[0] == ("forward", (n * 36, 4), False, (4, 18), False, 1)  # F < C: X @ [K_0 ... K_8]
+    assert first == [("forward", (n * 36, 72), False, (72, 4), False, 1), ("backward", (72, n * 36), True, (n * 36, 4), False, 1)]
     assert corr[2] == ("backward", (n * 36, 18), False, (18, 4), False, 1)
     assert strided[2] == ("backward", (n * 4, 6), False, (6, 4), True, 9)
     assert one[2] == ("backward", (n * 36, 2), False, (2, 4), True, 1)
@@ -309,6 +307,19 @@ def test_gemm_floor_times_the_products_each_layer_makes_in_a_training_step():
     assert kinds["Conv2D 3x3"]["flops"] == first_flops + corr_flops
     assert kinds["Conv2D 3x3"]["forward_ms"] > 0 and kinds["Dense"]["backward_ms"] > 0
     assert kinds["GlobalAveragePooling2D"] == {"forward_ms": 0.0, "backward_ms": 0.0, "flops": 0}
+
+
+def test_gemm_floor_counts_the_shifted_products():
+    """F <= C/4, 'same', 8x8: the forward pass is X @ [K_0 ... K_8], every pixel by every offset's kernel."""
+    from benchmarks import floor
+
+    x = scratch.Input((8, 8, 16))
+    conv = scratch.Conv2D(4, 3, padding="same")
+    model = scratch.Model(x, scratch.Flatten()(conv(scratch.Conv2D(16, 1)(x))))
+    gemms = {id(node.layer): floor.node_gemms(node, 5, backward, input_grad)
+             for node, backward, input_grad in floor.training_calls(model)}
+    assert gemms[id(conv)][0] == ("forward", (5 * 64, 16), False, (16, 36), False, 1)
+    assert gemms[id(conv)][1] == ("backward", (144, 5 * 64), True, (5 * 64, 4), False, 1)
 
 
 def test_gemm_floor_counts_the_products_of_small_maps():

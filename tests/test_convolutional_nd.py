@@ -470,17 +470,33 @@ def test_small_maps_take_a_few_products_and_no_window_matrix():
     assert none is None and np.array_equal(dk_only, dk)
 
 
-SHIFTED_CASES = [  # F < C at stride 1: inference takes one GEMM over the input and a shifted add per offset
-    ("Conv2D", dict(filters=2, kernel_size=3, padding="same", activation="relu"), (2, 5, 6, 4)),
-    ("Conv2D", dict(filters=3, kernel_size=(3, 2)), (2, 5, 6, 7)),
-    ("Conv1D", dict(filters=2, kernel_size=3, padding="causal"), (2, 6, 5)),
-    ("Conv3D", dict(filters=1, kernel_size=3, padding="same", use_bias=False), (1, 3, 4, 3, 3)),
+SHIFTED_CASES = [  # F <= C/4 at stride 1 on a small map: one GEMM over the input and a shifted add per offset
+    ("Conv2D", dict(filters=1, kernel_size=3, padding="same", activation="relu"), (2, 5, 6, 4)),
+    ("Conv2D", dict(filters=2, kernel_size=(3, 2), padding="same"), (2, 5, 6, 8)),
+    ("Conv1D", dict(filters=2, kernel_size=3, padding="causal"), (2, 6, 8)),
+    ("Conv3D", dict(filters=1, kernel_size=3, padding="same", use_bias=False), (1, 3, 4, 3, 4)),
 ]
+
+
+def test_the_shifted_products_route_only_where_it_measured_faster():
+    """'same' or 'causal' (no product thrown away), at most a quarter as many filters as channels, maps of at
+    most 64 pixels, stride 1, undilated, ungrouped, a kernel larger than 1x1: DenseNet121's 3x3 layers."""
+    def takes(layer, shape):
+        taps, pads = layer.live_window(shape)
+        return layer.shifted_products(shape, tuple(t.stop - t.start for t in taps), pads)
+
+    assert takes(scratch.Conv2D(32, 3, padding="same"), (32, 8, 8, 128))
+    assert not takes(scratch.Conv2D(32, 3), (32, 8, 8, 128))  # 'valid': products thrown away
+    assert not takes(scratch.Conv2D(48, 3, padding="same"), (32, 8, 8, 128))  # F > C/4
+    assert not takes(scratch.Conv2D(32, 3, padding="same"), (32, 16, 16, 128))  # 256 pixels
+    assert not takes(scratch.Conv2D(32, 1), (32, 8, 8, 128))  # 1x1: the input is the window matrix
+    for kwargs in (dict(strides=2), dict(dilation_rate=2), dict(groups=2)):
+        assert not takes(scratch.Conv2D(32, 3, padding="same", **kwargs), (32, 8, 8, 128))
 
 
 @pytest.mark.parametrize("cls,kwargs,shape", SHIFTED_CASES, ids=[f"{c}-{i}" for i, (c, _, _) in enumerate(SHIFTED_CASES)])
 def test_inference_by_shifted_products_matches_naive_and_backward_after_it(cls, kwargs, shape, monkeypatch):
-    """``conv_by_shifted_products`` (F < C, stride 1): the naive convolution's values, and a backward pass after
+    """``conv_by_shifted_products`` (F <= C/4, stride 1, small maps): the naive convolution's values, and a backward pass after
     that forward (which kept the input unpadded, no window matrix) the naive gradients, in either mode."""
     calls = []
     shifted = scratch.kernels.conv_by_shifted_products

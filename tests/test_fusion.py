@@ -90,7 +90,7 @@ def _fused_pairs(model):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("pool", [{"pool_size": 2}, {"pool_size": 3, "strides": 2, "padding": "same"},
                                   {"pool_size": 2, "strides": 1}])
-def test_predict_pools_before_the_bias_and_relu_with_the_same_bits(dtype, pool):
+def test_predict_pools_before_the_bias_and_relu_with_the_same_bits(dtype, pool, monkeypatch):
     """``relu(max(z) + b) == max(relu(z + b))`` bit for bit (both maps non-decreasing, in floating point too):
     predict takes the pooled route, on inputs full of ReLU zeros and ties, and gives forward's exact values."""
     rng = np.random.default_rng(1)
@@ -99,8 +99,15 @@ def test_predict_pools_before_the_bias_and_relu_with_the_same_bits(dtype, pool):
     x = rng.standard_normal((6, 9, 10, 2)).astype(dtype)
     x[:, :4] = 0
     model.layers[0].params["bias"][:2] = -0.5
-    np.testing.assert_array_equal(model.predict(x), model.forward(x))
-    assert model.predict(x).dtype == np.dtype(dtype)
+    want = model.forward(x)
+    from scratch.layers.convolutional import BaseConv
+    activated = []
+    activate = BaseConv.activate
+    monkeypatch.setattr(BaseConv, "activate", lambda self, z: activated.append(self.name) or activate(self, z))
+    got = model.predict(x)
+    assert activated == ["conv2d", "conv2d_1"]  # both convolutions took the pooled route
+    np.testing.assert_array_equal(got, want)
+    assert got.dtype == np.dtype(dtype)
 
 
 def test_predict_fuses_only_a_max_pool_reading_a_relu_or_linear_convolution_alone():
@@ -181,3 +188,21 @@ def test_predict_folds_batch_normalization_into_the_convolution_before_it(dtype,
     np.testing.assert_allclose(got, want, **tol)
     for k, v in model.named_params().items():
         np.testing.assert_array_equal(v, before[k], err_msg=k)
+
+
+def test_predict_checks_the_plan_against_the_activations_as_they_are():
+    """An activation reassigned after the model was built (a Keras habit) undoes a planned pair: predict runs
+    those layers as they are, and agrees with forward."""
+    rng = np.random.default_rng(7)
+    x = scratch.Input((6, 6, 3), dtype="float64")
+    fold = scratch.Conv2D(4, 3, padding="same", dtype="float64")
+    pool = scratch.Conv2D(4, 3, padding="same", activation="relu", dtype="float64")
+    h = scratch.MaxPooling2D(2, dtype="float64")(pool(scratch.BatchNormalization(dtype="float64")(fold(x))))
+    model = scratch.Model(x, scratch.Flatten(dtype="float64")(h))
+    assert sorted(kind for kind, _ in model._inference_fusions.values()) == ["fold", "pool"]
+    bn = next(layer for layer in model.layers if isinstance(layer, scratch.BatchNormalization))
+    bn.state["moving_mean"][...] = rng.standard_normal(4)
+    fold.activation = scratch.activations.get("relu", fold.label)
+    pool.activation = scratch.activations.get("tanh", pool.label)
+    xs = rng.standard_normal((3, 6, 6, 3))
+    np.testing.assert_allclose(model.predict(xs), model.forward(xs), rtol=1e-12, atol=1e-12)

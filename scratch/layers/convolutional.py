@@ -269,7 +269,7 @@ class BaseConv(ConvBase):
             self._cache = (x, pairs, z, y)
             return y
         n, g = x.shape[0], self.groups
-        if self.input_grad_by_correlation(x.shape[-1], ks):  # F < C: the narrower products, no window matrix kept
+        if self.shifted_products(x.shape, ks, pads):  # F <= C/4 on a small map: no window matrix
             z = conv_by_shifted_products(x, kernel, pads)
             if not activate:
                 return z
@@ -293,6 +293,20 @@ class BaseConv(ConvBase):
         y = self._activate(z, params)
         self._cache = (x.shape, xp, taps, pads, cols, z, y)
         return y
+
+    SHIFTED_MAX_PIXELS = 64  # the shifted products measured faster on maps up to 8x8 (1.1-1.6x slower on 16x16)
+
+    def shifted_products(self, x_shape, kernel_size, pads):
+        """Whether the forward pass takes ``kernels.conv_by_shifted_products`` (one GEMM of every pixel by every
+        offset's kernel, shifted adds) instead of the window matrix: stride 1, undilated, ungrouped, a kernel
+        larger than 1x1 (``input_grad_by_correlation``), at most a quarter as many filters as channels (the GEMM's
+        output at most a quarter of the window matrix), an output the input's size (no product thrown away, as
+        'valid' would) on a map of at most ``SHIFTED_MAX_PIXELS``: DenseNet121's 3x3 layers, 128 -> 32.
+        Measured slower outside it: 'valid' windows (a 7x7 on 10x10: 6x), ``F`` near ``C``, 16x16 maps."""
+        spatial = tuple(x_shape[1:-1])
+        out = tuple(n + b + a - k + 1 for n, k, (b, a) in zip(spatial, kernel_size, pads))
+        return (self.input_grad_by_correlation(x_shape[-1], kernel_size) and 4 * self.filters <= x_shape[-1]
+                and out == spatial and int(np.prod(spatial)) <= self.SHIFTED_MAX_PIXELS)
 
     def input_grad_by_correlation(self, c, kernel_size=None):
         """Whether ``dL/dx`` on ``c`` input channels is one correlation of the padded ``dz`` with the flipped

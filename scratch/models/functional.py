@@ -392,6 +392,8 @@ class Model(Layer, Trainer):
             args = [values[id(t)] for t in node.inbound]
             layer = node.layer
             kind, after = fused.get(id(node), (None, None))  # (see plan_inference)
+            if kind is not None and not fusion.still_holds(kind, layer):  # an activation changed since the plan
+                kind = None
             if isinstance(layer, Model):
                 y = layer.infer(args if node.as_list else args[0])
             elif kind == "pool":

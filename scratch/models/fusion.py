@@ -84,3 +84,10 @@ def plan_inference(nodes, outputs):
         elif getattr(below.layer, "ACTIVATE_LATER", False) and activation.name in INFERENCE_ACTIVATIONS:
             pairs[id(below)] = ("pool", id(node))
     return pairs
+
+
+def still_holds(kind, layer):
+    """Whether a ``plan_inference`` pair still holds for the convolution ``layer``: its activation may have
+    been reassigned since the model was built (``predict`` then runs the layers as they are)."""
+    name = layer.activation.name
+    return name == "linear" if kind == "fold" else name in INFERENCE_ACTIVATIONS
