@@ -116,7 +116,8 @@ def layer_flops(layer, batch):
 
     Conv2D: each output value sums ``kh*kw*C/groups`` products, over the taps that read the input
     (``live_window``: on a map smaller than the window's reach the others meet only padding; the depthwise
-    ones too; the small-map route's fewer products are not counted); DepthwiseConv2D: ``kh*kw`` per
+    ones too; the small-map route's fewer products are not counted, nor the pixels that a training step's
+    tiled route leaves out, those no tiling max pooling reads: the whole output); DepthwiseConv2D: ``kh*kw`` per
     output channel (``C*depth_multiplier`` of them); SeparableConv2D: its depthwise part plus the
     pointwise ``C*m -> F`` product at every output pixel; Dense: ``units`` sums of the last axis at
     every position of the other axes.

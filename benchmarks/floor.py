@@ -39,12 +39,13 @@ def _numel(shape):
     return int(np.prod(shape, dtype=np.int64))
 
 
-def node_gemms(node, batch, backward, input_grad):
+def node_gemms(node, batch, backward, input_grad, tile=None):
     """``[(phase, a_shape, a_transposed, b_shape, b_transposed, count)]``: the products one call of a layer
     makes in a training step (``phase``: forward or backward; ``backward``: whether the step runs the layer's
     backward pass, ``input_grad``: whether that computes the gradient of its input). ``a_transposed``: A is
     the transpose of a C-ordered array of the reversed shape (a view, as the engine's ``X.T``), likewise for
-    B. A Dense layer on more than two axes counts as one product over all its rows."""
+    B. A Dense layer on more than two axes counts as one product over all its rows. ``tile``: the convolution's
+    ``Model._tiles`` entry (a training step's window matrix of the pixels a tiling max pooling reads)."""
     from scratch import layers as L
     from scratch.layers.convolutional import BaseConv
 
@@ -66,12 +67,15 @@ def node_gemms(node, batch, backward, input_grad):
                     out.append(("backward", (n, f), False, (f, k), True, 1))
             return out
         rows, k, c, f = _numel(y_shape[:-1]), _numel(ks), x_shape[-1], layer.filters
+        read = rows  # the rows of the window matrix (the pixels a tiling pool reads, on the tiled route)
         if layer.shifted_products(x_shape, ks, layer.live_window(x_shape)[1]):  # every pixel by every offset's kernel
             out = [("forward", (_numel(x_shape[:-1]), c), False, (c, k * f), False, 1)]
         else:
-            out = [("forward", (rows, k * c), False, (k * c, f), False, 1)]
+            if tile is not None:
+                read = batch * _numel(tile) * _numel(tuple(o // t for o, t in zip(y_shape[1:-1], tile)))
+            out = [("forward", (read, k * c), False, (k * c, f), False, 1)]
         if backward:
-            out.append(("backward", (k * c, rows), True, (rows, f), False, 1))
+            out.append(("backward", (k * c, read), True, (read, f), False, 1))
         if backward and input_grad:
             if layer.input_grad_by_correlation(c, ks):
                 out.append(("backward", (_numel(x_shape[:-1]), k * f), False, (k * f, c), False, 1))
@@ -135,15 +139,28 @@ def gemm_floor(model, batch, dtype="float32", repeats=7, blas_threads=None):
     cache, kinds = {}, {}
     limit = contextlib.nullcontext() if blas_threads is None else threadpool_limits(blas_threads, "blas")
     with limit:
+        tiles = _tiles(model)
         for node, backward, input_grad in training_calls(model):
             entry = kinds.setdefault(contenders.layer_kind(node.layer), {"forward_ms": 0.0, "backward_ms": 0.0, "flops": 0})
-            for phase, a_shape, a_t, b_shape, b_t, count in node_gemms(node, batch, backward, input_grad):
+            gemms = node_gemms(node, batch, backward, input_grad, tiles.get(id(node)))
+            for phase, a_shape, a_t, b_shape, b_t, count in gemms:
                 key = (a_shape, a_t, b_shape, b_t)
                 if key not in cache:
                     cache[key] = time_gemm(a_shape, a_t, b_shape, b_t, dtype, repeats, rng)
                 entry[f"{phase}_ms"] += count * cache[key] * 1e3
                 entry["flops"] += count * 2 * a_shape[0] * a_shape[1] * b_shape[1]
     return kinds
+
+
+def _tiles(model):
+    """``Model._tiles`` of ``model`` and of the models nested in it, together (node ids are unique)."""
+    import scratch
+
+    tiles = dict(model._tiles)
+    for node in model.nodes:
+        if isinstance(node.layer, scratch.Model):
+            tiles.update(_tiles(node.layer))
+    return tiles
 
 
 def _is_application(name):

@@ -119,9 +119,16 @@ def adam_case(pkgs, model):
 
 def model_case(pkgs, name, training):
     """A keras.applications model at 32x32x3, batch 32, written once as ``.keras`` and read by each tree's
-    ``load_model``: a training step (forward, loss, backward, Adam) or ``predict``."""
-    from .contenders import ZOO_LOSS, keras_application, random_batch
+    ``load_model``, or an architecture of the registry (``lenet``, ``blog``) on MNIST at batch 128, built by
+    each tree from seed 0: a training step (forward, loss, backward, Adam) or ``predict``."""
+    from .contenders import ZOO_LOSS, batch_of_mnist, keras_application, random_batch
 
+    if name in pkgs[0].architectures.REGISTRY:
+        x, y = batch_of_mnist(name, 128)
+        models = [pkg.build_model(name, seed=0) for pkg in pkgs]
+        for pkg, model in zip(pkgs, models):
+            model.compile(pkg.Adam(0.001))
+        return _model_runs(models, x, y, training), f"{name} batch 128, {'a training step' if training else 'predict'}"
     path = os.path.join(tempfile.mkdtemp(prefix="model-versions-"), f"{name}.keras")
     keras_application(name).save(path)
     x, y = random_batch(32)
@@ -132,14 +139,17 @@ def model_case(pkgs, name, training):
             model = pkg.load_model(path)
         model.compile(pkg.Adam(0.001), loss=ZOO_LOSS)
         models.append(model)
+    return _model_runs(models, x, y, training), f"{name} 32x32x3 batch 32, {'a training step' if training else 'predict'}"
 
+
+def _model_runs(models, x, y, training):
+    """One timed training step (or ``predict``) per model, as ``main`` alternates them."""
     def run(model):
         t = CLOCK()
         out = model.train_step(x, y)[0] if training else model.predict(x, batch_size=len(x))
         return {"training step" if training else "predict": CLOCK() - t}, [np.asarray(out)]
 
-    what = "a training step" if training else "predict"
-    return [lambda model=model: run(model) for model in models], f"{name} 32x32x3 batch 32, {what}"
+    return [lambda model=model: run(model) for model in models]
 
 
 def main(argv=None):

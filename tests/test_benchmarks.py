@@ -322,6 +322,24 @@ def test_gemm_floor_counts_the_shifted_products():
     assert gemms[id(conv)][1] == ("backward", (144, 5 * 64), True, (5 * 64, 4), False, 1)
 
 
+def test_gemm_floor_counts_the_tiled_routes_rows():
+    """A convolution read by a tiling max pooling alone: the forward product and the kernel's gradient over the
+    pixels the windows read (an 11x11 output, 2x2 windows: 100 of 121), the input gradient over the whole map."""
+    from benchmarks import floor
+
+    x = scratch.Input((13, 13, 4))
+    conv = scratch.Conv2D(6, 3, activation="relu")
+    model = scratch.Model(x, scratch.Flatten()(scratch.MaxPooling2D(2)(conv(scratch.Conv2D(4, 1)(x)))))
+    n = 5
+    kinds = floor.gemm_floor(model, n, repeats=1)
+    assert kinds["Conv2D 3x3"]["flops"] == 2 * (2 * n * 100 * 36 * 6) + 2 * n * 121 * 6 * 4 * 9
+    gemms = [floor.node_gemms(node, n, backward, input_grad, floor._tiles(model).get(id(node)))
+             for node, backward, input_grad in floor.training_calls(model) if node.layer is conv][0]
+    assert gemms == [("forward", (n * 100, 36), False, (36, 6), False, 1),
+                     ("backward", (36, n * 100), True, (n * 100, 6), False, 1),
+                     ("backward", (n * 121, 6), False, (6, 4), True, 9)]
+
+
 def test_gemm_floor_counts_the_products_of_small_maps():
     """A 'same' 3x3 on a 1x1 map is its centre tap (one product each way); on a 2x2 map the small-map route's
     8 products of two taps each (kernels.small_map_pairs), each way."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 import scratch
+from tests import record_sequential
 from tests.cli_run import run
 
 DATA = Path(__file__).resolve().parent / "data" / "before_one_engine"
@@ -33,6 +34,11 @@ def test_old_checkpoints_load_with_their_optimizer_and_compute_the_same():
 
 
 def test_an_old_run_folder_resumes_as_an_uninterrupted_run_of_today(tmp_path, capsys):
+    with record_sequential.without_tiles():  # the plain route: the bits the old engine computed (issue 22)
+        _resume_and_compare(tmp_path, capsys)
+
+
+def _resume_and_compare(tmp_path, capsys):
     old = tmp_path / "old"
     shutil.copytree(DATA / "run", old)
     rc, stdout, err = run(["scratch", "--resume", str(old), "--epochs", "2"], capsys)

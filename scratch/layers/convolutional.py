@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import activations, geometry, initializers
 from ..kernels import (
+    TiledMap,
     add_bias_relu,
     col2im_nd,
     conv_by_shifted_products,
@@ -27,6 +28,8 @@ from ..kernels import (
     depthwise_nd,
     im2col_matmul,
     im2col_nd,
+    im2col_tiles,
+    im2col_tiles_matmul,
     output_size_nd,
     relu_mask,
     repeat_channels,
@@ -34,6 +37,7 @@ from ..kernels import (
     small_map_conv,
     small_map_conv_backward,
     small_map_pairs,
+    untile,
     zero_pad,
 )
 from .base import Layer, check_rank, check_window_fits, positive_int
@@ -243,6 +247,12 @@ class BaseConv(ConvBase):
             return None
         return small_map_pairs(x_shape[1:-1], self.kernel_size, self._pads(x_shape))
 
+    def takes_tile(self):
+        """Whether ``forward(x, training=True, tile=...)`` may return a ``kernels.TiledMap`` (a 2-D, ungrouped
+        convolution whose forward and backward are these; ``scratch.models.fusion.plan_tiles``)."""
+        return (self.rank == 2 and self.groups == 1 and type(self).forward is BaseConv.forward
+                and type(self).backward is BaseConv.backward)
+
     ACTIVATE_LATER = True  # forward(activate=False) stops before the bias; activate(z) adds it, then the activation
     FOLDS_NORMALIZATION = True
 
@@ -252,9 +262,12 @@ class BaseConv(ConvBase):
         ``scratch.models.fusion.plan_inference``)."""
         return self._activate(z)
 
-    def forward(self, x, training=False, activate=True, weights=None):
+    def forward(self, x, training=False, activate=True, weights=None, tile=None):
         """``act(conv(x) + bias)``; ``activate=False`` (inference): ``conv(x)`` alone, nothing kept;
-        ``weights``: ``folded`` weights in place of the layer's own (inference)."""
+        ``weights``: ``folded`` weights in place of the layer's own (inference). ``tile`` (the output read by a
+        max pooling alone whose windows tile it, ``scratch.models.fusion.plan_tiles``): the pooling's
+        ``(th, tw)``; where this call takes the window matrix's route the output comes as a ``TiledMap``, only
+        the pixels the windows cover, in the pool's order (the same values)."""
         self._check_input(x)
         params = self.params if weights is None else weights
         taps, pads = self.live_window(x.shape)
@@ -274,10 +287,24 @@ class BaseConv(ConvBase):
             if not activate:
                 return z
             y = self._activate(z, params)
-            self._cache = (x.shape, x, taps, pads, None, z, y)  # x unpadded: a backward pass pads it
+            self._cache = (x.shape, x, taps, pads, None, z, y, None)  # x unpadded: a backward pass pads it
             return y
         xp = zero_pad(x, pads)
         out = output_size_nd(xp.shape, ks, self.strides, self.dilation_rate)
+        if tile is not None and g == 1 and self.rank == 2:
+            pooled = tuple(o // t for o, t in zip(out, tile))
+            w = kernel.reshape(-1, self.filters)
+            if training:
+                cols = im2col_tiles(xp, ks, self.strides, self.dilation_rate, tile, pooled)
+                z = (cols @ w).reshape((-1, n) + pooled + (self.filters,))
+            else:  # the matrix is not kept: a backward pass builds it again
+                cols = None
+                z = im2col_tiles_matmul(xp, ks, self.strides, self.dilation_rate, tile, pooled, w)
+            if not activate:
+                return TiledMap(z, tile)
+            y = self._activate(z, params)
+            self._cache = (x.shape, xp, taps, pads, cols, z, y, (tile, out))
+            return TiledMap(y, tile)
         if g == 1 and not training:  # the matrix X is not kept: a backward pass builds it again
             cols = None
             z = im2col_matmul(xp, ks, self.strides, self.dilation_rate, kernel.reshape(-1, self.filters))
@@ -291,7 +318,7 @@ class BaseConv(ConvBase):
         if not activate:
             return z
         y = self._activate(z, params)
-        self._cache = (x.shape, xp, taps, pads, cols, z, y)
+        self._cache = (x.shape, xp, taps, pads, cols, z, y, None)
         return y
 
     SHIFTED_MAX_PIXELS = 64  # the shifted products measured faster on maps up to 8x8 (1.1-1.6x slower on 16x16)
@@ -326,12 +353,13 @@ class BaseConv(ConvBase):
             dz = self._dz(dy, z, y, pre_activation)
             self.grads["kernel"], dx = small_map_conv_backward(x, self.params["kernel"], pairs, dz, self.input_grad)
             return dx
-        x_shape, xp, taps, pads, cols, z, y = self._cache
+        x_shape, xp, taps, pads, cols, z, y, tiled = self._cache
         kernel = self.params["kernel"][taps]
         ks = kernel.shape[:-2]
         if cols is None:  # after forward(training=False), which may have kept x unpadded
             xp = zero_pad(xp, pads) if xp.shape == x_shape else xp
-            cols = im2col_nd(xp, ks, self.strides, self.dilation_rate)
+            cols = (im2col_nd(xp, ks, self.strides, self.dilation_rate) if tiled is None else
+                    im2col_tiles(xp, ks, self.strides, self.dilation_rate, tiled[0], z.shape[2:4]))
         xp_shape = xp.shape
         f, c, groups = self.filters, x_shape[-1], self.groups
         dz = self._dz(dy, z, y, pre_activation)
@@ -344,6 +372,9 @@ class BaseConv(ConvBase):
         self.grads["kernel"] = live_taps_gradient(dk, self.params["kernel"], taps)
         if not self.input_grad:
             return None
+        if tiled is not None:  # dL/dz in the pool's order: back to the whole map, 0 where no window reads
+            dz = untile(dz, *tiled)
+            g = dz.reshape(-1, f)
         if self.input_grad_by_correlation(c, ks):
             return conv_input_grad_by_correlation(dz, kernel, pads)  # F < C: fewer bytes moved
         dxp = col2im_nd(g, kernel, xp_shape, self.strides, self.dilation_rate, groups)

@@ -11,7 +11,17 @@ import math
 import numpy as np
 
 from .. import geometry
-from ..kernels import max_pool, max_pool_backward, max_pool_nd, max_pool_nd_backward, offset_slices_nd, output_size_nd
+from ..kernels import (
+    TiledMap,
+    max_pool,
+    max_pool_backward,
+    max_pool_nd,
+    max_pool_nd_backward,
+    max_pool_tiles,
+    max_pool_tiles_backward,
+    offset_slices_nd,
+    output_size_nd,
+)
 from .base import Layer, check_spatial_rank, check_window_fits
 
 __all__ = ["MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
@@ -87,7 +97,22 @@ class _MaxPooling(_Pooling):
             return max_pool, max_pool_backward, self.pool_size + (1,), self.strides + (1,)
         return max_pool_nd, functools.partial(max_pool_nd_backward, ties="all"), self.pool_size, self.strides
 
+    @property
+    def tile(self):
+        """``pool_size`` where the windows tile the input (2-D, strides == pool_size, 'valid'), else None: a
+        convolution read by this pooling alone may then hand over its output in the windows' order
+        (``kernels.TiledMap``; ``scratch.models.fusion.plan_tiles``)."""
+        tiles = (self.rank == 2 and self.strides == self.pool_size and self.padding == "valid"
+                 and type(self).forward is _MaxPooling.forward and type(self).backward is _MaxPooling.backward)
+        return self.pool_size if tiles else None
+
     def forward(self, x, training=False):
+        if isinstance(x, TiledMap):  # the convolution below computed the windows' cells in their order
+            if x.tile != self.tile:
+                raise ValueError(f"{self.label}: received a map tiled by {x.tile}, expected {self.tile}")
+            y = max_pool_tiles(x.blocks)
+            self._cache = (x.blocks, None, y)
+            return y
         self._check_input(x)
         pads, _ = self._geometry(x.shape)
         xp = self._pad(x, pads, -np.inf)
@@ -107,6 +132,8 @@ class _MaxPooling(_Pooling):
         is 0 and so is the masked ``dy``, whatever cell the tie picks: the same values as
         masking the routed gradient with ``x > 0``."""
         xp, pads, y = self._cache
+        if pads is None:  # a TiledMap's blocks: their gradient in the same order, for the convolution below
+            return max_pool_tiles_backward(dy, xp, y, relu_input)
         _, backward_kernel, pool, strides = self._kernels()
         if self.rank == 1:
             dxp = backward_kernel(dy[:, :, None], xp[:, :, None], y[:, :, None], pool, strides, relu_input)[:, :, 0]

@@ -107,6 +107,7 @@ class Model(Layer, Trainer):
         self._set_input_grads(False)
         self._fusions = fusion.plan(self.nodes, self.outputs)
         self._inference_fusions = fusion.plan_inference(self.nodes, self.outputs)
+        self._tiles = fusion.plan_tiles(self.nodes, self.outputs)
         self._plan_passes()
         self.built = True
 
@@ -363,7 +364,11 @@ class Model(Layer, Trainer):
             if node is last:
                 self._last_input = args[0]  # a Softmax output layer's input: the logits (see softmax_output)
             layer = node.layer
-            y = layer.forward(args if node.as_list else args[0], training=training)
+            tile = self._tiles.get(id(node)) if training else None
+            if tile is None:
+                y = layer.forward(args if node.as_list else args[0], training=training)
+            else:  # a convolution's output in the order of the max pooling that alone reads it (see plan_tiles)
+                y = layer.forward(args[0], training=True, tile=tile)
             node.cache = layer._cache if isinstance(layer, Model) else layer.__dict__.get("_cache")
             if isinstance(layer, Model):
                 self._activity_losses.extend(layer._activity_losses)
@@ -396,8 +401,10 @@ class Model(Layer, Trainer):
                 kind = None
             if isinstance(layer, Model):
                 y = layer.infer(args if node.as_list else args[0])
-            elif kind == "pool":
-                y = layer.forward(args[0], training=False, activate=False)
+            elif kind == "pool":  # (in the pool's order where its windows tile the map, see plan_tiles)
+                tile = by_id[after].layer.tile if layer.takes_tile() else None
+                tiled = {} if tile is None else {"tile": tile}
+                y = layer.forward(args[0], training=False, activate=False, **tiled)
                 pending[after] = layer
             elif kind == "fold" and layer.folding_pays(args[0].shape):
                 y = layer.forward(args[0], training=False, weights=layer.folded(*by_id[after].layer.inference_affine()))

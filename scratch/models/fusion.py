@@ -1,4 +1,5 @@
-"""Fusions, planned once over a model's graph: two for the backward pass, one for ``predict``.
+"""Fusions, planned once over a model's graph: two for the backward pass, one for a training step's
+forward pass, one for ``predict``.
 
 A fusion merges two elementwise passes of the backward pass into one, without changing a
 single value. There is one today: a ``MaxPooling2D`` reading the output of a layer with
@@ -14,6 +15,12 @@ the ReLU -> max-pool pair the other way round: max pooling commutes
 with adding a per-channel bias and with a ReLU (both are non-decreasing, in floating point too:
 ``fl(z + b)`` never reverses an order), so ``relu(max(z) + b) == max(relu(z + b))`` bit for bit,
 and the convolution's bias and ReLU run on the pooled map, a quarter of the size for 2x2 pools.
+
+A training step's convolution read by a max pooling alone whose windows tile its output (2x2 windows at
+stride 2, 'valid': lenet's) computes its output in the pool's order (``plan_tiles``): one block per place
+in the window, a pixel of every window each (``kernels.TiledMap``), so the pool's maximum and the routing
+of its gradient are a few passes over whole blocks, and the pixels no window covers are not computed.
+The same outputs and input gradients; the kernel's gradient sums the same products in another order.
 
 The rewrite is only valid where the pool is the activation's one reader: a second reader
 (a residual branch) would add its gradient after the mask. Layers name the options they take
@@ -52,6 +59,19 @@ def plan(nodes, outputs):
             options.setdefault(id(node), {})["relu_input"] = True
             options.setdefault(id(below), {})["pre_activation"] = True
     return options
+
+
+def plan_tiles(nodes, outputs):
+    """``{id(conv node): (th, tw)}`` for a training step's forward pass: a convolution that ``takes_tile``
+    (2-D, ungrouped; with no ``activity_regularizer``, whose penalty reads the output) read only by a max
+    pooling whose windows tile it (its ``tile``); ``Model.forward`` passes ``tile`` to the convolution."""
+    tiles = {}
+    for node, below in _sole_readers(nodes, outputs):
+        tile, conv = getattr(node.layer, "tile", None), below.layer
+        if (tile is not None and getattr(conv, "takes_tile", lambda: False)()
+                and conv.activity_regularizer is None):
+            tiles[id(below)] = tile
+    return tiles
 
 
 INFERENCE_ACTIVATIONS = ("relu", "linear")  # non-decreasing, and exactly so in floating point
