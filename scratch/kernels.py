@@ -16,7 +16,7 @@ Shapes::
            view (no im2col matrix); with strides the input gradient adds one slab per kernel offset.
     max_pool / max_pool_backward: y (N, H_out, W_out, C) from xp, and dL/dxp from dL/dy.
     im2col_tiles / max_pool_tiles / untile: a convolution -> tiling max pooling in the pool's order,
-           (th*tw, N, H_pool, W_pool, C) blocks (TiledMap), one per place in the window.
+           (N, th*tw, H_pool, W_pool, C) blocks (TiledMap), one per place in the window.
 
 A dilation ``(dh, dw)`` spaces a window's taps ``dh`` rows and ``dw`` columns apart.
 """
@@ -331,12 +331,12 @@ def max_pool_backward(dy, xp, y, pool_size, strides, relu_input=False):
 
 
 # -- a convolution read only by a max pooling whose windows tile its output ------------------------------
-# A training step's convolution -> max pooling (pool size == strides, 'valid') computes the convolution's
-# output in the pool's order: block ``(a, b)`` holds the output pixels ``(p*th + a, q*tw + b)``, one per
-# window, ``(th*tw, N, H_pool, W_pool, F)``. The pool's maximum is then a running maximum over whole blocks
-# and its gradient's routing a few passes over whole blocks, where over the NHWC map every pass ran one
-# inner loop per ``C`` values; pixels that no window covers ('valid' on an odd size) are not computed,
-# their gradient being 0 (``scratch.models.fusion.plan_tiles``).
+# A convolution -> max pooling (pool size == strides, 'valid') can compute the convolution's output in the
+# pool's order: per image, block ``(a, b)`` holds the output pixels ``(p*th + a, q*tw + b)``, one per window,
+# ``(N, th*tw, H_pool, W_pool, F)``. The pool's maximum is then a running maximum over whole blocks and its
+# gradient's routing a few passes over whole blocks, where over the NHWC map every pass ran one inner loop
+# per ``C`` values; pixels that no window covers ('valid' on an odd size) are not computed, their gradient
+# being 0 (``scratch.models.fusion.plan_tiles``). Images stay apart, so a few of them are one run of rows.
 
 class TiledMap(tuple):
     """``(blocks, tile)``: a convolution's output in a tiling max pooling's order (see above), for that pool."""
@@ -353,11 +353,11 @@ class TiledMap(tuple):
 def im2col_tiles(xp, kernel_size, strides, dilation, tile, pooled):
     """The im2col matrix (columns ``(kh, kw, C)``) of the output pixels the windows of a ``tile``-sized max
     pooling cover, ``pooled`` ``(H_pool, W_pool)`` of them per block, in the blocks' order: rows
-    ``(a, b, n, p, q)`` for the output pixel ``(p*th + a, q*tw + b)``. Block ``(a, b)`` is the windows of
-    ``xp`` from row ``a*sh`` and column ``b*sw`` at strides ``(th*sh, tw*sw)``."""
+    ``(n, a, b, p, q)`` for the output pixel ``(p*th + a, q*tw + b)`` of image ``n``. Block ``(a, b)`` is the
+    windows of ``xp`` from row ``a*sh`` and column ``b*sw`` at strides ``(th*sh, tw*sw)``."""
     (kh, kw), (sh, sw), (th, tw), (ho, wo) = kernel_size, strides, tile, pooled
     n, c = xp.shape[0], xp.shape[3]
-    cols = np.empty((th, tw, n, ho, wo, kh, kw, c), dtype=xp.dtype)
+    cols = np.empty((n, th, tw, ho, wo, kh, kw, c), dtype=xp.dtype)
     views = {(a, b): windows(xp[:, a * sh:, b * sw:], kernel_size, (th * sh, tw * sw), dilation)[:, :ho, :wo, :, :, 0]
              for a in range(th) for b in range(tw)}
 
@@ -366,41 +366,44 @@ def im2col_tiles(xp, kernel_size, strides, dilation, tile, pooled):
             if c == 1:  # one channel: a copy per kernel offset, as im2col
                 for i in range(kh):
                     for j in range(kw):
-                        cols[a, b, lo:hi, :, :, i, j] = view[lo:hi, :, :, i, j]
+                        cols[lo:hi, a, b, :, :, i, j] = view[lo:hi, :, :, i, j]
             else:
-                cols[a, b, lo:hi] = view[lo:hi]
+                cols[lo:hi, a, b] = view[lo:hi]
 
     parallel.over_batch(n, copy, cols.nbytes)
-    return cols.reshape(th * tw * n * ho * wo, kh * kw * c)
+    return cols.reshape(n * th * tw * ho * wo, kh * kw * c)
 
 
 def im2col_tiles_matmul(xp, kernel_size, strides, dilation, tile, pooled, w):
-    """``im2col_tiles(xp, ...) @ w`` as ``(th*tw, N, H_pool, W_pool, F)`` blocks, for a forward pass that keeps
-    nothing: above ``_IM2COL_WHOLE`` bytes a few images at a time, each block of rows multiplied while it is in
-    the cache (as ``im2col_matmul``); each output row is its own dot products, the bits of the whole product."""
+    """``im2col_tiles(xp, ...) @ w`` as ``(N, th*tw, H_pool, W_pool, F)`` blocks, for a forward pass that keeps
+    nothing: above ``_IM2COL_WHOLE`` bytes a few images at a time, each run of rows multiplied into its place
+    while it is in the cache (as ``im2col_matmul``); each output row is its own dot products, the same bits."""
     n, f = xp.shape[0], w.shape[1]
-    rows = tile[0] * tile[1] * pooled[0] * pooled[1]  # per image
-    z = np.empty((tile[0] * tile[1], n) + tuple(pooled) + (f,), dtype=np.result_type(xp.dtype, w.dtype))
-    step = n if n * rows * w.shape[0] * xp.itemsize <= _IM2COL_WHOLE else max(
-        1, _IM2COL_CHUNK // (rows * w.shape[0] * xp.itemsize))
+    shape = (n, tile[0] * tile[1]) + tuple(pooled) + (f,)
+    per_image = int(np.prod(shape[1:-1]))
+    row_bytes = w.shape[0] * xp.itemsize
+    if n * per_image * row_bytes <= _IM2COL_WHOLE:
+        return (im2col_tiles(xp, kernel_size, strides, dilation, tile, pooled) @ w).reshape(shape)
+    z = np.empty((n * per_image, f), dtype=np.result_type(xp.dtype, w.dtype))
+    step = max(1, _IM2COL_CHUNK // (per_image * row_bytes))
     for lo in range(0, n, step):
         hi = min(n, lo + step)
-        part = im2col_tiles(xp[lo:hi], kernel_size, strides, dilation, tile, pooled) @ w
-        z[:, lo:hi] = part.reshape((len(z), hi - lo) + tuple(pooled) + (f,))
-    return z
+        np.matmul(im2col_tiles(xp[lo:hi], kernel_size, strides, dilation, tile, pooled), w,
+                  out=z[lo * per_image:hi * per_image])
+    return z.reshape(shape)
 
 
 def max_pool_tiles(blocks):
-    """``y = max over the blocks`` of ``blocks`` ``(T, N, H_pool, W_pool, C)`` (a ``TiledMap``'s), batch slices
+    """``y = max over the blocks`` of ``blocks`` ``(N, T, H_pool, W_pool, C)`` (a ``TiledMap``'s), batch slices
     on threads."""
-    if len(blocks) == 1:
-        return blocks[0].copy()
-    y = np.empty(blocks.shape[1:], dtype=blocks.dtype)
+    if blocks.shape[1] == 1:
+        return blocks[:, 0].copy()
+    y = np.empty(blocks.shape[:1] + blocks.shape[2:], dtype=blocks.dtype)
 
     def images(lo, hi):
-        np.maximum(blocks[0, lo:hi], blocks[1, lo:hi], out=y[lo:hi])
-        for k in range(2, len(blocks)):
-            np.maximum(y[lo:hi], blocks[k, lo:hi], out=y[lo:hi])
+        np.maximum(blocks[lo:hi, 0], blocks[lo:hi, 1], out=y[lo:hi])
+        for k in range(2, blocks.shape[1]):
+            np.maximum(y[lo:hi], blocks[lo:hi, k], out=y[lo:hi])
 
     parallel.over_batch(len(y), images, blocks.nbytes)
     return y
@@ -411,42 +414,44 @@ def max_pool_tiles_backward(dy, blocks, y, relu_input=False):
     window's row-major order, that holds its maximum (``max_pool_backward``'s rule, the same values in the
     blocks' order); ``relu_input`` first masks ``dy`` with ``y > 0``. A few images at a time, in the cache."""
     dblocks = np.empty(blocks.shape, dtype=y.dtype)
-    chunk = max(1, _CHUNK_BYTES // max(1, blocks[:, :1].nbytes))
+    chunk = max(1, _CHUNK_BYTES // max(1, blocks[:1].nbytes))
 
     def images(lo, hi):
+        taken_buf = np.empty((min(chunk, hi - lo),) + y.shape[1:], dtype=bool)
+        hit_buf = np.empty_like(taken_buf)
         for start in range(lo, hi, chunk):
             part = slice(start, min(start + chunk, hi))
             yc, dyc = y[part], dy[part]
+            taken, hit = taken_buf[:len(yc)], hit_buf[:len(yc)]
             if relu_input:
-                dyc = dyc * (yc > 0)
-            taken = np.equal(blocks[0, part], yc)
-            np.multiply(dyc, taken, out=dblocks[0, part])
-            hit = np.empty_like(taken)
-            for k in range(1, len(blocks)):
-                np.equal(blocks[k, part], yc, out=hit)
+                np.greater(yc, 0, out=taken)
+                dyc = dyc * taken
+            np.equal(blocks[part, 0], yc, out=taken)
+            np.multiply(dyc, taken, out=dblocks[part, 0])
+            for k in range(1, blocks.shape[1]):
+                np.equal(blocks[part, k], yc, out=hit)
                 np.greater(hit, taken, out=hit)  # a max here and not in an earlier block
                 np.logical_or(taken, hit, out=taken)
-                np.multiply(dyc, hit, out=dblocks[k, part])
+                np.multiply(dyc, hit, out=dblocks[part, k])
 
     parallel.over_batch(len(y), images, blocks.nbytes)
     return dblocks
 
 
 def untile(blocks, tile, out_size):
-    """The ``(N, H_out, W_out, C)`` map of ``blocks`` ``(th*tw, N, H_pool, W_pool, C)`` (``TiledMap`` order),
+    """The ``(N, H_out, W_out, C)`` map of ``blocks`` ``(N, th*tw, H_pool, W_pool, C)`` (``TiledMap`` order),
     zeros at the pixels no block holds."""
-    (th, tw), (ho, wo) = tile, blocks.shape[2:4]
-    n, c = blocks.shape[1], blocks.shape[4]
+    (th, tw), (n, _, ho, wo, c) = tile, blocks.shape
     full = np.empty((n,) + tuple(out_size) + (c,), dtype=blocks.dtype)
     full[:, ho * th:] = 0
     full[:, :, wo * tw:] = 0
     grid = full[:, :ho * th, :wo * tw].reshape(n, ho, th, wo, tw, c)  # a view: splitting axes never copies
-    b5 = blocks.reshape(th, tw, n, ho, wo, c)
+    b6 = blocks.reshape(n, th, tw, ho, wo, c)
 
     def copy(lo, hi):
         for a in range(th):
             for b in range(tw):
-                grid[lo:hi, :, a, :, b] = b5[a, b, lo:hi]
+                grid[lo:hi, :, a, :, b] = b6[lo:hi, a, b]
 
     parallel.over_batch(n, copy, full.nbytes)
     return full

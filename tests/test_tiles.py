@@ -1,7 +1,7 @@
 """A training step's convolution -> tiling max pooling in the pool's order (``scratch.models.fusion.plan_tiles``).
 
-The convolution computes only the pixels the pool's windows cover, block ``(a, b)`` holding pixel
-``(p*th + a, q*tw + b)`` of every window (``kernels.TiledMap``); the pool takes maxima over whole blocks and
+The convolution computes only the pixels the pool's windows cover, per image block ``(a, b)`` holding
+pixel ``(p*th + a, q*tw + b)`` of every window (``kernels.TiledMap``); the pool takes maxima over whole blocks and
 routes its gradient over them. Checked here against the plain route and the naive references: the window
 matrix's rows, the pool's outputs and routed gradients (ties and ReLU zeros included) bit for bit; a model's
 outputs and input gradients bit for bit, its kernel gradients to rounding (the same products summed in another
@@ -20,12 +20,12 @@ from tests.naive import naive_pool
 def _tiled(full, tile, pooled):
     """The blocks of an NHWC map in the pool's order, gathered one pixel at a time (the reference)."""
     (th, tw), (ho, wo) = tile, pooled
-    blocks = np.empty((th * tw, len(full), ho, wo) + full.shape[3:], dtype=full.dtype)
+    blocks = np.empty((len(full), th * tw, ho, wo) + full.shape[3:], dtype=full.dtype)
     for a in range(th):
         for b in range(tw):
             for p in range(ho):
                 for q in range(wo):
-                    blocks[a * tw + b, :, p, q] = full[:, p * th + a, q * tw + b]
+                    blocks[:, a * tw + b, p, q] = full[:, p * th + a, q * tw + b]
     return blocks
 
 
@@ -165,7 +165,7 @@ def test_the_products_in_image_chunks_give_the_whole_products_bits(monkeypatch):
     w = rng.standard_normal((36, 5)).astype("float32")
     whole = kernels.im2col_tiles_matmul(xp, (3, 3), (1, 1), (1, 1), (2, 2), (5, 5), w)
     np.testing.assert_array_equal(
-        whole, (kernels.im2col_tiles(xp, (3, 3), (1, 1), (1, 1), (2, 2), (5, 5)) @ w).reshape(4, 7, 5, 5, 5))
+        whole, (kernels.im2col_tiles(xp, (3, 3), (1, 1), (1, 1), (2, 2), (5, 5)) @ w).reshape(7, 4, 5, 5, 5))
     monkeypatch.setattr(kernels, "_IM2COL_WHOLE", 0)
     monkeypatch.setattr(kernels, "_IM2COL_CHUNK", 2 * 100 * 36 * 4)  # two images a chunk: 4 chunks
     np.testing.assert_array_equal(kernels.im2col_tiles_matmul(xp, (3, 3), (1, 1), (1, 1), (2, 2), (5, 5), w), whole)
@@ -191,6 +191,6 @@ def test_a_tiled_convolution_differentiates_after_either_forward(training):
 def test_a_pool_refuses_a_map_tiled_for_other_windows():
     pool = scratch.MaxPooling2D(2)
     with pytest.raises(ValueError, match=r"MaxPooling2D.*tiled by \(3, 3\), expected \(2, 2\)"):
-        pool.forward(kernels.TiledMap(np.zeros((9, 1, 2, 2, 3), "float32"), (3, 3)))
+        pool.forward(kernels.TiledMap(np.zeros((1, 9, 2, 2, 3), "float32"), (3, 3)))
     with pytest.raises(ValueError, match=r"expected None"):
-        scratch.MaxPooling2D(2, strides=1).forward(kernels.TiledMap(np.zeros((4, 1, 2, 2, 3), "float32"), (2, 2)))
+        scratch.MaxPooling2D(2, strides=1).forward(kernels.TiledMap(np.zeros((1, 4, 2, 2, 3), "float32"), (2, 2)))

@@ -296,7 +296,7 @@ class BaseConv(ConvBase):
             w = kernel.reshape(-1, self.filters)
             if training:
                 cols = im2col_tiles(xp, ks, self.strides, self.dilation_rate, tile, pooled)
-                z = (cols @ w).reshape((-1, n) + pooled + (self.filters,))
+                z = (cols @ w).reshape((n, -1) + pooled + (self.filters,))
             else:  # the matrix is not kept: a backward pass builds it again
                 cols = None
                 z = im2col_tiles_matmul(xp, ks, self.strides, self.dilation_rate, tile, pooled, w)
