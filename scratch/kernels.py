@@ -300,34 +300,50 @@ def max_pool_backward(dy, xp, y, pool_size, strides, relu_input=False):
         dxp[:, :, wo * sw:] = 0
     else:
         dxp = np.zeros(xp.shape, dtype=y.dtype)
-    chunk = max(1, _CHUNK_BYTES // max(1, xp[:1].nbytes))
+    offsets = list(offset_slices(pool_size, (ho, wo), strides))
+    _route_in_chunks(dy, y, xp[:1].nbytes, lambda part: [(xp[part, rs, cs], dxp[part, rs, cs]) for rs, cs in offsets],
+                     relu_input, add=not tiles)
+    return dxp
+
+
+def _route_in_chunks(dy, y, image_bytes, cells_of, relu_input, add):
+    """``_route_to_first_max`` a few images at a time (about ``_CHUNK_BYTES`` of input, ``image_bytes`` an
+    image), so the passes over a chunk stay in the cache; batch slices on threads. ``cells_of(part)``: the
+    cells of the images ``part`` (a slice)."""
+    chunk = max(1, _CHUNK_BYTES // max(1, image_bytes))
 
     def images(lo, hi):
         taken_buf = np.empty((min(chunk, hi - lo),) + y.shape[1:], dtype=bool)
         hit_buf = np.empty_like(taken_buf)
         for start in range(lo, hi, chunk):
             part = slice(start, min(start + chunk, hi))
-            xc, yc, dyc, dxc = xp[part], y[part], dy[part], dxp[part]
-            taken, hit = taken_buf[:len(yc)], hit_buf[:len(yc)]
-            if relu_input:
-                np.greater(yc, 0, out=taken)
-                dyc = dyc * taken
-            for k, (rs, cs) in enumerate(offset_slices(pool_size, (ho, wo), strides)):
-                if k == 0:
-                    np.equal(xc[:, rs, cs, :], yc, out=taken)
-                    first = taken
-                else:
-                    np.equal(xc[:, rs, cs, :], yc, out=hit)
-                    np.greater(hit, taken, out=hit)  # a max here and not already taken
-                    np.logical_or(taken, hit, out=taken)
-                    first = hit
-                if tiles:
-                    np.multiply(dyc, first, out=dxc[:, rs, cs, :])
-                else:
-                    dxc[:, rs, cs, :] += dyc * first
+            m = min(chunk, hi - start)
+            _route_to_first_max(cells_of(part), y[part], dy[part], taken_buf[:m], hit_buf[:m], relu_input, add)
 
-    parallel.over_batch(len(y), images, xp.nbytes)
-    return dxp
+    parallel.over_batch(len(y), images, image_bytes * len(y))
+
+
+def _route_to_first_max(cells, yc, dyc, taken, hit, relu_input, add):
+    """Each window's ``dy`` to the first of its ``cells`` (``(input, gradient)`` views, one per place in the
+    window, in row-major order) that holds its maximum ``y``: ``gradient = dy * first`` (``+=`` with ``add``:
+    overlapping windows); ``relu_input`` first masks ``dy`` with ``y > 0``. ``taken``, ``hit``: boolean buffers
+    shaped like ``y`` (``taken``: an earlier cell of the window holds the max)."""
+    if relu_input:
+        np.greater(yc, 0, out=taken)
+        dyc = dyc * taken
+    for k, (cell, gradient) in enumerate(cells):
+        if k == 0:
+            np.equal(cell, yc, out=taken)
+            first = taken
+        else:
+            np.equal(cell, yc, out=hit)
+            np.greater(hit, taken, out=hit)  # a max here and not already taken
+            np.logical_or(taken, hit, out=taken)
+            first = hit
+        if add:
+            gradient += dyc * first
+        else:
+            np.multiply(dyc, first, out=gradient)
 
 
 # -- a convolution read only by a max pooling whose windows tile its output ------------------------------
@@ -414,27 +430,9 @@ def max_pool_tiles_backward(dy, blocks, y, relu_input=False):
     window's row-major order, that holds its maximum (``max_pool_backward``'s rule, the same values in the
     blocks' order); ``relu_input`` first masks ``dy`` with ``y > 0``. A few images at a time, in the cache."""
     dblocks = np.empty(blocks.shape, dtype=y.dtype)
-    chunk = max(1, _CHUNK_BYTES // max(1, blocks[:1].nbytes))
-
-    def images(lo, hi):
-        taken_buf = np.empty((min(chunk, hi - lo),) + y.shape[1:], dtype=bool)
-        hit_buf = np.empty_like(taken_buf)
-        for start in range(lo, hi, chunk):
-            part = slice(start, min(start + chunk, hi))
-            yc, dyc = y[part], dy[part]
-            taken, hit = taken_buf[:len(yc)], hit_buf[:len(yc)]
-            if relu_input:
-                np.greater(yc, 0, out=taken)
-                dyc = dyc * taken
-            np.equal(blocks[part, 0], yc, out=taken)
-            np.multiply(dyc, taken, out=dblocks[part, 0])
-            for k in range(1, blocks.shape[1]):
-                np.equal(blocks[part, k], yc, out=hit)
-                np.greater(hit, taken, out=hit)  # a max here and not in an earlier block
-                np.logical_or(taken, hit, out=taken)
-                np.multiply(dyc, hit, out=dblocks[part, k])
-
-    parallel.over_batch(len(y), images, blocks.nbytes)
+    _route_in_chunks(dy, y, blocks[:1].nbytes,
+                     lambda part: [(blocks[part, k], dblocks[part, k]) for k in range(blocks.shape[1])],
+                     relu_input, add=False)
     return dblocks
 
 
