@@ -293,15 +293,17 @@ def _timed(calls, totals):
         kind = layer_kind(layer)
         layer.forward = timer(type(layer).forward.__get__(layer), (kind, "forward"))
         layer.backward = timer(type(layer).backward.__get__(layer), (kind, "backward"))
-    helpers = {"im2col_nd": (convolutional.im2col_nd, "forward"), "col2im_nd": (convolutional.col2im_nd, "backward")}
-    for name, (fn, phase) in helpers.items():
-        setattr(convolutional, name, timer(fn, (f"({name.removesuffix('_nd')}, inside Conv2D)", phase)))
+    helpers = {"im2col_nd": (convolutional.im2col_nd, "forward", "im2col"),
+               "im2col_tiles": (convolutional.im2col_tiles, "forward", "im2col"),  # the tiled route's (plan_tiles)
+               "col2im_nd": (convolutional.col2im_nd, "backward", "col2im")}
+    for name, (fn, phase, row) in helpers.items():
+        setattr(convolutional, name, timer(fn, (f"({row}, inside Conv2D)", phase)))
     try:
         yield
     finally:
         for layer in layers:
             del layer.forward, layer.backward
-        for name, (fn, _) in helpers.items():
+        for name, (fn, _, _) in helpers.items():
             setattr(convolutional, name, fn)
 
 
