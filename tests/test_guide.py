@@ -345,12 +345,12 @@ def test_guide_parity_table_is_docs_parity_reports():
 SHARED_NUMBERS = {
     # what the guide quotes -> the files that must quote the same text
     "98.87% (98.76, 98.85, 99.01) | 98.66% (98.65, 98.60, 98.73)": ("docs/cli.md",),
-    "99.03%": ("README.md", "docs/cli.md"),
-    "99.24%": ("README.md", "docs/cli.md"),
+    "99.14%": ("README.md", "docs/cli.md"),
+    "98.85%": ("README.md", "docs/cli.md"),
     "99.28%": ("README.md", "docs/cli.md"),
     "99.16%": ("README.md", "docs/cli.md"),
-    "97.07%": ("README.md", "docs/cli.md"),
-    "96.67%": ("docs/cli.md",),
+    "97.10%": ("README.md", "docs/cli.md"),
+    "96.77%": ("docs/cli.md",),
     "93.93%": ("docs/cli.md",),
 }
 
