@@ -517,6 +517,15 @@ REGISTRY = {
 }
 
 
+ELEMENTWISE = frozenset(REGISTRY) - {"softmax", "log_softmax"}  # each output value from its input value alone
+
+
+def is_elementwise(fn):
+    """Whether ``fn`` (an ``ActivationFn``) maps each value on its own, so any layout of the values gives the
+    same results (``kernels.TiledMap``): the registry's names but ``softmax`` and ``log_softmax``."""
+    return fn.name in ELEMENTWISE
+
+
 def get(identifier, layer="activation"):
     """The ``ActivationFn`` named ``identifier`` (``None`` is ``linear``); ``ValueError`` naming ``layer`` else."""
     if identifier is None:

@@ -107,9 +107,12 @@ def test_a_training_step_in_the_pools_order_equals_the_plain_one(dtype, conv, ac
     assert len(tiled_calls) == 2  # both pairs took the route
     want = _step(model, x, dy, {})
     assert len(tiled_calls) == 2
-    np.testing.assert_array_equal(got[0], want[0])
-    np.testing.assert_array_equal(got[1], want[1])
+    # On these maps (13x12 and smaller, odd) the windows leave pixels out: the tiled products have fewer rows
+    # than the plain ones, and BLAS may round a product of another row count differently (the reviewer found
+    # 1.2% of random configurations 1e-7 apart in float32): equal to rounding. Maps the windows cover: below.
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == "float64" else dict(rtol=2e-5, atol=2e-5)
+    np.testing.assert_allclose(got[0], want[0], **tol)
+    np.testing.assert_allclose(got[1], want[1], **tol)
     for k, g in want[2].items():
         assert got[2][k].dtype == g.dtype
         np.testing.assert_allclose(got[2][k], g, **tol, err_msg=k)
@@ -194,3 +197,85 @@ def test_a_pool_refuses_a_map_tiled_for_other_windows():
         pool.forward(kernels.TiledMap(np.zeros((1, 9, 2, 2, 3), "float32"), (3, 3)))
     with pytest.raises(ValueError, match=r"expected None"):
         scratch.MaxPooling2D(2, strides=1).forward(kernels.TiledMap(np.zeros((1, 4, 2, 2, 3), "float32"), (2, 2)))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_on_maps_the_windows_cover_outputs_input_gradients_and_predict_are_the_plain_bits(dtype, monkeypatch):
+    """16x16 -> 8x8 -> 4x4: the tiled products have the plain ones' rows (permuted), the same bits, in a training
+    step, in forward(training=False) and in predict."""
+    rng = np.random.default_rng(8)
+    model = scratch.Sequential([
+        scratch.Conv2D(4, 3, padding="same", activation="relu", dtype=dtype), scratch.MaxPooling2D(2, dtype=dtype),
+        scratch.Conv2D(6, 3, padding="same", activation="relu", dtype=dtype), scratch.MaxPooling2D(2, dtype=dtype),
+        scratch.Flatten(dtype=dtype), scratch.Dense(3, dtype=dtype)], input_shape=(16, 16, 2), dtype=dtype, seed=1)
+    model._set_input_grads(True)
+    x = rng.standard_normal((5, 16, 16, 2)).astype(dtype)
+    x[:, :6] = 0
+    dy = rng.standard_normal((5, 3)).astype(dtype)
+    got, want = _step(model, x, dy, dict(model._tiles)), _step(model, x, dy, {})
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    plain = model.forward(x)  # (_step left the plan off)
+    model._tiles = scratch.models.fusion.plan_tiles(model.nodes, model.outputs)
+    calls = []
+    tiled = pooling.max_pool_tiles
+    monkeypatch.setattr(pooling, "max_pool_tiles", lambda blocks: calls.append(blocks.shape) or tiled(blocks))
+    np.testing.assert_array_equal(model.predict(x), plain)
+    np.testing.assert_array_equal(model.forward(x), plain)
+    assert len(calls) == 4  # predict and forward took the route
+
+
+def test_forward_in_either_mode_and_predict_take_the_route_and_agree(monkeypatch):
+    """On maps the windows leave pixels of (13x12, 5x5) the tiled products have fewer rows than the plain ones;
+    forward(training=False) takes the route as predict does, so predict still gives its bits."""
+    calls = []
+    tiled = pooling.max_pool_tiles
+    monkeypatch.setattr(pooling, "max_pool_tiles", lambda blocks: calls.append(blocks.shape) or tiled(blocks))
+    model = _model("float32")
+    x = np.random.default_rng(9).standard_normal((3, 15, 14, 3)).astype("float32")
+    np.testing.assert_array_equal(model.predict(x), model.forward(x))
+    assert len(calls) == 4  # two pools in each
+    model.forward(x, training=True)
+    assert len(calls) == 6
+
+
+@pytest.mark.parametrize("axis", [3, (1, 2), -1])
+def test_an_activation_over_an_axis_keeps_the_plain_route(axis):
+    """A softmax over the map's axes reads values the pool's order would move: the plain route, every call
+    (the activation may be reassigned after the plan)."""
+    from scratch import activations
+
+    rng = np.random.default_rng(10)
+    model = _model("float64")
+    model.layers[0].activation = activations.softmax_fn(axis)
+    x = rng.standard_normal((2, 15, 14, 3))
+    dy = rng.standard_normal((2, 5))
+    got, want = _step(model, x, dy, dict(model._tiles)), _step(model, x, dy, {})
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-12, atol=1e-12)
+    for k in want[2]:
+        np.testing.assert_allclose(got[2][k], want[2][k], rtol=1e-12, atol=1e-12, err_msg=k)
+
+
+def test_an_activity_regularizer_set_after_the_plan_reads_the_whole_output():
+    from scratch import regularizers
+
+    rng = np.random.default_rng(11)
+    model = _model("float64")
+    model.layers[0].activity_regularizer = regularizers.get("l2")
+    x = rng.standard_normal((2, 15, 14, 3))
+    model.forward(x, training=True)  # the regularizer reads the convolution's whole map
+    assert len(model._activity_losses) == 1
+    model._tiles = {}
+    model.forward(x, training=True)
+    assert len(model._activity_losses) == 1
+
+
+def test_a_map_smaller_than_the_windows_gets_the_pools_own_error():
+    x = scratch.Input((None, None, 2))
+    model = scratch.Model(x, scratch.MaxPooling2D(3)(scratch.Conv2D(4, 3, activation="relu")(x)))
+    assert len(model._tiles) == 1
+    small = np.zeros((1, 4, 4, 2), "float32")  # a 2x2 output under 3x3 windows
+    for call in (lambda: model.forward(small, training=True), lambda: model.predict(small),
+                 lambda: model.forward(small)):
+        with pytest.raises(ValueError, match="pool_size"):
+            call()

@@ -251,7 +251,7 @@ class BaseConv(ConvBase):
         """Whether ``forward(x, training=True, tile=...)`` may return a ``kernels.TiledMap`` (a 2-D, ungrouped
         convolution whose forward and backward are these; ``scratch.models.fusion.plan_tiles``)."""
         return (self.rank == 2 and self.groups == 1 and type(self).forward is BaseConv.forward
-                and type(self).backward is BaseConv.backward)
+                and type(self).backward is BaseConv.backward and type(self)._activate is ConvBase._activate)
 
     ACTIVATE_LATER = True  # forward(activate=False) stops before the bias; activate(z) adds it, then the activation
     FOLDS_NORMALIZATION = True
@@ -291,8 +291,8 @@ class BaseConv(ConvBase):
             return y
         xp = zero_pad(x, pads)
         out = output_size_nd(xp.shape, ks, self.strides, self.dilation_rate)
-        if tile is not None and g == 1 and self.rank == 2:
-            pooled = tuple(o // t for o, t in zip(out, tile))
+        pooled = None if tile is None else tuple(o // t for o, t in zip(out, tile))
+        if pooled is not None and self._tiles_fit(pooled):
             w = kernel.reshape(-1, self.filters)
             if training:
                 cols = im2col_tiles(xp, ks, self.strides, self.dilation_rate, tile, pooled)
@@ -320,6 +320,13 @@ class BaseConv(ConvBase):
         y = self._activate(z, params)
         self._cache = (x.shape, xp, taps, pads, cols, z, y, None)
         return y
+
+    def _tiles_fit(self, pooled):
+        """Whether this call computes its output in the pool's order (``forward(tile=...)``): 2-D, ungrouped, an
+        elementwise activation (a softmax over an axis reads values the order moves; checked on each call, as
+        an activation may be reassigned), at least one window (else the pool's own check speaks)."""
+        return (self.groups == 1 and self.rank == 2 and activations.is_elementwise(self.activation)
+                and min(pooled) >= 1)
 
     SHIFTED_MAX_PIXELS = 64  # the shifted products measured faster on maps up to 8x8 (1.1-1.6x slower on 16x16)
 

@@ -364,11 +364,11 @@ class Model(Layer, Trainer):
             if node is last:
                 self._last_input = args[0]  # a Softmax output layer's input: the logits (see softmax_output)
             layer = node.layer
-            tile = self._tiles.get(id(node)) if training else None
+            tile = self._tiles.get(id(node)) if layer.activity_regularizer is None else None
             if tile is None:
                 y = layer.forward(args if node.as_list else args[0], training=training)
             else:  # a convolution's output in the order of the max pooling that alone reads it (see plan_tiles)
-                y = layer.forward(args[0], training=True, tile=tile)
+                y = layer.forward(args[0], training=training, tile=tile)
             node.cache = layer._cache if isinstance(layer, Model) else layer.__dict__.get("_cache")
             if isinstance(layer, Model):
                 self._activity_losses.extend(layer._activity_losses)

@@ -20,7 +20,11 @@ A training step's convolution read by a max pooling alone whose windows tile its
 stride 2, 'valid': lenet's) computes its output in the pool's order (``plan_tiles``): one block per place
 in the window, a pixel of every window each (``kernels.TiledMap``), so the pool's maximum and the routing
 of its gradient are a few passes over whole blocks, and the pixels no window covers are not computed.
-The same outputs and input gradients; the kernel's gradient sums the same products in another order.
+The same outputs and input gradients as the plain route where the windows cover the output (the products
+have its rows; with fewer rows BLAS may round a product differently, 1e-7 in float32); the kernel's
+gradient sums the same products in another order. ``forward`` takes the order in both modes and
+``predict`` too, so ``predict`` gives ``forward(training=False)``'s bits; the convolution checks each call
+(``BaseConv._tiles_fit``: an elementwise activation, at least one window).
 
 The rewrite is only valid where the pool is the activation's one reader: a second reader
 (a residual branch) would add its gradient after the mask. Layers name the options they take
@@ -62,7 +66,7 @@ def plan(nodes, outputs):
 
 
 def plan_tiles(nodes, outputs):
-    """``{id(conv node): (th, tw)}`` for a training step's forward pass: a convolution that ``takes_tile``
+    """``{id(conv node): (th, tw)}`` for the forward pass (either mode) and ``predict``: a convolution that ``takes_tile``
     (2-D, ungrouped; with no ``activity_regularizer``, whose penalty reads the output) read only by a max
     pooling whose windows tile it (its ``tile``); ``Model.forward`` passes ``tile`` to the convolution."""
     tiles = {}
