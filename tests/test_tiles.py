@@ -265,6 +265,7 @@ def test_an_activity_regularizer_set_after_the_plan_reads_the_whole_output():
     x = rng.standard_normal((2, 15, 14, 3))
     model.forward(x, training=True)  # the regularizer reads the convolution's whole map
     assert len(model._activity_losses) == 1
+    np.testing.assert_array_equal(model.predict(x), model.forward(x))  # predict follows forward's route
     model._tiles = {}
     model.forward(x, training=True)
     assert len(model._activity_losses) == 1

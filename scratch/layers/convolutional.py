@@ -248,7 +248,7 @@ class BaseConv(ConvBase):
         return small_map_pairs(x_shape[1:-1], self.kernel_size, self._pads(x_shape))
 
     def takes_tile(self):
-        """Whether ``forward(x, training=True, tile=...)`` may return a ``kernels.TiledMap`` (a 2-D, ungrouped
+        """Whether ``forward(x, tile=...)`` may return a ``kernels.TiledMap`` (a 2-D, ungrouped
         convolution whose forward and backward are these; ``scratch.models.fusion.plan_tiles``)."""
         return (self.rank == 2 and self.groups == 1 and type(self).forward is BaseConv.forward
                 and type(self).backward is BaseConv.backward and type(self)._activate is ConvBase._activate)

@@ -364,7 +364,7 @@ class Model(Layer, Trainer):
             if node is last:
                 self._last_input = args[0]  # a Softmax output layer's input: the logits (see softmax_output)
             layer = node.layer
-            tile = self._tiles.get(id(node)) if layer.activity_regularizer is None else None
+            tile = self._tile_of(node)
             if tile is None:
                 y = layer.forward(args if node.as_list else args[0], training=training)
             else:  # a convolution's output in the order of the max pooling that alone reads it (see plan_tiles)
@@ -381,6 +381,11 @@ class Model(Layer, Trainer):
         outs = [values[id(t)] for t in self.outputs]
         self._output_shapes = [o.shape for o in outs]  # what backward's dy must match
         return outs if self._multi_out else outs[0]
+
+    def _tile_of(self, node):
+        """The ``plan_tiles`` entry of ``node`` (a convolution handing its max pooling a ``TiledMap``), unless an
+        activity regularizer was set on its layer since the plan (its penalty reads the whole output)."""
+        return self._tiles.get(id(node)) if node.layer.activity_regularizer is None else None
 
     def infer(self, x):
         """``forward(x, training=False)``'s outputs, for ``predict``, with the fusions
@@ -402,7 +407,7 @@ class Model(Layer, Trainer):
             if isinstance(layer, Model):
                 y = layer.infer(args if node.as_list else args[0])
             elif kind == "pool":  # (in the pool's order where its windows tile the map, see plan_tiles)
-                tile = by_id[after].layer.tile if layer.takes_tile() else None
+                tile = self._tile_of(node)
                 tiled = {} if tile is None else {"tile": tile}
                 y = layer.forward(args[0], training=False, activate=False, **tiled)
                 pending[after] = layer

@@ -1,5 +1,5 @@
-"""Fusions, planned once over a model's graph: two for the backward pass, one for a training step's
-forward pass, one for ``predict``.
+"""Fusions, planned once over a model's graph: two for the backward pass, one for the forward pass
+(and ``predict``), one for ``predict``.
 
 A fusion merges two elementwise passes of the backward pass into one, without changing a
 single value. There is one today: a ``MaxPooling2D`` reading the output of a layer with
@@ -16,7 +16,7 @@ with adding a per-channel bias and with a ReLU (both are non-decreasing, in floa
 ``fl(z + b)`` never reverses an order), so ``relu(max(z) + b) == max(relu(z + b))`` bit for bit,
 and the convolution's bias and ReLU run on the pooled map, a quarter of the size for 2x2 pools.
 
-A training step's convolution read by a max pooling alone whose windows tile its output (2x2 windows at
+A convolution read by a max pooling alone whose windows tile its output (2x2 windows at
 stride 2, 'valid': lenet's) computes its output in the pool's order (``plan_tiles``): one block per place
 in the window, a pixel of every window each (``kernels.TiledMap``), so the pool's maximum and the routing
 of its gradient are a few passes over whole blocks, and the pixels no window covers are not computed.
