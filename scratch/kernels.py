@@ -409,30 +409,50 @@ def im2col_tiles_matmul(xp, kernel_size, strides, dilation, tile, pooled, w):
     return z.reshape(shape)
 
 
-def max_pool_tiles(blocks):
+def max_pool_tiles(blocks, rises=False):
     """``y = max over the blocks`` of ``blocks`` ``(N, T, H_pool, W_pool, C)`` (a ``TiledMap``'s), batch slices
-    on threads."""
-    if blocks.shape[1] == 1:
-        return blocks[:, 0].copy()
+    on threads. ``rises=True`` (a training step) also returns where the running maximum rose: ``(T - 1, N,
+    H_pool, W_pool, C)`` booleans, ``rises[k - 1] = blocks[:, k] > max(blocks[:, :k])``, one comparison per block
+    beside its maximum. A window's first maximum (row-major in the window, as ``max_pool_backward`` routes) is
+    in the last block where its maximum rose, or in block 0 if it never did."""
+    t = blocks.shape[1]
+    if t == 1:
+        y = blocks[:, 0].copy()
+        return (y, np.empty((0,) + y.shape, dtype=bool)) if rises else y
     y = np.empty(blocks.shape[:1] + blocks.shape[2:], dtype=blocks.dtype)
+    rose = np.empty((t - 1,) + y.shape, dtype=bool) if rises else None
 
     def images(lo, hi):
-        np.maximum(blocks[lo:hi, 0], blocks[lo:hi, 1], out=y[lo:hi])
-        for k in range(2, blocks.shape[1]):
-            np.maximum(y[lo:hi], blocks[lo:hi, k], out=y[lo:hi])
+        for k in range(1, t):
+            below = blocks[lo:hi, 0] if k == 1 else y[lo:hi]
+            if rises:
+                np.greater(blocks[lo:hi, k], below, out=rose[k - 1, lo:hi])
+            np.maximum(below, blocks[lo:hi, k], out=y[lo:hi])
 
     parallel.over_batch(len(y), images, blocks.nbytes)
-    return y
+    return (y, rose) if rises else y
 
 
-def max_pool_tiles_backward(dy, blocks, y, relu_input=False):
-    """``dL/dblocks`` of ``y = max_pool_tiles(blocks)``: each window's ``dy`` to the first block, in the
-    window's row-major order, that holds its maximum (``max_pool_backward``'s rule, the same values in the
-    blocks' order); ``relu_input`` first masks ``dy`` with ``y > 0``. A few images at a time, in the cache."""
-    dblocks = np.empty(blocks.shape, dtype=y.dtype)
-    _route_in_chunks(dy, y, blocks[:1].nbytes,
-                     lambda part: [(blocks[part, k], dblocks[part, k]) for k in range(blocks.shape[1])],
-                     relu_input, add=False)
+def max_pool_tiles_backward(dy, rises, y, relu_input=False):
+    """``dL/dblocks`` of ``y, rises = max_pool_tiles(blocks, rises=True)``: each window's ``dy`` to the first
+    block, in the window's row-major order, that holds its maximum (``max_pool_backward``'s rule, the same
+    values in the blocks' order): to the last block where the maximum rose, the rest to block 0. Walking the
+    blocks from the last, ``rest`` (block 0's slot) hands ``rest * rose`` to block ``k`` and keeps ``rest -
+    that``: ``dy`` or 0 each, exactly. ``relu_input`` first masks ``dy`` with ``y > 0``."""
+    t = len(rises) + 1
+    dblocks = np.empty((len(y), t) + y.shape[1:], dtype=y.dtype)
+
+    def images(lo, hi):
+        rest = dblocks[lo:hi, 0]
+        if relu_input:
+            np.multiply(dy[lo:hi], y[lo:hi] > 0, out=rest)
+        else:
+            np.copyto(rest, dy[lo:hi])
+        for k in range(t - 1, 0, -1):
+            np.multiply(rest, rises[k - 1, lo:hi], out=dblocks[lo:hi, k])
+            np.subtract(rest, dblocks[lo:hi, k], out=rest)
+
+    parallel.over_batch(len(y), images, dblocks.nbytes)
     return dblocks
 
 

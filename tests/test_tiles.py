@@ -58,11 +58,13 @@ def test_the_tiled_pool_gives_the_pools_maxima_and_routes_as_it_does(size, tile,
     blocks = _tiled(z, tile, pooled)
     y = kernels.max_pool(z, tile, tile)
     np.testing.assert_array_equal(kernels.max_pool_tiles(blocks), y)
+    y_too, rises = kernels.max_pool_tiles(blocks, rises=True)
+    np.testing.assert_array_equal(y_too, y)
     dy = rng.standard_normal(y.shape)
     routed = dy * (y > 0) if relu_input else dy
     _, want = naive_pool(z, routed, tile, tile, "valid", "max")
     np.testing.assert_array_equal(want, kernels.max_pool_backward(dy, z, y, tile, tile, relu_input))
-    dblocks = kernels.max_pool_tiles_backward(dy, blocks, y, relu_input)
+    dblocks = kernels.max_pool_tiles_backward(dy, rises, y, relu_input)
     np.testing.assert_array_equal(dblocks, _tiled(want, tile, pooled))
     np.testing.assert_array_equal(kernels.untile(dblocks, tile, size), want)
 
@@ -102,7 +104,7 @@ def test_a_training_step_in_the_pools_order_equals_the_plain_one(dtype, conv, ac
     dy = rng.standard_normal(out.shape).astype(dtype)
     tiled_calls = []
     tiled = pooling.max_pool_tiles
-    monkeypatch.setattr(pooling, "max_pool_tiles", lambda blocks: tiled_calls.append(blocks.shape) or tiled(blocks))
+    monkeypatch.setattr(pooling, "max_pool_tiles", lambda blocks, **kw: tiled_calls.append(blocks.shape) or tiled(blocks, **kw))
     got = _step(model, x, dy, planned)
     assert len(tiled_calls) == 2  # both pairs took the route
     want = _step(model, x, dy, {})
@@ -219,7 +221,7 @@ def test_on_maps_the_windows_cover_outputs_input_gradients_and_predict_are_the_p
     model._tiles = scratch.models.fusion.plan_tiles(model.nodes, model.outputs)
     calls = []
     tiled = pooling.max_pool_tiles
-    monkeypatch.setattr(pooling, "max_pool_tiles", lambda blocks: calls.append(blocks.shape) or tiled(blocks))
+    monkeypatch.setattr(pooling, "max_pool_tiles", lambda blocks, **kw: calls.append(blocks.shape) or tiled(blocks, **kw))
     np.testing.assert_array_equal(model.predict(x), plain)
     np.testing.assert_array_equal(model.forward(x), plain)
     assert len(calls) == 4  # predict and forward took the route
@@ -230,7 +232,7 @@ def test_forward_in_either_mode_and_predict_take_the_route_and_agree(monkeypatch
     forward(training=False) takes the route as predict does, so predict still gives its bits."""
     calls = []
     tiled = pooling.max_pool_tiles
-    monkeypatch.setattr(pooling, "max_pool_tiles", lambda blocks: calls.append(blocks.shape) or tiled(blocks))
+    monkeypatch.setattr(pooling, "max_pool_tiles", lambda blocks, **kw: calls.append(blocks.shape) or tiled(blocks, **kw))
     model = _model("float32")
     x = np.random.default_rng(9).standard_normal((3, 15, 14, 3)).astype("float32")
     np.testing.assert_array_equal(model.predict(x), model.forward(x))

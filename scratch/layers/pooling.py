@@ -110,8 +110,12 @@ class _MaxPooling(_Pooling):
         if isinstance(x, TiledMap):  # the convolution below computed the windows' cells in their order
             if x.tile != self.tile:
                 raise ValueError(f"{self.label}: received a map tiled by {x.tile}, expected {self.tile}")
-            y = max_pool_tiles(x.blocks)
-            self._cache = (x.blocks, None, y)
+            if training:  # where each window's maximum rose: its gradient's route
+                y, rises = max_pool_tiles(x.blocks, rises=True)
+                self._cache = (rises, None, y)
+            else:  # a backward pass after it finds the route from the blocks
+                y = max_pool_tiles(x.blocks)
+                self._cache = (x.blocks, None, y)
             return y
         self._check_input(x)
         pads, _ = self._geometry(x.shape)
@@ -133,7 +137,8 @@ class _MaxPooling(_Pooling):
         masking the routed gradient with ``x > 0``."""
         xp, pads, y = self._cache
         if pads is None:  # a TiledMap's blocks: their gradient in the same order, for the convolution below
-            return max_pool_tiles_backward(dy, xp, y, relu_input)
+            rises = xp if xp.dtype == bool else max_pool_tiles(xp, rises=True)[1]  # (after forward(training=False): the blocks)
+            return max_pool_tiles_backward(dy, rises, y, relu_input)
         _, backward_kernel, pool, strides = self._kernels()
         if self.rank == 1:
             dxp = backward_kernel(dy[:, :, None], xp[:, :, None], y[:, :, None], pool, strides, relu_input)[:, :, 0]
