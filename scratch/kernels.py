@@ -104,8 +104,10 @@ def im2col(xp, kernel_size, strides, dilation=(1, 1), groups=1):
     return cols
 
 
-def col2im(g, kernel, xp_shape, strides, dilation=(1, 1), groups=1):
-    """``dL/dxp`` from ``G`` (``(N*H_out*W_out, F)``) and the kernel ``(kh, kw, C/groups, F)``.
+def col2im(g, kernel, xp_shape, strides, dilation=(1, 1), groups=1, out_size=None):
+    """``dL/dxp`` from ``G`` (``(N*H_out*W_out, F)``) and the kernel ``(kh, kw, C/groups, F)``. ``out_size``:
+    ``G``'s rows are the top-left ``out_size`` pixels of each image's output, the others' gradient being 0
+    (``untile(blocks, tile)``): they add nothing, so they are skipped (the same bits).
 
     ``dL/dX = G @ K.T`` is formed one kernel offset at a time: the ``(N*H_out*W_out, C)``
     block ``G @ kernel[i, j].T`` is contiguous, so adding it back into the input positions it
@@ -115,7 +117,7 @@ def col2im(g, kernel, xp_shape, strides, dilation=(1, 1), groups=1):
     """
     kh, kw, cg, f = kernel.shape
     n, c = xp_shape[0], xp_shape[3]
-    ho, wo = output_size(xp_shape, (kh, kw), strides, dilation)
+    ho, wo = output_size(xp_shape, (kh, kw), strides, dilation) if out_size is None else out_size
     dxp = np.zeros(xp_shape, dtype=kernel.dtype)
     share = np.empty((n * ho * wo, c), dtype=kernel.dtype)
     block = share.reshape(n, ho, wo, c)
@@ -456,11 +458,13 @@ def max_pool_tiles_backward(dy, rises, y, relu_input=False):
     return dblocks
 
 
-def untile(blocks, tile, out_size):
+def untile(blocks, tile, out_size=None):
     """The ``(N, H_out, W_out, C)`` map of ``blocks`` ``(N, th*tw, H_pool, W_pool, C)`` (``TiledMap`` order),
-    zeros at the pixels no block holds."""
+    zeros at the pixels no block holds; with ``out_size=None`` only the part the blocks cover, ``(N,
+    H_pool*th, W_pool*tw, C)`` (its top left)."""
     (th, tw), (n, _, ho, wo, c) = tile, blocks.shape
-    full = np.empty((n,) + tuple(out_size) + (c,), dtype=blocks.dtype)
+    covered = (ho * th, wo * tw)
+    full = np.empty((n,) + tuple(covered if out_size is None else out_size) + (c,), dtype=blocks.dtype)
     full[:, ho * th:] = 0
     full[:, :, wo * tw:] = 0
     grid = full[:, :ho * th, :wo * tw].reshape(n, ho, th, wo, tw, c)  # a view: splitting axes never copies
@@ -694,11 +698,14 @@ def conv_input_grad_by_correlation(dz, kernel, pads):
     return dx.reshape(dz.shape[:1] + tuple(dzp.shape[1 + a] - ks[a] + 1 for a in range(r)) + (c,))
 
 
-def col2im_nd(g, kernel, xp_shape, strides, dilation, groups=1):
+def col2im_nd(g, kernel, xp_shape, strides, dilation, groups=1, out_size=None):
     """``col2im`` for any number of spatial axes: ``dL/dxp`` ``(N, *S, C)`` from ``G`` ``(N*P, F)``
     and the kernel ``(*k, C/groups, F)``, one kernel offset's ``G @ kernel[offset].T`` block at a time. A 1x1
-    kernel at stride 1 (every input cell exactly one window): ``G @ K.T`` itself, the kernel's transpose a view."""
+    kernel at stride 1 (every input cell exactly one window): ``G @ K.T`` itself, the kernel's transpose a view.
+    ``out_size`` (2-D): ``G`` holds only the top-left ``out_size`` pixels of the output (see ``col2im``)."""
     ks = kernel.shape[:-2]
+    if out_size is not None:
+        return col2im(g, kernel, xp_shape, strides, dilation, groups, out_size)
     if groups == 1 and set(ks) == {1} and output_size_nd(xp_shape, ks, strides, dilation) == tuple(xp_shape[1:-1]):
         return (g @ kernel.reshape(kernel.shape[-2:]).T).reshape(xp_shape)
     if kernel.ndim == 4:

@@ -69,6 +69,27 @@ def test_the_tiled_pool_gives_the_pools_maxima_and_routes_as_it_does(size, tile,
     np.testing.assert_array_equal(kernels.untile(dblocks, tile, size), want)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("xp_shape, ks, strides, dilation, covered", [
+    ((3, 13, 13, 5), (3, 3), (1, 1), (1, 1), (10, 10)),  # lenet's second layer: 11x11 out, 10x10 read
+    ((2, 15, 12, 3), (3, 2), (2, 1), (1, 1), (6, 9)),
+    ((2, 14, 13, 2), (2, 3), (1, 1), (2, 2), (9, 8)),
+])
+def test_col2im_over_the_covered_pixels_equals_col2im_with_zeros_elsewhere(xp_shape, ks, strides, dilation, covered,
+                                                                          dtype):
+    """The tiled route's input gradient: ``dz`` of the pixels the windows read, the rest skipped, not added as
+    zeros: the same bits (col2im adds each pixel's kernel offsets in the same order)."""
+    rng = np.random.default_rng(4)
+    n, f = xp_shape[0], 6
+    kernel = rng.standard_normal(ks + (xp_shape[-1], f)).astype(dtype)
+    out = kernels.output_size(xp_shape, ks, strides, dilation)
+    dz = np.zeros((n,) + out + (f,), dtype=dtype)
+    dz[:, :covered[0], :covered[1]] = rng.standard_normal((n,) + covered + (f,))
+    want = kernels.col2im(dz.reshape(-1, f), kernel, xp_shape, strides, dilation)
+    part = np.ascontiguousarray(dz[:, :covered[0], :covered[1]]).reshape(-1, f)
+    np.testing.assert_array_equal(kernels.col2im_nd(part, kernel, xp_shape, strides, dilation, out_size=covered), want)
+
+
 def _model(dtype, conv=None, pool=None, activation="relu"):
     conv = conv or {}
     return scratch.Sequential([

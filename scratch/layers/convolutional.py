@@ -379,12 +379,15 @@ class BaseConv(ConvBase):
         self.grads["kernel"] = live_taps_gradient(dk, self.params["kernel"], taps)
         if not self.input_grad:
             return None
-        if tiled is not None:  # dL/dz in the pool's order: back to the whole map, 0 where no window reads
+        covered = None
+        if tiled is not None and self.input_grad_by_correlation(c, ks):  # the whole map, 0 where no window reads
             dz = untile(dz, *tiled)
-            g = dz.reshape(-1, f)
+        elif tiled is not None:  # the pixels the windows read, in place: col2im skips the others (0)
+            dz = untile(dz, tiled[0])
+            g, covered = dz.reshape(-1, f), dz.shape[1:3]
         if self.input_grad_by_correlation(c, ks):
             return conv_input_grad_by_correlation(dz, kernel, pads)  # F < C: fewer bytes moved
-        dxp = col2im_nd(g, kernel, xp_shape, self.strides, self.dilation_rate, groups)
+        dxp = col2im_nd(g, kernel, xp_shape, self.strides, self.dilation_rate, groups, covered)
         return crop(dxp, pads)
 
 
