@@ -357,15 +357,18 @@ def _route_to_first_max(cells, yc, dyc, taken, hit, relu_input, add):
 # being 0 (``scratch.models.fusion.plan_tiles``). Images stay apart, so a few of them are one run of rows.
 
 class TiledMap(tuple):
-    """``(blocks, tile)``: a convolution's output in a tiling max pooling's order (see above), for that pool."""
+    """``(blocks, tile, pending)``: a convolution's output in a tiling max pooling's order (see above), for that
+    pool; ``pending``: the name of the activation the convolution left, with its bias, for after the pool's
+    maximum (``BaseConv.forward(pool_first=True)``), else None."""
 
     __slots__ = ()
 
-    def __new__(cls, blocks, tile):
-        return tuple.__new__(cls, (blocks, tile))
+    def __new__(cls, blocks, tile, pending=None):
+        return tuple.__new__(cls, (blocks, tile, pending))
 
     blocks = property(lambda self: self[0])
     tile = property(lambda self: self[1])
+    pending = property(lambda self: self[2])
 
 
 def im2col_tiles(xp, kernel_size, strides, dilation, tile, pooled):

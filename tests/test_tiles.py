@@ -303,3 +303,39 @@ def test_a_map_smaller_than_the_windows_gets_the_pools_own_error():
                  lambda: model.forward(small)):
         with pytest.raises(ValueError, match="pool_size"):
             call()
+
+
+@pytest.mark.parametrize("activation, pool_first", [("relu", True), (None, True), ("tanh", False)])
+def test_a_relu_or_linear_convolution_adds_its_bias_after_the_pools_maximum(activation, pool_first):
+    """With a ReLU or no activation the tiled convolution stops before its bias (nothing activated in its
+    cache) and the pool's output is ``act(max(z) + b)``: the plain route's bits, and its backward's; a tanh
+    (not planned) is activated before the pool."""
+    rng = np.random.default_rng(6)
+    model = _model("float64", {"padding": "same"}, activation=activation)  # 15x14 maps: the windows cover them
+    x = rng.standard_normal((3, 15, 14, 3))
+    x[:, :5] = 0
+    model.layers[0].params["bias"][:] = rng.standard_normal(4)
+    dy = rng.standard_normal((3, 5))
+    got = _step(model, x, dy, dict(model._tiles))
+    assert (model.layers[0]._cache[6] is None) == pool_first  # y: the activated map, where it was computed
+    conv, pool = model.layers[0], model.layers[1]
+    z = conv.forward(x, activate=False)  # the plain map, no bias
+    np.testing.assert_array_equal(pool._cache[2], conv.activate(kernels.max_pool(z, (2, 2), (2, 2))))
+    want = _step(model, x, dy, {})
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    for k, g in want[2].items():  # the kernels' gradients sum the rows in another order
+        np.testing.assert_allclose(got[2][k], g, rtol=1e-12, atol=1e-12, err_msg=k)
+
+
+def test_after_a_training_forward_the_layers_own_backward_says_it_needs_the_fused_gradient():
+    """A training step's tiled route left the ReLU for after the pool's maximum: walking the layers by hand
+    without the fusion's options gets a clear error, not a gradient routed by another rule."""
+    rng = np.random.default_rng(7)
+    model = _model("float64")
+    out = model.forward(rng.standard_normal((2, 15, 14, 3)), training=True)
+    d = model.layers[4].backward(model.layers[5].backward(rng.standard_normal(out.shape)))  # Dense, Flatten
+    with pytest.raises(ValueError, match=r"max_pooling2d_1'?: its input's ReLU was applied after its maximum"):
+        model.layers[3].backward(d)
+    with pytest.raises(ValueError, match=r"conv2d_1'?: its last forward pass left its bias and relu"):
+        model.layers[2].backward(model.layers[3].backward(d, relu_input=True))

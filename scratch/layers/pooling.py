@@ -112,10 +112,10 @@ class _MaxPooling(_Pooling):
                 raise ValueError(f"{self.label}: received a map tiled by {x.tile}, expected {self.tile}")
             if training:  # where each window's maximum rose: its gradient's route
                 y, rises = max_pool_tiles(x.blocks, rises=True)
-                self._cache = (rises, None, y)
+                self._cache = (rises, None, y, x.pending)
             else:  # a backward pass after it finds the route from the blocks
                 y = max_pool_tiles(x.blocks)
-                self._cache = (x.blocks, None, y)
+                self._cache = (x.blocks, None, y, x.pending)
             return y
         self._check_input(x)
         pads, _ = self._geometry(x.shape)
@@ -135,7 +135,11 @@ class _MaxPooling(_Pooling):
         is routed. A window routes to a cell holding its max; if that max is 0 the cell's mask
         is 0 and so is the masked ``dy``, whatever cell the tie picks: the same values as
         masking the routed gradient with ``x > 0``."""
-        xp, pads, y = self._cache
+        xp, pads, y = self._cache[:3]
+        if pads is None and self._cache[3] == "relu" and not relu_input:
+            raise ValueError(f"{self.label}: its input's ReLU was applied after its maximum (a training step's "
+                             f"tiled route), so its backward routes dL/dz (relu_input=True, as Model.backward "
+                             f"passes it)")
         if pads is None:  # a TiledMap's blocks: their gradient in the same order, for the convolution below
             rises = xp if xp.dtype == bool else max_pool_tiles(xp, rises=True)[1]  # (after forward(training=False): the blocks)
             return max_pool_tiles_backward(dy, rises, y, relu_input)

@@ -24,6 +24,7 @@ import re
 import numpy as np
 
 from ..checkpoint import CONTAINERS
+from ..kernels import TiledMap
 from ..layers import Softmax, deserialize
 from ..layers.base import BackwardBeforeForwardError, Layer
 from ..layers.node import Input, SymbolicTensor, leaf_layers, shape_fits
@@ -359,6 +360,7 @@ class Model(Layer, Trainer):
         values = {id(t): a for t, a in zip(self.inputs, self._as_arrays(x))}
         last = self.outputs[0].node
         self._activity_losses, self._activity_outputs = [], {}
+        pending = {}  # pool node id -> the convolution whose bias and activation wait for the pooled map
         for node, frees in zip(self.nodes, self._frees):
             args = [values[id(t)] for t in node.inbound]
             if node is last:
@@ -368,7 +370,12 @@ class Model(Layer, Trainer):
             if tile is None:
                 y = layer.forward(args if node.as_list else args[0], training=training)
             else:  # a convolution's output in the order of the max pooling that alone reads it (see plan_tiles)
-                y = layer.forward(args[0], training=training, tile=tile)
+                pool = self._activates_after_pool(node) if training else None
+                y = layer.forward(args[0], training=training, tile=tile, pool_first=pool is not None)
+                if isinstance(y, TiledMap) and pool is not None:
+                    pending[pool] = layer
+            if id(node) in pending:  # in place: the pool's kept maxima become its output, as its backward reads them
+                y = pending.pop(id(node)).activate(y)
             node.cache = layer._cache if isinstance(layer, Model) else layer.__dict__.get("_cache")
             if isinstance(layer, Model):
                 self._activity_losses.extend(layer._activity_losses)
@@ -386,6 +393,21 @@ class Model(Layer, Trainer):
         """The ``plan_tiles`` entry of ``node`` (a convolution handing its max pooling a ``TiledMap``), unless an
         activity regularizer was set on its layer since the plan (its penalty reads the whole output)."""
         return self._tiles.get(id(node)) if node.layer.activity_regularizer is None else None
+
+    def _activates_after_pool(self, node):
+        """The id of the max pooling node after which the tiled convolution ``node`` adds its bias and applies
+        its activation in a training forward pass (a ReLU or none, ``fusion.plan_inference``'s "pool" pair, as
+        ``predict``), else None. (Not after ``forward(training=False)``, whose caches a backward pass may walk
+        layer by layer, each layer taking its own gradient.)
+        The same outputs (``relu(max(z) + b) == max(relu(z + b))``); the pool routes its gradient to the first
+        maximum of ``z``, that of ``relu(z + b)`` wherever its ``dy`` is not masked (``z``'s ties are ties after
+        the bias; values ``z`` tells apart but ``fl(z + b)`` rounds equal would differ). A ReLU needs its mask
+        applied by the pool (``plan``: ``relu_input``, ``pre_activation``)."""
+        kind, pool = self._inference_fusions.get(id(node), (None, None))
+        if kind != "pool" or not fusion.still_holds(kind, node.layer):
+            return None
+        relu = node.layer.activation.name == "relu"
+        return pool if not relu or self._fusions.get(id(node), {}).get("pre_activation") else None
 
     def infer(self, x):
         """``forward(x, training=False)``'s outputs, for ``predict``, with the fusions
