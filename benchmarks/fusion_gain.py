@@ -27,6 +27,7 @@ def measure(model, batch, repeats=200):
     """``(fused ms, unfused ms)``: medians of ``repeats`` backward passes each, alternating."""
     rng = np.random.default_rng(0)
     x = rng.random((batch,) + tuple(model.input_shape[1:]), dtype=np.float32)
+    model._tiles = {}  # the plain route: a training step's tiled one puts the ReLU after the pool, fused only
     out = model.forward(x, training=True)
     dy = rng.standard_normal(out.shape).astype(np.float32)
     plan = model._fusions
