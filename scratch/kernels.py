@@ -395,10 +395,14 @@ def im2col_tiles(xp, kernel_size, strides, dilation, tile, pooled):
     return cols.reshape(n * th * tw * ho * wo, kh * kw * c)
 
 
+_TILES_CHUNK = 2 << 20  # bytes of rows per chunk: as large as a thread's cache, so the copy runs on the threads
+
+
 def im2col_tiles_matmul(xp, kernel_size, strides, dilation, tile, pooled, w):
     """``im2col_tiles(xp, ...) @ w`` as ``(N, th*tw, H_pool, W_pool, F)`` blocks, for a forward pass that keeps
-    nothing: above ``_IM2COL_WHOLE`` bytes a few images at a time, each run of rows multiplied into its place
-    while it is in the cache (as ``im2col_matmul``); each output row is its own dot products, the same bits."""
+    nothing: above ``_IM2COL_WHOLE`` bytes a few images (``_TILES_CHUNK``) at a time, each run of rows
+    multiplied into its place while it is in the cache (as ``im2col_matmul``); each output row is its own dot
+    products, the same bits."""
     n, f = xp.shape[0], w.shape[1]
     shape = (n, tile[0] * tile[1]) + tuple(pooled) + (f,)
     per_image = int(np.prod(shape[1:-1]))
@@ -406,7 +410,7 @@ def im2col_tiles_matmul(xp, kernel_size, strides, dilation, tile, pooled, w):
     if n * per_image * row_bytes <= _IM2COL_WHOLE:
         return (im2col_tiles(xp, kernel_size, strides, dilation, tile, pooled) @ w).reshape(shape)
     z = np.empty((n * per_image, f), dtype=np.result_type(xp.dtype, w.dtype))
-    step = max(1, _IM2COL_CHUNK // (per_image * row_bytes))
+    step = max(1, _TILES_CHUNK // (per_image * row_bytes))
     for lo in range(0, n, step):
         hi = min(n, lo + step)
         np.matmul(im2col_tiles(xp[lo:hi], kernel_size, strides, dilation, tile, pooled), w,

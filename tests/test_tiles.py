@@ -193,7 +193,7 @@ def test_the_products_in_image_chunks_give_the_whole_products_bits(monkeypatch):
     np.testing.assert_array_equal(
         whole, (kernels.im2col_tiles(xp, (3, 3), (1, 1), (1, 1), (2, 2), (5, 5)) @ w).reshape(7, 4, 5, 5, 5))
     monkeypatch.setattr(kernels, "_IM2COL_WHOLE", 0)
-    monkeypatch.setattr(kernels, "_IM2COL_CHUNK", 2 * 100 * 36 * 4)  # two images a chunk: 4 chunks
+    monkeypatch.setattr(kernels, "_TILES_CHUNK", 2 * 100 * 36 * 4)  # two images a chunk: 4 chunks
     np.testing.assert_array_equal(kernels.im2col_tiles_matmul(xp, (3, 3), (1, 1), (1, 1), (2, 2), (5, 5), w), whole)
 
 
