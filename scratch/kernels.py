@@ -358,8 +358,8 @@ def _route_to_first_max(cells, yc, dyc, taken, hit, relu_input, add):
 
 class TiledMap(tuple):
     """``(blocks, tile, pending)``: a convolution's output in a tiling max pooling's order (see above), for that
-    pool; ``pending``: the name of the activation the convolution left, with its bias, for after the pool's
-    maximum (``BaseConv.forward(pool_first=True)``), else None."""
+    pool; ``pending``: the name of the activation the convolution left for after the pool's maximum
+    (``"relu"``, ``BaseConv.forward(pool_first=True)``), else None."""
 
     __slots__ = ()
 

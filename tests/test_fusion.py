@@ -207,3 +207,35 @@ def test_predict_checks_the_plan_against_the_activations_as_they_are():
     pool.activation = scratch.activations.get("tanh", pool.label)
     xs = rng.standard_normal((3, 6, 6, 3))
     np.testing.assert_allclose(model.predict(xs), model.forward(xs), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("activation", ["linear", "tanh"])
+@pytest.mark.parametrize("tiles", [True, False])
+def test_an_activation_set_after_the_plan_is_differentiated_as_itself(activation, tiles):
+    """A ReLU convolution made linear or tanh after the model was built: its backward is planned again, not
+    masked by the pool as a ReLU's (a review found the gradients of the stale plan); the same gradients as a
+    model built with that activation."""
+    rng = np.random.default_rng(1)
+
+    def model(act):
+        m = scratch.Sequential([scratch.Conv2D(4, 3, activation=act, dtype="float64"),
+                                scratch.MaxPooling2D(2, dtype="float64"), scratch.Flatten(dtype="float64"),
+                                scratch.Dense(3, dtype="float64")], input_shape=(10, 10, 2), dtype="float64", seed=1)
+        m._set_input_grads(True)
+        m.layers[0].params["bias"][:] = [-1, -0.5, 0.5, 1]
+        if not tiles:
+            m._tiles = {}
+        return m
+
+    x, dy = rng.standard_normal((3, 10, 10, 2)), rng.standard_normal((3, 3))
+    fresh, changed = model(activation), model("relu")
+    changed.layers[0].activation = scratch.activations.get(activation, "conv2d")
+    assert dict(changed.backward_calls()[-1][1]) == {}  # no ReLU fusion left for the convolution
+    grads = []
+    for m in (fresh, changed):
+        m.forward(x, training=True)
+        dx = m.backward(dy)
+        grads.append((dx, {k: v.copy() for k, v in m.named_grads().items()}))
+    np.testing.assert_array_equal(grads[0][0], grads[1][0])
+    for k in grads[0][1]:
+        np.testing.assert_array_equal(grads[0][1][k], grads[1][1][k], err_msg=k)

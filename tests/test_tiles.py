@@ -305,11 +305,10 @@ def test_a_map_smaller_than_the_windows_gets_the_pools_own_error():
             call()
 
 
-@pytest.mark.parametrize("activation, pool_first", [("relu", True), (None, True), ("tanh", False)])
-def test_a_relu_or_linear_convolution_adds_its_bias_after_the_pools_maximum(activation, pool_first):
-    """With a ReLU or no activation the tiled convolution stops before its bias (nothing activated in its
-    cache) and the pool's output is ``act(max(z) + b)``: the plain route's bits, and its backward's; a tanh
-    (not planned) is activated before the pool."""
+@pytest.mark.parametrize("activation, pool_first", [("relu", True), (None, False), ("tanh", False)])
+def test_a_relu_convolution_applies_its_relu_after_the_pools_maximum(activation, pool_first):
+    """With a ReLU the tiled convolution of a training step adds its bias and stops (nothing activated in its
+    cache); the pool's output is ``relu(max(z + b))``: the plain route's bits, and its backward's."""
     rng = np.random.default_rng(6)
     model = _model("float64", {"padding": "same"}, activation=activation)  # 15x14 maps: the windows cover them
     x = rng.standard_normal((3, 15, 14, 3))
@@ -319,13 +318,39 @@ def test_a_relu_or_linear_convolution_adds_its_bias_after_the_pools_maximum(acti
     got = _step(model, x, dy, dict(model._tiles))
     assert (model.layers[0]._cache[6] is None) == pool_first  # y: the activated map, where it was computed
     conv, pool = model.layers[0], model.layers[1]
-    z = conv.forward(x, activate=False)  # the plain map, no bias
-    np.testing.assert_array_equal(pool._cache[2], conv.activate(kernels.max_pool(z, (2, 2), (2, 2))))
+    np.testing.assert_array_equal(pool._cache[2], kernels.max_pool(conv.forward(x), (2, 2), (2, 2)))
     want = _step(model, x, dy, {})
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
     for k, g in want[2].items():  # the kernels' gradients sum the rows in another order
         np.testing.assert_allclose(got[2][k], g, rtol=1e-12, atol=1e-12, err_msg=k)
+
+
+@pytest.mark.parametrize("dtype, bias, pair", [("float32", 16.0, (0.5, 0.50000012)), ("float64", 16.0, (0.5, 0.5 + 2.0 ** -52))])
+def test_values_the_bias_rounds_equal_route_to_the_first_of_them_as_the_plain_route(dtype, bias, pair):
+    """``z`` 1.0 and just above it, ``fl(z + 16)`` equal: the first of the tied cells takes the gradient (Keras's
+    rule on the values it pools), on the tiled route as on the plain one (a review found the route deciding on
+    ``z`` before the bias)."""
+    def run(tiles):
+        model = scratch.Sequential([scratch.Conv2D(1, 1, activation="relu", dtype=dtype),
+                                    scratch.MaxPooling2D(2, dtype=dtype), scratch.Flatten(dtype=dtype)],
+                                   input_shape=(2, 2, 2), dtype=dtype, seed=0)
+        model.layers[0].params["kernel"][:] = 1
+        model.layers[0].params["bias"][:] = bias
+        model._set_input_grads(True)
+        if not tiles:
+            model._tiles = {}
+        x = np.zeros((1, 2, 2, 2), dtype)
+        x[0, 0, 0] = [1.0, 0.0]
+        x[0, 0, 1] = pair  # z just above 1.0, rounded to the same z + b
+        y = model.forward(x, training=True)
+        return y, model.backward(np.ones_like(y)), model.named_grads()["conv2d/kernel"].copy()
+
+    (y, dx, dk), (y0, dx0, dk0) = run(True), run(False)
+    np.testing.assert_array_equal(y, y0)
+    np.testing.assert_array_equal(dx, dx0)
+    np.testing.assert_array_equal(dk, dk0)
+    assert dx0[0, 0, 0].tolist() == [1, 1] and dx0[0, 0, 1].tolist() == [0, 0]  # the first of the tied pair
 
 
 def test_after_a_training_forward_the_layers_own_backward_says_it_needs_the_fused_gradient():
@@ -337,5 +362,5 @@ def test_after_a_training_forward_the_layers_own_backward_says_it_needs_the_fuse
     d = model.layers[4].backward(model.layers[5].backward(rng.standard_normal(out.shape)))  # Dense, Flatten
     with pytest.raises(ValueError, match=r"max_pooling2d_1'?: its input's ReLU was applied after its maximum"):
         model.layers[3].backward(d)
-    with pytest.raises(ValueError, match=r"conv2d_1'?: its last forward pass left its bias and relu"):
+    with pytest.raises(ValueError, match=r"conv2d_1'?: its last forward pass left its ReLU to the max pooling"):
         model.layers[2].backward(model.layers[3].backward(d, relu_input=True))

@@ -146,10 +146,10 @@ class ConvBase(Layer):
         """``dL/dz`` (same shape as ``z``), and ``dL/dbias`` (its sums over all but the channels) into ``grads``."""
         if pre_activation:
             dz = dy
-        elif y is None and self.activation.name != "linear":  # forward(pool_first=True): act(z + b) on the pooled map
-            raise ValueError(f"{self.label}: its last forward pass left its bias and {self.activation.name} "
-                             f"activation to the max pooling after it (a training step's tiled route), so its "
-                             f"backward takes dL/dz (pre_activation=True, as Model.backward passes it)")
+        elif y is None:  # forward(pool_first=True): the ReLU ran on the pooled map only
+            raise ValueError(f"{self.label}: its last forward pass left its ReLU to the max pooling after it (a "
+                             f"training step's tiled route), so its backward takes dL/dz (pre_activation=True, "
+                             f"as Model.backward passes it)")
         elif self.activation.name == "relu":  # gradient 0 at exactly 0, as Keras
             dz = relu_mask(dy, y)
         else:
@@ -266,14 +266,19 @@ class BaseConv(ConvBase):
         ``scratch.models.fusion.plan_inference``)."""
         return self._activate(z)
 
+    def relu_after_pool(self, y):
+        """``relu(y)`` in place: the end of ``forward(x, tile=..., pool_first=True)``, which added the bias and
+        left the ReLU for the pooled map (``Model._relu_after_pool``)."""
+        return add_bias_relu(y, None, relu=True)
+
     def forward(self, x, training=False, activate=True, weights=None, tile=None, pool_first=False):
         """``act(conv(x) + bias)``; ``activate=False`` (inference): ``conv(x)`` alone, nothing kept;
         ``weights``: ``folded`` weights in place of the layer's own (inference). ``tile`` (the output read by a
         max pooling alone whose windows tile it, ``scratch.models.fusion.plan_tiles``): the pooling's
         ``(th, tw)``; where this call takes the window matrix's route the output comes as a ``TiledMap``, only
-        the pixels the windows cover, in the pool's order (the same values); with ``pool_first`` that map is
-        ``conv(x)`` alone, kept for a backward pass from ``dL/dz``, and ``activate`` runs on the pooled map
-        (``Model._activates_after_pool``)."""
+        the pixels the windows cover, in the pool's order (the same values); with ``pool_first`` (a ReLU) that
+        map is ``conv(x) + bias``, kept for a backward pass from ``dL/dz``, and ``relu_after_pool`` runs on the
+        pooled map (``Model._relu_after_pool``)."""
         self._check_input(x)
         params = self.params if weights is None else weights
         taps, pads = self.live_window(x.shape)
@@ -308,9 +313,10 @@ class BaseConv(ConvBase):
                 z = im2col_tiles_matmul(xp, ks, self.strides, self.dilation_rate, tile, pooled, w)
             if not activate:
                 return TiledMap(z, tile)
-            if pool_first:  # the bias and activation come after the pool's maximum: a backward pass gets dL/dz
+            if pool_first:  # the ReLU comes after the pool's maximum (relu_after_pool): a backward pass gets dL/dz
+                add_bias_relu(z, params.get("bias"), relu=False)
                 self._cache = (x.shape, xp, taps, pads, cols, z, None, (tile, out))
-                return TiledMap(z, tile, self.activation.name)
+                return TiledMap(z, tile, "relu")
             y = self._activate(z, params)
             self._cache = (x.shape, xp, taps, pads, cols, z, y, (tile, out))
             return TiledMap(y, tile)

@@ -106,7 +106,7 @@ class Model(Layer, Trainer):
         self.input_shape = self.inputs[0].shape if not self._multi_in else [t.shape for t in self.inputs]
         self.output_shape = self.outputs[0].shape if not self._multi_out else [t.shape for t in self.outputs]
         self._set_input_grads(False)
-        self._fusions = fusion.plan(self.nodes, self.outputs)
+        self._fusions, self._fusions_of = fusion.plan(self.nodes, self.outputs), self._fusion_key()
         self._inference_fusions = fusion.plan_inference(self.nodes, self.outputs)
         self._tiles = fusion.plan_tiles(self.nodes, self.outputs)
         self._plan_passes()
@@ -360,7 +360,7 @@ class Model(Layer, Trainer):
         values = {id(t): a for t, a in zip(self.inputs, self._as_arrays(x))}
         last = self.outputs[0].node
         self._activity_losses, self._activity_outputs = [], {}
-        pending = {}  # pool node id -> the convolution whose bias and activation wait for the pooled map
+        pending = {}  # pool node id -> the convolution whose ReLU waits for the pooled map
         for node, frees in zip(self.nodes, self._frees):
             args = [values[id(t)] for t in node.inbound]
             if node is last:
@@ -370,12 +370,12 @@ class Model(Layer, Trainer):
             if tile is None:
                 y = layer.forward(args if node.as_list else args[0], training=training)
             else:  # a convolution's output in the order of the max pooling that alone reads it (see plan_tiles)
-                pool = self._activates_after_pool(node) if training else None
+                pool = self._relu_after_pool(node) if training else None
                 y = layer.forward(args[0], training=training, tile=tile, pool_first=pool is not None)
                 if isinstance(y, TiledMap) and pool is not None:
                     pending[pool] = layer
             if id(node) in pending:  # in place: the pool's kept maxima become its output, as its backward reads them
-                y = pending.pop(id(node)).activate(y)
+                y = pending.pop(id(node)).relu_after_pool(y)
             node.cache = layer._cache if isinstance(layer, Model) else layer.__dict__.get("_cache")
             if isinstance(layer, Model):
                 self._activity_losses.extend(layer._activity_losses)
@@ -394,20 +394,32 @@ class Model(Layer, Trainer):
         activity regularizer was set on its layer since the plan (its penalty reads the whole output)."""
         return self._tiles.get(id(node)) if node.layer.activity_regularizer is None else None
 
-    def _activates_after_pool(self, node):
-        """The id of the max pooling node after which the tiled convolution ``node`` adds its bias and applies
-        its activation in a training forward pass (a ReLU or none, ``fusion.plan_inference``'s "pool" pair, as
-        ``predict``), else None. (Not after ``forward(training=False)``, whose caches a backward pass may walk
-        layer by layer, each layer taking its own gradient.)
-        The same outputs (``relu(max(z) + b) == max(relu(z + b))``); the pool routes its gradient to the first
-        maximum of ``z``, that of ``relu(z + b)`` wherever its ``dy`` is not masked (``z``'s ties are ties after
-        the bias; values ``z`` tells apart but ``fl(z + b)`` rounds equal would differ). A ReLU needs its mask
-        applied by the pool (``plan``: ``relu_input``, ``pre_activation``)."""
+    def _fusion_key(self):
+        """What ``fusion.plan`` reads of the layers and may change after it: each node's activation and
+        whether its layer has an activity regularizer."""
+        return tuple((getattr(getattr(node.layer, "activation", None), "name", None),
+                      node.layer.activity_regularizer is None) for node in self.nodes)
+
+    def _fusion_plan(self):
+        """``fusion.plan``'s backward options for the layers as they are now: planned again if an activation
+        or an activity regularizer was set since (a ReLU fusion kept for a layer made linear would mask its
+        gradient with a ReLU's)."""
+        key = self._fusion_key()
+        if key != self._fusions_of:
+            self._fusions, self._fusions_of = fusion.plan(self.nodes, self.outputs), key
+        return self._fusions
+
+    def _relu_after_pool(self, node):
+        """The id of the max pooling node after which the tiled convolution ``node``'s ReLU runs in a training
+        forward pass, on the pooled map, else None: ``relu(max(v)) == max(relu(v))`` bit for bit, ``v = z + b``
+        (the bias is added before, so the pool's maximum and its route are those of the plain map wherever the
+        ReLU's mask lets a gradient through). The pool applies the mask (``plan``: ``relu_input``,
+        ``pre_activation``). Not after ``forward(training=False)``, whose caches a backward pass may walk layer
+        by layer, each layer taking its own gradient."""
         kind, pool = self._inference_fusions.get(id(node), (None, None))
-        if kind != "pool" or not fusion.still_holds(kind, node.layer):
+        if kind != "pool" or node.layer.activation.name != "relu":
             return None
-        relu = node.layer.activation.name == "relu"
-        return pool if not relu or self._fusions.get(id(node), {}).get("pre_activation") else None
+        return pool if self._fusion_plan().get(id(node), {}).get("pre_activation") else None
 
     def infer(self, x):
         """``forward(x, training=False)``'s outputs, for ``predict``, with the fusions
@@ -478,6 +490,7 @@ class Model(Layer, Trainer):
         if inputs_needed and not self._inputs_needed:  # every reader of an input computes its share from now
             self._set_input_grads(True)  # on: dL/d(input) is never a partial sum (one reader's share)
         live = self._backward_nodes(inputs_needed) if trainable_only else None
+        fusions = self._fusion_plan()
         output_node = self.outputs[0].node if logits else None
         for node in reversed(self.nodes):
             g = grads.pop(id(node.output), None)
@@ -485,7 +498,7 @@ class Model(Layer, Trainer):
                 continue
             layer = node.layer
             layer._cache = node.cache
-            options = self._fusions.get(id(node), _NO_OPTIONS)
+            options = fusions.get(id(node), _NO_OPTIONS)
             activity = self._activity_outputs.get(id(node)) if penalties else None
             nested = {"penalties": penalties} if isinstance(layer, Model) else {}
             if node is output_node:  # dy is already dL/d(logits)
@@ -559,7 +572,8 @@ class Model(Layer, Trainer):
     def backward_calls(self):
         """``(layer, backward options)`` of every node in backward order: the fusions planned
         over the graph (``scratch.models.fusion``)."""
-        return [(node.layer, dict(self._fusions.get(id(node), {}))) for node in reversed(self.nodes)]
+        fusions = self._fusion_plan()
+        return [(node.layer, dict(fusions.get(id(node), {}))) for node in reversed(self.nodes)]
 
     def _backward_nodes(self, inputs_needed):
         """The nodes the backward pass must visit, each with whether the gradient of its inputs

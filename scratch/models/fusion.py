@@ -24,11 +24,10 @@ The same outputs and input gradients as the plain route where the windows cover 
 have its rows; with fewer rows BLAS may round a product differently, 1e-7 in float32); the kernel's
 gradient sums the same products in another order. ``forward`` takes the order in both modes and
 ``predict`` too, so ``predict`` gives ``forward(training=False)``'s bits; the convolution checks each call
-(``BaseConv._tiles_fit``: an elementwise activation, at least one window). With a ReLU or no activation the
-tiled convolution stops before its bias in either mode, as ``predict`` does: the pool takes the maximum of
-``z`` and the bias and activation run on the pooled map (``Model._activates_after_pool``), the same outputs;
-the pool's gradient goes to the first maximum of ``z``, which is that of ``relu(z + b)`` wherever the ReLU's
-mask lets a gradient through, but for values that only the bias's rounding makes equal.
+(``BaseConv._tiles_fit``: an elementwise activation, at least one window). In a training step a tiled
+convolution's ReLU runs after the pool's maximum, on a quarter of the values (``Model._relu_after_pool``):
+``relu(max(v)) == max(relu(v))`` for ``v = z + b``, and the pool routes its gradient to the first maximum of
+``v``, which is that of ``relu(v)`` wherever the ReLU's mask lets a gradient through: the same bits.
 
 The rewrite is only valid where the pool is the activation's one reader: a second reader
 (a residual branch) would add its gradient after the mask. Layers name the options they take
