@@ -447,7 +447,8 @@ def max_pool_tiles_backward(dy, rises, y, relu_input=False):
     block, in the window's row-major order, that holds its maximum (``max_pool_backward``'s rule, the same
     values in the blocks' order): to the last block where the maximum rose, the rest to block 0. Walking the
     blocks from the last, ``rest`` (block 0's slot) hands ``rest * rose`` to block ``k`` and keeps ``rest -
-    that``: ``dy`` or 0 each, exactly. ``relu_input`` first masks ``dy`` with ``y > 0``."""
+    that``: ``dy`` or 0 each, exactly. ``relu_input`` first masks ``dy`` with ``y > 0``; a window whose maximum
+    is NaN routes nothing, as ``max_pool_backward``."""
     t = len(rises) + 1
     dblocks = np.empty((len(y), t) + y.shape[1:], dtype=y.dtype)
 
@@ -455,8 +456,8 @@ def max_pool_tiles_backward(dy, rises, y, relu_input=False):
         rest = dblocks[lo:hi, 0]
         if relu_input:
             np.multiply(dy[lo:hi], y[lo:hi] > 0, out=rest)
-        else:
-            np.copyto(rest, dy[lo:hi])
+        else:  # a window whose maximum is NaN routes nothing, as max_pool_backward (no cell equals it)
+            np.multiply(dy[lo:hi], y[lo:hi] == y[lo:hi], out=rest)
         for k in range(t - 1, 0, -1):
             np.multiply(rest, rises[k - 1, lo:hi], out=dblocks[lo:hi, k])
             np.subtract(rest, dblocks[lo:hi, k], out=rest)

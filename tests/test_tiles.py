@@ -90,6 +90,16 @@ def test_col2im_over_the_covered_pixels_equals_col2im_with_zeros_elsewhere(xp_sh
     np.testing.assert_array_equal(kernels.col2im_nd(part, kernel, xp_shape, strides, dilation, out_size=covered), want)
 
 
+@pytest.mark.parametrize("relu_input", [False, True])
+def test_a_window_whose_maximum_is_nan_routes_nothing_as_the_plain_pool(relu_input):
+    z = np.array([[1.0, np.nan], [0.0, 2.0]]).reshape(1, 2, 2, 1)
+    y, rises = kernels.max_pool_tiles(_tiled(z, (2, 2), (1, 1)), rises=True)
+    dy = np.ones((1, 1, 1, 1))
+    want = kernels.max_pool_backward(dy, z, kernels.max_pool(z, (2, 2), (2, 2)), (2, 2), (2, 2), relu_input)
+    np.testing.assert_array_equal(want, 0)
+    np.testing.assert_array_equal(kernels.max_pool_tiles_backward(dy, rises, y, relu_input), _tiled(want, (2, 2), (1, 1)))
+
+
 def _model(dtype, conv=None, pool=None, activation="relu"):
     conv = conv or {}
     return scratch.Sequential([
