@@ -112,10 +112,9 @@ class _MaxPooling(_Pooling):
                 raise ValueError(f"{self.label}: received a map tiled by {x.tile}, expected {self.tile}")
             if training:  # where each window's maximum rose: its gradient's route
                 y, rises = max_pool_tiles(x.blocks, rises=True)
-                self._cache = (rises, None, y, x.pending)
             else:  # a backward pass after it finds the route from the blocks
-                y = max_pool_tiles(x.blocks)
-                self._cache = (x.blocks, None, y, x.pending)
+                y, rises = max_pool_tiles(x.blocks), None
+            self._cache = (x.blocks, None, y, x.pending, rises)  # (the blocks: the convolution keeps them too)
             return y
         self._check_input(x)
         pads, _ = self._geometry(x.shape)
@@ -141,7 +140,9 @@ class _MaxPooling(_Pooling):
                              f"tiled route), so its backward routes dL/dz (relu_input=True, as Model.backward "
                              f"passes it)")
         if pads is None:  # a TiledMap's blocks: their gradient in the same order, for the convolution below
-            rises = xp if xp.dtype == bool else max_pool_tiles(xp, rises=True)[1]  # (after forward(training=False): the blocks)
+            rises = self._cache[4]
+            if rises is None:  # after forward(training=False)
+                rises = max_pool_tiles(xp, rises=True)[1]
             return max_pool_tiles_backward(dy, rises, y, relu_input)
         _, backward_kernel, pool, strides = self._kernels()
         if self.rank == 1:
