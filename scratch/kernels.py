@@ -126,7 +126,7 @@ def col2im(g, kernel, xp_shape, strides, dilation=(1, 1), groups=1, out_size=Non
     for i in range(kh):  # overlapping windows accumulate
         for j in range(kw):
             if groups == 1:
-                np.matmul(g, kernel[i, j].T, out=share)
+                parallel.matmul(g, kernel[i, j].T, out=share)
             else:
                 np.matmul(g_groups, kernel[i, j].reshape(cg, groups, f // groups).transpose(1, 2, 0), out=share_groups)
             rs, cs = window_slices(i, j, (ho, wo), strides, dilation)
@@ -408,13 +408,13 @@ def im2col_tiles_matmul(xp, kernel_size, strides, dilation, tile, pooled, w):
     per_image = int(np.prod(shape[1:-1]))
     row_bytes = w.shape[0] * xp.itemsize
     if n * per_image * row_bytes <= _IM2COL_WHOLE:
-        return (im2col_tiles(xp, kernel_size, strides, dilation, tile, pooled) @ w).reshape(shape)
+        return parallel.matmul(im2col_tiles(xp, kernel_size, strides, dilation, tile, pooled), w).reshape(shape)
     z = np.empty((n * per_image, f), dtype=np.result_type(xp.dtype, w.dtype))
     step = max(1, _TILES_CHUNK // (per_image * row_bytes))
     for lo in range(0, n, step):
         hi = min(n, lo + step)
-        np.matmul(im2col_tiles(xp[lo:hi], kernel_size, strides, dilation, tile, pooled), w,
-                  out=z[lo * per_image:hi * per_image])
+        parallel.matmul(im2col_tiles(xp[lo:hi], kernel_size, strides, dilation, tile, pooled), w,
+                        out=z[lo * per_image:hi * per_image])
     return z.reshape(shape)
 
 
@@ -571,12 +571,12 @@ def im2col_matmul(xp, kernel_size, strides, dilation, w):
     per_image = int(np.prod(output_size_nd(xp.shape, kernel_size, strides, dilation)))
     row_bytes = w.shape[0] * xp.itemsize
     if n * per_image * row_bytes <= _IM2COL_WHOLE:
-        return im2col_nd(xp, kernel_size, strides, dilation) @ w
+        return parallel.matmul(im2col_nd(xp, kernel_size, strides, dilation), w)
     step = max(1, _IM2COL_CHUNK // (per_image * row_bytes))
     z = np.empty((n * per_image, w.shape[1]), dtype=np.result_type(xp.dtype, w.dtype))
     for lo in range(0, n, step):
         hi = min(n, lo + step)
-        np.matmul(im2col_nd(xp[lo:hi], kernel_size, strides, dilation), w, out=z[lo * per_image:hi * per_image])
+        parallel.matmul(im2col_nd(xp[lo:hi], kernel_size, strides, dilation), w, out=z[lo * per_image:hi * per_image])
     return z
 
 
@@ -675,7 +675,7 @@ def conv_by_shifted_products(x, kernel, pads):
     n, spatial = x.shape[0], x.shape[1:-1]
     out = tuple(m + b + a - k + 1 for m, k, (b, a) in zip(spatial, ks, pads))
     w = np.ascontiguousarray(np.moveaxis(kernel, -2, 0)).reshape(c, -1)  # (C, k*F): offset t's kernel at t*F
-    y = (np.ascontiguousarray(x).reshape(-1, c) @ w).reshape((n,) + spatial + (len(w[0]) // f, f))
+    y = parallel.matmul(np.ascontiguousarray(x).reshape(-1, c), w).reshape((n,) + spatial + (len(w[0]) // f, f))
     z = np.zeros((n,) + out + (f,), dtype=y.dtype)
     for t, offset in enumerate(np.ndindex(*ks)):
         lo = [max(0, b - i) for i, (b, _) in zip(offset, pads)]  # the outputs whose pixel is inside the map
@@ -715,7 +715,7 @@ def col2im_nd(g, kernel, xp_shape, strides, dilation, groups=1, out_size=None):
     if out_size is not None:
         return col2im(g, kernel, xp_shape, strides, dilation, groups, out_size)
     if groups == 1 and set(ks) == {1} and output_size_nd(xp_shape, ks, strides, dilation) == tuple(xp_shape[1:-1]):
-        return (g @ kernel.reshape(kernel.shape[-2:]).T).reshape(xp_shape)
+        return parallel.matmul(g, kernel.reshape(kernel.shape[-2:]).T).reshape(xp_shape)
     if kernel.ndim == 4:
         return col2im(g, kernel, xp_shape, strides, dilation, groups)
     return _col2im_any(g, kernel, xp_shape, strides, dilation, groups)
@@ -733,7 +733,7 @@ def _col2im_any(g, kernel, xp_shape, strides, dilation, groups=1):
     share_groups = share.reshape(-1, groups, cg).transpose(1, 0, 2)  # (groups, P, C/groups), a view
     for offset in np.ndindex(*ks):  # overlapping windows accumulate
         if groups == 1:
-            np.matmul(g, kernel[offset].T, out=share)
+            parallel.matmul(g, kernel[offset].T, out=share)
         else:
             np.matmul(g_groups, kernel[offset].reshape(cg, groups, f // groups).transpose(1, 2, 0), out=share_groups)
         target = dxp[(slice(None),) + window_slices_nd(offset, out, strides, dilation)]

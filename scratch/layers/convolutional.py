@@ -17,7 +17,7 @@ transposed output sizes) comes from ``scratch.geometry``; the loops over kernel 
 
 import numpy as np
 
-from .. import activations, geometry, initializers
+from .. import activations, geometry, initializers, parallel
 from ..kernels import (
     TiledMap,
     add_bias_relu,
@@ -307,7 +307,7 @@ class BaseConv(ConvBase):
             w = kernel.reshape(-1, self.filters)
             if training:
                 cols = im2col_tiles(xp, ks, self.strides, self.dilation_rate, tile, pooled)
-                z = (cols @ w).reshape((n, -1) + pooled + (self.filters,))
+                z = parallel.matmul(cols, w).reshape((n, -1) + pooled + (self.filters,))
             else:  # the matrix is not kept: a backward pass builds it again
                 cols = None
                 z = im2col_tiles_matmul(xp, ks, self.strides, self.dilation_rate, tile, pooled, w)
@@ -326,7 +326,7 @@ class BaseConv(ConvBase):
         else:
             cols = im2col_nd(xp, ks, self.strides, self.dilation_rate, g)  # (g,) N*P, K*C/g
             if g == 1:
-                z = cols @ kernel.reshape(-1, self.filters)
+                z = parallel.matmul(cols, kernel.reshape(-1, self.filters))
             else:  # (g, rows, F/g) -> (rows, g, F/g): filter block g next to block g-1
                 z = np.ascontiguousarray((cols @ self._grouped_kernel(kernel)).transpose(1, 0, 2))
         z = z.reshape((n,) + out + (self.filters,))
@@ -387,7 +387,7 @@ class BaseConv(ConvBase):
         dz = self._dz(dy, z, y, pre_activation)
         g = dz.reshape(-1, f)
         if groups == 1:
-            dk = (cols.T @ g).reshape(ks + (c, f))
+            dk = parallel.matmul(cols.T, g).reshape(ks + (c, f))
         else:  # per group X_g.T @ G_g: (groups, K*C/groups, F/groups) -> (K*C/groups, groups, F/groups)
             dk = cols.transpose(0, 2, 1) @ g.reshape(-1, groups, f // groups).transpose(1, 0, 2)
             dk = np.ascontiguousarray(dk.transpose(1, 0, 2)).reshape(ks + (c // groups, f))
