@@ -112,7 +112,8 @@ def build_parser():
     model_opts.add_argument("--init-from", metavar="FILE", help="start from weights saved by either engine")
     model_opts.add_argument("--threads", type=positive_int,
                             help="BLAS threads for NumPy (default 1: these small matrices gain little from more, "
-                                 "and a thread pool on busy cores was measured 5-8x slower)")
+                                 "and a thread pool on busy cores was measured 5-8x slower; with 1 the scratch "
+                                 "engine splits its large products over its own threads)")
     model_opts.add_argument("--no-plots", action="store_true", help="skip the pictures")
     digits.add_digits_option(model_opts)
     model_opts.add_argument("--preprocess", choices=scratch.architectures.PREPROCESS,
