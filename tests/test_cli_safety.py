@@ -256,6 +256,12 @@ def test_python_api_mistakes_are_value_errors_naming_the_problem():
                  lambda: model.evaluate(empty, np.zeros(0, np.int64))):
         with pytest.raises(ValueError, match=r"received 0 images \(shape \(0, 28, 28, 1\)\)"):
             call()
+    for arch in ("blog", "lenet"):  # forward itself, in both modes (lenet's tiled route once failed inside a reshape)
+        net = scratch.build_model(arch)
+        for training in (False, True):
+            with pytest.raises(ValueError, match=r"Sequential.forward: received 0 images \(shapes \[\(0, 28, 28, 1\)\]\)"):
+                net.forward(empty, training=training)
+    assert model.predict(empty).shape == (0, 10)  # predict: an empty output
     with pytest.raises(ValueError, match=r"one image of shape \(28, 28, 1\) without the batch axis; pass x\[None\]"):
         model.predict(np.zeros((28, 28, 1), np.float32))
     with pytest.raises(ValueError, match="backward called before the loss was computed"):

@@ -357,7 +357,11 @@ class Model(Layer, Trainer):
 
     def forward(self, x, training=False):
         """The outputs for input array(s) ``x``; every node's layer runs once, in topological order."""
-        values = {id(t): a for t, a in zip(self.inputs, self._as_arrays(x))}
+        arrays = self._as_arrays(x)
+        if any(len(a) == 0 for a in arrays):
+            raise ValueError(f"{self._kind}.forward: received 0 images (shapes {[a.shape for a in arrays]}); a forward "
+                             f"pass needs at least one (predict returns an empty output for none)")
+        values = {id(t): a for t, a in zip(self.inputs, arrays)}
         last = self.outputs[0].node
         self._activity_losses, self._activity_outputs = [], {}
         pending = {}  # pool node id -> the convolution whose ReLU waits for the pooled map
